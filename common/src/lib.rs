@@ -1,0 +1,7 @@
+//! Generated gRPC code and small shared types.
+
+/// Generated from `proto/judge/v1`.
+pub mod pb {
+    #![allow(missing_docs, clippy::all, clippy::pedantic)]
+    tonic::include_proto!("judge.v1");
+}

@@ -1,0 +1,109 @@
+//! The unfinished jobs the core tracks, and the queue of those waiting for a worker.
+
+use std::collections::{BTreeSet, HashMap};
+
+use judge_common::pb;
+
+use super::types::{Attempt, JobId, Millis, NewJob, SessionId};
+
+/// A job that has not finished yet. Finished jobs live only in the store.
+#[derive(Debug, Clone)]
+pub struct ActiveJob {
+    pub job: NewJob,
+    pub state: pb::JobState,
+    /// Number of the current (or, while queued again, the last) attempt; 0 before the first.
+    pub attempt: Attempt,
+    /// The feed the current attempt was sent on; `None` while queued or orphaned.
+    pub session: Option<SessionId>,
+    /// Name of the worker holding the current attempt; kept while orphaned for re-adoption.
+    pub worker: Option<String>,
+    /// Set while the attempt's worker is gone: when the grace period ends.
+    pub orphaned_until: Option<Millis>,
+    pub cancel_requested: bool,
+    /// Sequence number of the job's last event.
+    pub last_seq: u64,
+    /// Test results of the current attempt recorded so far (results arrive in order).
+    pub tests_done: u32,
+}
+
+/// Active jobs plus the FIFO queue. Job ids grow with submission time, so an ordered set of ids
+/// is the queue, and a re-queued job goes back in front of younger ones.
+#[derive(Debug, Default)]
+pub struct JobTable {
+    jobs: HashMap<JobId, ActiveJob>,
+    queue: BTreeSet<JobId>,
+}
+
+impl JobTable {
+    pub fn get(&self, id: JobId) -> Option<&ActiveJob> {
+        self.jobs.get(&id)
+    }
+
+    pub fn get_mut(&mut self, id: JobId) -> Option<&mut ActiveJob> {
+        self.jobs.get_mut(&id)
+    }
+
+    pub fn insert(&mut self, id: JobId, job: ActiveJob) {
+        if job.state == pb::JobState::Queued {
+            self.queue.insert(id);
+        }
+        self.jobs.insert(id, job);
+    }
+
+    pub fn remove(&mut self, id: JobId) -> Option<ActiveJob> {
+        self.queue.remove(&id);
+        self.jobs.remove(&id)
+    }
+
+    pub fn enqueue(&mut self, id: JobId) {
+        if let Some(job) = self.jobs.get_mut(&id) {
+            job.state = pb::JobState::Queued;
+            job.session = None;
+            job.worker = None;
+            job.orphaned_until = None;
+            job.tests_done = 0;
+            self.queue.insert(id);
+        }
+    }
+
+    pub fn dequeue(&mut self, id: JobId) {
+        self.queue.remove(&id);
+    }
+
+    pub fn queued_len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Queued job ids, oldest first.
+    pub fn queued(&self) -> impl Iterator<Item = JobId> + '_ {
+        self.queue.iter().copied()
+    }
+
+    /// Jobs whose worker is gone and whose grace period ended at or before `now`.
+    pub fn expired_orphans(&self, now: Millis) -> Vec<JobId> {
+        let mut ids: Vec<JobId> = self
+            .jobs
+            .iter()
+            .filter(|(_, j)| j.orphaned_until.is_some_and(|t| t <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// Orphaned jobs whose last attempt ran on the worker called `name`.
+    pub fn orphans_of(&self, name: &str) -> Vec<JobId> {
+        let mut ids: Vec<JobId> = self
+            .jobs
+            .iter()
+            .filter(|(_, j)| j.orphaned_until.is_some() && j.worker.as_deref() == Some(name))
+            .map(|(id, _)| *id)
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    pub fn len(&self) -> usize {
+        self.jobs.len()
+    }
+}

@@ -1,0 +1,424 @@
+//! The scheduling core: every decision the scheduler makes, as a deterministic state machine.
+//!
+//! `apply(event, now)` returns the effects to carry out. No I/O, no clock, no randomness: the
+//! same events at the same times give the same effects, which is what lets tests drive it
+//! through worker losses, restarts and races with simulated time.
+//!
+//! Rules it keeps (see DESIGN.md): an attempt is fenced by its number and its session, so late
+//! or duplicate reports change nothing; a lost worker's attempts wait `grace_ms` to be
+//! re-adopted, then go back to the queue; each loss counts against `max_attempts`.
+
+mod jobs;
+pub mod routing;
+pub mod types;
+mod workers;
+
+use judge_common::pb;
+use pb::job_event::Event as Ev;
+
+use jobs::{ActiveJob, JobTable};
+pub use types::*;
+use workers::{Worker, WorkerTable};
+
+/// The scheduler's in-memory state: a cache of the store plus who is connected.
+#[derive(Debug)]
+pub struct Core {
+    config: CoreConfig,
+    jobs: JobTable,
+    workers: WorkerTable,
+    next_job_id: JobId,
+    /// Counts assignments, for fair tie-breaking.
+    assign_clock: u64,
+}
+
+impl Core {
+    /// A core for a store whose highest job id is `max_job_id`, with the store's unfinished
+    /// jobs. Those that were on a worker wait a grace period from `now` for it to come back.
+    pub fn recover(
+        config: CoreConfig,
+        max_job_id: JobId,
+        unfinished: Vec<RecoveredJob>,
+        now: Millis,
+    ) -> Self {
+        let mut core = Core {
+            jobs: JobTable::default(),
+            workers: WorkerTable::default(),
+            next_job_id: max_job_id + 1,
+            assign_clock: 0,
+            config,
+        };
+        for r in unfinished {
+            let queued = r.state == pb::JobState::Queued;
+            core.jobs.insert(
+                r.job_id,
+                ActiveJob {
+                    job: r.job,
+                    state: r.state,
+                    attempt: r.attempt,
+                    session: None,
+                    worker: if queued { None } else { r.worker },
+                    orphaned_until: (!queued).then_some(now + core.config.grace_ms),
+                    cancel_requested: false,
+                    last_seq: r.last_seq,
+                    tests_done: r.tests_done,
+                },
+            );
+        }
+        core
+    }
+
+    /// A core for an empty store.
+    pub fn new(config: CoreConfig) -> Self {
+        Self::recover(config, 0, Vec::new(), 0)
+    }
+
+    pub fn config(&self) -> &CoreConfig {
+        &self.config
+    }
+
+    /// Number of jobs waiting for a worker.
+    pub fn queued(&self) -> usize {
+        self.jobs.queued_len()
+    }
+
+    /// Number of unfinished jobs.
+    pub fn active(&self) -> usize {
+        self.jobs.len()
+    }
+
+    /// Feeds one event in; returns what to do about it, in order.
+    pub fn apply(&mut self, event: Event, now: Millis) -> Vec<Effect> {
+        let mut out = Vec::new();
+        match event {
+            Event::Submit { req, job } => self.on_submit(req, job, now, &mut out),
+            Event::Cancel { req, job_id } => self.on_cancel(req, job_id, now, &mut out),
+            Event::WorkerConnected { session, hello } => {
+                self.on_connected(session, hello, now, &mut out)
+            }
+            Event::WorkerDisconnected { session } => self.on_lost(session, now, &mut out),
+            Event::Resources { session, usage } => {
+                if let Some(w) = self.workers.get_mut(session) {
+                    w.usage = usage;
+                    w.last_report = now;
+                }
+            }
+            Event::Progress { session, job_id, attempt, progress } => {
+                self.on_progress(session, job_id, attempt, progress, now, &mut out)
+            }
+            Event::WorkerDraining { session } => {
+                if let Some(w) = self.workers.get_mut(session) {
+                    w.draining = true;
+                    w.last_report = now;
+                }
+            }
+            Event::DrainWorker { req, name } => {
+                let session = self.workers.session_of(&name);
+                if let Some(session) = session {
+                    if let Some(w) = self.workers.get_mut(session) {
+                        w.draining = true;
+                    }
+                    out.push(Effect::Send { session, command: Command::Drain });
+                }
+                out.push(Effect::Reply { req, reply: Reply::Drained(session.is_some()) });
+            }
+            Event::TokenRevoked { token_id } => {
+                for session in self.workers.sessions_with_token(&token_id) {
+                    out.push(Effect::CloseSession { session, reason: "token revoked".into() });
+                    self.on_lost(session, now, &mut out);
+                }
+            }
+            Event::ListWorkers { req } => {
+                out.push(Effect::Reply { req, reply: Reply::Workers(self.workers.snapshots()) })
+            }
+            Event::Tick => self.on_tick(now, &mut out),
+        }
+        self.dispatch(now, &mut out);
+        out
+    }
+
+    fn on_submit(&mut self, req: RequestId, job: NewJob, now: Millis, out: &mut Vec<Effect>) {
+        if self.jobs.queued_len() >= self.config.max_queued {
+            let err = SubmitError::QueueFull(self.jobs.queued_len());
+            out.push(Effect::Reply { req, reply: Reply::Submitted(Err(err)) });
+            return;
+        }
+        let job_id = self.next_job_id;
+        self.next_job_id += 1;
+        out.push(Effect::Persist(Persist::InsertJob { job_id, job: job.clone(), at: now }));
+        self.jobs.insert(
+            job_id,
+            ActiveJob {
+                job,
+                state: pb::JobState::Queued,
+                attempt: 0,
+                session: None,
+                worker: None,
+                orphaned_until: None,
+                cancel_requested: false,
+                last_seq: 0,
+                tests_done: 0,
+            },
+        );
+        self.event(job_id, now, Ev::Submitted(pb::Submitted {}), out);
+        out.push(Effect::Reply { req, reply: Reply::Submitted(Ok(job_id)) });
+    }
+
+    fn on_cancel(&mut self, req: RequestId, job_id: JobId, now: Millis, out: &mut Vec<Effect>) {
+        let Some(job) = self.jobs.get_mut(job_id) else {
+            // Not active: it finished (or never existed; the API layer checks that first).
+            let reply = Reply::Cancelled(Err(CancelError::AlreadyFinished(job_id)));
+            out.push(Effect::Reply { req, reply });
+            return;
+        };
+        let state = job.state;
+        if state == pb::JobState::Queued || job.session.is_none() {
+            // Nobody runs it (queued, or its worker is gone): it ends now.
+            self.finish(job_id, pb::JobState::Cancelled, None, "cancelled".into(), now, out);
+            let reply = Reply::Cancelled(Ok(pb::JobState::Cancelled));
+            out.push(Effect::Reply { req, reply });
+            return;
+        }
+        job.cancel_requested = true;
+        let (session, attempt) = (job.session, job.attempt);
+        if let Some(session) = session {
+            out.push(Effect::Send { session, command: Command::Cancel { job_id, attempt } });
+        }
+        out.push(Effect::Reply { req, reply: Reply::Cancelled(Ok(state)) });
+    }
+
+    fn on_connected(
+        &mut self,
+        session: SessionId,
+        hello: WorkerHello,
+        now: Millis,
+        out: &mut Vec<Effect>,
+    ) {
+        // A second connection under the same name replaces the first; the first one's
+        // attempts become orphans the new connection may re-adopt just below.
+        if let Some(old) = self.workers.session_of(&hello.name) {
+            out.push(Effect::CloseSession { session: old, reason: "replaced by a new connection".into() });
+            self.on_lost(old, now, out);
+        }
+        let mut worker = Worker {
+            hello,
+            running: Default::default(),
+            draining: false,
+            usage: Usage::default(),
+            last_report: now,
+            last_assigned: 0,
+        };
+        let mut adopted = Vec::new();
+        for &(job_id, attempt) in &worker.hello.running {
+            let Some(job) = self.jobs.get_mut(job_id) else { continue };
+            let same_attempt = job.attempt == attempt && job.orphaned_until.is_some();
+            if same_attempt && job.worker.as_deref() == Some(worker.hello.name.as_str()) {
+                job.orphaned_until = None;
+                job.session = Some(session);
+                worker.running.insert(job_id);
+                adopted.push((job_id, attempt));
+            }
+        }
+        // Orphans of this worker it did not offer back are gone: no point waiting for them.
+        let name = worker.hello.name.clone();
+        self.workers.insert(session, worker);
+        out.push(Effect::Send { session, command: Command::Welcome { adopted } });
+        for job_id in self.jobs.orphans_of(&name) {
+            self.lose_attempt(job_id, "the worker restarted without it", now, out);
+        }
+    }
+
+    /// The worker's feed is gone: its attempts wait for it to come back.
+    fn on_lost(&mut self, session: SessionId, now: Millis, out: &mut Vec<Effect>) {
+        let Some(worker) = self.workers.remove(session) else { return };
+        for job_id in worker.running {
+            let Some(job) = self.jobs.get_mut(job_id) else { continue };
+            job.session = None;
+            if job.cancel_requested {
+                self.finish(job_id, pb::JobState::Cancelled, None, "cancelled".into(), now, out);
+            } else {
+                job.orphaned_until = Some(now + self.config.grace_ms);
+            }
+        }
+    }
+
+    fn on_tick(&mut self, now: Millis, out: &mut Vec<Effect>) {
+        for session in self.workers.silent_since(now - self.config.report_timeout_ms) {
+            out.push(Effect::CloseSession { session, reason: "no report within the timeout".into() });
+            self.on_lost(session, now, out);
+        }
+        for job_id in self.jobs.expired_orphans(now) {
+            self.lose_attempt(job_id, "the worker did not come back", now, out);
+        }
+    }
+
+    /// The current attempt is lost: queue the job again, or give up past the retry cap.
+    fn lose_attempt(&mut self, job_id: JobId, reason: &str, now: Millis, out: &mut Vec<Effect>) {
+        let Some(job) = self.jobs.get(job_id) else { return };
+        let attempt = job.attempt;
+        if job.cancel_requested {
+            self.finish(job_id, pb::JobState::Cancelled, None, "cancelled".into(), now, out);
+        } else if attempt >= self.config.max_attempts {
+            let message = format!("gave up after {attempt} lost attempts (last: {reason})");
+            self.finish(job_id, pb::JobState::Failed, Some(pb::Verdict::Je), message, now, out);
+        } else {
+            out.push(Effect::Persist(Persist::Requeued { job_id, attempt }));
+            self.jobs.enqueue(job_id);
+            let ev = Ev::Requeued(pb::RequeuedEvent { attempt, reason: reason.to_string() });
+            self.event(job_id, now, ev, out);
+        }
+    }
+
+    fn on_progress(
+        &mut self,
+        session: SessionId,
+        job_id: JobId,
+        attempt: Attempt,
+        progress: JobProgress,
+        now: Millis,
+        out: &mut Vec<Effect>,
+    ) {
+        let Some(worker) = self.workers.get_mut(session) else { return };
+        worker.last_report = now;
+        let current = self
+            .jobs
+            .get(job_id)
+            .is_some_and(|j| j.attempt == attempt && j.session == Some(session));
+        if !current {
+            // A late or foreign attempt: never applied. If the worker is starting it, it is
+            // wasting a slot on something nobody wants; tell it to stop.
+            if progress == JobProgress::Accepted {
+                out.push(Effect::Send { session, command: Command::Cancel { job_id, attempt } });
+            }
+            return;
+        }
+        let Some(job) = self.jobs.get_mut(job_id) else { return };
+        match progress {
+            JobProgress::Accepted => {
+                if job.state != pb::JobState::Assigned {
+                    return; // duplicate
+                }
+                job.state = pb::JobState::Running;
+                if job.cancel_requested {
+                    out.push(Effect::Send { session, command: Command::Cancel { job_id, attempt } });
+                }
+                out.push(Effect::Persist(Persist::Started { job_id, attempt }));
+                self.event(job_id, now, Ev::Started(pb::StartedEvent { attempt }), out);
+            }
+            JobProgress::Compiling => {
+                if job.state == pb::JobState::Running {
+                    self.event(job_id, now, Ev::Compiling(pb::CompilingEvent { attempt }), out);
+                }
+            }
+            JobProgress::Test(result) => {
+                // Results come in order; anything else is a duplicate or a confused worker.
+                if job.state != pb::JobState::Running || result.index != job.tests_done {
+                    return;
+                }
+                job.tests_done += 1;
+                out.push(Effect::Persist(Persist::Test { job_id, attempt, result: result.clone() }));
+                self.event(job_id, now, Ev::Test(result), out);
+            }
+            JobProgress::Finished { verdict, message, cancelled } => {
+                if job.state != pb::JobState::Running && job.state != pb::JobState::Assigned {
+                    return;
+                }
+                if let Some(w) = self.workers.get_mut(session) {
+                    w.running.remove(&job_id);
+                }
+                if cancelled {
+                    self.finish(job_id, pb::JobState::Cancelled, None, message, now, out);
+                } else {
+                    self.finish(job_id, pb::JobState::Done, Some(verdict), message, now, out);
+                }
+            }
+        }
+    }
+
+    /// Ends a job: persisted, announced, forgotten.
+    fn finish(
+        &mut self,
+        job_id: JobId,
+        state: pb::JobState,
+        verdict: Option<pb::Verdict>,
+        message: String,
+        now: Millis,
+        out: &mut Vec<Effect>,
+    ) {
+        let Some(job) = self.jobs.get(job_id) else { return };
+        let attempt = job.attempt;
+        if let Some(w) = job.session.and_then(|s| self.workers.get_mut(s)) {
+            w.running.remove(&job_id);
+        }
+        out.push(Effect::Persist(Persist::Finished {
+            job_id,
+            attempt,
+            state,
+            verdict,
+            message: message.clone(),
+            at: now,
+        }));
+        let ev = Ev::Finished(pb::FinishedEvent {
+            state: state as i32,
+            verdict: verdict.unwrap_or(pb::Verdict::Unspecified) as i32,
+            message,
+        });
+        self.event(job_id, now, ev, out);
+        self.jobs.remove(job_id);
+    }
+
+    /// Appends an event to the job's log with the next sequence number.
+    fn event(&mut self, job_id: JobId, now: Millis, event: Ev, out: &mut Vec<Effect>) {
+        let Some(job) = self.jobs.get_mut(job_id) else { return };
+        job.last_seq += 1;
+        out.push(Effect::Persist(Persist::Event(pb::JobEvent {
+            job_id,
+            seq: job.last_seq,
+            at_ms: now,
+            event: Some(event),
+        })));
+    }
+
+    /// Sends queued jobs, oldest first, to the best free worker for each.
+    fn dispatch(&mut self, now: Millis, out: &mut Vec<Effect>) {
+        let mut free = self.workers.free_slots();
+        if free == 0 || self.jobs.queued_len() == 0 {
+            return;
+        }
+        let mut placed = Vec::new();
+        for job_id in self.jobs.queued() {
+            if free == 0 {
+                break;
+            }
+            let Some(job) = self.jobs.get(job_id) else { continue };
+            if let Some(session) = routing::pick(&job.job, self.workers.iter()) {
+                placed.push((job_id, session));
+                free -= 1;
+                // Reserve the slot now so the next pick sees it taken.
+                self.assign_clock += 1;
+                if let Some(w) = self.workers.get_mut(session) {
+                    w.running.insert(job_id);
+                    w.last_assigned = self.assign_clock;
+                }
+            }
+        }
+        for (job_id, session) in placed {
+            self.jobs.dequeue(job_id);
+            let Some(name) = self.workers.get(session).map(|w| w.hello.name.clone()) else {
+                continue;
+            };
+            let Some(job) = self.jobs.get_mut(job_id) else { continue };
+            job.attempt += 1;
+            job.state = pb::JobState::Assigned;
+            job.session = Some(session);
+            job.worker = Some(name.clone());
+            job.tests_done = 0;
+            let attempt = job.attempt;
+            out.push(Effect::Persist(Persist::Assigned { job_id, attempt, worker: name.clone() }));
+            self.event(job_id, now, Ev::Assigned(pb::AssignedEvent { worker: name, attempt }), out);
+            out.push(Effect::Send { session, command: Command::Assign { job_id, attempt } });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

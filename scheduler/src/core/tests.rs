@@ -1,0 +1,433 @@
+//! Scenario and randomized tests of the core, in simulated time.
+
+use std::collections::{HashMap, HashSet};
+
+use super::*;
+
+fn job(lang: &str) -> NewJob {
+    NewJob {
+        job_type: "judge".into(),
+        language: lang.into(),
+        problem_id: "aplusb".into(),
+        problem_version: 1,
+        run_all_tests: false,
+    }
+}
+
+fn hello(name: &str, slots: u32) -> WorkerHello {
+    WorkerHello {
+        name: name.into(),
+        token_id: format!("tok-{name}"),
+        slots,
+        job_types: vec!["judge".into()],
+        languages: vec!["c".into(), "python3".into()],
+        running: vec![],
+    }
+}
+
+fn assigns(effects: &[Effect]) -> Vec<(SessionId, JobId, Attempt)> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Send { session, command: Command::Assign { job_id, attempt } } => {
+                Some((*session, *job_id, *attempt))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn finished(effects: &[Effect]) -> Vec<(JobId, pb::JobState, Option<pb::Verdict>)> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Persist(Persist::Finished { job_id, state, verdict, .. }) => {
+                Some((*job_id, *state, *verdict))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn submitted_id(effects: &[Effect]) -> JobId {
+    effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::Reply { reply: Reply::Submitted(Ok(id)), .. } => Some(*id),
+            _ => None,
+        })
+        .expect("job admitted")
+}
+
+fn progress(session: SessionId, job_id: JobId, attempt: Attempt, p: JobProgress) -> Event {
+    Event::Progress { session, job_id, attempt, progress: p }
+}
+
+fn done(verdict: pb::Verdict) -> JobProgress {
+    JobProgress::Finished { verdict, message: String::new(), cancelled: false }
+}
+
+#[test]
+fn a_job_runs_on_a_worker_and_finishes() {
+    let mut core = Core::new(CoreConfig::default());
+    core.apply(Event::WorkerConnected { session: 1, hello: hello("a", 2) }, 0);
+    let fx = core.apply(Event::Submit { req: 7, job: job("c") }, 10);
+    let id = submitted_id(&fx);
+    // Persist comes before the send of the same batch.
+    let persist_at = fx.iter().position(|e| matches!(e, Effect::Persist(Persist::Assigned { .. })));
+    let send_at = fx.iter().position(|e| matches!(e, Effect::Send { .. }));
+    assert!(persist_at.unwrap() < send_at.unwrap());
+    assert_eq!(assigns(&fx), vec![(1, id, 1)]);
+    core.apply(progress(1, id, 1, JobProgress::Accepted), 20);
+    let fx = core.apply(progress(1, id, 1, done(pb::Verdict::Ac)), 30);
+    assert_eq!(finished(&fx), vec![(id, pb::JobState::Done, Some(pb::Verdict::Ac))]);
+    assert_eq!(core.active(), 0);
+}
+
+#[test]
+fn jobs_wait_for_a_worker_that_speaks_their_language() {
+    let mut core = Core::new(CoreConfig::default());
+    let fx = core.apply(Event::Submit { req: 1, job: job("java") }, 0);
+    let id = submitted_id(&fx);
+    let fx = core.apply(Event::WorkerConnected { session: 1, hello: hello("a", 2) }, 1);
+    assert!(assigns(&fx).is_empty());
+    let mut h = hello("b", 1);
+    h.languages = vec!["java".into()];
+    let fx = core.apply(Event::WorkerConnected { session: 2, hello: h }, 2);
+    assert_eq!(assigns(&fx), vec![(2, id, 1)]);
+}
+
+#[test]
+fn the_least_loaded_worker_gets_the_job() {
+    let mut core = Core::new(CoreConfig::default());
+    core.apply(Event::WorkerConnected { session: 1, hello: hello("a", 1) }, 0);
+    core.apply(Event::WorkerConnected { session: 2, hello: hello("b", 4) }, 0);
+    let mut per_session: HashMap<SessionId, usize> = HashMap::new();
+    for i in 0..5 {
+        let fx = core.apply(Event::Submit { req: i, job: job("c") }, 1);
+        for (s, _, _) in assigns(&fx) {
+            *per_session.entry(s).or_default() += 1;
+        }
+    }
+    assert_eq!(per_session.get(&1), Some(&1));
+    assert_eq!(per_session.get(&2), Some(&4));
+    assert_eq!(core.queued(), 0);
+}
+
+#[test]
+fn a_full_queue_refuses_and_keeps_what_it_has() {
+    let config = CoreConfig { max_queued: 2, ..CoreConfig::default() };
+    let mut core = Core::new(config);
+    core.apply(Event::Submit { req: 1, job: job("c") }, 0);
+    core.apply(Event::Submit { req: 2, job: job("c") }, 0);
+    let fx = core.apply(Event::Submit { req: 3, job: job("c") }, 0);
+    assert_eq!(
+        fx,
+        vec![Effect::Reply { req: 3, reply: Reply::Submitted(Err(SubmitError::QueueFull(2))) }]
+    );
+    assert_eq!(core.queued(), 2);
+}
+
+#[test]
+fn a_lost_worker_gets_a_grace_period_then_the_job_moves() {
+    let mut core = Core::new(CoreConfig::default());
+    core.apply(Event::WorkerConnected { session: 1, hello: hello("a", 1) }, 0);
+    let id = submitted_id(&core.apply(Event::Submit { req: 1, job: job("c") }, 0));
+    core.apply(progress(1, id, 1, JobProgress::Accepted), 1);
+    core.apply(Event::WorkerConnected { session: 2, hello: hello("b", 1) }, 2);
+    let fx = core.apply(Event::WorkerDisconnected { session: 1 }, 100);
+    assert!(assigns(&fx).is_empty(), "no re-queue inside the grace period");
+    let fx = core.apply(Event::Tick, 100 + 9_999);
+    assert!(assigns(&fx).is_empty());
+    let fx = core.apply(Event::Tick, 100 + 10_000);
+    assert_eq!(assigns(&fx), vec![(2, id, 2)]);
+    // The old attempt's late result changes nothing.
+    let fx = core.apply(progress(1, id, 1, done(pb::Verdict::Wa)), 20_000);
+    assert!(finished(&fx).is_empty());
+    core.apply(progress(2, id, 2, JobProgress::Accepted), 20_001);
+    let fx = core.apply(progress(2, id, 2, done(pb::Verdict::Ac)), 20_002);
+    assert_eq!(finished(&fx), vec![(id, pb::JobState::Done, Some(pb::Verdict::Ac))]);
+}
+
+#[test]
+fn a_worker_back_inside_the_grace_period_keeps_its_job() {
+    let mut core = Core::new(CoreConfig::default());
+    core.apply(Event::WorkerConnected { session: 1, hello: hello("a", 1) }, 0);
+    let id = submitted_id(&core.apply(Event::Submit { req: 1, job: job("c") }, 0));
+    core.apply(progress(1, id, 1, JobProgress::Accepted), 1);
+    core.apply(Event::WorkerDisconnected { session: 1 }, 100);
+    let mut h = hello("a", 1);
+    h.running = vec![(id, 1)];
+    let fx = core.apply(Event::WorkerConnected { session: 2, hello: h }, 5_000);
+    assert!(fx.contains(&Effect::Send {
+        session: 2,
+        command: Command::Welcome { adopted: vec![(id, 1)] }
+    }));
+    assert!(assigns(&core.apply(Event::Tick, 25_000)).is_empty());
+    let fx = core.apply(progress(2, id, 1, done(pb::Verdict::Ac)), 25_001);
+    assert_eq!(finished(&fx), vec![(id, pb::JobState::Done, Some(pb::Verdict::Ac))]);
+}
+
+#[test]
+fn a_worker_back_without_its_job_releases_it_at_once() {
+    let mut core = Core::new(CoreConfig::default());
+    core.apply(Event::WorkerConnected { session: 1, hello: hello("a", 1) }, 0);
+    let id = submitted_id(&core.apply(Event::Submit { req: 1, job: job("c") }, 0));
+    core.apply(Event::WorkerDisconnected { session: 1 }, 100);
+    let fx = core.apply(Event::WorkerConnected { session: 2, hello: hello("a", 1) }, 200);
+    assert_eq!(assigns(&fx), vec![(2, id, 2)]);
+}
+
+#[test]
+fn past_the_retry_cap_the_job_fails_as_judge_error() {
+    let mut core = Core::new(CoreConfig::default());
+    let id = submitted_id(&core.apply(Event::Submit { req: 1, job: job("c") }, 0));
+    let mut now = 0;
+    for session in 1..=3 {
+        let fx = core.apply(Event::WorkerConnected { session, hello: hello("a", 1) }, now);
+        assert_eq!(assigns(&fx), vec![(session, id, session as Attempt)]);
+        core.apply(Event::WorkerDisconnected { session }, now + 1);
+        now += 20_000;
+        let fx = core.apply(Event::Tick, now);
+        if session == 3 {
+            assert_eq!(finished(&fx), vec![(id, pb::JobState::Failed, Some(pb::Verdict::Je))]);
+        }
+    }
+    assert_eq!(core.active(), 0);
+}
+
+#[test]
+fn cancel_ends_a_queued_job_at_once_and_a_running_one_when_the_worker_confirms() {
+    let mut core = Core::new(CoreConfig::default());
+    let queued = submitted_id(&core.apply(Event::Submit { req: 1, job: job("java") }, 0));
+    let fx = core.apply(Event::Cancel { req: 2, job_id: queued }, 1);
+    assert_eq!(finished(&fx), vec![(queued, pb::JobState::Cancelled, None)]);
+
+    core.apply(Event::WorkerConnected { session: 1, hello: hello("a", 1) }, 0);
+    let running = submitted_id(&core.apply(Event::Submit { req: 3, job: job("c") }, 2));
+    core.apply(progress(1, running, 1, JobProgress::Accepted), 3);
+    let fx = core.apply(Event::Cancel { req: 4, job_id: running }, 4);
+    assert!(fx.contains(&Effect::Send {
+        session: 1,
+        command: Command::Cancel { job_id: running, attempt: 1 }
+    }));
+    assert!(finished(&fx).is_empty());
+    let confirm = JobProgress::Finished {
+        verdict: pb::Verdict::Unspecified,
+        message: "cancelled".into(),
+        cancelled: true,
+    };
+    let fx = core.apply(progress(1, running, 1, confirm), 5);
+    assert_eq!(finished(&fx), vec![(running, pb::JobState::Cancelled, None)]);
+    let fx = core.apply(Event::Cancel { req: 5, job_id: running }, 6);
+    assert!(matches!(fx[0], Effect::Reply { reply: Reply::Cancelled(Err(_)), .. }));
+}
+
+#[test]
+fn cancel_of_a_running_job_whose_worker_dies_ends_it() {
+    let mut core = Core::new(CoreConfig::default());
+    core.apply(Event::WorkerConnected { session: 1, hello: hello("a", 1) }, 0);
+    let id = submitted_id(&core.apply(Event::Submit { req: 1, job: job("c") }, 0));
+    core.apply(Event::Cancel { req: 2, job_id: id }, 1);
+    let fx = core.apply(Event::WorkerDisconnected { session: 1 }, 2);
+    assert_eq!(finished(&fx), vec![(id, pb::JobState::Cancelled, None)]);
+}
+
+#[test]
+fn a_second_connection_with_the_same_name_replaces_the_first() {
+    let mut core = Core::new(CoreConfig::default());
+    core.apply(Event::WorkerConnected { session: 1, hello: hello("a", 1) }, 0);
+    let id = submitted_id(&core.apply(Event::Submit { req: 1, job: job("c") }, 0));
+    let mut h = hello("a", 1);
+    h.running = vec![(id, 1)];
+    let fx = core.apply(Event::WorkerConnected { session: 2, hello: h }, 10);
+    assert!(fx.iter().any(|e| matches!(e, Effect::CloseSession { session: 1, .. })));
+    // Reports on the old session are dropped; the new one owns the attempt.
+    core.apply(progress(1, id, 1, JobProgress::Accepted), 11);
+    let fx = core.apply(progress(2, id, 1, JobProgress::Accepted), 12);
+    assert!(fx.contains(&Effect::Persist(Persist::Started { job_id: id, attempt: 1 })));
+}
+
+#[test]
+fn a_silent_worker_is_treated_as_lost() {
+    let mut core = Core::new(CoreConfig::default());
+    core.apply(Event::WorkerConnected { session: 1, hello: hello("a", 1) }, 0);
+    let fx = core.apply(Event::Tick, 29_999);
+    assert!(!fx.iter().any(|e| matches!(e, Effect::CloseSession { .. })));
+    let fx = core.apply(Event::Tick, 30_001);
+    assert!(fx.iter().any(|e| matches!(e, Effect::CloseSession { session: 1, .. })));
+}
+
+#[test]
+fn revoking_a_token_closes_its_workers() {
+    let mut core = Core::new(CoreConfig::default());
+    core.apply(Event::WorkerConnected { session: 1, hello: hello("a", 1) }, 0);
+    core.apply(Event::WorkerConnected { session: 2, hello: hello("b", 1) }, 0);
+    let fx = core.apply(Event::TokenRevoked { token_id: "tok-a".into() }, 1);
+    let closed: Vec<_> = fx
+        .iter()
+        .filter_map(|e| match e {
+            Effect::CloseSession { session, .. } => Some(*session),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(closed, vec![1]);
+}
+
+#[test]
+fn after_a_restart_running_jobs_wait_for_their_worker() {
+    let recovered = RecoveredJob {
+        job_id: 41,
+        job: job("c"),
+        state: pb::JobState::Running,
+        attempt: 1,
+        worker: Some("a".into()),
+        last_seq: 3,
+        tests_done: 0,
+    };
+    let mut core = Core::recover(CoreConfig::default(), 41, vec![recovered], 1_000);
+    let mut h = hello("a", 1);
+    h.running = vec![(41, 1)];
+    let fx = core.apply(Event::WorkerConnected { session: 9, hello: h }, 2_000);
+    assert!(fx.contains(&Effect::Send {
+        session: 9,
+        command: Command::Welcome { adopted: vec![(41, 1)] }
+    }));
+    let fx = core.apply(Event::Submit { req: 1, job: job("c") }, 2_001);
+    assert_eq!(submitted_id(&fx), 42);
+    let fx = core.apply(progress(9, 41, 1, done(pb::Verdict::Ac)), 2_002);
+    // Event numbering continues where the store left off.
+    assert!(fx.iter().any(|e| matches!(e, Effect::Persist(Persist::Event(ev)) if ev.seq == 4)));
+}
+
+/// A tiny deterministic PRNG so the randomized test needs no crate and replays exactly.
+struct XorShift(u64);
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Random workers come and go, report late and twice, cancel and submit. Whatever happens:
+/// every job finishes exactly once, a finished job's result comes from its current attempt,
+/// and nothing is lost once the fleet settles.
+#[test]
+fn random_event_storms_keep_the_invariants() {
+    for seed in 1..=200u64 {
+        let mut rng = XorShift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let config = CoreConfig { max_queued: 50, ..CoreConfig::default() };
+        let mut core = Core::new(config);
+        let mut now: Millis = 0;
+        let mut next_session: SessionId = 1;
+        let mut live: Vec<(SessionId, String)> = Vec::new();
+        // What each worker believes it runs: session -> (job, attempt).
+        let mut held: HashMap<SessionId, Vec<(JobId, Attempt)>> = HashMap::new();
+        let ended: std::cell::RefCell<HashSet<JobId>> = Default::default();
+        let admitted_cell: std::cell::RefCell<HashSet<JobId>> = Default::default();
+        let mut req = 0;
+        let check = |fx: &[Effect], held: &mut HashMap<SessionId, Vec<(JobId, Attempt)>>| {
+            for e in fx {
+                match e {
+                    Effect::Reply { reply: Reply::Submitted(Ok(id)), .. } => {
+                        assert!(admitted_cell.borrow_mut().insert(*id));
+                    }
+                    Effect::Persist(Persist::Finished { job_id, .. }) => {
+                        let first = ended.borrow_mut().insert(*job_id);
+                        assert!(first, "seed {seed}: job {job_id} ended twice");
+                    }
+                    Effect::Send { session, command: Command::Assign { job_id, attempt } } => {
+                        held.entry(*session).or_default().push((*job_id, *attempt));
+                    }
+                    _ => {}
+                }
+            }
+        };
+        for _ in 0..400 {
+            now += rng.below(3_000) as Millis;
+            let roll = rng.below(100);
+            let event = if roll < 25 {
+                req += 1;
+                let lang = if rng.below(5) == 0 { "java" } else { "c" };
+                Event::Submit { req, job: job(lang) }
+            } else if roll < 35 && live.len() < 4 {
+                let name = format!("w{}", rng.below(5));
+                let running = live
+                    .iter()
+                    .find(|(_, n)| *n == name)
+                    .and_then(|(s, _)| held.get(s).cloned())
+                    .unwrap_or_default();
+                let session = next_session;
+                next_session += 1;
+                live.retain(|(_, n)| *n != name);
+                live.push((session, name.clone()));
+                let mut h = hello(&name, 1 + rng.below(3) as u32);
+                h.running = running;
+                Event::WorkerConnected { session, hello: h }
+            } else if roll < 42 && !live.is_empty() {
+                let (session, _) = live.remove(rng.below(live.len() as u64) as usize);
+                Event::WorkerDisconnected { session }
+            } else if roll < 85 && !held.is_empty() {
+                let sessions: Vec<SessionId> = held.keys().copied().collect();
+                let session = sessions[rng.below(sessions.len() as u64) as usize];
+                let list = held.get_mut(&session).unwrap();
+                if list.is_empty() {
+                    Event::Tick
+                } else {
+                    let (job_id, attempt) = list[rng.below(list.len() as u64) as usize];
+                    let p = match rng.below(4) {
+                        0 => JobProgress::Accepted,
+                        1 => JobProgress::Test(pb::TestResult::default()),
+                        _ => {
+                            list.retain(|x| *x != (job_id, attempt));
+                            done(pb::Verdict::Ac)
+                        }
+                    };
+                    progress(session, job_id, attempt, p)
+                }
+            } else if roll < 90 && !admitted_cell.borrow().is_empty() {
+                req += 1;
+                let mut ids: Vec<JobId> = admitted_cell.borrow().iter().copied().collect();
+                ids.sort_unstable();
+                Event::Cancel { req, job_id: ids[rng.below(ids.len() as u64) as usize] }
+            } else {
+                Event::Tick
+            };
+            let fx = core.apply(event, now);
+            check(&fx, &mut held);
+        }
+        // Settle: every worker finishes what it holds, ticks pass the grace periods, and a
+        // fresh worker that speaks every language drains the queue.
+        live.clear();
+        for (session, list) in held.clone() {
+            for (job_id, attempt) in list {
+                let fx = core.apply(progress(session, job_id, attempt, done(pb::Verdict::Ac)), now);
+                check(&fx, &mut held);
+            }
+        }
+        let mut h = hello("final", 1000);
+        h.languages.push("java".into());
+        let session = next_session;
+        held.clear();
+        let fx = core.apply(Event::WorkerConnected { session, hello: h }, now);
+        check(&fx, &mut held);
+        for _ in 0..10 {
+            now += 20_000;
+            // Keep the final worker from looking silent.
+            core.apply(Event::Resources { session, usage: Usage::default() }, now);
+            let fx = core.apply(Event::Tick, now);
+            check(&fx, &mut held);
+            for (job_id, attempt) in held.remove(&session).unwrap_or_default() {
+                let fx = core.apply(progress(session, job_id, attempt, done(pb::Verdict::Ac)), now);
+                check(&fx, &mut held);
+            }
+        }
+        assert_eq!(core.active(), 0, "seed {seed}: jobs left unfinished");
+        assert_eq!(admitted_cell.into_inner(), ended.into_inner(), "seed {seed}: every admitted job ends exactly once");
+    }
+}

@@ -1,0 +1,198 @@
+//! The vocabulary of the scheduling core: what goes in (`Event`), what comes out (`Effect`).
+//!
+//! Everything here is plain data. The adapters translate gRPC messages into events, feed them
+//! to [`super::Core::apply`], and carry out the effects in order: persist first, then send.
+
+use judge_common::pb;
+
+/// Job ids grow by one per accepted job; they double as the FIFO order of the queue.
+pub type JobId = u64;
+/// One `Connect` stream. Unique across scheduler restarts (the epoch is in the high bits).
+pub type SessionId = u64;
+/// Milliseconds since the Unix epoch, always passed in: the core never reads a clock.
+pub type Millis = i64;
+/// Correlates an event that expects an answer with its [`Effect::Reply`].
+pub type RequestId = u64;
+/// Attempt numbers start at 1 for the first assignment.
+pub type Attempt = u32;
+
+/// A submission the API layer has validated and wants admitted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewJob {
+    pub job_type: String,
+    pub language: String,
+    pub problem_id: String,
+    pub problem_version: u32,
+    pub run_all_tests: bool,
+}
+
+/// What a worker said about itself when it connected.
+#[derive(Debug, Clone, Default)]
+pub struct WorkerHello {
+    pub name: String,
+    /// The token the worker authenticated with, so a revocation can find its sessions.
+    pub token_id: String,
+    pub slots: u32,
+    pub job_types: Vec<String>,
+    pub languages: Vec<String>,
+    /// Attempts the worker still runs (after a reconnect), offered for re-adoption.
+    pub running: Vec<(JobId, Attempt)>,
+}
+
+/// Resource figures from a worker's latest report.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Usage {
+    pub cpu_percent: f32,
+    pub memory_free_bytes: u64,
+    pub disk_free_bytes: u64,
+}
+
+/// What a worker can report about one of its attempts.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobProgress {
+    Accepted,
+    Compiling,
+    Test(pb::TestResult),
+    Finished {
+        verdict: pb::Verdict,
+        message: String,
+        cancelled: bool,
+    },
+}
+
+/// Everything that can happen to the scheduler.
+#[derive(Debug, Clone)]
+pub enum Event {
+    Submit { req: RequestId, job: NewJob },
+    Cancel { req: RequestId, job_id: JobId },
+    WorkerConnected { session: SessionId, hello: WorkerHello },
+    /// The worker's `Connect` stream ended, for whatever reason.
+    WorkerDisconnected { session: SessionId },
+    Resources { session: SessionId, usage: Usage },
+    Progress { session: SessionId, job_id: JobId, attempt: Attempt, progress: JobProgress },
+    /// The worker stops taking jobs (its own SIGTERM).
+    WorkerDraining { session: SessionId },
+    /// An admin asks the named worker to drain.
+    DrainWorker { req: RequestId, name: String },
+    TokenRevoked { token_id: String },
+    ListWorkers { req: RequestId },
+    /// Time passes: grace periods and report deadlines expire.
+    Tick,
+}
+
+/// Why a submission was not admitted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubmitError {
+    #[error("the queue is full ({0} jobs waiting); try again later")]
+    QueueFull(usize),
+}
+
+/// Why a cancel request changed nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CancelError {
+    #[error("job {0} has already finished")]
+    AlreadyFinished(JobId),
+}
+
+/// Answers to events that carry a [`RequestId`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    Submitted(Result<JobId, SubmitError>),
+    /// `Ok(state)` is the job's state right after the request.
+    Cancelled(Result<pb::JobState, CancelError>),
+    /// `false` when no connected worker has that name.
+    Drained(bool),
+    Workers(Vec<WorkerSnapshot>),
+}
+
+/// A worker as `ListWorkers` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkerSnapshot {
+    pub name: String,
+    pub connected: bool,
+    pub slots: u32,
+    pub running: u32,
+    pub job_types: Vec<String>,
+    pub languages: Vec<String>,
+    pub usage: Usage,
+    pub draining: bool,
+}
+
+/// A durable change. The adapter writes all of a batch's changes in one transaction before it
+/// carries out any other effect of that batch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Persist {
+    InsertJob { job_id: JobId, job: NewJob, at: Millis },
+    /// A new attempt starts: `attempt` is the new number.
+    Assigned { job_id: JobId, attempt: Attempt, worker: String },
+    Started { job_id: JobId, attempt: Attempt },
+    Test { job_id: JobId, attempt: Attempt, result: pb::TestResult },
+    /// The attempt was lost; the job waits in the queue again.
+    Requeued { job_id: JobId, attempt: Attempt },
+    /// The job ends. Fenced on `attempt` like every other transition.
+    Finished {
+        job_id: JobId,
+        attempt: Attempt,
+        state: pb::JobState,
+        verdict: Option<pb::Verdict>,
+        message: String,
+        at: Millis,
+    },
+    /// Appends to the job's event log (what `WatchJob` replays).
+    Event(pb::JobEvent),
+}
+
+/// What the core wants the adapters to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    Persist(Persist),
+    Send { session: SessionId, command: Command },
+    /// End the worker's feed (replaced, revoked, silent for too long).
+    CloseSession { session: SessionId, reason: String },
+    Reply { req: RequestId, reply: Reply },
+}
+
+/// A command on a worker's feed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Welcome { adopted: Vec<(JobId, Attempt)> },
+    /// The adapter fills in source and problem from the store.
+    Assign { job_id: JobId, attempt: Attempt },
+    Cancel { job_id: JobId, attempt: Attempt },
+    Drain,
+}
+
+/// Tunables of the core; every default is what `--help` shows.
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    pub max_queued: usize,
+    /// How long a lost worker's attempts wait for it to come back.
+    pub grace_ms: Millis,
+    /// Attempts per job before it ends as a judge error.
+    pub max_attempts: Attempt,
+    /// A connected worker silent for this long is treated as lost.
+    pub report_timeout_ms: Millis,
+}
+
+impl Default for CoreConfig {
+    fn default() -> Self {
+        CoreConfig {
+            max_queued: 10_000,
+            grace_ms: 10_000,
+            max_attempts: 3,
+            report_timeout_ms: 30_000,
+        }
+    }
+}
+
+/// A job that was not finished when the scheduler stopped, as the store remembers it.
+#[derive(Debug, Clone)]
+pub struct RecoveredJob {
+    pub job_id: JobId,
+    pub job: NewJob,
+    pub state: pb::JobState,
+    pub attempt: Attempt,
+    pub worker: Option<String>,
+    pub last_seq: u64,
+    pub tests_done: u32,
+}
