@@ -5,3 +5,5 @@ pub mod pb {
     #![allow(missing_docs, clippy::all, clippy::pedantic)]
     tonic::include_proto!("judge.v1");
 }
+
+pub mod problem;

@@ -1,4 +1,11 @@
 //! The judge scheduler as a library: the scheduling core and the adapters around it.
 //! The binary (`main.rs`) only wires these together.
 
+pub mod blobs;
 pub mod core;
+pub mod driver;
+pub mod server;
+pub mod service;
+pub mod store;
+pub mod tokens;
+pub mod watch;

@@ -144,7 +144,7 @@ impl Core {
         }
         let job_id = self.next_job_id;
         self.next_job_id += 1;
-        out.push(Effect::Persist(Persist::InsertJob { job_id, job: job.clone(), at: now }));
+        out.push(Effect::Persist(Persist::InsertJob { job_id, req, job: job.clone(), at: now }));
         self.jobs.insert(
             job_id,
             ActiveJob {

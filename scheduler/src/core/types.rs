@@ -122,7 +122,8 @@ pub struct WorkerSnapshot {
 /// carries out any other effect of that batch.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Persist {
-    InsertJob { job_id: JobId, job: NewJob, at: Millis },
+    /// `req` is the `Submit` request, whose source the adapter holds.
+    InsertJob { job_id: JobId, req: RequestId, job: NewJob, at: Millis },
     /// A new attempt starts: `attempt` is the new number.
     Assigned { job_id: JobId, attempt: Attempt, worker: String },
     Started { job_id: JobId, attempt: Attempt },

@@ -1,0 +1,265 @@
+//! The ICPC / Kattis problem package model: from a package's file listing to a judging manifest.
+//!
+//! Pure logic: the caller has already stored each file and knows its hash and size; this module
+//! decides which files are tests, in which order, and with which limits, or says exactly which
+//! file is wrong.
+
+use serde::Deserialize;
+
+use crate::pb;
+
+/// One file of an uploaded package.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackageFile {
+    /// '/'-separated path inside the package.
+    pub path: String,
+    pub sha256: String,
+    pub size: u64,
+}
+
+/// What judging a problem needs, decided at push time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Manifest {
+    pub name: String,
+    pub time_limit_ms: u32,
+    pub memory_limit_bytes: u64,
+    pub output_limit_bytes: u64,
+    pub validator_flags: Vec<String>,
+    pub tests: Vec<pb::TestCase>,
+}
+
+/// Why a package was refused. Each names the file at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PackageError {
+    #[error("{0}: not valid YAML for problem.yaml: {1}")]
+    BadYaml(String, String),
+    #[error("{0}: test input has no matching .ans file")]
+    MissingAnswer(String),
+    #[error("{0}: answer file has no matching .in file")]
+    MissingInput(String),
+    #[error("{path}: {what} is not supported yet")]
+    Unsupported { path: String, what: String },
+    #[error("{0}: bad value: {1}")]
+    BadValue(String, String),
+    #[error("the package has no tests under data/sample or data/secret")]
+    NoTests,
+    #[error("{0}: bad path (must be relative, '/'-separated, without '..')")]
+    BadPath(String),
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ProblemYaml {
+    name: Option<serde_yaml_ng::Value>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    validation: Option<String>,
+    validator_flags: Option<String>,
+    #[serde(default)]
+    limits: Limits,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Limits {
+    time_limit: Option<f64>,
+    memory: Option<u64>,
+    output: Option<u64>,
+}
+
+const MIB: u64 = 1024 * 1024;
+
+/// Whether `path` is a safe relative package path.
+pub fn valid_path(path: &str) -> bool {
+    !path.is_empty()
+        && !path.starts_with('/')
+        && !path.contains('\\')
+        && !path.contains('\0')
+        && path.split('/').all(|c| !c.is_empty() && c != "." && c != "..")
+}
+
+/// Builds the manifest of a package.
+///
+/// `read` returns the text of a small file of the package (problem.yaml, .timelimit) if it is
+/// there. Time limit: `time_limit_override`, else `limits.time_limit`, else `.timelimit`, else 2 s.
+pub fn build_manifest(
+    default_name: &str,
+    files: &[PackageFile],
+    read: impl Fn(&str) -> Option<String>,
+    time_limit_override: Option<f64>,
+) -> Result<Manifest, PackageError> {
+    for f in files {
+        if !valid_path(&f.path) {
+            return Err(PackageError::BadPath(f.path.clone()));
+        }
+    }
+    let yaml: ProblemYaml = match read("problem.yaml") {
+        Some(text) if !text.trim().is_empty() => serde_yaml_ng::from_str(&text)
+            .map_err(|e| PackageError::BadYaml("problem.yaml".into(), e.to_string()))?,
+        _ => ProblemYaml::default(),
+    };
+    let unsupported = |what: &str| PackageError::Unsupported {
+        path: "problem.yaml".into(),
+        what: what.into(),
+    };
+    if let Some(kind) = yaml.kind.as_deref() {
+        match kind {
+            "pass-fail" => {}
+            "scoring" => return Err(unsupported("type: scoring")),
+            k if k.contains("interactive") => return Err(unsupported("type: interactive")),
+            k => return Err(unsupported(&format!("type: {k}"))),
+        }
+    }
+    if let Some(v) = yaml.validation.as_deref() {
+        match v {
+            "default" => {}
+            v if v.contains("interactive") => return Err(unsupported("validation: interactive")),
+            v if v.starts_with("custom") => {
+                return Err(unsupported("validation: custom (custom output validators)"))
+            }
+            v => return Err(unsupported(&format!("validation: {v}"))),
+        }
+    }
+    let name = match yaml.name {
+        Some(serde_yaml_ng::Value::String(s)) => s,
+        // 2023-07 allows a map of language -> name; take English or the first one.
+        Some(serde_yaml_ng::Value::Mapping(m)) => m
+            .get("en")
+            .or_else(|| m.values().next())
+            .and_then(|v| v.as_str())
+            .unwrap_or(default_name)
+            .to_string(),
+        _ => default_name.to_string(),
+    };
+    let time_limit = match (time_limit_override, yaml.limits.time_limit) {
+        (Some(t), _) => t,
+        (None, Some(t)) => t,
+        (None, None) => match read(".timelimit") {
+            Some(text) => text.trim().parse::<f64>().map_err(|_| {
+                PackageError::BadValue(".timelimit".into(), format!("{:?} is not a number", text.trim()))
+            })?,
+            None => 2.0,
+        },
+    };
+    if !(time_limit > 0.0 && time_limit <= 3600.0) {
+        return Err(PackageError::BadValue(
+            "problem.yaml".into(),
+            format!("time limit {time_limit} s is outside (0, 3600]"),
+        ));
+    }
+    let memory_mib = yaml.limits.memory.unwrap_or(1024);
+    let output_mib = yaml.limits.output.unwrap_or(8);
+    if memory_mib == 0 || output_mib == 0 {
+        return Err(PackageError::BadValue("problem.yaml".into(), "limits must be positive".into()));
+    }
+    let validator_flags = yaml
+        .validator_flags
+        .map(|f| f.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default();
+
+    let tests = collect_tests(files)?;
+    Ok(Manifest {
+        name,
+        time_limit_ms: (time_limit * 1000.0).round() as u32,
+        memory_limit_bytes: memory_mib * MIB,
+        output_limit_bytes: output_mib * MIB,
+        validator_flags,
+        tests,
+    })
+}
+
+/// `.in`/`.ans` pairs under `data/sample` then `data/secret`, each sorted by path.
+fn collect_tests(files: &[PackageFile]) -> Result<Vec<pb::TestCase>, PackageError> {
+    let find = |path: &str| files.iter().find(|f| f.path == path);
+    let mut tests = Vec::new();
+    for group in ["data/sample/", "data/secret/"] {
+        let mut ins: Vec<&PackageFile> = files
+            .iter()
+            .filter(|f| f.path.starts_with(group) && f.path.ends_with(".in"))
+            .collect();
+        ins.sort_by(|a, b| a.path.cmp(&b.path));
+        for input in ins {
+            let stem = &input.path[..input.path.len() - 3];
+            let ans_path = format!("{stem}.ans");
+            let answer = find(&ans_path).ok_or_else(|| PackageError::MissingAnswer(input.path.clone()))?;
+            tests.push(pb::TestCase {
+                name: stem["data/".len()..].to_string(),
+                input: Some(pb::FileRef { sha256: input.sha256.clone(), size: input.size }),
+                answer: Some(pb::FileRef { sha256: answer.sha256.clone(), size: answer.size }),
+            });
+        }
+        for ans in files.iter().filter(|f| f.path.starts_with(group) && f.path.ends_with(".ans")) {
+            let stem = &ans.path[..ans.path.len() - 4];
+            if find(&format!("{stem}.in")).is_none() {
+                return Err(PackageError::MissingInput(ans.path.clone()));
+            }
+        }
+    }
+    if tests.is_empty() {
+        return Err(PackageError::NoTests);
+    }
+    Ok(tests)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(path: &str) -> PackageFile {
+        PackageFile { path: path.into(), sha256: format!("h-{path}"), size: 1 }
+    }
+
+    fn no_files(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn samples_come_first_then_secret_groups_sorted() {
+        let files = [
+            file("data/secret/b/2.in"),
+            file("data/secret/b/2.ans"),
+            file("data/secret/a.in"),
+            file("data/secret/a.ans"),
+            file("data/sample/1.in"),
+            file("data/sample/1.ans"),
+        ];
+        let m = build_manifest("p", &files, no_files, None).unwrap();
+        let names: Vec<_> = m.tests.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["sample/1", "secret/a", "secret/b/2"]);
+        assert_eq!(m.time_limit_ms, 2000);
+        assert_eq!(m.memory_limit_bytes, 1024 * MIB);
+        assert_eq!(m.output_limit_bytes, 8 * MIB);
+    }
+
+    #[test]
+    fn time_limit_precedence_is_flag_then_yaml_then_timelimit_file() {
+        let files = [file("data/secret/1.in"), file("data/secret/1.ans")];
+        let read = |p: &str| match p {
+            "problem.yaml" => Some("limits:\n  time_limit: 1.5\n  memory: 256\n".to_string()),
+            ".timelimit" => Some("7\n".to_string()),
+            _ => None,
+        };
+        assert_eq!(build_manifest("p", &files, read, Some(3.0)).unwrap().time_limit_ms, 3000);
+        let m = build_manifest("p", &files, read, None).unwrap();
+        assert_eq!((m.time_limit_ms, m.memory_limit_bytes), (1500, 256 * MIB));
+        let only_file = |p: &str| (p == ".timelimit").then(|| "7\n".to_string());
+        assert_eq!(build_manifest("p", &files, only_file, None).unwrap().time_limit_ms, 7000);
+    }
+
+    #[test]
+    fn malformed_packages_name_the_file_at_fault() {
+        let missing = [file("data/secret/1.in")];
+        assert_eq!(
+            build_manifest("p", &missing, no_files, None),
+            Err(PackageError::MissingAnswer("data/secret/1.in".into()))
+        );
+        let files = [file("data/secret/1.in"), file("data/secret/1.ans")];
+        let bad_yaml = |p: &str| (p == "problem.yaml").then(|| "limits: [".to_string());
+        let err = build_manifest("p", &files, bad_yaml, None).unwrap_err();
+        assert!(err.to_string().starts_with("problem.yaml:"), "{err}");
+        let interactive = |p: &str| (p == "problem.yaml").then(|| "type: interactive".to_string());
+        let err = build_manifest("p", &files, interactive, None).unwrap_err();
+        assert!(err.to_string().contains("not supported yet"), "{err}");
+        assert_eq!(build_manifest("p", &[], no_files, None), Err(PackageError::NoTests));
+        let escape = [file("../etc/passwd")];
+        assert!(matches!(build_manifest("p", &escape, no_files, None), Err(PackageError::BadPath(_))));
+    }
+}

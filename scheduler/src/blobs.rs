@@ -1,0 +1,116 @@
+//! Test data on disk, content addressed: `<data-dir>/blobs/<aa>/<sha256>`.
+//!
+//! Writes stream through a temporary file while hashing, then rename into place, so a blob
+//! that exists under its name is always complete and correct. Identical files across problems
+//! and versions are stored once.
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use tokio::fs;
+use tokio::io::AsyncWriteExt;
+
+/// The blob directory.
+#[derive(Debug, Clone)]
+pub struct BlobStore {
+    root: PathBuf,
+}
+
+/// A blob being written.
+pub struct BlobWriter {
+    file: fs::File,
+    tmp: PathBuf,
+    root: PathBuf,
+    hasher: Sha256,
+    size: u64,
+}
+
+/// Whether `s` looks like a hex SHA-256 (and so is safe to use as a file name).
+pub fn is_sha256(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+impl BlobStore {
+    pub async fn open(root: impl Into<PathBuf>) -> std::io::Result<BlobStore> {
+        let root = root.into();
+        fs::create_dir_all(root.join("tmp")).await?;
+        Ok(BlobStore { root })
+    }
+
+    /// Where the blob with this hash lives. The caller checks [`is_sha256`] first.
+    pub fn path(&self, sha256: &str) -> PathBuf {
+        self.root.join(&sha256[..2]).join(sha256)
+    }
+
+    pub async fn writer(&self) -> std::io::Result<BlobWriter> {
+        let tmp = self.root.join("tmp").join(format!("{:016x}", rand::random::<u64>()));
+        Ok(BlobWriter {
+            file: fs::File::create(&tmp).await?,
+            tmp,
+            root: self.root.clone(),
+            hasher: Sha256::new(),
+            size: 0,
+        })
+    }
+
+    /// Size of the stored blob, or `None` if there is none.
+    pub async fn size(&self, sha256: &str) -> Option<u64> {
+        fs::metadata(self.path(sha256)).await.ok().map(|m| m.len())
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+}
+
+impl BlobWriter {
+    pub async fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
+        self.hasher.update(data);
+        self.size += data.len() as u64;
+        self.file.write_all(data).await
+    }
+
+    /// Flushes and hashes the file. It stays staged (invisible) until [`StagedBlob::commit`],
+    /// so a push that turns out malformed leaves nothing behind.
+    pub async fn finish(mut self) -> std::io::Result<StagedBlob> {
+        self.file.flush().await?;
+        self.file.sync_all().await?;
+        Ok(StagedBlob {
+            sha256: hex::encode(self.hasher.finalize_reset()),
+            size: self.size,
+            tmp: self.tmp,
+            root: self.root,
+        })
+    }
+
+    /// Drops the partial file.
+    pub async fn abort(self) {
+        let _ = fs::remove_file(&self.tmp).await;
+    }
+}
+
+/// A complete, hashed file not yet under its name.
+#[derive(Debug)]
+pub struct StagedBlob {
+    pub sha256: String,
+    pub size: u64,
+    tmp: PathBuf,
+    root: PathBuf,
+}
+
+impl StagedBlob {
+    /// Moves the file to its content address (replacing an identical copy is harmless).
+    pub async fn commit(self) -> std::io::Result<()> {
+        let dir = self.root.join(&self.sha256[..2]);
+        fs::create_dir_all(&dir).await?;
+        fs::rename(&self.tmp, dir.join(&self.sha256)).await
+    }
+
+    pub async fn read_to_string(&self) -> std::io::Result<String> {
+        fs::read_to_string(&self.tmp).await
+    }
+
+    pub async fn discard(self) {
+        let _ = fs::remove_file(&self.tmp).await;
+    }
+}

@@ -1,0 +1,178 @@
+//! Starts a scheduler: store, core, driver, token refresh and the gRPC server.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use judge_common::pb::admin_service_server::AdminServiceServer;
+use judge_common::pb::judge_service_server::JudgeServiceServer;
+use judge_common::pb::worker_service_server::WorkerServiceServer;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::blobs::BlobStore;
+use crate::core::{Core, CoreConfig, Event};
+use crate::driver::{now_ms, Driver, DriverConfig, DriverHandle, Input, Sessions};
+use crate::service::{auth, AdminApi, JudgeApi, WorkerApi};
+use crate::store::{Role, Store, StoreError};
+use crate::tokens::TokenCache;
+use crate::watch::WatchHub;
+
+/// The language ids the scheduler accepts.
+pub const LANGUAGES: [&str; 5] = ["c", "cpp", "python3", "rust", "java"];
+
+/// Everything `serve` needs; `main` fills it from flags, environment and the config file.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub listen: SocketAddr,
+    pub database_url: String,
+    pub data_dir: PathBuf,
+    pub core: CoreConfig,
+    pub max_source_bytes: usize,
+    /// How often revocations are picked up from the store.
+    pub token_refresh: Duration,
+    pub report_interval: Duration,
+    pub keepalive_interval: Duration,
+    pub keepalive_timeout: Duration,
+}
+
+/// Why the scheduler could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot use {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: SocketAddr, source: std::io::Error },
+    #[error("gRPC server failed: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// A running scheduler.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub task: tokio::task::JoinHandle<Result<(), ServeError>>,
+}
+
+/// Opens the store, recovers unfinished jobs, binds and serves until `shutdown` resolves or
+/// the store fails.
+pub async fn start(
+    opts: ServeOptions,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<Running, ServeError> {
+    let store = Store::open(&opts.database_url).await?;
+    let blob_dir = opts.data_dir.join("blobs");
+    let blobs = BlobStore::open(&blob_dir)
+        .await
+        .map_err(|source| ServeError::Io { path: blob_dir.display().to_string(), source })?;
+    let epoch = store.next_epoch().await?;
+    let unfinished = store.unfinished().await?;
+    let now = now_ms();
+    tracing::info!(epoch, unfinished = unfinished.len(), "recovered state from the store");
+    let core = Core::recover(opts.core.clone(), store.max_job_id().await?, unfinished, now);
+
+    let tokens = TokenCache::default();
+    tokens.replace(store.tokens().await?);
+    let hub = WatchHub::default();
+    let sessions = Sessions::default();
+    let driver_config = DriverConfig {
+        epoch,
+        tick: Duration::from_millis(200),
+        report_interval: opts.report_interval,
+        max_batch: 1024,
+    };
+    let (driver, driver_task) =
+        Driver::new(core, store.clone(), hub.clone(), sessions.clone(), driver_config).spawn(8192);
+    tokio::spawn(refresh_tokens(store.clone(), tokens.clone(), driver.clone(), opts.token_refresh));
+
+    let listener = TcpListener::bind(opts.listen)
+        .await
+        .map_err(|source| ServeError::Listen { addr: opts.listen, source })?;
+    let addr = listener.local_addr().map_err(|source| ServeError::Listen { addr: opts.listen, source })?;
+
+    const WORKERS: &[Role] = &[Role::Worker, Role::Admin];
+    const PEOPLE: &[Role] = &[Role::Submitter, Role::Admin];
+    const ADMINS: &[Role] = &[Role::Admin];
+    let worker_api = WorkerApi { driver: driver.clone(), sessions, blobs: blobs.clone() };
+    let judge_api = JudgeApi {
+        driver: driver.clone(),
+        store: store.clone(),
+        hub,
+        languages: crate::service::Languages::new(LANGUAGES.iter().map(|s| s.to_string())),
+        max_source_bytes: opts.max_source_bytes,
+    };
+    let admin_api = AdminApi { driver: driver.clone(), store: store.clone(), blobs };
+    let router = tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(opts.keepalive_interval))
+        .http2_keepalive_timeout(Some(opts.keepalive_timeout))
+        .tcp_keepalive(Some(opts.keepalive_interval))
+        .add_service(WorkerServiceServer::with_interceptor(worker_api, auth(tokens.clone(), WORKERS)))
+        .add_service(JudgeServiceServer::with_interceptor(judge_api, auth(tokens.clone(), PEOPLE)))
+        .add_service(AdminServiceServer::with_interceptor(admin_api, auth(tokens, ADMINS)));
+
+    let task = tokio::spawn(async move {
+        let incoming = TcpListenerStream::new(listener);
+        // Stop serving when asked, or when the driver stops (the store failed).
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<Result<(), ServeError>>();
+        let watcher = tokio::spawn(async move {
+            let result = tokio::select! {
+                _ = shutdown => Ok(()),
+                r = driver_task => match r {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(e)) => Err(ServeError::Store(e)),
+                    Err(join) => Err(ServeError::Io { path: "driver".into(), source: std::io::Error::other(join) }),
+                },
+            };
+            let _ = stop_tx.send(result);
+        });
+        let (result_tx, result_rx) = tokio::sync::oneshot::channel();
+        router
+            .serve_with_incoming_shutdown(incoming, async move {
+                let r = stop_rx.await.unwrap_or(Ok(()));
+                let _ = result_tx.send(r);
+            })
+            .await?;
+        watcher.abort();
+        drop(driver);
+        store.close().await;
+        result_rx.await.unwrap_or(Ok(()))
+    });
+    Ok(Running { addr, task })
+}
+
+/// Picks up tokens created or revoked by `judge-scheduler token ...` in another process;
+/// a revoked worker token's sessions are closed at once.
+async fn refresh_tokens(store: Store, tokens: TokenCache, driver: DriverHandle, every: Duration) {
+    let mut interval = tokio::time::interval(every);
+    loop {
+        interval.tick().await;
+        match store.tokens().await {
+            Ok(list) => {
+                for token_id in tokens.replace(list) {
+                    tracing::info!(token_id, "token revoked; closing its sessions");
+                    if driver.send(Input::Event(Event::TokenRevoked { token_id })).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not refresh tokens"),
+        }
+    }
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            listen: "127.0.0.1:7070".parse().expect("valid literal address"),
+            database_url: "sqlite://judge-data/judge.db".into(),
+            data_dir: "judge-data".into(),
+            core: CoreConfig::default(),
+            max_source_bytes: 256 * 1024,
+            token_refresh: Duration::from_secs(1),
+            report_interval: Duration::from_secs(5),
+            keepalive_interval: Duration::from_secs(10),
+            keepalive_timeout: Duration::from_secs(20),
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! `AdminService`: problem upload and worker drain.
+
+use std::collections::BTreeMap;
+
+use judge_common::pb;
+use judge_common::pb::admin_service_server::AdminService;
+use judge_common::problem::{build_manifest, valid_path, PackageFile};
+use tonic::{Request, Response, Status, Streaming};
+
+use super::check_ident;
+use crate::blobs::{BlobStore, BlobWriter, StagedBlob};
+use crate::driver::{now_ms, DriverHandle, Input};
+use crate::store::Store;
+
+/// Files of a package read as text to decide the manifest; larger ones are not consulted.
+const SMALL_FILES: [&str; 2] = ["problem.yaml", ".timelimit"];
+const SMALL_FILE_MAX: u64 = 1 << 20;
+
+pub struct AdminApi {
+    pub driver: DriverHandle,
+    pub store: Store,
+    pub blobs: BlobStore,
+}
+
+fn io_status(e: std::io::Error) -> Status {
+    Status::internal(format!("storing the file failed: {e}"))
+}
+
+/// An upload in progress: files staged so far and the one being written.
+#[derive(Default)]
+struct Upload {
+    header: Option<pb::ProblemHeader>,
+    staged: BTreeMap<String, StagedBlob>,
+    current: Option<(String, BlobWriter)>,
+}
+
+impl Upload {
+    async fn discard(mut self) {
+        if let Some((_, w)) = self.current.take() {
+            w.abort().await;
+        }
+        for (_, b) in std::mem::take(&mut self.staged) {
+            b.discard().await;
+        }
+    }
+
+    async fn take(&mut self, item: pb::push_problem_request::Item, blobs: &BlobStore) -> Result<(), Status> {
+        use pb::push_problem_request::Item;
+        match item {
+            Item::Header(h) => {
+                if self.header.is_some() {
+                    return Err(Status::invalid_argument("a second header in one upload"));
+                }
+                check_ident("problem id", &h.id)?;
+                if let Some(t) = h.time_limit_seconds {
+                    if !(t > 0.0 && t <= 3600.0) {
+                        return Err(Status::invalid_argument(format!("time limit {t} s is outside (0, 3600]")));
+                    }
+                }
+                self.header = Some(h);
+            }
+            Item::File(f) => {
+                if self.header.is_none() {
+                    return Err(Status::invalid_argument("the first message must be the header"));
+                }
+                if !valid_path(&f.path) {
+                    return Err(Status::invalid_argument(format!(
+                        "{:?}: bad path (relative, '/'-separated, no '..')",
+                        f.path
+                    )));
+                }
+                let writer = match self.current.take() {
+                    Some((path, w)) if path == f.path => w,
+                    Some((path, _)) => {
+                        return Err(Status::invalid_argument(format!(
+                            "{}: chunks of {path} not finished (set `last` on its final chunk)",
+                            f.path
+                        )))
+                    }
+                    None if self.staged.contains_key(&f.path) => {
+                        return Err(Status::invalid_argument(format!("{}: sent twice", f.path)))
+                    }
+                    None => blobs.writer().await.map_err(io_status)?,
+                };
+                let mut writer = writer;
+                writer.write(&f.data).await.map_err(io_status)?;
+                if f.last {
+                    let staged = writer.finish().await.map_err(io_status)?;
+                    self.staged.insert(f.path, staged);
+                } else {
+                    self.current = Some((f.path, writer));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks the finished upload and builds the manifest; stores nothing.
+    async fn manifest(&self) -> Result<(pb::ProblemHeader, judge_common::problem::Manifest, Vec<PackageFile>), Status> {
+        let header = self.header.clone().ok_or_else(|| Status::invalid_argument("empty upload: no header"))?;
+        if let Some((path, _)) = &self.current {
+            return Err(Status::invalid_argument(format!("{path}: upload ended before its last chunk")));
+        }
+        let mut small = BTreeMap::new();
+        for name in SMALL_FILES {
+            if let Some(b) = self.staged.get(name).filter(|b| b.size <= SMALL_FILE_MAX) {
+                let text = b
+                    .read_to_string()
+                    .await
+                    .map_err(|e| Status::invalid_argument(format!("{name}: not UTF-8 text ({e})")))?;
+                small.insert(name, text);
+            }
+        }
+        let files: Vec<PackageFile> = self
+            .staged
+            .iter()
+            .map(|(path, b)| PackageFile { path: path.clone(), sha256: b.sha256.clone(), size: b.size })
+            .collect();
+        let manifest = build_manifest(&header.id, &files, |p| small.get(p).cloned(), header.time_limit_seconds)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        Ok((header, manifest, files))
+    }
+}
+
+#[tonic::async_trait]
+impl AdminService for AdminApi {
+    async fn push_problem(
+        &self,
+        req: Request<Streaming<pb::PushProblemRequest>>,
+    ) -> Result<Response<pb::PushProblemResponse>, Status> {
+        let mut stream = req.into_inner();
+        let mut upload = Upload::default();
+        let received: Result<(), Status> = async {
+            while let Some(msg) = stream.message().await? {
+                let item = msg.item.ok_or_else(|| Status::invalid_argument("empty upload message"))?;
+                upload.take(item, &self.blobs).await?;
+            }
+            Ok(())
+        }
+        .await;
+        let checked = match received {
+            Ok(()) => upload.manifest().await,
+            Err(e) => Err(e),
+        };
+        let (header, manifest, files) = match checked {
+            Ok(x) => x,
+            Err(e) => {
+                upload.discard().await;
+                return Err(e);
+            }
+        };
+        for (_, blob) in std::mem::take(&mut upload.staged) {
+            blob.commit().await.map_err(io_status)?;
+        }
+        let version = self.store.insert_problem(&header.id, &manifest, &files, now_ms()).await?;
+        tracing::info!(problem = %header.id, version, tests = manifest.tests.len(), "problem stored");
+        Ok(Response::new(pb::PushProblemResponse {
+            id: header.id,
+            version,
+            test_count: manifest.tests.len() as u32,
+        }))
+    }
+
+    async fn drain_worker(&self, req: Request<pb::DrainWorkerRequest>) -> Result<Response<pb::DrainWorkerResponse>, Status> {
+        let name = req.into_inner().name;
+        check_ident("worker name", &name)?;
+        if self.driver.ask(|reply| Input::Drain { name: name.clone(), reply }).await? {
+            Ok(Response::new(pb::DrainWorkerResponse {}))
+        } else {
+            Err(Status::not_found(format!("no connected worker named {name:?}")))
+        }
+    }
+}

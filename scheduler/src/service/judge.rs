@@ -1,0 +1,233 @@
+//! `JudgeService`: what people use to submit, follow and cancel jobs.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, RwLock};
+
+use judge_common::pb;
+use judge_common::pb::judge_service_server::JudgeService;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+use super::check_ident;
+use crate::core::{CancelError, JobId, NewJob, SubmitError};
+use crate::driver::{DriverHandle, Input};
+use crate::store::{JobRecord, Store};
+use crate::watch::WatchHub;
+
+/// Language ids accepted from submitters.
+#[derive(Debug, Clone)]
+pub struct Languages(Arc<RwLock<BTreeSet<String>>>);
+
+impl Languages {
+    pub fn new(ids: impl IntoIterator<Item = String>) -> Self {
+        Languages(Arc::new(RwLock::new(ids.into_iter().collect())))
+    }
+
+    fn check(&self, id: &str) -> Result<(), Status> {
+        let known = self.0.read().unwrap_or_else(|p| p.into_inner());
+        if known.contains(id) {
+            return Ok(());
+        }
+        let list: Vec<&str> = known.iter().map(String::as_str).collect();
+        Err(Status::invalid_argument(format!("unknown language {id:?}; known: {}", list.join(", "))))
+    }
+}
+
+pub struct JudgeApi {
+    pub driver: DriverHandle,
+    pub store: Store,
+    pub hub: WatchHub,
+    pub languages: Languages,
+    pub max_source_bytes: usize,
+}
+
+fn job_id(id: u64) -> Result<JobId, Status> {
+    if id == 0 {
+        return Err(Status::invalid_argument("job_id must be set (job ids start at 1)"));
+    }
+    Ok(id)
+}
+
+fn to_pb(r: JobRecord, tests: Vec<pb::TestResult>) -> pb::Job {
+    pb::Job {
+        job_id: r.job_id,
+        problem_id: r.job.problem_id,
+        problem_version: r.job.problem_version,
+        language: r.job.language,
+        job_type: r.job.job_type,
+        state: r.state as i32,
+        verdict: r.verdict.unwrap_or(pb::Verdict::Unspecified) as i32,
+        tests,
+        attempts: r.attempt,
+        worker: r.worker.unwrap_or_default(),
+        message: r.message,
+        submitted_at_ms: r.submitted_at,
+        finished_at_ms: r.finished_at.unwrap_or(0),
+    }
+}
+
+type EventSender = mpsc::Sender<Result<pb::JobEvent, Status>>;
+
+/// Sends one event to a watcher; `true` when the watch is over (last event, or watcher gone).
+async fn forward(last: &mut u64, e: pb::JobEvent, tx: &EventSender) -> bool {
+    *last = e.seq;
+    let end = matches!(e.event, Some(pb::job_event::Event::Finished(_)));
+    tx.send(Ok(e)).await.is_err() || end
+}
+
+/// Sends the stored events after `last`; `true` when the watch is over.
+async fn replay(store: &Store, id: JobId, last: &mut u64, tx: &EventSender) -> bool {
+    match store.events_after(id, *last).await {
+        Ok(events) => {
+            for e in events {
+                if forward(last, e, tx).await {
+                    return true;
+                }
+            }
+            false
+        }
+        Err(e) => {
+            let _ = tx.send(Err(e.into())).await;
+            true
+        }
+    }
+}
+
+impl JudgeApi {
+    async fn job_record(&self, id: JobId) -> Result<JobRecord, Status> {
+        self.store.job(id).await?.ok_or_else(|| Status::not_found(format!("job {id} not found")))
+    }
+}
+
+#[tonic::async_trait]
+impl JudgeService for JudgeApi {
+    async fn submit(&self, req: Request<pb::SubmitRequest>) -> Result<Response<pb::SubmitResponse>, Status> {
+        let req = req.into_inner();
+        check_ident("problem id", &req.problem_id)?;
+        self.languages.check(&req.language)?;
+        if req.source.is_empty() {
+            return Err(Status::invalid_argument("source is empty"));
+        }
+        if req.source.len() > self.max_source_bytes {
+            return Err(Status::invalid_argument(format!(
+                "source is {} bytes; the limit is {} bytes",
+                req.source.len(),
+                self.max_source_bytes
+            )));
+        }
+        let job_type = if req.job_type.is_empty() { "judge".to_string() } else { req.job_type };
+        check_ident("job type", &job_type)?;
+        let version = self
+            .store
+            .latest_version(&req.problem_id)
+            .await?
+            .ok_or_else(|| Status::not_found(format!("problem {:?} not found", req.problem_id)))?;
+        let job = NewJob {
+            job_type,
+            language: req.language,
+            problem_id: req.problem_id,
+            problem_version: version,
+            run_all_tests: req.run_all_tests,
+        };
+        let source = req.source;
+        match self.driver.ask(|reply| Input::Submit { job, source, reply }).await? {
+            Ok(job_id) => Ok(Response::new(pb::SubmitResponse { job_id })),
+            Err(e @ SubmitError::QueueFull(_)) => Err(Status::resource_exhausted(e.to_string())),
+        }
+    }
+
+    async fn get_job(&self, req: Request<pb::GetJobRequest>) -> Result<Response<pb::Job>, Status> {
+        let id = job_id(req.into_inner().job_id)?;
+        let record = self.job_record(id).await?;
+        let tests = self.store.tests(id, record.attempt).await?;
+        Ok(Response::new(to_pb(record, tests)))
+    }
+
+    type WatchJobStream = ReceiverStream<Result<pb::JobEvent, Status>>;
+
+    async fn watch_job(&self, req: Request<pb::WatchJobRequest>) -> Result<Response<Self::WatchJobStream>, Status> {
+        let req = req.into_inner();
+        let id = job_id(req.job_id)?;
+        // Subscribe before replaying, so no event falls between the two.
+        let mut live = self.hub.subscribe(id);
+        self.job_record(id).await?;
+        let (tx, rx) = mpsc::channel(64);
+        let (store, hub) = (self.store.clone(), self.hub.clone());
+        tokio::spawn(async move {
+            let mut last = req.after_seq;
+            let mut done = replay(&store, id, &mut last, &tx).await;
+            while !done {
+                done = match live.recv().await {
+                    Ok(e) if e.seq <= last => false,
+                    Ok(e) => forward(&mut last, (*e).clone(), &tx).await,
+                    // Fell behind, or the channel was retired: catch up from the store.
+                    Err(_) => {
+                        live = hub.subscribe(id);
+                        replay(&store, id, &mut last, &tx).await
+                    }
+                };
+            }
+            drop(live);
+            hub.release(id);
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    async fn cancel_job(&self, req: Request<pb::CancelJobRequest>) -> Result<Response<pb::CancelJobResponse>, Status> {
+        let id = job_id(req.into_inner().job_id)?;
+        self.job_record(id).await?;
+        match self.driver.ask(|reply| Input::Cancel { job_id: id, reply }).await? {
+            Ok(state) => Ok(Response::new(pb::CancelJobResponse { state: state as i32 })),
+            Err(e @ CancelError::AlreadyFinished(_)) => Err(Status::failed_precondition(e.to_string())),
+        }
+    }
+
+    async fn list_jobs(&self, req: Request<pb::ListJobsRequest>) -> Result<Response<pb::ListJobsResponse>, Status> {
+        let limit = req.into_inner().limit;
+        if limit == 0 || limit > 1000 {
+            return Err(Status::invalid_argument(format!("limit must be 1 to 1000, got {limit}")));
+        }
+        let records = self.store.recent_jobs(limit).await?;
+        let jobs = records.into_iter().map(|r| to_pb(r, Vec::new())).collect();
+        Ok(Response::new(pb::ListJobsResponse { jobs }))
+    }
+
+    async fn list_workers(&self, _req: Request<pb::ListWorkersRequest>) -> Result<Response<pb::ListWorkersResponse>, Status> {
+        let snaps = self.driver.ask(|reply| Input::ListWorkers { reply }).await?;
+        let workers = snaps
+            .into_iter()
+            .map(|w| pb::WorkerInfo {
+                name: w.name,
+                connected: w.connected,
+                slots: w.slots,
+                running: w.running,
+                job_types: w.job_types,
+                languages: w.languages,
+                cpu_percent: w.usage.cpu_percent,
+                memory_free_bytes: w.usage.memory_free_bytes,
+                disk_free_bytes: w.usage.disk_free_bytes,
+                draining: w.draining,
+            })
+            .collect();
+        Ok(Response::new(pb::ListWorkersResponse { workers }))
+    }
+
+    async fn list_problems(&self, _req: Request<pb::ListProblemsRequest>) -> Result<Response<pb::ListProblemsResponse>, Status> {
+        let problems = self
+            .store
+            .problems()
+            .await?
+            .into_iter()
+            .map(|p| pb::ProblemInfo {
+                id: p.id,
+                version: p.version,
+                name: p.name,
+                test_count: p.test_count,
+                time_limit_ms: p.time_limit_ms,
+                total_bytes: p.total_bytes,
+            })
+            .collect();
+        Ok(Response::new(pb::ListProblemsResponse { problems }))
+    }
+}

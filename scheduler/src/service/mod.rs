@@ -1,0 +1,77 @@
+//! The gRPC edge: thin translations between the wire and the driver, the store and the blobs.
+//! Every request is checked here and refused with a status that names the problem.
+
+mod admin;
+mod judge;
+mod worker;
+
+use tonic::{Request, Status};
+
+pub use admin::AdminApi;
+pub use judge::Languages;
+pub use judge::JudgeApi;
+pub use worker::WorkerApi;
+
+use crate::driver::DriverGone;
+use crate::store::{Role, StoreError};
+use crate::tokens::{AuthError, Caller, TokenCache};
+
+/// Builds the interceptor for a service that the given roles may call.
+pub fn auth(
+    tokens: TokenCache,
+    allowed: &'static [Role],
+) -> impl FnMut(Request<()>) -> Result<Request<()>, Status> + Clone {
+    move |mut req: Request<()>| {
+        let header = req.metadata().get("authorization").and_then(|v| v.to_str().ok());
+        let caller = tokens.verify(header).map_err(|e| match e {
+            AuthError::Missing | AuthError::Invalid => Status::unauthenticated(e.to_string()),
+        })?;
+        if !allowed.contains(&caller.role) {
+            return Err(Status::permission_denied(format!(
+                "a {} token may not call this service",
+                caller.role.as_str()
+            )));
+        }
+        req.extensions_mut().insert(caller);
+        Ok(req)
+    }
+}
+
+/// The authenticated caller (the interceptor guarantees one).
+pub(crate) fn caller<T>(req: &Request<T>) -> Result<Caller, Status> {
+    req.extensions().get::<Caller>().cloned().ok_or_else(|| Status::unauthenticated("no caller"))
+}
+
+impl From<StoreError> for Status {
+    fn from(e: StoreError) -> Status {
+        match e {
+            StoreError::NotFound(what) => Status::not_found(format!("{what} not found")),
+            StoreError::Conflict(msg) => Status::already_exists(msg),
+            other => {
+                tracing::error!(error = %other, "store error");
+                Status::unavailable("the scheduler's store failed; try again")
+            }
+        }
+    }
+}
+
+impl From<DriverGone> for Status {
+    fn from(e: DriverGone) -> Status {
+        Status::unavailable(e.to_string())
+    }
+}
+
+/// Validates a name-like identifier (problem id, worker name, job type).
+pub(crate) fn check_ident(what: &str, value: &str) -> Result<(), Status> {
+    let ok = !value.is_empty()
+        && value.len() <= 64
+        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        && !value.starts_with('.');
+    if ok {
+        Ok(())
+    } else {
+        Err(Status::invalid_argument(format!(
+            "{what} {value:?} is not valid: use 1 to 64 letters, digits, '.', '_' or '-'"
+        )))
+    }
+}

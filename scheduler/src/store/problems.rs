@@ -1,0 +1,177 @@
+//! Problem versions: a manifest row, its files and its tests. A push adds a version; jobs keep
+//! the version they were submitted with.
+
+use judge_common::pb;
+use judge_common::problem::{Manifest, PackageFile};
+
+use super::{col, Result, Store, StoreError};
+
+/// A problem version as listed.
+#[derive(Debug, Clone)]
+pub struct ProblemRecord {
+    pub id: String,
+    pub version: u32,
+    pub name: String,
+    pub time_limit_ms: u32,
+    pub test_count: u32,
+    pub total_bytes: u64,
+}
+
+/// A file of a stored version.
+pub type StoredFile = PackageFile;
+
+impl Store {
+    /// Stores a new version of problem `id`; returns its number.
+    pub async fn insert_problem(
+        &self,
+        id: &str,
+        manifest: &Manifest,
+        files: &[PackageFile],
+        at: i64,
+    ) -> Result<u32> {
+        let mut tx = self.pool().begin().await?;
+        let row = sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM problems WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let version = col::<i64>(&row, "problems", "v")? + 1;
+        sqlx::query(
+            "INSERT INTO problems (id, version, name, time_limit_ms, memory_limit_bytes, \
+             output_limit_bytes, validator_flags, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(id)
+        .bind(version)
+        .bind(&manifest.name)
+        .bind(i64::from(manifest.time_limit_ms))
+        .bind(manifest.memory_limit_bytes as i64)
+        .bind(manifest.output_limit_bytes as i64)
+        .bind(manifest.validator_flags.join(" "))
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        for f in files {
+            sqlx::query(
+                "INSERT INTO problem_files (problem_id, version, path, sha256, size) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(id)
+            .bind(version)
+            .bind(&f.path)
+            .bind(&f.sha256)
+            .bind(f.size as i64)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for (idx, t) in manifest.tests.iter().enumerate() {
+            let (input, answer) = (t.input.clone().unwrap_or_default(), t.answer.clone().unwrap_or_default());
+            sqlx::query(
+                "INSERT INTO problem_tests (problem_id, version, idx, name, input_sha256, input_size, \
+                 answer_sha256, answer_size) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(id)
+            .bind(version)
+            .bind(idx as i64)
+            .bind(&t.name)
+            .bind(&input.sha256)
+            .bind(input.size as i64)
+            .bind(&answer.sha256)
+            .bind(answer.size as i64)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(version as u32)
+    }
+
+    /// The newest version of every problem, by id.
+    pub async fn problems(&self) -> Result<Vec<ProblemRecord>> {
+        let rows = sqlx::query(
+            "SELECT p.id, p.version, p.name, p.time_limit_ms, \
+               (SELECT COUNT(*) FROM problem_tests t WHERE t.problem_id = p.id AND t.version = p.version) AS tests, \
+               (SELECT COALESCE(SUM(f.size), 0) FROM problem_files f WHERE f.problem_id = p.id AND f.version = p.version) AS bytes \
+             FROM problems p \
+             WHERE p.version = (SELECT MAX(version) FROM problems q WHERE q.id = p.id) ORDER BY p.id",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        let t = "problems";
+        rows.iter()
+            .map(|r| {
+                Ok(ProblemRecord {
+                    id: col(r, t, "id")?,
+                    version: col::<i64>(r, t, "version")? as u32,
+                    name: col(r, t, "name")?,
+                    time_limit_ms: col::<i64>(r, t, "time_limit_ms")? as u32,
+                    test_count: col::<i64>(r, t, "tests")? as u32,
+                    total_bytes: col::<i64>(r, t, "bytes")? as u64,
+                })
+            })
+            .collect()
+    }
+
+    /// The newest version number of problem `id`, if it exists.
+    pub async fn latest_version(&self, id: &str) -> Result<Option<u32>> {
+        let row = sqlx::query("SELECT MAX(version) AS v FROM problems WHERE id = $1")
+            .bind(id)
+            .fetch_one(self.pool())
+            .await?;
+        Ok(col::<Option<i64>>(&row, "problems", "v")?.map(|v| v as u32))
+    }
+
+    /// Everything a worker needs to judge against one problem version.
+    pub async fn problem_spec(&self, id: &str, version: u32) -> Result<pb::ProblemSpec> {
+        let row = sqlx::query(
+            "SELECT time_limit_ms, memory_limit_bytes, output_limit_bytes, validator_flags \
+             FROM problems WHERE id = $1 AND version = $2",
+        )
+        .bind(id)
+        .bind(i64::from(version))
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("problem {id} version {version}")))?;
+        let t = "problems";
+        let flags: String = col(&row, t, "validator_flags")?;
+        let rows = sqlx::query(
+            "SELECT name, input_sha256, input_size, answer_sha256, answer_size FROM problem_tests \
+             WHERE problem_id = $1 AND version = $2 ORDER BY idx",
+        )
+        .bind(id)
+        .bind(i64::from(version))
+        .fetch_all(self.pool())
+        .await?;
+        let tests = rows
+            .iter()
+            .map(|r| {
+                let t = "problem_tests";
+                Ok(pb::TestCase {
+                    name: col(r, t, "name")?,
+                    input: Some(pb::FileRef {
+                        sha256: col(r, t, "input_sha256")?,
+                        size: col::<i64>(r, t, "input_size")? as u64,
+                    }),
+                    answer: Some(pb::FileRef {
+                        sha256: col(r, t, "answer_sha256")?,
+                        size: col::<i64>(r, t, "answer_size")? as u64,
+                    }),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(pb::ProblemSpec {
+            id: id.to_string(),
+            version,
+            time_limit_ms: col::<i64>(&row, t, "time_limit_ms")? as u32,
+            memory_limit_bytes: col::<i64>(&row, t, "memory_limit_bytes")? as u64,
+            output_limit_bytes: col::<i64>(&row, t, "output_limit_bytes")? as u64,
+            tests,
+            validator_flags: flags.split_whitespace().map(str::to_string).collect(),
+        })
+    }
+
+    /// Whether any problem version references the blob.
+    pub async fn blob_referenced(&self, sha256: &str) -> Result<bool> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM problem_files WHERE sha256 = $1")
+            .bind(sha256)
+            .fetch_one(self.pool())
+            .await?;
+        Ok(col::<i64>(&row, "problem_files", "n")? > 0)
+    }
+}
