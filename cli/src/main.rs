@@ -1,1 +1,316 @@
-fn main() {}
+//! `judgectl`: submit, follow and administer judge jobs.
+
+mod output;
+mod push;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Parser, Subcommand};
+use judge_common::auth::Bearer;
+use judge_common::pb;
+use judge_common::pb::admin_service_client::AdminServiceClient;
+use judge_common::pb::judge_service_client::JudgeServiceClient;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Channel, Endpoint};
+
+#[derive(Parser)]
+#[command(
+    name = "judgectl",
+    version,
+    about = "Submit, watch and administer judge jobs"
+)]
+struct Cli {
+    /// Scheduler URL [default: http://127.0.0.1:7070]
+    #[arg(long, global = true, env = "JUDGE_SCHEDULER")]
+    scheduler: Option<String>,
+    /// API token (submitter or admin)
+    #[arg(long, global = true, env = "JUDGE_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Problems (push needs an admin token).
+    #[command(subcommand)]
+    Problem(ProblemCmd),
+    /// Submit a solution.
+    Submit {
+        #[arg(long)]
+        problem: String,
+        /// c, cpp, python3, rust or java
+        #[arg(long)]
+        language: String,
+        file: PathBuf,
+        /// Wait for the verdict (shows progress; with --json prints the finished job).
+        #[arg(long)]
+        wait: bool,
+        #[arg(long)]
+        json: bool,
+        /// Run every test even after one fails.
+        #[arg(long)]
+        all_tests: bool,
+    },
+    /// Show a job.
+    Get {
+        job: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Follow a job's events live until it finishes.
+    Watch {
+        job: u64,
+        /// Print one JSON object per event, one per line.
+        #[arg(long)]
+        json: bool,
+        /// Resume after this event sequence number.
+        #[arg(long, default_value_t = 0)]
+        after: u64,
+    },
+    /// Cancel a job.
+    Cancel { job: u64 },
+    /// List recent jobs, newest first.
+    Jobs {
+        #[arg(long)]
+        json: bool,
+        /// How many [1 to 1000]
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// List workers.
+    Workers {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Ask a worker to stop taking jobs and finish what it runs (admin).
+    Drain { name: String },
+}
+
+#[derive(Subcommand)]
+enum ProblemCmd {
+    /// Upload a problem package directory; prints the problem id.
+    Push {
+        dir: PathBuf,
+        /// Problem id [default: the directory's name]
+        #[arg(long)]
+        id: Option<String>,
+        /// Time limit in seconds, overriding the package's
+        #[arg(long)]
+        time_limit: Option<f64>,
+    },
+    /// List problems.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+type Authed = InterceptedService<Channel, Bearer>;
+
+struct Clients {
+    judge: JudgeServiceClient<Authed>,
+    admin: AdminServiceClient<Authed>,
+}
+
+async fn clients(scheduler: Option<String>, token: Option<String>) -> Result<Clients> {
+    let url = scheduler.unwrap_or_else(|| "http://127.0.0.1:7070".into());
+    let token = token.ok_or_else(|| anyhow!("no token: pass --token or set JUDGE_TOKEN"))?;
+    let channel = Endpoint::from_shared(url.clone())
+        .with_context(|| format!("bad scheduler URL {url:?}"))?
+        .connect()
+        .await
+        .map_err(|e| anyhow!("cannot reach the scheduler at {url}: {e}"))?;
+    let bearer = Bearer::new(&token)?;
+    Ok(Clients {
+        judge: JudgeServiceClient::with_interceptor(channel.clone(), bearer.clone()),
+        admin: AdminServiceClient::with_interceptor(channel, bearer),
+    })
+}
+
+/// A gRPC error as one line: what kind, then the server's message.
+fn status_line(s: &tonic::Status) -> String {
+    format!("{:?}: {}", s.code(), s.message())
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let mut c = clients(cli.scheduler, cli.token).await?;
+    let rpc = |s: tonic::Status| anyhow!(status_line(&s));
+    match cli.command {
+        Cmd::Problem(ProblemCmd::Push {
+            dir,
+            id,
+            time_limit,
+        }) => {
+            let resp = push::push(&mut c.admin, &dir, id, time_limit).await?;
+            eprintln!(
+                "stored {} version {} with {} tests",
+                resp.id, resp.version, resp.test_count
+            );
+            println!("{}", resp.id);
+        }
+        Cmd::Problem(ProblemCmd::List { json }) => {
+            let list = c
+                .judge
+                .list_problems(pb::ListProblemsRequest {})
+                .await
+                .map_err(rpc)?
+                .into_inner();
+            output::problems(&list.problems, json);
+        }
+        Cmd::Submit {
+            problem,
+            language,
+            file,
+            wait,
+            json,
+            all_tests,
+        } => {
+            let source =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let req = pb::SubmitRequest {
+                problem_id: problem,
+                language,
+                source,
+                job_type: String::new(),
+                run_all_tests: all_tests,
+            };
+            let job_id = c.judge.submit(req).await.map_err(rpc)?.into_inner().job_id;
+            if !wait {
+                if json {
+                    println!("{}", serde_json::json!({ "job_id": job_id }));
+                } else {
+                    println!("{job_id}");
+                }
+                return Ok(());
+            }
+            follow(&mut c.judge, job_id, 0, !json, false).await?;
+            let job = c
+                .judge
+                .get_job(pb::GetJobRequest { job_id })
+                .await
+                .map_err(rpc)?
+                .into_inner();
+            output::job(&job, json);
+        }
+        Cmd::Get { job, json } => {
+            let job = c
+                .judge
+                .get_job(pb::GetJobRequest { job_id: job })
+                .await
+                .map_err(rpc)?
+                .into_inner();
+            output::job(&job, json);
+        }
+        Cmd::Watch { job, json, after } => follow(&mut c.judge, job, after, !json, json).await?,
+        Cmd::Cancel { job } => {
+            let r = c
+                .judge
+                .cancel_job(pb::CancelJobRequest { job_id: job })
+                .await
+                .map_err(rpc)?
+                .into_inner();
+            println!("{}", output::state_name(r.state));
+        }
+        Cmd::Jobs { json, limit } => {
+            let list = c
+                .judge
+                .list_jobs(pb::ListJobsRequest { limit })
+                .await
+                .map_err(rpc)?
+                .into_inner();
+            output::jobs(&list.jobs, json);
+        }
+        Cmd::Workers { json } => {
+            let list = c
+                .judge
+                .list_workers(pb::ListWorkersRequest {})
+                .await
+                .map_err(rpc)?
+                .into_inner();
+            output::workers(&list.workers, json);
+        }
+        Cmd::Drain { name } => {
+            c.admin
+                .drain_worker(pb::DrainWorkerRequest { name: name.clone() })
+                .await
+                .map_err(rpc)?;
+            eprintln!("worker {name} is draining");
+        }
+    }
+    Ok(())
+}
+
+/// Follows a job's events until it finishes; resumes from the last event after a dropped
+/// stream. `progress` draws a live line on stderr; `json` prints each event on stdout.
+async fn follow(
+    client: &mut JudgeServiceClient<Authed>,
+    job_id: u64,
+    after: u64,
+    progress: bool,
+    json: bool,
+) -> Result<()> {
+    let mut last = after;
+    let mut retries = 0;
+    loop {
+        let req = pb::WatchJobRequest {
+            job_id,
+            after_seq: last,
+        };
+        let mut stream = match client.watch_job(req).await {
+            Ok(s) => s.into_inner(),
+            Err(s) if s.code() == tonic::Code::Unavailable && retries < 30 => {
+                retries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                continue;
+            }
+            Err(s) => bail!(status_line(&s)),
+        };
+        loop {
+            match stream.message().await {
+                Ok(Some(ev)) => {
+                    last = ev.seq;
+                    retries = 0;
+                    if json {
+                        println!("{}", output::event_json(&ev));
+                    }
+                    if progress {
+                        output::progress(&ev);
+                    }
+                    if matches!(ev.event, Some(pb::job_event::Event::Finished(_))) {
+                        if progress {
+                            eprintln!();
+                        }
+                        return Ok(());
+                    }
+                }
+                Ok(None) => return Ok(()),
+                Err(s) if retries < 30 => {
+                    retries += 1;
+                    tracing_free_warn(&s);
+                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                    break;
+                }
+                Err(s) => bail!(status_line(&s)),
+            }
+        }
+    }
+}
+
+fn tracing_free_warn(s: &tonic::Status) {
+    eprintln!("\nwatch interrupted ({}); resuming", status_line(s));
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("judgectl: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

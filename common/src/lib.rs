@@ -6,4 +6,5 @@ pub mod pb {
     tonic::include_proto!("judge.v1");
 }
 
+pub mod auth;
 pub mod problem;

@@ -73,7 +73,9 @@ pub fn valid_path(path: &str) -> bool {
         && !path.starts_with('/')
         && !path.contains('\\')
         && !path.contains('\0')
-        && path.split('/').all(|c| !c.is_empty() && c != "." && c != "..")
+        && path
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != "..")
 }
 
 /// Builds the manifest of a package.
@@ -134,7 +136,10 @@ pub fn build_manifest(
         (None, Some(t)) => t,
         (None, None) => match read(".timelimit") {
             Some(text) => text.trim().parse::<f64>().map_err(|_| {
-                PackageError::BadValue(".timelimit".into(), format!("{:?} is not a number", text.trim()))
+                PackageError::BadValue(
+                    ".timelimit".into(),
+                    format!("{:?} is not a number", text.trim()),
+                )
             })?,
             None => 2.0,
         },
@@ -148,7 +153,10 @@ pub fn build_manifest(
     let memory_mib = yaml.limits.memory.unwrap_or(1024);
     let output_mib = yaml.limits.output.unwrap_or(8);
     if memory_mib == 0 || output_mib == 0 {
-        return Err(PackageError::BadValue("problem.yaml".into(), "limits must be positive".into()));
+        return Err(PackageError::BadValue(
+            "problem.yaml".into(),
+            "limits must be positive".into(),
+        ));
     }
     let validator_flags = yaml
         .validator_flags
@@ -179,14 +187,24 @@ fn collect_tests(files: &[PackageFile]) -> Result<Vec<pb::TestCase>, PackageErro
         for input in ins {
             let stem = &input.path[..input.path.len() - 3];
             let ans_path = format!("{stem}.ans");
-            let answer = find(&ans_path).ok_or_else(|| PackageError::MissingAnswer(input.path.clone()))?;
+            let answer =
+                find(&ans_path).ok_or_else(|| PackageError::MissingAnswer(input.path.clone()))?;
             tests.push(pb::TestCase {
                 name: stem["data/".len()..].to_string(),
-                input: Some(pb::FileRef { sha256: input.sha256.clone(), size: input.size }),
-                answer: Some(pb::FileRef { sha256: answer.sha256.clone(), size: answer.size }),
+                input: Some(pb::FileRef {
+                    sha256: input.sha256.clone(),
+                    size: input.size,
+                }),
+                answer: Some(pb::FileRef {
+                    sha256: answer.sha256.clone(),
+                    size: answer.size,
+                }),
             });
         }
-        for ans in files.iter().filter(|f| f.path.starts_with(group) && f.path.ends_with(".ans")) {
+        for ans in files
+            .iter()
+            .filter(|f| f.path.starts_with(group) && f.path.ends_with(".ans"))
+        {
             let stem = &ans.path[..ans.path.len() - 4];
             if find(&format!("{stem}.in")).is_none() {
                 return Err(PackageError::MissingInput(ans.path.clone()));
@@ -204,7 +222,11 @@ mod tests {
     use super::*;
 
     fn file(path: &str) -> PackageFile {
-        PackageFile { path: path.into(), sha256: format!("h-{path}"), size: 1 }
+        PackageFile {
+            path: path.into(),
+            sha256: format!("h-{path}"),
+            size: 1,
+        }
     }
 
     fn no_files(_: &str) -> Option<String> {
@@ -237,11 +259,21 @@ mod tests {
             ".timelimit" => Some("7\n".to_string()),
             _ => None,
         };
-        assert_eq!(build_manifest("p", &files, read, Some(3.0)).unwrap().time_limit_ms, 3000);
+        assert_eq!(
+            build_manifest("p", &files, read, Some(3.0))
+                .unwrap()
+                .time_limit_ms,
+            3000
+        );
         let m = build_manifest("p", &files, read, None).unwrap();
         assert_eq!((m.time_limit_ms, m.memory_limit_bytes), (1500, 256 * MIB));
         let only_file = |p: &str| (p == ".timelimit").then(|| "7\n".to_string());
-        assert_eq!(build_manifest("p", &files, only_file, None).unwrap().time_limit_ms, 7000);
+        assert_eq!(
+            build_manifest("p", &files, only_file, None)
+                .unwrap()
+                .time_limit_ms,
+            7000
+        );
     }
 
     #[test]
@@ -258,8 +290,14 @@ mod tests {
         let interactive = |p: &str| (p == "problem.yaml").then(|| "type: interactive".to_string());
         let err = build_manifest("p", &files, interactive, None).unwrap_err();
         assert!(err.to_string().contains("not supported yet"), "{err}");
-        assert_eq!(build_manifest("p", &[], no_files, None), Err(PackageError::NoTests));
+        assert_eq!(
+            build_manifest("p", &[], no_files, None),
+            Err(PackageError::NoTests)
+        );
         let escape = [file("../etc/passwd")];
-        assert!(matches!(build_manifest("p", &escape, no_files, None), Err(PackageError::BadPath(_))));
+        assert!(matches!(
+            build_manifest("p", &escape, no_files, None),
+            Err(PackageError::BadPath(_))
+        ));
     }
 }

@@ -27,7 +27,9 @@ pub struct BlobWriter {
 
 /// Whether `s` looks like a hex SHA-256 (and so is safe to use as a file name).
 pub fn is_sha256(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 impl BlobStore {
@@ -43,7 +45,10 @@ impl BlobStore {
     }
 
     pub async fn writer(&self) -> std::io::Result<BlobWriter> {
-        let tmp = self.root.join("tmp").join(format!("{:016x}", rand::random::<u64>()));
+        let tmp = self
+            .root
+            .join("tmp")
+            .join(format!("{:016x}", rand::random::<u64>()));
         Ok(BlobWriter {
             file: fs::File::create(&tmp).await?,
             tmp,

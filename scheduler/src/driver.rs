@@ -18,8 +18,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tonic::Status;
 
 use crate::core::{
-    CancelError, Command, Core, Effect, Event, JobId, Millis, NewJob, Persist, Reply,
-    RequestId, SessionId, SubmitError, WorkerHello, WorkerSnapshot,
+    CancelError, Command, Core, Effect, Event, JobId, Millis, NewJob, Persist, Reply, RequestId,
+    SessionId, SubmitError, WorkerHello, WorkerSnapshot,
 };
 use crate::store::{Store, StoreError};
 use crate::watch::WatchHub;
@@ -31,11 +31,27 @@ pub type FeedSender = mpsc::Sender<Result<pb::WorkerCommand, Status>>;
 pub enum Input {
     /// Something that needs no answer.
     Event(Event),
-    Submit { job: NewJob, source: Vec<u8>, reply: oneshot::Sender<Result<JobId, SubmitError>> },
-    Cancel { job_id: JobId, reply: oneshot::Sender<Result<pb::JobState, CancelError>> },
-    Connect { hello: WorkerHello, feed: FeedSender, reply: oneshot::Sender<(SessionId, u64)> },
-    Drain { name: String, reply: oneshot::Sender<bool> },
-    ListWorkers { reply: oneshot::Sender<Vec<WorkerSnapshot>> },
+    Submit {
+        job: NewJob,
+        source: Vec<u8>,
+        reply: oneshot::Sender<Result<JobId, SubmitError>>,
+    },
+    Cancel {
+        job_id: JobId,
+        reply: oneshot::Sender<Result<pb::JobState, CancelError>>,
+    },
+    Connect {
+        hello: WorkerHello,
+        feed: FeedSender,
+        reply: oneshot::Sender<(SessionId, u64)>,
+    },
+    Drain {
+        name: String,
+        reply: oneshot::Sender<bool>,
+    },
+    ListWorkers {
+        reply: oneshot::Sender<Vec<WorkerSnapshot>>,
+    },
 }
 
 enum Pending {
@@ -97,7 +113,10 @@ impl DriverHandle {
     }
 
     /// Sends an input that expects an answer and waits for it.
-    pub async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Input) -> Result<T, DriverGone> {
+    pub async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Input,
+    ) -> Result<T, DriverGone> {
         let (tx, rx) = oneshot::channel();
         self.send(make(tx)).await?;
         rx.await.map_err(|_| DriverGone)
@@ -139,7 +158,13 @@ pub fn now_ms() -> Millis {
 }
 
 impl Driver {
-    pub fn new(core: Core, store: Store, hub: WatchHub, sessions: Sessions, config: DriverConfig) -> Self {
+    pub fn new(
+        core: Core,
+        store: Store,
+        hub: WatchHub,
+        sessions: Sessions,
+        config: DriverConfig,
+    ) -> Self {
         Driver {
             core,
             store,
@@ -158,7 +183,13 @@ impl Driver {
 
     /// Starts the loop; returns the handle and the task (which ends with an error only when
     /// the store fails).
-    pub fn spawn(self, capacity: usize) -> (DriverHandle, tokio::task::JoinHandle<Result<(), StoreError>>) {
+    pub fn spawn(
+        self,
+        capacity: usize,
+    ) -> (
+        DriverHandle,
+        tokio::task::JoinHandle<Result<(), StoreError>>,
+    ) {
         let (tx, rx) = mpsc::channel(capacity);
         let task = tokio::spawn(self.run(rx));
         (DriverHandle { tx }, task)
@@ -245,7 +276,10 @@ impl Driver {
         let assigns: Vec<JobId> = effects
             .iter()
             .filter_map(|e| match e {
-                Effect::Send { command: Command::Assign { job_id, .. }, .. } => Some(*job_id),
+                Effect::Send {
+                    command: Command::Assign { job_id, .. },
+                    ..
+                } => Some(*job_id),
                 _ => None,
             })
             .collect();
@@ -265,7 +299,8 @@ impl Driver {
                                 tracing::error!(job_id, "assigned job missing from the store");
                                 continue;
                             };
-                            let problem = self.spec(&p.job.problem_id, p.job.problem_version).await?;
+                            let problem =
+                                self.spec(&p.job.problem_id, p.job.problem_version).await?;
                             pb::worker_command::Command::Assign(pb::Assign {
                                 job_id,
                                 attempt,
@@ -275,15 +310,17 @@ impl Driver {
                                 run_all_tests: p.job.run_all_tests,
                             })
                         }
-                        Command::Welcome { adopted } => pb::worker_command::Command::Welcome(pb::Welcome {
-                            session_id: session,
-                            epoch: self.config.epoch,
-                            report_interval_ms: self.config.report_interval.as_millis() as u32,
-                            adopted: adopted
-                                .into_iter()
-                                .map(|(job_id, attempt)| pb::RunningAttempt { job_id, attempt })
-                                .collect(),
-                        }),
+                        Command::Welcome { adopted } => {
+                            pb::worker_command::Command::Welcome(pb::Welcome {
+                                session_id: session,
+                                epoch: self.config.epoch,
+                                report_interval_ms: self.config.report_interval.as_millis() as u32,
+                                adopted: adopted
+                                    .into_iter()
+                                    .map(|(job_id, attempt)| pb::RunningAttempt { job_id, attempt })
+                                    .collect(),
+                            })
+                        }
                         Command::Cancel { job_id, attempt } => {
                             pb::worker_command::Command::Cancel(pb::Cancel { job_id, attempt })
                         }
@@ -293,7 +330,10 @@ impl Driver {
                 }
                 Effect::CloseSession { session, reason } => {
                     tracing::info!(session, %reason, "closing worker session");
-                    self.send_to(session, Err(Status::aborted(format!("session closed: {reason}"))));
+                    self.send_to(
+                        session,
+                        Err(Status::aborted(format!("session closed: {reason}"))),
+                    );
                     self.feeds.remove(&session);
                     self.sessions.close(session);
                 }
@@ -304,7 +344,9 @@ impl Driver {
     }
 
     fn send_to(&mut self, session: SessionId, msg: Result<pb::WorkerCommand, Status>) {
-        let Some(feed) = self.feeds.get(&session) else { return };
+        let Some(feed) = self.feeds.get(&session) else {
+            return;
+        };
         if feed.try_send(msg).is_err() {
             // A worker that does not read its feed (or is gone) cannot be trusted with jobs.
             tracing::warn!(session, "worker feed full or closed; dropping the session");
@@ -315,7 +357,9 @@ impl Driver {
     }
 
     fn answer(&mut self, req: RequestId, reply: Reply) {
-        let Some(pending) = self.pending.remove(&req) else { return };
+        let Some(pending) = self.pending.remove(&req) else {
+            return;
+        };
         // A caller that gave up waiting is no error of ours.
         let _ = match (pending, reply) {
             (Pending::Submit(tx), Reply::Submitted(r)) => tx.send(r).map_err(|_| ()),

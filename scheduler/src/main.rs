@@ -15,7 +15,11 @@ use judge_scheduler::tokens;
 use serde::Deserialize;
 
 #[derive(Parser)]
-#[command(name = "judge-scheduler", version, about = "The judge scheduler: durable job queue and worker feed")]
+#[command(
+    name = "judge-scheduler",
+    version,
+    about = "The judge scheduler: durable job queue and worker feed"
+)]
 struct Cli {
     /// Log as JSON lines (filter with RUST_LOG, e.g. RUST_LOG=judge_scheduler=debug).
     #[arg(long, global = true, env = "JUDGE_LOG_JSON")]
@@ -113,7 +117,8 @@ fn database_url(data_dir: &Path, database: Option<String>) -> Result<String> {
     if let Some(url) = database {
         return Ok(url);
     }
-    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
     Ok(format!("sqlite://{}/judge.db", data_dir.display()))
 }
 
@@ -127,22 +132,34 @@ fn seconds(what: &str, s: f64) -> Result<Duration> {
 fn serve_options(args: ServeArgs) -> Result<ServeOptions> {
     let file: FileConfig = match &args.config {
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
             toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
         }
         None => FileConfig::default(),
     };
     let defaults = ServeOptions::default();
     let core_defaults = CoreConfig::default();
-    let data_dir = args.store.data_dir.or(file.data_dir).unwrap_or(defaults.data_dir);
+    let data_dir = args
+        .store
+        .data_dir
+        .or(file.data_dir)
+        .unwrap_or(defaults.data_dir);
     let database_url = database_url(&data_dir, args.store.database.or(file.database))?;
-    let grace = args.grace_seconds.or(file.grace_seconds).map(|s| seconds("grace", s)).transpose()?;
+    let grace = args
+        .grace_seconds
+        .or(file.grace_seconds)
+        .map(|s| seconds("grace", s))
+        .transpose()?;
     let timeout = args
         .report_timeout_seconds
         .or(file.report_timeout_seconds)
         .map(|s| seconds("report timeout", s))
         .transpose()?;
-    let max_attempts = args.max_attempts.or(file.max_attempts).unwrap_or(core_defaults.max_attempts);
+    let max_attempts = args
+        .max_attempts
+        .or(file.max_attempts)
+        .unwrap_or(core_defaults.max_attempts);
     if max_attempts == 0 {
         bail!("max attempts must be at least 1");
     }
@@ -151,12 +168,19 @@ fn serve_options(args: ServeArgs) -> Result<ServeOptions> {
         database_url,
         data_dir,
         core: CoreConfig {
-            max_queued: args.max_queued.or(file.max_queued).unwrap_or(core_defaults.max_queued),
+            max_queued: args
+                .max_queued
+                .or(file.max_queued)
+                .unwrap_or(core_defaults.max_queued),
             grace_ms: grace.map_or(core_defaults.grace_ms, |d| d.as_millis() as i64),
             max_attempts,
-            report_timeout_ms: timeout.map_or(core_defaults.report_timeout_ms, |d| d.as_millis() as i64),
+            report_timeout_ms: timeout
+                .map_or(core_defaults.report_timeout_ms, |d| d.as_millis() as i64),
         },
-        max_source_bytes: args.max_source_bytes.or(file.max_source_bytes).unwrap_or(defaults.max_source_bytes),
+        max_source_bytes: args
+            .max_source_bytes
+            .or(file.max_source_bytes)
+            .unwrap_or(defaults.max_source_bytes),
         ..defaults
     })
 }
@@ -164,13 +188,17 @@ fn serve_options(args: ServeArgs) -> Result<ServeOptions> {
 async fn open_store(args: StoreArgs) -> Result<Store> {
     let data_dir = args.data_dir.unwrap_or_else(|| PathBuf::from("judge-data"));
     let url = database_url(&data_dir, args.database)?;
-    Store::open(&url).await.with_context(|| format!("opening {url}"))
+    Store::open(&url)
+        .await
+        .with_context(|| format!("opening {url}"))
 }
 
 fn init_logs(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {
@@ -182,10 +210,11 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return ctrl_c.await.unwrap_or(()),
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return ctrl_c.await.unwrap_or(()),
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

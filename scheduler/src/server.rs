@@ -42,9 +42,15 @@ pub enum ServeError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("cannot use {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot listen on {addr}: {source}")]
-    Listen { addr: SocketAddr, source: std::io::Error },
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("gRPC server failed: {0}")]
     Transport(#[from] tonic::transport::Error),
 }
@@ -65,12 +71,24 @@ pub async fn start(
     let blob_dir = opts.data_dir.join("blobs");
     let blobs = BlobStore::open(&blob_dir)
         .await
-        .map_err(|source| ServeError::Io { path: blob_dir.display().to_string(), source })?;
+        .map_err(|source| ServeError::Io {
+            path: blob_dir.display().to_string(),
+            source,
+        })?;
     let epoch = store.next_epoch().await?;
     let unfinished = store.unfinished().await?;
     let now = now_ms();
-    tracing::info!(epoch, unfinished = unfinished.len(), "recovered state from the store");
-    let core = Core::recover(opts.core.clone(), store.max_job_id().await?, unfinished, now);
+    tracing::info!(
+        epoch,
+        unfinished = unfinished.len(),
+        "recovered state from the store"
+    );
+    let core = Core::recover(
+        opts.core.clone(),
+        store.max_job_id().await?,
+        unfinished,
+        now,
+    );
 
     let tokens = TokenCache::default();
     tokens.replace(store.tokens().await?);
@@ -82,19 +100,40 @@ pub async fn start(
         report_interval: opts.report_interval,
         max_batch: 1024,
     };
-    let (driver, driver_task) =
-        Driver::new(core, store.clone(), hub.clone(), sessions.clone(), driver_config).spawn(8192);
-    tokio::spawn(refresh_tokens(store.clone(), tokens.clone(), driver.clone(), opts.token_refresh));
+    let (driver, driver_task) = Driver::new(
+        core,
+        store.clone(),
+        hub.clone(),
+        sessions.clone(),
+        driver_config,
+    )
+    .spawn(8192);
+    tokio::spawn(refresh_tokens(
+        store.clone(),
+        tokens.clone(),
+        driver.clone(),
+        opts.token_refresh,
+    ));
 
     let listener = TcpListener::bind(opts.listen)
         .await
-        .map_err(|source| ServeError::Listen { addr: opts.listen, source })?;
-    let addr = listener.local_addr().map_err(|source| ServeError::Listen { addr: opts.listen, source })?;
+        .map_err(|source| ServeError::Listen {
+            addr: opts.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| ServeError::Listen {
+        addr: opts.listen,
+        source,
+    })?;
 
     const WORKERS: &[Role] = &[Role::Worker, Role::Admin];
     const PEOPLE: &[Role] = &[Role::Submitter, Role::Admin];
     const ADMINS: &[Role] = &[Role::Admin];
-    let worker_api = WorkerApi { driver: driver.clone(), sessions, blobs: blobs.clone() };
+    let worker_api = WorkerApi {
+        driver: driver.clone(),
+        sessions,
+        blobs: blobs.clone(),
+    };
     let judge_api = JudgeApi {
         driver: driver.clone(),
         store: store.clone(),
@@ -102,14 +141,27 @@ pub async fn start(
         languages: crate::service::Languages::new(LANGUAGES.iter().map(|s| s.to_string())),
         max_source_bytes: opts.max_source_bytes,
     };
-    let admin_api = AdminApi { driver: driver.clone(), store: store.clone(), blobs };
+    let admin_api = AdminApi {
+        driver: driver.clone(),
+        store: store.clone(),
+        blobs,
+    };
     let router = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(opts.keepalive_interval))
         .http2_keepalive_timeout(Some(opts.keepalive_timeout))
         .tcp_keepalive(Some(opts.keepalive_interval))
-        .add_service(WorkerServiceServer::with_interceptor(worker_api, auth(tokens.clone(), WORKERS)))
-        .add_service(JudgeServiceServer::with_interceptor(judge_api, auth(tokens.clone(), PEOPLE)))
-        .add_service(AdminServiceServer::with_interceptor(admin_api, auth(tokens, ADMINS)));
+        .add_service(WorkerServiceServer::with_interceptor(
+            worker_api,
+            auth(tokens.clone(), WORKERS),
+        ))
+        .add_service(JudgeServiceServer::with_interceptor(
+            judge_api,
+            auth(tokens.clone(), PEOPLE),
+        ))
+        .add_service(AdminServiceServer::with_interceptor(
+            admin_api,
+            auth(tokens, ADMINS),
+        ));
 
     let task = tokio::spawn(async move {
         let incoming = TcpListenerStream::new(listener);
@@ -151,7 +203,11 @@ async fn refresh_tokens(store: Store, tokens: TokenCache, driver: DriverHandle, 
             Ok(list) => {
                 for token_id in tokens.replace(list) {
                     tracing::info!(token_id, "token revoked; closing its sessions");
-                    if driver.send(Input::Event(Event::TokenRevoked { token_id })).await.is_err() {
+                    if driver
+                        .send(Input::Event(Event::TokenRevoked { token_id }))
+                        .await
+                        .is_err()
+                    {
                         return;
                     }
                 }

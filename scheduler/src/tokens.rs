@@ -53,10 +53,17 @@ pub struct TokenCache {
 impl TokenCache {
     /// Replaces the cached set; returns the ids of tokens revoked (or deleted) since last time.
     pub fn replace(&self, tokens: Vec<TokenRecord>) -> Vec<String> {
-        let fresh: HashMap<String, TokenRecord> =
-            tokens.into_iter().filter(|t| !t.revoked).map(|t| (t.id.clone(), t)).collect();
+        let fresh: HashMap<String, TokenRecord> = tokens
+            .into_iter()
+            .filter(|t| !t.revoked)
+            .map(|t| (t.id.clone(), t))
+            .collect();
         let mut guard = self.inner.write().unwrap_or_else(|p| p.into_inner());
-        let gone = guard.keys().filter(|id| !fresh.contains_key(*id)).cloned().collect();
+        let gone = guard
+            .keys()
+            .filter(|id| !fresh.contains_key(*id))
+            .cloned()
+            .collect();
         *guard = fresh;
         gone
     }
@@ -64,14 +71,25 @@ impl TokenCache {
     /// Checks an `authorization` header value.
     pub fn verify(&self, header: Option<&str>) -> Result<Caller, AuthError> {
         let header = header.ok_or(AuthError::Missing)?;
-        let token = header.strip_prefix("Bearer ").ok_or(AuthError::Invalid)?.trim();
+        let token = header
+            .strip_prefix("Bearer ")
+            .ok_or(AuthError::Invalid)?
+            .trim();
         let rest = token.strip_prefix("jdg_").ok_or(AuthError::Invalid)?;
         let (id, secret) = rest.split_once('_').ok_or(AuthError::Invalid)?;
         let guard = self.inner.read().unwrap_or_else(|p| p.into_inner());
         let record = guard.get(id).ok_or(AuthError::Invalid)?;
         let presented = hex::encode(Sha256::digest(secret.as_bytes()));
-        if presented.as_bytes().ct_eq(record.secret_sha256.as_bytes()).into() {
-            Ok(Caller { token_id: record.id.clone(), token_name: record.name.clone(), role: record.role })
+        if presented
+            .as_bytes()
+            .ct_eq(record.secret_sha256.as_bytes())
+            .into()
+        {
+            Ok(Caller {
+                token_id: record.id.clone(),
+                token_name: record.name.clone(),
+                role: record.role,
+            })
         } else {
             Err(AuthError::Invalid)
         }
@@ -88,15 +106,25 @@ mod tests {
         let (mut rec, text) = issue("w1", Role::Worker, 0);
         cache.replace(vec![rec.clone()]);
         let caller = cache.verify(Some(&format!("Bearer {text}"))).unwrap();
-        assert_eq!((caller.token_name.as_str(), caller.role), ("w1", Role::Worker));
+        assert_eq!(
+            (caller.token_name.as_str(), caller.role),
+            ("w1", Role::Worker)
+        );
         // Same id, wrong secret.
         let forged = format!("Bearer jdg_{}_{}", rec.id, "0".repeat(48));
         assert_eq!(cache.verify(Some(&forged)), Err(AuthError::Invalid));
         assert_eq!(cache.verify(None), Err(AuthError::Missing));
-        assert_eq!(cache.verify(Some(&text)), Err(AuthError::Invalid), "needs the Bearer prefix");
+        assert_eq!(
+            cache.verify(Some(&text)),
+            Err(AuthError::Invalid),
+            "needs the Bearer prefix"
+        );
         rec.revoked = true;
         assert_eq!(cache.replace(vec![rec]), vec![caller.token_id]);
-        assert_eq!(cache.verify(Some(&format!("Bearer {text}"))), Err(AuthError::Invalid));
+        assert_eq!(
+            cache.verify(Some(&format!("Bearer {text}"))),
+            Err(AuthError::Invalid)
+        );
     }
 
     #[test]

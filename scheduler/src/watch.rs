@@ -21,7 +21,9 @@ pub struct WatchHub {
 impl WatchHub {
     pub fn subscribe(&self, job_id: u64) -> broadcast::Receiver<Arc<pb::JobEvent>> {
         let mut map = self.channels.lock().unwrap_or_else(|p| p.into_inner());
-        map.entry(job_id).or_insert_with(|| broadcast::channel(BACKLOG).0).subscribe()
+        map.entry(job_id)
+            .or_insert_with(|| broadcast::channel(BACKLOG).0)
+            .subscribe()
     }
 
     pub fn publish(&self, event: pb::JobEvent) {

@@ -1,1 +1,170 @@
-fn main() {}
+//! `judge-worker`: wiring only. Dials out to the scheduler; opens no listening socket.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use judge_worker::judge::languages::{self, Language};
+use judge_worker::WorkerOptions;
+use serde::Deserialize;
+
+#[derive(Parser)]
+#[command(
+    name = "judge-worker",
+    version,
+    about = "A judge worker: dials out to the scheduler and judges submissions"
+)]
+struct Cli {
+    /// Scheduler URL [default: http://127.0.0.1:7070]
+    #[arg(long, env = "JUDGE_SCHEDULER")]
+    scheduler: Option<String>,
+    /// Worker token (from `judge-scheduler token create --role worker`)
+    #[arg(long, env = "JUDGE_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Read the token from this file instead
+    #[arg(long, env = "JUDGE_TOKEN_FILE")]
+    token_file: Option<PathBuf>,
+    /// Worker name, unique in the cluster [default: the host name]
+    #[arg(long, env = "JUDGE_WORKER_NAME")]
+    name: Option<String>,
+    /// Submissions judged at once [default: 1]
+    #[arg(long, env = "JUDGE_SLOTS")]
+    slots: Option<u32>,
+    /// Directory for fetched test data and submissions being judged [default: ./judge-work]
+    #[arg(long, env = "JUDGE_WORK_DIR")]
+    work_dir: Option<PathBuf>,
+    /// Job types taken, comma-separated [default: judge]
+    #[arg(long, env = "JUDGE_JOB_TYPES", value_delimiter = ',')]
+    job_types: Option<Vec<String>>,
+    /// Seconds to finish running jobs after SIGTERM before exiting anyway [default: 60]
+    #[arg(long, env = "JUDGE_DRAIN_TIMEOUT_SECONDS")]
+    drain_timeout_seconds: Option<f64>,
+    /// TOML file with any of: scheduler, token_file, name, slots, work_dir, job_types,
+    /// drain_timeout_seconds, and [[language]] tables replacing built-in languages
+    #[arg(long, env = "JUDGE_WORKER_CONFIG")]
+    config: Option<PathBuf>,
+    /// Log as JSON lines (filter with RUST_LOG)
+    #[arg(long, env = "JUDGE_LOG_JSON")]
+    log_json: bool,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    scheduler: Option<String>,
+    token_file: Option<PathBuf>,
+    name: Option<String>,
+    slots: Option<u32>,
+    work_dir: Option<PathBuf>,
+    job_types: Option<Vec<String>>,
+    drain_timeout_seconds: Option<f64>,
+    #[serde(default)]
+    language: Vec<Language>,
+}
+
+fn host_name() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "worker".into())
+}
+
+fn init_logs(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    init_logs(cli.log_json);
+    let file: FileConfig = match &cli.config {
+        Some(p) => toml::from_str(
+            &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+        )
+        .with_context(|| format!("parsing {}", p.display()))?,
+        None => FileConfig::default(),
+    };
+    let token = match (cli.token, cli.token_file.or(file.token_file)) {
+        (Some(t), _) => t,
+        (None, Some(path)) => std::fs::read_to_string(&path)
+            .with_context(|| format!("reading token file {}", path.display()))?
+            .trim()
+            .to_string(),
+        (None, None) => bail!("no token: pass --token, --token-file or set JUDGE_TOKEN"),
+    };
+    let slots = cli.slots.or(file.slots).unwrap_or(1);
+    if slots == 0 {
+        bail!("--slots must be at least 1");
+    }
+    let drain_timeout = cli
+        .drain_timeout_seconds
+        .or(file.drain_timeout_seconds)
+        .unwrap_or(60.0);
+    if !(drain_timeout.is_finite() && drain_timeout >= 0.0) {
+        bail!("--drain-timeout-seconds must be a non-negative number");
+    }
+    let mut langs = languages::defaults();
+    for l in file.language {
+        langs.insert(l.id.clone(), l);
+    }
+    let opts = WorkerOptions {
+        scheduler: cli
+            .scheduler
+            .or(file.scheduler)
+            .unwrap_or_else(|| "http://127.0.0.1:7070".into()),
+        token,
+        name: cli.name.or(file.name).unwrap_or_else(host_name),
+        slots,
+        work_dir: cli
+            .work_dir
+            .or(file.work_dir)
+            .unwrap_or_else(|| PathBuf::from("judge-work")),
+        job_types: cli
+            .job_types
+            .or(file.job_types)
+            .unwrap_or_else(|| vec!["judge".into()]),
+        languages: langs,
+    };
+    tracing::warn!("submissions run WITHOUT a sandbox in this build: only judge code you trust");
+    let name = opts.name.clone();
+    let worker = judge_worker::start(opts)?;
+    let offered: Vec<String> = worker
+        .languages
+        .iter()
+        .map(|l| format!("{} ({})", l.id, l.version))
+        .collect();
+    tracing::info!(worker = %name, slots, languages = %offered.join(", "), "worker started");
+
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut task = worker.task;
+    tokio::select! {
+        _ = &mut task => return Ok(()),
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    tracing::info!(
+        running = worker.executor.running(),
+        "draining: no new jobs; finishing running ones"
+    );
+    let _ = worker.drain.send(true);
+    if tokio::time::timeout(Duration::from_secs_f64(drain_timeout), task)
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "drain timeout; exiting with jobs still running (the scheduler re-queues them)"
+        );
+    }
+    Ok(())
+}

@@ -102,9 +102,12 @@ impl Core {
                     w.last_report = now;
                 }
             }
-            Event::Progress { session, job_id, attempt, progress } => {
-                self.on_progress(session, job_id, attempt, progress, now, &mut out)
-            }
+            Event::Progress {
+                session,
+                job_id,
+                attempt,
+                progress,
+            } => self.on_progress(session, job_id, attempt, progress, now, &mut out),
             Event::WorkerDraining { session } => {
                 if let Some(w) = self.workers.get_mut(session) {
                     w.draining = true;
@@ -117,19 +120,29 @@ impl Core {
                     if let Some(w) = self.workers.get_mut(session) {
                         w.draining = true;
                     }
-                    out.push(Effect::Send { session, command: Command::Drain });
+                    out.push(Effect::Send {
+                        session,
+                        command: Command::Drain,
+                    });
                 }
-                out.push(Effect::Reply { req, reply: Reply::Drained(session.is_some()) });
+                out.push(Effect::Reply {
+                    req,
+                    reply: Reply::Drained(session.is_some()),
+                });
             }
             Event::TokenRevoked { token_id } => {
                 for session in self.workers.sessions_with_token(&token_id) {
-                    out.push(Effect::CloseSession { session, reason: "token revoked".into() });
+                    out.push(Effect::CloseSession {
+                        session,
+                        reason: "token revoked".into(),
+                    });
                     self.on_lost(session, now, &mut out);
                 }
             }
-            Event::ListWorkers { req } => {
-                out.push(Effect::Reply { req, reply: Reply::Workers(self.workers.snapshots()) })
-            }
+            Event::ListWorkers { req } => out.push(Effect::Reply {
+                req,
+                reply: Reply::Workers(self.workers.snapshots()),
+            }),
             Event::Tick => self.on_tick(now, &mut out),
         }
         self.dispatch(now, &mut out);
@@ -139,12 +152,20 @@ impl Core {
     fn on_submit(&mut self, req: RequestId, job: NewJob, now: Millis, out: &mut Vec<Effect>) {
         if self.jobs.queued_len() >= self.config.max_queued {
             let err = SubmitError::QueueFull(self.jobs.queued_len());
-            out.push(Effect::Reply { req, reply: Reply::Submitted(Err(err)) });
+            out.push(Effect::Reply {
+                req,
+                reply: Reply::Submitted(Err(err)),
+            });
             return;
         }
         let job_id = self.next_job_id;
         self.next_job_id += 1;
-        out.push(Effect::Persist(Persist::InsertJob { job_id, req, job: job.clone(), at: now }));
+        out.push(Effect::Persist(Persist::InsertJob {
+            job_id,
+            req,
+            job: job.clone(),
+            at: now,
+        }));
         self.jobs.insert(
             job_id,
             ActiveJob {
@@ -160,7 +181,10 @@ impl Core {
             },
         );
         self.event(job_id, now, Ev::Submitted(pb::Submitted {}), out);
-        out.push(Effect::Reply { req, reply: Reply::Submitted(Ok(job_id)) });
+        out.push(Effect::Reply {
+            req,
+            reply: Reply::Submitted(Ok(job_id)),
+        });
     }
 
     fn on_cancel(&mut self, req: RequestId, job_id: JobId, now: Millis, out: &mut Vec<Effect>) {
@@ -173,7 +197,14 @@ impl Core {
         let state = job.state;
         if state == pb::JobState::Queued || job.session.is_none() {
             // Nobody runs it (queued, or its worker is gone): it ends now.
-            self.finish(job_id, pb::JobState::Cancelled, None, "cancelled".into(), now, out);
+            self.finish(
+                job_id,
+                pb::JobState::Cancelled,
+                None,
+                "cancelled".into(),
+                now,
+                out,
+            );
             let reply = Reply::Cancelled(Ok(pb::JobState::Cancelled));
             out.push(Effect::Reply { req, reply });
             return;
@@ -181,9 +212,15 @@ impl Core {
         job.cancel_requested = true;
         let (session, attempt) = (job.session, job.attempt);
         if let Some(session) = session {
-            out.push(Effect::Send { session, command: Command::Cancel { job_id, attempt } });
+            out.push(Effect::Send {
+                session,
+                command: Command::Cancel { job_id, attempt },
+            });
         }
-        out.push(Effect::Reply { req, reply: Reply::Cancelled(Ok(state)) });
+        out.push(Effect::Reply {
+            req,
+            reply: Reply::Cancelled(Ok(state)),
+        });
     }
 
     fn on_connected(
@@ -196,7 +233,10 @@ impl Core {
         // A second connection under the same name replaces the first; the first one's
         // attempts become orphans the new connection may re-adopt just below.
         if let Some(old) = self.workers.session_of(&hello.name) {
-            out.push(Effect::CloseSession { session: old, reason: "replaced by a new connection".into() });
+            out.push(Effect::CloseSession {
+                session: old,
+                reason: "replaced by a new connection".into(),
+            });
             self.on_lost(old, now, out);
         }
         let mut worker = Worker {
@@ -209,7 +249,9 @@ impl Core {
         };
         let mut adopted = Vec::new();
         for &(job_id, attempt) in &worker.hello.running {
-            let Some(job) = self.jobs.get_mut(job_id) else { continue };
+            let Some(job) = self.jobs.get_mut(job_id) else {
+                continue;
+            };
             let same_attempt = job.attempt == attempt && job.orphaned_until.is_some();
             if same_attempt && job.worker.as_deref() == Some(worker.hello.name.as_str()) {
                 job.orphaned_until = None;
@@ -221,7 +263,10 @@ impl Core {
         // Orphans of this worker it did not offer back are gone: no point waiting for them.
         let name = worker.hello.name.clone();
         self.workers.insert(session, worker);
-        out.push(Effect::Send { session, command: Command::Welcome { adopted } });
+        out.push(Effect::Send {
+            session,
+            command: Command::Welcome { adopted },
+        });
         for job_id in self.jobs.orphans_of(&name) {
             self.lose_attempt(job_id, "the worker restarted without it", now, out);
         }
@@ -229,12 +274,23 @@ impl Core {
 
     /// The worker's feed is gone: its attempts wait for it to come back.
     fn on_lost(&mut self, session: SessionId, now: Millis, out: &mut Vec<Effect>) {
-        let Some(worker) = self.workers.remove(session) else { return };
+        let Some(worker) = self.workers.remove(session) else {
+            return;
+        };
         for job_id in worker.running {
-            let Some(job) = self.jobs.get_mut(job_id) else { continue };
+            let Some(job) = self.jobs.get_mut(job_id) else {
+                continue;
+            };
             job.session = None;
             if job.cancel_requested {
-                self.finish(job_id, pb::JobState::Cancelled, None, "cancelled".into(), now, out);
+                self.finish(
+                    job_id,
+                    pb::JobState::Cancelled,
+                    None,
+                    "cancelled".into(),
+                    now,
+                    out,
+                );
             } else {
                 job.orphaned_until = Some(now + self.config.grace_ms);
             }
@@ -242,8 +298,14 @@ impl Core {
     }
 
     fn on_tick(&mut self, now: Millis, out: &mut Vec<Effect>) {
-        for session in self.workers.silent_since(now - self.config.report_timeout_ms) {
-            out.push(Effect::CloseSession { session, reason: "no report within the timeout".into() });
+        for session in self
+            .workers
+            .silent_since(now - self.config.report_timeout_ms)
+        {
+            out.push(Effect::CloseSession {
+                session,
+                reason: "no report within the timeout".into(),
+            });
             self.on_lost(session, now, out);
         }
         for job_id in self.jobs.expired_orphans(now) {
@@ -253,17 +315,36 @@ impl Core {
 
     /// The current attempt is lost: queue the job again, or give up past the retry cap.
     fn lose_attempt(&mut self, job_id: JobId, reason: &str, now: Millis, out: &mut Vec<Effect>) {
-        let Some(job) = self.jobs.get(job_id) else { return };
+        let Some(job) = self.jobs.get(job_id) else {
+            return;
+        };
         let attempt = job.attempt;
         if job.cancel_requested {
-            self.finish(job_id, pb::JobState::Cancelled, None, "cancelled".into(), now, out);
+            self.finish(
+                job_id,
+                pb::JobState::Cancelled,
+                None,
+                "cancelled".into(),
+                now,
+                out,
+            );
         } else if attempt >= self.config.max_attempts {
             let message = format!("gave up after {attempt} lost attempts (last: {reason})");
-            self.finish(job_id, pb::JobState::Failed, Some(pb::Verdict::Je), message, now, out);
+            self.finish(
+                job_id,
+                pb::JobState::Failed,
+                Some(pb::Verdict::Je),
+                message,
+                now,
+                out,
+            );
         } else {
             out.push(Effect::Persist(Persist::Requeued { job_id, attempt }));
             self.jobs.enqueue(job_id);
-            let ev = Ev::Requeued(pb::RequeuedEvent { attempt, reason: reason.to_string() });
+            let ev = Ev::Requeued(pb::RequeuedEvent {
+                attempt,
+                reason: reason.to_string(),
+            });
             self.event(job_id, now, ev, out);
         }
     }
@@ -277,7 +358,9 @@ impl Core {
         now: Millis,
         out: &mut Vec<Effect>,
     ) {
-        let Some(worker) = self.workers.get_mut(session) else { return };
+        let Some(worker) = self.workers.get_mut(session) else {
+            return;
+        };
         worker.last_report = now;
         let current = self
             .jobs
@@ -287,11 +370,16 @@ impl Core {
             // A late or foreign attempt: never applied. If the worker is starting it, it is
             // wasting a slot on something nobody wants; tell it to stop.
             if progress == JobProgress::Accepted {
-                out.push(Effect::Send { session, command: Command::Cancel { job_id, attempt } });
+                out.push(Effect::Send {
+                    session,
+                    command: Command::Cancel { job_id, attempt },
+                });
             }
             return;
         }
-        let Some(job) = self.jobs.get_mut(job_id) else { return };
+        let Some(job) = self.jobs.get_mut(job_id) else {
+            return;
+        };
         match progress {
             JobProgress::Accepted => {
                 if job.state != pb::JobState::Assigned {
@@ -299,14 +387,22 @@ impl Core {
                 }
                 job.state = pb::JobState::Running;
                 if job.cancel_requested {
-                    out.push(Effect::Send { session, command: Command::Cancel { job_id, attempt } });
+                    out.push(Effect::Send {
+                        session,
+                        command: Command::Cancel { job_id, attempt },
+                    });
                 }
                 out.push(Effect::Persist(Persist::Started { job_id, attempt }));
                 self.event(job_id, now, Ev::Started(pb::StartedEvent { attempt }), out);
             }
             JobProgress::Compiling => {
                 if job.state == pb::JobState::Running {
-                    self.event(job_id, now, Ev::Compiling(pb::CompilingEvent { attempt }), out);
+                    self.event(
+                        job_id,
+                        now,
+                        Ev::Compiling(pb::CompilingEvent { attempt }),
+                        out,
+                    );
                 }
             }
             JobProgress::Test(result) => {
@@ -315,10 +411,18 @@ impl Core {
                     return;
                 }
                 job.tests_done += 1;
-                out.push(Effect::Persist(Persist::Test { job_id, attempt, result: result.clone() }));
+                out.push(Effect::Persist(Persist::Test {
+                    job_id,
+                    attempt,
+                    result: result.clone(),
+                }));
                 self.event(job_id, now, Ev::Test(result), out);
             }
-            JobProgress::Finished { verdict, message, cancelled } => {
+            JobProgress::Finished {
+                verdict,
+                message,
+                cancelled,
+            } => {
                 if job.state != pb::JobState::Running && job.state != pb::JobState::Assigned {
                     return;
                 }
@@ -344,7 +448,9 @@ impl Core {
         now: Millis,
         out: &mut Vec<Effect>,
     ) {
-        let Some(job) = self.jobs.get(job_id) else { return };
+        let Some(job) = self.jobs.get(job_id) else {
+            return;
+        };
         let attempt = job.attempt;
         if let Some(w) = job.session.and_then(|s| self.workers.get_mut(s)) {
             w.running.remove(&job_id);
@@ -368,7 +474,9 @@ impl Core {
 
     /// Appends an event to the job's log with the next sequence number.
     fn event(&mut self, job_id: JobId, now: Millis, event: Ev, out: &mut Vec<Effect>) {
-        let Some(job) = self.jobs.get_mut(job_id) else { return };
+        let Some(job) = self.jobs.get_mut(job_id) else {
+            return;
+        };
         job.last_seq += 1;
         out.push(Effect::Persist(Persist::Event(pb::JobEvent {
             job_id,
@@ -389,7 +497,9 @@ impl Core {
             if free == 0 {
                 break;
             }
-            let Some(job) = self.jobs.get(job_id) else { continue };
+            let Some(job) = self.jobs.get(job_id) else {
+                continue;
+            };
             if let Some(session) = routing::pick(&job.job, self.workers.iter()) {
                 placed.push((job_id, session));
                 free -= 1;
@@ -406,16 +516,33 @@ impl Core {
             let Some(name) = self.workers.get(session).map(|w| w.hello.name.clone()) else {
                 continue;
             };
-            let Some(job) = self.jobs.get_mut(job_id) else { continue };
+            let Some(job) = self.jobs.get_mut(job_id) else {
+                continue;
+            };
             job.attempt += 1;
             job.state = pb::JobState::Assigned;
             job.session = Some(session);
             job.worker = Some(name.clone());
             job.tests_done = 0;
             let attempt = job.attempt;
-            out.push(Effect::Persist(Persist::Assigned { job_id, attempt, worker: name.clone() }));
-            self.event(job_id, now, Ev::Assigned(pb::AssignedEvent { worker: name, attempt }), out);
-            out.push(Effect::Send { session, command: Command::Assign { job_id, attempt } });
+            out.push(Effect::Persist(Persist::Assigned {
+                job_id,
+                attempt,
+                worker: name.clone(),
+            }));
+            self.event(
+                job_id,
+                now,
+                Ev::Assigned(pb::AssignedEvent {
+                    worker: name,
+                    attempt,
+                }),
+                out,
+            );
+            out.push(Effect::Send {
+                session,
+                command: Command::Assign { job_id, attempt },
+            });
         }
     }
 }

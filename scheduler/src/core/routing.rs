@@ -86,12 +86,18 @@ mod tests {
 
     #[test]
     fn language_type_and_slots_filter_candidates() {
-        let ws = [(1, worker(1, 1, 0, &["c"])), (2, worker(4, 0, 0, &["python3"]))];
+        let ws = [
+            (1, worker(1, 1, 0, &["c"])),
+            (2, worker(4, 0, 0, &["python3"])),
+        ];
         assert_eq!(pick(&job("c"), ws.iter().map(|(s, w)| (*s, w))), None);
         let mut other_type = job("python3");
         other_type.job_type = "interactive".into();
         assert_eq!(pick(&other_type, ws.iter().map(|(s, w)| (*s, w))), None);
-        assert_eq!(pick(&job("python3"), ws.iter().map(|(s, w)| (*s, w))), Some(2));
+        assert_eq!(
+            pick(&job("python3"), ws.iter().map(|(s, w)| (*s, w))),
+            Some(2)
+        );
     }
 
     #[test]

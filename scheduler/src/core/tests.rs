@@ -29,9 +29,10 @@ fn assigns(effects: &[Effect]) -> Vec<(SessionId, JobId, Attempt)> {
     effects
         .iter()
         .filter_map(|e| match e {
-            Effect::Send { session, command: Command::Assign { job_id, attempt } } => {
-                Some((*session, *job_id, *attempt))
-            }
+            Effect::Send {
+                session,
+                command: Command::Assign { job_id, attempt },
+            } => Some((*session, *job_id, *attempt)),
             _ => None,
         })
         .collect()
@@ -41,9 +42,12 @@ fn finished(effects: &[Effect]) -> Vec<(JobId, pb::JobState, Option<pb::Verdict>
     effects
         .iter()
         .filter_map(|e| match e {
-            Effect::Persist(Persist::Finished { job_id, state, verdict, .. }) => {
-                Some((*job_id, *state, *verdict))
-            }
+            Effect::Persist(Persist::Finished {
+                job_id,
+                state,
+                verdict,
+                ..
+            }) => Some((*job_id, *state, *verdict)),
             _ => None,
         })
         .collect()
@@ -53,58 +57,123 @@ fn submitted_id(effects: &[Effect]) -> JobId {
     effects
         .iter()
         .find_map(|e| match e {
-            Effect::Reply { reply: Reply::Submitted(Ok(id)), .. } => Some(*id),
+            Effect::Reply {
+                reply: Reply::Submitted(Ok(id)),
+                ..
+            } => Some(*id),
             _ => None,
         })
         .expect("job admitted")
 }
 
 fn progress(session: SessionId, job_id: JobId, attempt: Attempt, p: JobProgress) -> Event {
-    Event::Progress { session, job_id, attempt, progress: p }
+    Event::Progress {
+        session,
+        job_id,
+        attempt,
+        progress: p,
+    }
 }
 
 fn done(verdict: pb::Verdict) -> JobProgress {
-    JobProgress::Finished { verdict, message: String::new(), cancelled: false }
+    JobProgress::Finished {
+        verdict,
+        message: String::new(),
+        cancelled: false,
+    }
 }
 
 #[test]
 fn a_job_runs_on_a_worker_and_finishes() {
     let mut core = Core::new(CoreConfig::default());
-    core.apply(Event::WorkerConnected { session: 1, hello: hello("a", 2) }, 0);
-    let fx = core.apply(Event::Submit { req: 7, job: job("c") }, 10);
+    core.apply(
+        Event::WorkerConnected {
+            session: 1,
+            hello: hello("a", 2),
+        },
+        0,
+    );
+    let fx = core.apply(
+        Event::Submit {
+            req: 7,
+            job: job("c"),
+        },
+        10,
+    );
     let id = submitted_id(&fx);
     // Persist comes before the send of the same batch.
-    let persist_at = fx.iter().position(|e| matches!(e, Effect::Persist(Persist::Assigned { .. })));
+    let persist_at = fx
+        .iter()
+        .position(|e| matches!(e, Effect::Persist(Persist::Assigned { .. })));
     let send_at = fx.iter().position(|e| matches!(e, Effect::Send { .. }));
     assert!(persist_at.unwrap() < send_at.unwrap());
     assert_eq!(assigns(&fx), vec![(1, id, 1)]);
     core.apply(progress(1, id, 1, JobProgress::Accepted), 20);
     let fx = core.apply(progress(1, id, 1, done(pb::Verdict::Ac)), 30);
-    assert_eq!(finished(&fx), vec![(id, pb::JobState::Done, Some(pb::Verdict::Ac))]);
+    assert_eq!(
+        finished(&fx),
+        vec![(id, pb::JobState::Done, Some(pb::Verdict::Ac))]
+    );
     assert_eq!(core.active(), 0);
 }
 
 #[test]
 fn jobs_wait_for_a_worker_that_speaks_their_language() {
     let mut core = Core::new(CoreConfig::default());
-    let fx = core.apply(Event::Submit { req: 1, job: job("java") }, 0);
+    let fx = core.apply(
+        Event::Submit {
+            req: 1,
+            job: job("java"),
+        },
+        0,
+    );
     let id = submitted_id(&fx);
-    let fx = core.apply(Event::WorkerConnected { session: 1, hello: hello("a", 2) }, 1);
+    let fx = core.apply(
+        Event::WorkerConnected {
+            session: 1,
+            hello: hello("a", 2),
+        },
+        1,
+    );
     assert!(assigns(&fx).is_empty());
     let mut h = hello("b", 1);
     h.languages = vec!["java".into()];
-    let fx = core.apply(Event::WorkerConnected { session: 2, hello: h }, 2);
+    let fx = core.apply(
+        Event::WorkerConnected {
+            session: 2,
+            hello: h,
+        },
+        2,
+    );
     assert_eq!(assigns(&fx), vec![(2, id, 1)]);
 }
 
 #[test]
 fn the_least_loaded_worker_gets_the_job() {
     let mut core = Core::new(CoreConfig::default());
-    core.apply(Event::WorkerConnected { session: 1, hello: hello("a", 1) }, 0);
-    core.apply(Event::WorkerConnected { session: 2, hello: hello("b", 4) }, 0);
+    core.apply(
+        Event::WorkerConnected {
+            session: 1,
+            hello: hello("a", 1),
+        },
+        0,
+    );
+    core.apply(
+        Event::WorkerConnected {
+            session: 2,
+            hello: hello("b", 4),
+        },
+        0,
+    );
     let mut per_session: HashMap<SessionId, usize> = HashMap::new();
     for i in 0..5 {
-        let fx = core.apply(Event::Submit { req: i, job: job("c") }, 1);
+        let fx = core.apply(
+            Event::Submit {
+                req: i,
+                job: job("c"),
+            },
+            1,
+        );
         for (s, _, _) in assigns(&fx) {
             *per_session.entry(s).or_default() += 1;
         }
@@ -116,14 +185,38 @@ fn the_least_loaded_worker_gets_the_job() {
 
 #[test]
 fn a_full_queue_refuses_and_keeps_what_it_has() {
-    let config = CoreConfig { max_queued: 2, ..CoreConfig::default() };
+    let config = CoreConfig {
+        max_queued: 2,
+        ..CoreConfig::default()
+    };
     let mut core = Core::new(config);
-    core.apply(Event::Submit { req: 1, job: job("c") }, 0);
-    core.apply(Event::Submit { req: 2, job: job("c") }, 0);
-    let fx = core.apply(Event::Submit { req: 3, job: job("c") }, 0);
+    core.apply(
+        Event::Submit {
+            req: 1,
+            job: job("c"),
+        },
+        0,
+    );
+    core.apply(
+        Event::Submit {
+            req: 2,
+            job: job("c"),
+        },
+        0,
+    );
+    let fx = core.apply(
+        Event::Submit {
+            req: 3,
+            job: job("c"),
+        },
+        0,
+    );
     assert_eq!(
         fx,
-        vec![Effect::Reply { req: 3, reply: Reply::Submitted(Err(SubmitError::QueueFull(2))) }]
+        vec![Effect::Reply {
+            req: 3,
+            reply: Reply::Submitted(Err(SubmitError::QueueFull(2)))
+        }]
     );
     assert_eq!(core.queued(), 2);
 }
@@ -131,12 +224,33 @@ fn a_full_queue_refuses_and_keeps_what_it_has() {
 #[test]
 fn a_lost_worker_gets_a_grace_period_then_the_job_moves() {
     let mut core = Core::new(CoreConfig::default());
-    core.apply(Event::WorkerConnected { session: 1, hello: hello("a", 1) }, 0);
-    let id = submitted_id(&core.apply(Event::Submit { req: 1, job: job("c") }, 0));
+    core.apply(
+        Event::WorkerConnected {
+            session: 1,
+            hello: hello("a", 1),
+        },
+        0,
+    );
+    let id = submitted_id(&core.apply(
+        Event::Submit {
+            req: 1,
+            job: job("c"),
+        },
+        0,
+    ));
     core.apply(progress(1, id, 1, JobProgress::Accepted), 1);
-    core.apply(Event::WorkerConnected { session: 2, hello: hello("b", 1) }, 2);
+    core.apply(
+        Event::WorkerConnected {
+            session: 2,
+            hello: hello("b", 1),
+        },
+        2,
+    );
     let fx = core.apply(Event::WorkerDisconnected { session: 1 }, 100);
-    assert!(assigns(&fx).is_empty(), "no re-queue inside the grace period");
+    assert!(
+        assigns(&fx).is_empty(),
+        "no re-queue inside the grace period"
+    );
     let fx = core.apply(Event::Tick, 100 + 9_999);
     assert!(assigns(&fx).is_empty());
     let fx = core.apply(Event::Tick, 100 + 10_000);
@@ -146,51 +260,110 @@ fn a_lost_worker_gets_a_grace_period_then_the_job_moves() {
     assert!(finished(&fx).is_empty());
     core.apply(progress(2, id, 2, JobProgress::Accepted), 20_001);
     let fx = core.apply(progress(2, id, 2, done(pb::Verdict::Ac)), 20_002);
-    assert_eq!(finished(&fx), vec![(id, pb::JobState::Done, Some(pb::Verdict::Ac))]);
+    assert_eq!(
+        finished(&fx),
+        vec![(id, pb::JobState::Done, Some(pb::Verdict::Ac))]
+    );
 }
 
 #[test]
 fn a_worker_back_inside_the_grace_period_keeps_its_job() {
     let mut core = Core::new(CoreConfig::default());
-    core.apply(Event::WorkerConnected { session: 1, hello: hello("a", 1) }, 0);
-    let id = submitted_id(&core.apply(Event::Submit { req: 1, job: job("c") }, 0));
+    core.apply(
+        Event::WorkerConnected {
+            session: 1,
+            hello: hello("a", 1),
+        },
+        0,
+    );
+    let id = submitted_id(&core.apply(
+        Event::Submit {
+            req: 1,
+            job: job("c"),
+        },
+        0,
+    ));
     core.apply(progress(1, id, 1, JobProgress::Accepted), 1);
     core.apply(Event::WorkerDisconnected { session: 1 }, 100);
     let mut h = hello("a", 1);
     h.running = vec![(id, 1)];
-    let fx = core.apply(Event::WorkerConnected { session: 2, hello: h }, 5_000);
+    let fx = core.apply(
+        Event::WorkerConnected {
+            session: 2,
+            hello: h,
+        },
+        5_000,
+    );
     assert!(fx.contains(&Effect::Send {
         session: 2,
-        command: Command::Welcome { adopted: vec![(id, 1)] }
+        command: Command::Welcome {
+            adopted: vec![(id, 1)]
+        }
     }));
     assert!(assigns(&core.apply(Event::Tick, 25_000)).is_empty());
     let fx = core.apply(progress(2, id, 1, done(pb::Verdict::Ac)), 25_001);
-    assert_eq!(finished(&fx), vec![(id, pb::JobState::Done, Some(pb::Verdict::Ac))]);
+    assert_eq!(
+        finished(&fx),
+        vec![(id, pb::JobState::Done, Some(pb::Verdict::Ac))]
+    );
 }
 
 #[test]
 fn a_worker_back_without_its_job_releases_it_at_once() {
     let mut core = Core::new(CoreConfig::default());
-    core.apply(Event::WorkerConnected { session: 1, hello: hello("a", 1) }, 0);
-    let id = submitted_id(&core.apply(Event::Submit { req: 1, job: job("c") }, 0));
+    core.apply(
+        Event::WorkerConnected {
+            session: 1,
+            hello: hello("a", 1),
+        },
+        0,
+    );
+    let id = submitted_id(&core.apply(
+        Event::Submit {
+            req: 1,
+            job: job("c"),
+        },
+        0,
+    ));
     core.apply(Event::WorkerDisconnected { session: 1 }, 100);
-    let fx = core.apply(Event::WorkerConnected { session: 2, hello: hello("a", 1) }, 200);
+    let fx = core.apply(
+        Event::WorkerConnected {
+            session: 2,
+            hello: hello("a", 1),
+        },
+        200,
+    );
     assert_eq!(assigns(&fx), vec![(2, id, 2)]);
 }
 
 #[test]
 fn past_the_retry_cap_the_job_fails_as_judge_error() {
     let mut core = Core::new(CoreConfig::default());
-    let id = submitted_id(&core.apply(Event::Submit { req: 1, job: job("c") }, 0));
+    let id = submitted_id(&core.apply(
+        Event::Submit {
+            req: 1,
+            job: job("c"),
+        },
+        0,
+    ));
     let mut now = 0;
     for session in 1..=3 {
-        let fx = core.apply(Event::WorkerConnected { session, hello: hello("a", 1) }, now);
+        let fx = core.apply(
+            Event::WorkerConnected {
+                session,
+                hello: hello("a", 1),
+            },
+            now,
+        );
         assert_eq!(assigns(&fx), vec![(session, id, session as Attempt)]);
         core.apply(Event::WorkerDisconnected { session }, now + 1);
         now += 20_000;
         let fx = core.apply(Event::Tick, now);
         if session == 3 {
-            assert_eq!(finished(&fx), vec![(id, pb::JobState::Failed, Some(pb::Verdict::Je))]);
+            assert_eq!(
+                finished(&fx),
+                vec![(id, pb::JobState::Failed, Some(pb::Verdict::Je))]
+            );
         }
     }
     assert_eq!(core.active(), 0);
@@ -199,17 +372,50 @@ fn past_the_retry_cap_the_job_fails_as_judge_error() {
 #[test]
 fn cancel_ends_a_queued_job_at_once_and_a_running_one_when_the_worker_confirms() {
     let mut core = Core::new(CoreConfig::default());
-    let queued = submitted_id(&core.apply(Event::Submit { req: 1, job: job("java") }, 0));
-    let fx = core.apply(Event::Cancel { req: 2, job_id: queued }, 1);
+    let queued = submitted_id(&core.apply(
+        Event::Submit {
+            req: 1,
+            job: job("java"),
+        },
+        0,
+    ));
+    let fx = core.apply(
+        Event::Cancel {
+            req: 2,
+            job_id: queued,
+        },
+        1,
+    );
     assert_eq!(finished(&fx), vec![(queued, pb::JobState::Cancelled, None)]);
 
-    core.apply(Event::WorkerConnected { session: 1, hello: hello("a", 1) }, 0);
-    let running = submitted_id(&core.apply(Event::Submit { req: 3, job: job("c") }, 2));
+    core.apply(
+        Event::WorkerConnected {
+            session: 1,
+            hello: hello("a", 1),
+        },
+        0,
+    );
+    let running = submitted_id(&core.apply(
+        Event::Submit {
+            req: 3,
+            job: job("c"),
+        },
+        2,
+    ));
     core.apply(progress(1, running, 1, JobProgress::Accepted), 3);
-    let fx = core.apply(Event::Cancel { req: 4, job_id: running }, 4);
+    let fx = core.apply(
+        Event::Cancel {
+            req: 4,
+            job_id: running,
+        },
+        4,
+    );
     assert!(fx.contains(&Effect::Send {
         session: 1,
-        command: Command::Cancel { job_id: running, attempt: 1 }
+        command: Command::Cancel {
+            job_id: running,
+            attempt: 1
+        }
     }));
     assert!(finished(&fx).is_empty());
     let confirm = JobProgress::Finished {
@@ -218,16 +424,43 @@ fn cancel_ends_a_queued_job_at_once_and_a_running_one_when_the_worker_confirms()
         cancelled: true,
     };
     let fx = core.apply(progress(1, running, 1, confirm), 5);
-    assert_eq!(finished(&fx), vec![(running, pb::JobState::Cancelled, None)]);
-    let fx = core.apply(Event::Cancel { req: 5, job_id: running }, 6);
-    assert!(matches!(fx[0], Effect::Reply { reply: Reply::Cancelled(Err(_)), .. }));
+    assert_eq!(
+        finished(&fx),
+        vec![(running, pb::JobState::Cancelled, None)]
+    );
+    let fx = core.apply(
+        Event::Cancel {
+            req: 5,
+            job_id: running,
+        },
+        6,
+    );
+    assert!(matches!(
+        fx[0],
+        Effect::Reply {
+            reply: Reply::Cancelled(Err(_)),
+            ..
+        }
+    ));
 }
 
 #[test]
 fn cancel_of_a_running_job_whose_worker_dies_ends_it() {
     let mut core = Core::new(CoreConfig::default());
-    core.apply(Event::WorkerConnected { session: 1, hello: hello("a", 1) }, 0);
-    let id = submitted_id(&core.apply(Event::Submit { req: 1, job: job("c") }, 0));
+    core.apply(
+        Event::WorkerConnected {
+            session: 1,
+            hello: hello("a", 1),
+        },
+        0,
+    );
+    let id = submitted_id(&core.apply(
+        Event::Submit {
+            req: 1,
+            job: job("c"),
+        },
+        0,
+    ));
     core.apply(Event::Cancel { req: 2, job_id: id }, 1);
     let fx = core.apply(Event::WorkerDisconnected { session: 1 }, 2);
     assert_eq!(finished(&fx), vec![(id, pb::JobState::Cancelled, None)]);
@@ -236,34 +469,82 @@ fn cancel_of_a_running_job_whose_worker_dies_ends_it() {
 #[test]
 fn a_second_connection_with_the_same_name_replaces_the_first() {
     let mut core = Core::new(CoreConfig::default());
-    core.apply(Event::WorkerConnected { session: 1, hello: hello("a", 1) }, 0);
-    let id = submitted_id(&core.apply(Event::Submit { req: 1, job: job("c") }, 0));
+    core.apply(
+        Event::WorkerConnected {
+            session: 1,
+            hello: hello("a", 1),
+        },
+        0,
+    );
+    let id = submitted_id(&core.apply(
+        Event::Submit {
+            req: 1,
+            job: job("c"),
+        },
+        0,
+    ));
     let mut h = hello("a", 1);
     h.running = vec![(id, 1)];
-    let fx = core.apply(Event::WorkerConnected { session: 2, hello: h }, 10);
-    assert!(fx.iter().any(|e| matches!(e, Effect::CloseSession { session: 1, .. })));
+    let fx = core.apply(
+        Event::WorkerConnected {
+            session: 2,
+            hello: h,
+        },
+        10,
+    );
+    assert!(fx
+        .iter()
+        .any(|e| matches!(e, Effect::CloseSession { session: 1, .. })));
     // Reports on the old session are dropped; the new one owns the attempt.
     core.apply(progress(1, id, 1, JobProgress::Accepted), 11);
     let fx = core.apply(progress(2, id, 1, JobProgress::Accepted), 12);
-    assert!(fx.contains(&Effect::Persist(Persist::Started { job_id: id, attempt: 1 })));
+    assert!(fx.contains(&Effect::Persist(Persist::Started {
+        job_id: id,
+        attempt: 1
+    })));
 }
 
 #[test]
 fn a_silent_worker_is_treated_as_lost() {
     let mut core = Core::new(CoreConfig::default());
-    core.apply(Event::WorkerConnected { session: 1, hello: hello("a", 1) }, 0);
+    core.apply(
+        Event::WorkerConnected {
+            session: 1,
+            hello: hello("a", 1),
+        },
+        0,
+    );
     let fx = core.apply(Event::Tick, 29_999);
     assert!(!fx.iter().any(|e| matches!(e, Effect::CloseSession { .. })));
     let fx = core.apply(Event::Tick, 30_001);
-    assert!(fx.iter().any(|e| matches!(e, Effect::CloseSession { session: 1, .. })));
+    assert!(fx
+        .iter()
+        .any(|e| matches!(e, Effect::CloseSession { session: 1, .. })));
 }
 
 #[test]
 fn revoking_a_token_closes_its_workers() {
     let mut core = Core::new(CoreConfig::default());
-    core.apply(Event::WorkerConnected { session: 1, hello: hello("a", 1) }, 0);
-    core.apply(Event::WorkerConnected { session: 2, hello: hello("b", 1) }, 0);
-    let fx = core.apply(Event::TokenRevoked { token_id: "tok-a".into() }, 1);
+    core.apply(
+        Event::WorkerConnected {
+            session: 1,
+            hello: hello("a", 1),
+        },
+        0,
+    );
+    core.apply(
+        Event::WorkerConnected {
+            session: 2,
+            hello: hello("b", 1),
+        },
+        0,
+    );
+    let fx = core.apply(
+        Event::TokenRevoked {
+            token_id: "tok-a".into(),
+        },
+        1,
+    );
     let closed: Vec<_> = fx
         .iter()
         .filter_map(|e| match e {
@@ -288,16 +569,32 @@ fn after_a_restart_running_jobs_wait_for_their_worker() {
     let mut core = Core::recover(CoreConfig::default(), 41, vec![recovered], 1_000);
     let mut h = hello("a", 1);
     h.running = vec![(41, 1)];
-    let fx = core.apply(Event::WorkerConnected { session: 9, hello: h }, 2_000);
+    let fx = core.apply(
+        Event::WorkerConnected {
+            session: 9,
+            hello: h,
+        },
+        2_000,
+    );
     assert!(fx.contains(&Effect::Send {
         session: 9,
-        command: Command::Welcome { adopted: vec![(41, 1)] }
+        command: Command::Welcome {
+            adopted: vec![(41, 1)]
+        }
     }));
-    let fx = core.apply(Event::Submit { req: 1, job: job("c") }, 2_001);
+    let fx = core.apply(
+        Event::Submit {
+            req: 1,
+            job: job("c"),
+        },
+        2_001,
+    );
     assert_eq!(submitted_id(&fx), 42);
     let fx = core.apply(progress(9, 41, 1, done(pb::Verdict::Ac)), 2_002);
     // Event numbering continues where the store left off.
-    assert!(fx.iter().any(|e| matches!(e, Effect::Persist(Persist::Event(ev)) if ev.seq == 4)));
+    assert!(fx
+        .iter()
+        .any(|e| matches!(e, Effect::Persist(Persist::Event(ev)) if ev.seq == 4)));
 }
 
 /// A tiny deterministic PRNG so the randomized test needs no crate and replays exactly.
@@ -321,7 +618,10 @@ impl XorShift {
 fn random_event_storms_keep_the_invariants() {
     for seed in 1..=200u64 {
         let mut rng = XorShift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let config = CoreConfig { max_queued: 50, ..CoreConfig::default() };
+        let config = CoreConfig {
+            max_queued: 50,
+            ..CoreConfig::default()
+        };
         let mut core = Core::new(config);
         let mut now: Millis = 0;
         let mut next_session: SessionId = 1;
@@ -334,14 +634,20 @@ fn random_event_storms_keep_the_invariants() {
         let check = |fx: &[Effect], held: &mut HashMap<SessionId, Vec<(JobId, Attempt)>>| {
             for e in fx {
                 match e {
-                    Effect::Reply { reply: Reply::Submitted(Ok(id)), .. } => {
+                    Effect::Reply {
+                        reply: Reply::Submitted(Ok(id)),
+                        ..
+                    } => {
                         assert!(admitted_cell.borrow_mut().insert(*id));
                     }
                     Effect::Persist(Persist::Finished { job_id, .. }) => {
                         let first = ended.borrow_mut().insert(*job_id);
                         assert!(first, "seed {seed}: job {job_id} ended twice");
                     }
-                    Effect::Send { session, command: Command::Assign { job_id, attempt } } => {
+                    Effect::Send {
+                        session,
+                        command: Command::Assign { job_id, attempt },
+                    } => {
                         held.entry(*session).or_default().push((*job_id, *attempt));
                     }
                     _ => {}
@@ -354,7 +660,10 @@ fn random_event_storms_keep_the_invariants() {
             let event = if roll < 25 {
                 req += 1;
                 let lang = if rng.below(5) == 0 { "java" } else { "c" };
-                Event::Submit { req, job: job(lang) }
+                Event::Submit {
+                    req,
+                    job: job(lang),
+                }
             } else if roll < 35 && live.len() < 4 {
                 let name = format!("w{}", rng.below(5));
                 let running = live
@@ -394,7 +703,10 @@ fn random_event_storms_keep_the_invariants() {
                 req += 1;
                 let mut ids: Vec<JobId> = admitted_cell.borrow().iter().copied().collect();
                 ids.sort_unstable();
-                Event::Cancel { req, job_id: ids[rng.below(ids.len() as u64) as usize] }
+                Event::Cancel {
+                    req,
+                    job_id: ids[rng.below(ids.len() as u64) as usize],
+                }
             } else {
                 Event::Tick
             };
@@ -406,7 +718,10 @@ fn random_event_storms_keep_the_invariants() {
         live.clear();
         for (session, list) in held.clone() {
             for (job_id, attempt) in list {
-                let fx = core.apply(progress(session, job_id, attempt, done(pb::Verdict::Ac)), now);
+                let fx = core.apply(
+                    progress(session, job_id, attempt, done(pb::Verdict::Ac)),
+                    now,
+                );
                 check(&fx, &mut held);
             }
         }
@@ -419,15 +734,28 @@ fn random_event_storms_keep_the_invariants() {
         for _ in 0..10 {
             now += 20_000;
             // Keep the final worker from looking silent.
-            core.apply(Event::Resources { session, usage: Usage::default() }, now);
+            core.apply(
+                Event::Resources {
+                    session,
+                    usage: Usage::default(),
+                },
+                now,
+            );
             let fx = core.apply(Event::Tick, now);
             check(&fx, &mut held);
             for (job_id, attempt) in held.remove(&session).unwrap_or_default() {
-                let fx = core.apply(progress(session, job_id, attempt, done(pb::Verdict::Ac)), now);
+                let fx = core.apply(
+                    progress(session, job_id, attempt, done(pb::Verdict::Ac)),
+                    now,
+                );
                 check(&fx, &mut held);
             }
         }
         assert_eq!(core.active(), 0, "seed {seed}: jobs left unfinished");
-        assert_eq!(admitted_cell.into_inner(), ended.into_inner(), "seed {seed}: every admitted job ends exactly once");
+        assert_eq!(
+            admitted_cell.into_inner(),
+            ended.into_inner(),
+            "seed {seed}: every admitted job ends exactly once"
+        );
     }
 }

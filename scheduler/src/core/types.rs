@@ -63,19 +63,47 @@ pub enum JobProgress {
 /// Everything that can happen to the scheduler.
 #[derive(Debug, Clone)]
 pub enum Event {
-    Submit { req: RequestId, job: NewJob },
-    Cancel { req: RequestId, job_id: JobId },
-    WorkerConnected { session: SessionId, hello: WorkerHello },
+    Submit {
+        req: RequestId,
+        job: NewJob,
+    },
+    Cancel {
+        req: RequestId,
+        job_id: JobId,
+    },
+    WorkerConnected {
+        session: SessionId,
+        hello: WorkerHello,
+    },
     /// The worker's `Connect` stream ended, for whatever reason.
-    WorkerDisconnected { session: SessionId },
-    Resources { session: SessionId, usage: Usage },
-    Progress { session: SessionId, job_id: JobId, attempt: Attempt, progress: JobProgress },
+    WorkerDisconnected {
+        session: SessionId,
+    },
+    Resources {
+        session: SessionId,
+        usage: Usage,
+    },
+    Progress {
+        session: SessionId,
+        job_id: JobId,
+        attempt: Attempt,
+        progress: JobProgress,
+    },
     /// The worker stops taking jobs (its own SIGTERM).
-    WorkerDraining { session: SessionId },
+    WorkerDraining {
+        session: SessionId,
+    },
     /// An admin asks the named worker to drain.
-    DrainWorker { req: RequestId, name: String },
-    TokenRevoked { token_id: String },
-    ListWorkers { req: RequestId },
+    DrainWorker {
+        req: RequestId,
+        name: String,
+    },
+    TokenRevoked {
+        token_id: String,
+    },
+    ListWorkers {
+        req: RequestId,
+    },
     /// Time passes: grace periods and report deadlines expire.
     Tick,
 }
@@ -123,13 +151,32 @@ pub struct WorkerSnapshot {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Persist {
     /// `req` is the `Submit` request, whose source the adapter holds.
-    InsertJob { job_id: JobId, req: RequestId, job: NewJob, at: Millis },
+    InsertJob {
+        job_id: JobId,
+        req: RequestId,
+        job: NewJob,
+        at: Millis,
+    },
     /// A new attempt starts: `attempt` is the new number.
-    Assigned { job_id: JobId, attempt: Attempt, worker: String },
-    Started { job_id: JobId, attempt: Attempt },
-    Test { job_id: JobId, attempt: Attempt, result: pb::TestResult },
+    Assigned {
+        job_id: JobId,
+        attempt: Attempt,
+        worker: String,
+    },
+    Started {
+        job_id: JobId,
+        attempt: Attempt,
+    },
+    Test {
+        job_id: JobId,
+        attempt: Attempt,
+        result: pb::TestResult,
+    },
     /// The attempt was lost; the job waits in the queue again.
-    Requeued { job_id: JobId, attempt: Attempt },
+    Requeued {
+        job_id: JobId,
+        attempt: Attempt,
+    },
     /// The job ends. Fenced on `attempt` like every other transition.
     Finished {
         job_id: JobId,
@@ -147,19 +194,36 @@ pub enum Persist {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     Persist(Persist),
-    Send { session: SessionId, command: Command },
+    Send {
+        session: SessionId,
+        command: Command,
+    },
     /// End the worker's feed (replaced, revoked, silent for too long).
-    CloseSession { session: SessionId, reason: String },
-    Reply { req: RequestId, reply: Reply },
+    CloseSession {
+        session: SessionId,
+        reason: String,
+    },
+    Reply {
+        req: RequestId,
+        reply: Reply,
+    },
 }
 
 /// A command on a worker's feed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
-    Welcome { adopted: Vec<(JobId, Attempt)> },
+    Welcome {
+        adopted: Vec<(JobId, Attempt)>,
+    },
     /// The adapter fills in source and problem from the store.
-    Assign { job_id: JobId, attempt: Attempt },
-    Cancel { job_id: JobId, attempt: Attempt },
+    Assign {
+        job_id: JobId,
+        attempt: Attempt,
+    },
+    Cancel {
+        job_id: JobId,
+        attempt: Attempt,
+    },
     Drain,
 }
 

@@ -44,7 +44,11 @@ impl Upload {
         }
     }
 
-    async fn take(&mut self, item: pb::push_problem_request::Item, blobs: &BlobStore) -> Result<(), Status> {
+    async fn take(
+        &mut self,
+        item: pb::push_problem_request::Item,
+        blobs: &BlobStore,
+    ) -> Result<(), Status> {
         use pb::push_problem_request::Item;
         match item {
             Item::Header(h) => {
@@ -54,14 +58,18 @@ impl Upload {
                 check_ident("problem id", &h.id)?;
                 if let Some(t) = h.time_limit_seconds {
                     if !(t > 0.0 && t <= 3600.0) {
-                        return Err(Status::invalid_argument(format!("time limit {t} s is outside (0, 3600]")));
+                        return Err(Status::invalid_argument(format!(
+                            "time limit {t} s is outside (0, 3600]"
+                        )));
                     }
                 }
                 self.header = Some(h);
             }
             Item::File(f) => {
                 if self.header.is_none() {
-                    return Err(Status::invalid_argument("the first message must be the header"));
+                    return Err(Status::invalid_argument(
+                        "the first message must be the header",
+                    ));
                 }
                 if !valid_path(&f.path) {
                     return Err(Status::invalid_argument(format!(
@@ -96,28 +104,50 @@ impl Upload {
     }
 
     /// Checks the finished upload and builds the manifest; stores nothing.
-    async fn manifest(&self) -> Result<(pb::ProblemHeader, judge_common::problem::Manifest, Vec<PackageFile>), Status> {
-        let header = self.header.clone().ok_or_else(|| Status::invalid_argument("empty upload: no header"))?;
+    async fn manifest(
+        &self,
+    ) -> Result<
+        (
+            pb::ProblemHeader,
+            judge_common::problem::Manifest,
+            Vec<PackageFile>,
+        ),
+        Status,
+    > {
+        let header = self
+            .header
+            .clone()
+            .ok_or_else(|| Status::invalid_argument("empty upload: no header"))?;
         if let Some((path, _)) = &self.current {
-            return Err(Status::invalid_argument(format!("{path}: upload ended before its last chunk")));
+            return Err(Status::invalid_argument(format!(
+                "{path}: upload ended before its last chunk"
+            )));
         }
         let mut small = BTreeMap::new();
         for name in SMALL_FILES {
             if let Some(b) = self.staged.get(name).filter(|b| b.size <= SMALL_FILE_MAX) {
-                let text = b
-                    .read_to_string()
-                    .await
-                    .map_err(|e| Status::invalid_argument(format!("{name}: not UTF-8 text ({e})")))?;
+                let text = b.read_to_string().await.map_err(|e| {
+                    Status::invalid_argument(format!("{name}: not UTF-8 text ({e})"))
+                })?;
                 small.insert(name, text);
             }
         }
         let files: Vec<PackageFile> = self
             .staged
             .iter()
-            .map(|(path, b)| PackageFile { path: path.clone(), sha256: b.sha256.clone(), size: b.size })
+            .map(|(path, b)| PackageFile {
+                path: path.clone(),
+                sha256: b.sha256.clone(),
+                size: b.size,
+            })
             .collect();
-        let manifest = build_manifest(&header.id, &files, |p| small.get(p).cloned(), header.time_limit_seconds)
-            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let manifest = build_manifest(
+            &header.id,
+            &files,
+            |p| small.get(p).cloned(),
+            header.time_limit_seconds,
+        )
+        .map_err(|e| Status::invalid_argument(e.to_string()))?;
         Ok((header, manifest, files))
     }
 }
@@ -132,7 +162,9 @@ impl AdminService for AdminApi {
         let mut upload = Upload::default();
         let received: Result<(), Status> = async {
             while let Some(msg) = stream.message().await? {
-                let item = msg.item.ok_or_else(|| Status::invalid_argument("empty upload message"))?;
+                let item = msg
+                    .item
+                    .ok_or_else(|| Status::invalid_argument("empty upload message"))?;
                 upload.take(item, &self.blobs).await?;
             }
             Ok(())
@@ -152,7 +184,10 @@ impl AdminService for AdminApi {
         for (_, blob) in std::mem::take(&mut upload.staged) {
             blob.commit().await.map_err(io_status)?;
         }
-        let version = self.store.insert_problem(&header.id, &manifest, &files, now_ms()).await?;
+        let version = self
+            .store
+            .insert_problem(&header.id, &manifest, &files, now_ms())
+            .await?;
         tracing::info!(problem = %header.id, version, tests = manifest.tests.len(), "problem stored");
         Ok(Response::new(pb::PushProblemResponse {
             id: header.id,
@@ -161,13 +196,25 @@ impl AdminService for AdminApi {
         }))
     }
 
-    async fn drain_worker(&self, req: Request<pb::DrainWorkerRequest>) -> Result<Response<pb::DrainWorkerResponse>, Status> {
+    async fn drain_worker(
+        &self,
+        req: Request<pb::DrainWorkerRequest>,
+    ) -> Result<Response<pb::DrainWorkerResponse>, Status> {
         let name = req.into_inner().name;
         check_ident("worker name", &name)?;
-        if self.driver.ask(|reply| Input::Drain { name: name.clone(), reply }).await? {
+        if self
+            .driver
+            .ask(|reply| Input::Drain {
+                name: name.clone(),
+                reply,
+            })
+            .await?
+        {
             Ok(Response::new(pb::DrainWorkerResponse {}))
         } else {
-            Err(Status::not_found(format!("no connected worker named {name:?}")))
+            Err(Status::not_found(format!(
+                "no connected worker named {name:?}"
+            )))
         }
     }
 }

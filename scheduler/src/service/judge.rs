@@ -30,7 +30,10 @@ impl Languages {
             return Ok(());
         }
         let list: Vec<&str> = known.iter().map(String::as_str).collect();
-        Err(Status::invalid_argument(format!("unknown language {id:?}; known: {}", list.join(", "))))
+        Err(Status::invalid_argument(format!(
+            "unknown language {id:?}; known: {}",
+            list.join(", ")
+        )))
     }
 }
 
@@ -44,7 +47,9 @@ pub struct JudgeApi {
 
 fn job_id(id: u64) -> Result<JobId, Status> {
     if id == 0 {
-        return Err(Status::invalid_argument("job_id must be set (job ids start at 1)"));
+        return Err(Status::invalid_argument(
+            "job_id must be set (job ids start at 1)",
+        ));
     }
     Ok(id)
 }
@@ -96,13 +101,19 @@ async fn replay(store: &Store, id: JobId, last: &mut u64, tx: &EventSender) -> b
 
 impl JudgeApi {
     async fn job_record(&self, id: JobId) -> Result<JobRecord, Status> {
-        self.store.job(id).await?.ok_or_else(|| Status::not_found(format!("job {id} not found")))
+        self.store
+            .job(id)
+            .await?
+            .ok_or_else(|| Status::not_found(format!("job {id} not found")))
     }
 }
 
 #[tonic::async_trait]
 impl JudgeService for JudgeApi {
-    async fn submit(&self, req: Request<pb::SubmitRequest>) -> Result<Response<pb::SubmitResponse>, Status> {
+    async fn submit(
+        &self,
+        req: Request<pb::SubmitRequest>,
+    ) -> Result<Response<pb::SubmitResponse>, Status> {
         let req = req.into_inner();
         check_ident("problem id", &req.problem_id)?;
         self.languages.check(&req.language)?;
@@ -116,7 +127,11 @@ impl JudgeService for JudgeApi {
                 self.max_source_bytes
             )));
         }
-        let job_type = if req.job_type.is_empty() { "judge".to_string() } else { req.job_type };
+        let job_type = if req.job_type.is_empty() {
+            "judge".to_string()
+        } else {
+            req.job_type
+        };
         check_ident("job type", &job_type)?;
         let version = self
             .store
@@ -131,7 +146,11 @@ impl JudgeService for JudgeApi {
             run_all_tests: req.run_all_tests,
         };
         let source = req.source;
-        match self.driver.ask(|reply| Input::Submit { job, source, reply }).await? {
+        match self
+            .driver
+            .ask(|reply| Input::Submit { job, source, reply })
+            .await?
+        {
             Ok(job_id) => Ok(Response::new(pb::SubmitResponse { job_id })),
             Err(e @ SubmitError::QueueFull(_)) => Err(Status::resource_exhausted(e.to_string())),
         }
@@ -146,7 +165,10 @@ impl JudgeService for JudgeApi {
 
     type WatchJobStream = ReceiverStream<Result<pb::JobEvent, Status>>;
 
-    async fn watch_job(&self, req: Request<pb::WatchJobRequest>) -> Result<Response<Self::WatchJobStream>, Status> {
+    async fn watch_job(
+        &self,
+        req: Request<pb::WatchJobRequest>,
+    ) -> Result<Response<Self::WatchJobStream>, Status> {
         let req = req.into_inner();
         let id = job_id(req.job_id)?;
         // Subscribe before replaying, so no event falls between the two.
@@ -174,27 +196,49 @@ impl JudgeService for JudgeApi {
         Ok(Response::new(ReceiverStream::new(rx)))
     }
 
-    async fn cancel_job(&self, req: Request<pb::CancelJobRequest>) -> Result<Response<pb::CancelJobResponse>, Status> {
+    async fn cancel_job(
+        &self,
+        req: Request<pb::CancelJobRequest>,
+    ) -> Result<Response<pb::CancelJobResponse>, Status> {
         let id = job_id(req.into_inner().job_id)?;
         self.job_record(id).await?;
-        match self.driver.ask(|reply| Input::Cancel { job_id: id, reply }).await? {
-            Ok(state) => Ok(Response::new(pb::CancelJobResponse { state: state as i32 })),
-            Err(e @ CancelError::AlreadyFinished(_)) => Err(Status::failed_precondition(e.to_string())),
+        match self
+            .driver
+            .ask(|reply| Input::Cancel { job_id: id, reply })
+            .await?
+        {
+            Ok(state) => Ok(Response::new(pb::CancelJobResponse {
+                state: state as i32,
+            })),
+            Err(e @ CancelError::AlreadyFinished(_)) => {
+                Err(Status::failed_precondition(e.to_string()))
+            }
         }
     }
 
-    async fn list_jobs(&self, req: Request<pb::ListJobsRequest>) -> Result<Response<pb::ListJobsResponse>, Status> {
+    async fn list_jobs(
+        &self,
+        req: Request<pb::ListJobsRequest>,
+    ) -> Result<Response<pb::ListJobsResponse>, Status> {
         let limit = req.into_inner().limit;
         if limit == 0 || limit > 1000 {
-            return Err(Status::invalid_argument(format!("limit must be 1 to 1000, got {limit}")));
+            return Err(Status::invalid_argument(format!(
+                "limit must be 1 to 1000, got {limit}"
+            )));
         }
         let records = self.store.recent_jobs(limit).await?;
         let jobs = records.into_iter().map(|r| to_pb(r, Vec::new())).collect();
         Ok(Response::new(pb::ListJobsResponse { jobs }))
     }
 
-    async fn list_workers(&self, _req: Request<pb::ListWorkersRequest>) -> Result<Response<pb::ListWorkersResponse>, Status> {
-        let snaps = self.driver.ask(|reply| Input::ListWorkers { reply }).await?;
+    async fn list_workers(
+        &self,
+        _req: Request<pb::ListWorkersRequest>,
+    ) -> Result<Response<pb::ListWorkersResponse>, Status> {
+        let snaps = self
+            .driver
+            .ask(|reply| Input::ListWorkers { reply })
+            .await?;
         let workers = snaps
             .into_iter()
             .map(|w| pb::WorkerInfo {
@@ -213,7 +257,10 @@ impl JudgeService for JudgeApi {
         Ok(Response::new(pb::ListWorkersResponse { workers }))
     }
 
-    async fn list_problems(&self, _req: Request<pb::ListProblemsRequest>) -> Result<Response<pb::ListProblemsResponse>, Status> {
+    async fn list_problems(
+        &self,
+        _req: Request<pb::ListProblemsRequest>,
+    ) -> Result<Response<pb::ListProblemsResponse>, Status> {
         let problems = self
             .store
             .problems()

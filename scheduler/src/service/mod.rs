@@ -8,8 +8,8 @@ mod worker;
 use tonic::{Request, Status};
 
 pub use admin::AdminApi;
-pub use judge::Languages;
 pub use judge::JudgeApi;
+pub use judge::Languages;
 pub use worker::WorkerApi;
 
 use crate::driver::DriverGone;
@@ -22,7 +22,10 @@ pub fn auth(
     allowed: &'static [Role],
 ) -> impl FnMut(Request<()>) -> Result<Request<()>, Status> + Clone {
     move |mut req: Request<()>| {
-        let header = req.metadata().get("authorization").and_then(|v| v.to_str().ok());
+        let header = req
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok());
         let caller = tokens.verify(header).map_err(|e| match e {
             AuthError::Missing | AuthError::Invalid => Status::unauthenticated(e.to_string()),
         })?;
@@ -39,7 +42,10 @@ pub fn auth(
 
 /// The authenticated caller (the interceptor guarantees one).
 pub(crate) fn caller<T>(req: &Request<T>) -> Result<Caller, Status> {
-    req.extensions().get::<Caller>().cloned().ok_or_else(|| Status::unauthenticated("no caller"))
+    req.extensions()
+        .get::<Caller>()
+        .cloned()
+        .ok_or_else(|| Status::unauthenticated("no caller"))
 }
 
 impl From<StoreError> for Status {
@@ -65,7 +71,9 @@ impl From<DriverGone> for Status {
 pub(crate) fn check_ident(what: &str, value: &str) -> Result<(), Status> {
     let ok = !value.is_empty()
         && value.len() <= 64
-        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
         && !value.starts_with('.');
     if ok {
         Ok(())

@@ -44,23 +44,32 @@ impl Stream for Feed {
 
 impl Drop for Feed {
     fn drop(&mut self) {
-        self.driver.send_later(Event::WorkerDisconnected { session: self.session });
+        self.driver.send_later(Event::WorkerDisconnected {
+            session: self.session,
+        });
     }
 }
 
 fn hello_from(req: pb::ConnectRequest, token_id: String) -> Result<WorkerHello, Status> {
     check_ident("worker name", &req.name)?;
     if req.slots == 0 || req.slots > 1024 {
-        return Err(Status::invalid_argument(format!("slots must be 1 to 1024, got {}", req.slots)));
+        return Err(Status::invalid_argument(format!(
+            "slots must be 1 to 1024, got {}",
+            req.slots
+        )));
     }
     if req.job_types.is_empty() {
-        return Err(Status::invalid_argument("job_types is empty: name at least one, e.g. \"judge\""));
+        return Err(Status::invalid_argument(
+            "job_types is empty: name at least one, e.g. \"judge\"",
+        ));
     }
     for t in &req.job_types {
         check_ident("job type", t)?;
     }
     if req.languages.is_empty() {
-        return Err(Status::invalid_argument("languages is empty: the worker must offer at least one"));
+        return Err(Status::invalid_argument(
+            "languages is empty: the worker must offer at least one",
+        ));
     }
     for l in &req.languages {
         check_ident("language", &l.id)?;
@@ -71,14 +80,19 @@ fn hello_from(req: pb::ConnectRequest, token_id: String) -> Result<WorkerHello, 
         slots: req.slots,
         job_types: req.job_types,
         languages: req.languages.into_iter().map(|l| l.id).collect(),
-        running: req.running.into_iter().map(|r| (r.job_id, r.attempt)).collect(),
+        running: req
+            .running
+            .into_iter()
+            .map(|r| (r.job_id, r.attempt))
+            .collect(),
     })
 }
 
 /// Translates one report into a core event.
 fn event_from(session: SessionId, report: pb::WorkerReport) -> Result<Event, Status> {
     use pb::worker_report::Report;
-    let missing = || Status::invalid_argument("report has no content (set resources, job or draining)");
+    let missing =
+        || Status::invalid_argument("report has no content (set resources, job or draining)");
     Ok(match report.report.ok_or_else(missing)? {
         Report::Resources(r) => Event::Resources {
             session,
@@ -92,9 +106,13 @@ fn event_from(session: SessionId, report: pb::WorkerReport) -> Result<Event, Sta
         Report::Job(j) => {
             use pb::job_update::Update;
             if j.job_id == 0 || j.attempt == 0 {
-                return Err(Status::invalid_argument("job update needs job_id and attempt (both > 0)"));
+                return Err(Status::invalid_argument(
+                    "job update needs job_id and attempt (both > 0)",
+                ));
             }
-            let missing = || Status::invalid_argument(format!("job update for job {} has no content", j.job_id));
+            let missing = || {
+                Status::invalid_argument(format!("job update for job {} has no content", j.job_id))
+            };
             let progress = match j.update.ok_or_else(missing)? {
                 Update::Accepted(_) => JobProgress::Accepted,
                 Update::Compiling(_) => JobProgress::Compiling,
@@ -103,19 +121,30 @@ fn event_from(session: SessionId, report: pb::WorkerReport) -> Result<Event, Sta
                     JobProgress::Test(t)
                 }
                 Update::Finished(f) => JobProgress::Finished {
-                    verdict: if f.cancelled { pb::Verdict::Unspecified } else { verdict(f.verdict)? },
+                    verdict: if f.cancelled {
+                        pb::Verdict::Unspecified
+                    } else {
+                        verdict(f.verdict)?
+                    },
                     message: f.message,
                     cancelled: f.cancelled,
                 },
             };
-            Event::Progress { session, job_id: j.job_id, attempt: j.attempt, progress }
+            Event::Progress {
+                session,
+                job_id: j.job_id,
+                attempt: j.attempt,
+                progress,
+            }
         }
     })
 }
 
 fn verdict(v: i32) -> Result<pb::Verdict, Status> {
     match pb::Verdict::try_from(v) {
-        Ok(pb::Verdict::Unspecified) | Err(_) => Err(Status::invalid_argument(format!("invalid verdict {v}"))),
+        Ok(pb::Verdict::Unspecified) | Err(_) => {
+            Err(Status::invalid_argument(format!("invalid verdict {v}")))
+        }
         Ok(v) => Ok(v),
     }
 }
@@ -129,21 +158,39 @@ impl WorkerService for WorkerApi {
         let hello = hello_from(req.into_inner(), who.token_id)?;
         let name = hello.name.clone();
         let (tx, rx) = mpsc::channel(FEED_CAPACITY);
-        let (session, epoch) = self.driver.ask(|reply| Input::Connect { hello, feed: tx, reply }).await?;
+        let (session, epoch) = self
+            .driver
+            .ask(|reply| Input::Connect {
+                hello,
+                feed: tx,
+                reply,
+            })
+            .await?;
         tracing::info!(worker = %name, session, epoch, "worker connected");
-        Ok(Response::new(Feed { inner: ReceiverStream::new(rx), session, driver: self.driver.clone() }))
+        Ok(Response::new(Feed {
+            inner: ReceiverStream::new(rx),
+            session,
+            driver: self.driver.clone(),
+        }))
     }
 
-    async fn report(&self, req: Request<Streaming<pb::WorkerReport>>) -> Result<Response<pb::ReportAck>, Status> {
+    async fn report(
+        &self,
+        req: Request<Streaming<pb::WorkerReport>>,
+    ) -> Result<Response<pb::ReportAck>, Status> {
         let mut stream = req.into_inner();
         let Some(first) = stream.message().await? else {
             return Ok(Response::new(pb::ReportAck {}));
         };
         let session = first.session_id;
         let mut closed = self.sessions.watch(session).ok_or_else(|| {
-            Status::failed_precondition(format!("unknown or stale session {session}: connect again"))
+            Status::failed_precondition(format!(
+                "unknown or stale session {session}: connect again"
+            ))
         })?;
-        self.driver.send(Input::Event(event_from(session, first)?)).await?;
+        self.driver
+            .send(Input::Event(event_from(session, first)?))
+            .await?;
         loop {
             tokio::select! {
                 msg = stream.message() => {
@@ -164,20 +211,35 @@ impl WorkerService for WorkerApi {
 
     type FetchFileStream = ReceiverStream<Result<pb::FileChunk, Status>>;
 
-    async fn fetch_file(&self, req: Request<pb::FetchFileRequest>) -> Result<Response<Self::FetchFileStream>, Status> {
+    async fn fetch_file(
+        &self,
+        req: Request<pb::FetchFileRequest>,
+    ) -> Result<Response<Self::FetchFileStream>, Status> {
         let req = req.into_inner();
         if !is_sha256(&req.sha256) {
-            return Err(Status::invalid_argument(format!("{:?} is not a lowercase hex SHA-256", req.sha256)));
+            return Err(Status::invalid_argument(format!(
+                "{:?} is not a lowercase hex SHA-256",
+                req.sha256
+            )));
         }
         let path = self.blobs.path(&req.sha256);
         let mut file = tokio::fs::File::open(&path)
             .await
             .map_err(|_| Status::not_found(format!("no file with SHA-256 {}", req.sha256)))?;
-        let total = file.metadata().await.map_err(|e| Status::internal(e.to_string()))?.len();
+        let total = file
+            .metadata()
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+            .len();
         if req.offset > total {
-            return Err(Status::out_of_range(format!("offset {} is past the end ({total} bytes)", req.offset)));
+            return Err(Status::out_of_range(format!(
+                "offset {} is past the end ({total} bytes)",
+                req.offset
+            )));
         }
-        file.seek(std::io::SeekFrom::Start(req.offset)).await.map_err(|e| Status::internal(e.to_string()))?;
+        file.seek(std::io::SeekFrom::Start(req.offset))
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?;
         let (tx, rx) = mpsc::channel(4);
         tokio::spawn(async move {
             let mut offset = req.offset;
@@ -186,16 +248,24 @@ impl WorkerService for WorkerApi {
                 let n = match file.read(&mut buf).await {
                     Ok(n) => n,
                     Err(e) => {
-                        let _ = tx.send(Err(Status::internal(format!("read failed: {e}")))).await;
+                        let _ = tx
+                            .send(Err(Status::internal(format!("read failed: {e}"))))
+                            .await;
                         return;
                     }
                 };
                 if n == 0 && offset < total {
-                    let _ = tx.send(Err(Status::data_loss("file shrank while reading"))).await;
+                    let _ = tx
+                        .send(Err(Status::data_loss("file shrank while reading")))
+                        .await;
                     return;
                 }
                 buf.truncate(n);
-                let chunk = pb::FileChunk { offset, data: buf.into(), total_size: total };
+                let chunk = pb::FileChunk {
+                    offset,
+                    data: buf.into(),
+                    total_size: total,
+                };
                 offset += n as u64;
                 if tx.send(Ok(chunk)).await.is_err() || n == 0 || offset >= total {
                     return;

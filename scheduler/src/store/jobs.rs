@@ -52,14 +52,19 @@ fn parse_state(s: &str) -> Result<pb::JobState> {
         "cancelled" => pb::JobState::Cancelled,
         "failed" => pb::JobState::Failed,
         other => {
-            return Err(StoreError::Corrupt { table: "jobs", detail: format!("state {other:?}") })
+            return Err(StoreError::Corrupt {
+                table: "jobs",
+                detail: format!("state {other:?}"),
+            })
         }
     })
 }
 
 fn parse_verdict(s: &str) -> Result<pb::Verdict> {
-    pb::Verdict::from_str_name(s)
-        .ok_or_else(|| StoreError::Corrupt { table: "jobs", detail: format!("verdict {s:?}") })
+    pb::Verdict::from_str_name(s).ok_or_else(|| StoreError::Corrupt {
+        table: "jobs",
+        detail: format!("verdict {s:?}"),
+    })
 }
 
 const JOB_COLUMNS: &str = "id, job_type, language, problem_id, problem_version, run_all_tests, \
@@ -116,14 +121,20 @@ impl Store {
 
     pub async fn job(&self, id: JobId) -> Result<Option<JobRecord>> {
         let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1");
-        let row = sqlx::query(&sql).bind(id as i64).fetch_optional(self.pool()).await?;
+        let row = sqlx::query(&sql)
+            .bind(id as i64)
+            .fetch_optional(self.pool())
+            .await?;
         row.as_ref().map(job_from_row).transpose()
     }
 
     /// The newest `limit` jobs, newest first.
     pub async fn recent_jobs(&self, limit: u32) -> Result<Vec<JobRecord>> {
         let sql = format!("SELECT {JOB_COLUMNS} FROM jobs ORDER BY id DESC LIMIT $1");
-        let rows = sqlx::query(&sql).bind(i64::from(limit)).fetch_all(self.pool()).await?;
+        let rows = sqlx::query(&sql)
+            .bind(i64::from(limit))
+            .fetch_all(self.pool())
+            .await?;
         rows.iter().map(job_from_row).collect()
     }
 
@@ -157,11 +168,13 @@ impl Store {
 
     /// The job's events with `seq > after`, in order.
     pub async fn events_after(&self, id: JobId, after: u64) -> Result<Vec<pb::JobEvent>> {
-        let rows = sqlx::query("SELECT payload FROM job_events WHERE job_id = $1 AND seq > $2 ORDER BY seq")
-            .bind(id as i64)
-            .bind(after as i64)
-            .fetch_all(self.pool())
-            .await?;
+        let rows = sqlx::query(
+            "SELECT payload FROM job_events WHERE job_id = $1 AND seq > $2 ORDER BY seq",
+        )
+        .bind(id as i64)
+        .bind(after as i64)
+        .fetch_all(self.pool())
+        .await?;
         rows.iter()
             .map(|r| {
                 let bytes: Vec<u8> = col(r, "job_events", "payload")?;
@@ -175,7 +188,9 @@ impl Store {
 
     /// Highest job id ever used (0 for an empty store).
     pub async fn max_job_id(&self) -> Result<JobId> {
-        let row = sqlx::query("SELECT COALESCE(MAX(id), 0) AS m FROM jobs").fetch_one(self.pool()).await?;
+        let row = sqlx::query("SELECT COALESCE(MAX(id), 0) AS m FROM jobs")
+            .fetch_one(self.pool())
+            .await?;
         Ok(col::<i64>(&row, "jobs", "m")? as JobId)
     }
 

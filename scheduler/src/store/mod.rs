@@ -77,7 +77,11 @@ impl Store {
                 // Touch the file through the sqlite driver so the options above apply once.
                 let pool = sqlx::SqlitePool::connect_with(opts).await?;
                 pool.close().await;
-                let url = if url.contains('?') { url.to_string() } else { format!("{url}?mode=rwc") };
+                let url = if url.contains('?') {
+                    url.to_string()
+                } else {
+                    format!("{url}?mode=rwc")
+                };
                 AnyPoolOptions::new()
                     .max_connections(8)
                     .after_connect(|conn, _| {
@@ -90,7 +94,12 @@ impl Store {
                     .connect(&url)
                     .await?
             }
-            Backend::Postgres => AnyPoolOptions::new().max_connections(16).connect(url).await?,
+            Backend::Postgres => {
+                AnyPoolOptions::new()
+                    .max_connections(16)
+                    .connect(url)
+                    .await?
+            }
         };
         match backend {
             Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
@@ -142,5 +151,8 @@ pub(crate) fn col<'r, T>(row: &'r AnyRow, table: &'static str, name: &str) -> Re
 where
     T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
 {
-    row.try_get(name).map_err(|e| StoreError::Corrupt { table, detail: format!("{name}: {e}") })
+    row.try_get(name).map_err(|e| StoreError::Corrupt {
+        table,
+        detail: format!("{name}: {e}"),
+    })
 }

@@ -62,7 +62,10 @@ impl Store {
             .await?;
         }
         for (idx, t) in manifest.tests.iter().enumerate() {
-            let (input, answer) = (t.input.clone().unwrap_or_default(), t.answer.clone().unwrap_or_default());
+            let (input, answer) = (
+                t.input.clone().unwrap_or_default(),
+                t.answer.clone().unwrap_or_default(),
+            );
             sqlx::query(
                 "INSERT INTO problem_tests (problem_id, version, idx, name, input_sha256, input_size, \
                  answer_sha256, answer_size) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",

@@ -33,7 +33,9 @@ impl std::str::FromStr for Role {
             "worker" => Ok(Role::Worker),
             "submitter" => Ok(Role::Submitter),
             "admin" => Ok(Role::Admin),
-            other => Err(format!("unknown role {other:?}: use worker, submitter or admin")),
+            other => Err(format!(
+                "unknown role {other:?}: use worker, submitter or admin"
+            )),
         }
     }
 }
@@ -63,9 +65,9 @@ impl Store {
         .execute(self.pool())
         .await;
         match res {
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                Err(StoreError::Conflict(format!("a token named {:?} already exists", t.name)))
-            }
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StoreError::Conflict(
+                format!("a token named {:?} already exists", t.name),
+            )),
             other => other.map(|_| ()).map_err(Into::into),
         }
     }
@@ -83,7 +85,10 @@ impl Store {
                 Ok(TokenRecord {
                     id: col(r, "tokens", "id")?,
                     name: col(r, "tokens", "name")?,
-                    role: role.parse().map_err(|detail| StoreError::Corrupt { table: "tokens", detail })?,
+                    role: role.parse().map_err(|detail| StoreError::Corrupt {
+                        table: "tokens",
+                        detail,
+                    })?,
                     secret_sha256: col(r, "tokens", "secret_sha256")?,
                     created_at: col(r, "tokens", "created_at")?,
                     revoked: r.try_get::<Option<i64>, _>("revoked_at")?.is_some(),
@@ -94,11 +99,12 @@ impl Store {
 
     /// Revokes the token called `name`; an already revoked one stays as it was.
     pub async fn revoke_token(&self, name: &str, at: i64) -> Result<()> {
-        let res = sqlx::query("UPDATE tokens SET revoked_at = COALESCE(revoked_at, $1) WHERE name = $2")
-            .bind(at)
-            .bind(name)
-            .execute(self.pool())
-            .await?;
+        let res =
+            sqlx::query("UPDATE tokens SET revoked_at = COALESCE(revoked_at, $1) WHERE name = $2")
+                .bind(at)
+                .bind(name)
+                .execute(self.pool())
+                .await?;
         if res.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("token {name:?}")));
         }

@@ -1,0 +1,135 @@
+//! `judgectl problem push`: streams a package directory in chunks, so memory stays flat
+//! whatever the size of the test data.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+use judge_common::pb;
+use judge_common::pb::admin_service_client::AdminServiceClient;
+use tokio::io::AsyncReadExt;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+
+use crate::Authed;
+
+const CHUNK: usize = 1 << 20;
+
+/// Every regular file under `root` as (package path, file). Symlinks are followed only while
+/// they stay inside the package.
+fn list_files(root: &Path) -> Result<Vec<(String, PathBuf)>> {
+    let canon_root = root
+        .canonicalize()
+        .with_context(|| format!("reading {}", root.display()))?;
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in
+            std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?
+        {
+            let entry = entry?;
+            let path = entry.path();
+            let name = entry.file_name();
+            if name == ".git" {
+                continue;
+            }
+            let rel = path.strip_prefix(root).map_err(|e| anyhow!("{e}"))?;
+            let rel_str = rel
+                .to_str()
+                .ok_or_else(|| anyhow!("{}: file name is not UTF-8", path.display()))?
+                .replace('\\', "/");
+            let target = path
+                .canonicalize()
+                .with_context(|| format!("{rel_str}: broken symlink"))?;
+            if !target.starts_with(&canon_root) {
+                bail!("{rel_str}: symlink points outside the package");
+            }
+            let meta = std::fs::metadata(&target)?;
+            if meta.is_dir() {
+                stack.push(path);
+            } else if meta.is_file() {
+                out.push((rel_str, target));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+pub async fn push(
+    client: &mut AdminServiceClient<Authed>,
+    dir: &Path,
+    id: Option<String>,
+    time_limit: Option<f64>,
+) -> Result<pb::PushProblemResponse> {
+    let id = match id {
+        Some(id) => id,
+        None => dir
+            .canonicalize()
+            .ok()
+            .and_then(|p| p.file_name().and_then(|n| n.to_str()).map(str::to_string))
+            .ok_or_else(|| anyhow!("cannot take a problem id from {}; pass --id", dir.display()))?,
+    };
+    let files = list_files(dir)?;
+    let (tx, rx) = mpsc::channel(4);
+    let header = pb::PushProblemRequest {
+        item: Some(pb::push_problem_request::Item::Header(pb::ProblemHeader {
+            id,
+            time_limit_seconds: time_limit,
+        })),
+    };
+    let producer = tokio::spawn(async move {
+        tx.send(header)
+            .await
+            .map_err(|_| anyhow!("upload stopped"))?;
+        for (rel, path) in files {
+            let mut f = tokio::fs::File::open(&path)
+                .await
+                .with_context(|| format!("opening {rel}"))?;
+            let mut buf = vec![0u8; CHUNK];
+            let mut pending: Option<Vec<u8>> = None;
+            loop {
+                let n = f
+                    .read(&mut buf)
+                    .await
+                    .with_context(|| format!("reading {rel}"))?;
+                // Send the previous chunk once we know whether it was the last.
+                if let Some(data) = pending.take() {
+                    let item = pb::FileData {
+                        path: rel.clone(),
+                        data: data.into(),
+                        last: n == 0,
+                    };
+                    let msg = pb::PushProblemRequest {
+                        item: Some(pb::push_problem_request::Item::File(item)),
+                    };
+                    tx.send(msg).await.map_err(|_| anyhow!("upload stopped"))?;
+                } else if n == 0 {
+                    let item = pb::FileData {
+                        path: rel.clone(),
+                        data: Default::default(),
+                        last: true,
+                    };
+                    let msg = pb::PushProblemRequest {
+                        item: Some(pb::push_problem_request::Item::File(item)),
+                    };
+                    tx.send(msg).await.map_err(|_| anyhow!("upload stopped"))?;
+                }
+                if n == 0 {
+                    break;
+                }
+                pending = Some(buf[..n].to_vec());
+            }
+        }
+        Ok::<(), anyhow::Error>(())
+    });
+    let result = client.push_problem(ReceiverStream::new(rx)).await;
+    // A local read error explains a broken upload better than the server's view of it.
+    match producer.await {
+        Ok(Err(e)) => return Err(e),
+        Err(e) => return Err(anyhow!("upload task failed: {e}")),
+        Ok(Ok(())) => {}
+    }
+    result
+        .map(|r| r.into_inner())
+        .map_err(|s| anyhow!(crate::status_line(&s)))
+}

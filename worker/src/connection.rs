@@ -1,0 +1,229 @@
+//! The worker's side of the wire: dial out, take commands from the feed, send reports.
+//!
+//! One session = one `Connect` feed plus one `Report` stream tagged with the session id. When
+//! either breaks, the session ends and the worker dials again with backoff, offering the
+//! attempts it still holds so the scheduler can re-adopt them. It never listens on a port.
+
+use std::time::Duration;
+
+use judge_common::pb;
+use pb::worker_command::Command;
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+
+use crate::backoff::Backoff;
+use crate::executor::Executor;
+use crate::files::Client;
+use crate::resources::Sampler;
+
+/// Who this worker is, as told to the scheduler.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub name: String,
+    pub slots: u32,
+    pub job_types: Vec<String>,
+    pub languages: Vec<pb::LanguageInfo>,
+}
+
+/// Why a session ended.
+#[derive(Debug)]
+enum End {
+    /// Draining finished: stop for good.
+    Drained,
+    /// Connection trouble: dial again.
+    Lost(String),
+}
+
+pub struct Connection {
+    pub client: Client,
+    pub identity: Identity,
+    pub executor: Executor,
+    pub sampler: Sampler,
+    /// Turns true when the worker should drain (SIGTERM, or a `Drain` command).
+    pub drain: watch::Sender<bool>,
+}
+
+impl Connection {
+    /// Keeps a session up until draining completes.
+    pub async fn run(mut self) {
+        let mut backoff = Backoff::default();
+        loop {
+            match self.session(&mut backoff).await {
+                End::Drained => {
+                    tracing::info!("drained; stopping");
+                    return;
+                }
+                End::Lost(why) => {
+                    let delay = backoff.next_delay(rand::random::<f64>());
+                    tracing::warn!(%why, ?delay, "session ended; reconnecting");
+                    let mut drain = self.drain.subscribe();
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        // Draining with nothing left to report needs no scheduler.
+                        _ = wait_drained(&mut drain, &self.executor) => return,
+                    }
+                }
+            }
+        }
+    }
+
+    async fn session(&mut self, backoff: &mut Backoff) -> End {
+        let req = pb::ConnectRequest {
+            name: self.identity.name.clone(),
+            slots: self.identity.slots,
+            job_types: self.identity.job_types.clone(),
+            languages: self.identity.languages.clone(),
+            running: self.executor.held(),
+        };
+        let mut feed = match self.client.connect(req).await {
+            Ok(r) => r.into_inner(),
+            Err(s) => return End::Lost(format!("connect: {s}")),
+        };
+        let welcome = match feed.message().await {
+            Ok(Some(pb::WorkerCommand {
+                command: Some(Command::Welcome(w)),
+            })) => w,
+            Ok(other) => return End::Lost(format!("expected Welcome, got {other:?}")),
+            Err(s) => return End::Lost(format!("feed: {s}")),
+        };
+        backoff.reset();
+        let session = welcome.session_id;
+        tracing::info!(
+            session,
+            epoch = welcome.epoch,
+            adopted = welcome.adopted.len(),
+            "connected"
+        );
+        self.executor.reconcile(&welcome.adopted);
+
+        let (tx, rx) = mpsc::channel(256);
+        let mut report_call = {
+            let mut client = self.client.clone();
+            tokio::spawn(async move { client.report(ReceiverStream::new(rx)).await })
+        };
+        let interval = Duration::from_millis(u64::from(welcome.report_interval_ms.max(100)));
+        let mut drain = self.drain.subscribe();
+        let pump = pump(
+            tx,
+            session,
+            self.executor.clone(),
+            interval,
+            &mut self.sampler,
+            self.drain.subscribe(),
+        );
+        tokio::pin!(pump);
+        loop {
+            tokio::select! {
+                cmd = feed.message() => match cmd {
+                    Ok(Some(pb::WorkerCommand { command: Some(c) })) => handle(&self.executor, &self.drain, c),
+                    Ok(Some(_)) => {}
+                    Ok(None) => return End::Lost("the scheduler ended the feed".into()),
+                    Err(s) => return End::Lost(format!("feed: {s}")),
+                },
+                r = &mut report_call => {
+                    let why = match r {
+                        Ok(Ok(_)) => "report stream ended".to_string(),
+                        Ok(Err(s)) => format!("report stream: {s}"),
+                        Err(e) => format!("report task: {e}"),
+                    };
+                    return End::Lost(why);
+                }
+                _ = &mut pump => return End::Lost("report pump stopped".into()),
+                _ = wait_drained(&mut drain, &self.executor) => {
+                    report_call.abort();
+                    return End::Drained;
+                }
+            }
+        }
+    }
+}
+
+/// Carries out one command from the feed.
+fn handle(executor: &Executor, drain: &watch::Sender<bool>, command: Command) {
+    match command {
+        Command::Assign(a) => {
+            tracing::info!(job_id = a.job_id, attempt = a.attempt, language = %a.language, "assigned");
+            executor.start(a);
+        }
+        Command::Cancel(c) => {
+            tracing::info!(job_id = c.job_id, attempt = c.attempt, "cancel requested");
+            executor.cancel(c.job_id, c.attempt);
+        }
+        Command::Drain(_) => {
+            tracing::info!("scheduler asked us to drain");
+            let _ = drain.send(true);
+        }
+        Command::Welcome(_) => tracing::warn!("unexpected second Welcome"),
+    }
+}
+
+/// Resolves once draining was asked for and nothing is left to run or send.
+async fn wait_drained(drain: &mut watch::Receiver<bool>, executor: &Executor) {
+    loop {
+        if *drain.borrow() {
+            if executor.is_idle() {
+                return;
+            }
+            // Re-check whenever a job ends.
+            let idle = executor.idle.notified();
+            tokio::select! {
+                _ = idle => {}
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            }
+        } else if drain.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Feeds the report stream: job updates as they come, resource usage every `interval`, and
+/// a `Draining` notice once draining starts. Ends only if the stream is gone.
+async fn pump(
+    tx: mpsc::Sender<pb::WorkerReport>,
+    session: u64,
+    executor: Executor,
+    interval: Duration,
+    sampler: &mut Sampler,
+    mut drain: watch::Receiver<bool>,
+) {
+    use pb::worker_report::Report;
+    let mut ticker = tokio::time::interval(interval);
+    let mut told_draining = false;
+    loop {
+        let wake = executor.wake.notified();
+        // Reserve room first, so an update is only taken out when it can go.
+        while let Ok(permit) = tx.reserve().await {
+            let Some(update) = executor.next_update() else {
+                break;
+            };
+            permit.send(pb::WorkerReport {
+                session_id: session,
+                report: Some(Report::Job(update)),
+            });
+        }
+        if tx.is_closed() {
+            return;
+        }
+        if *drain.borrow() && !told_draining {
+            told_draining = true;
+            let msg = pb::WorkerReport {
+                session_id: session,
+                report: Some(Report::Draining(pb::Draining {})),
+            };
+            if tx.send(msg).await.is_err() {
+                return;
+            }
+        }
+        tokio::select! {
+            _ = wake => {}
+            _ = ticker.tick() => {
+                let usage = sampler.sample();
+                let msg = pb::WorkerReport { session_id: session, report: Some(Report::Resources(usage)) };
+                if tx.send(msg).await.is_err() {
+                    return;
+                }
+            }
+            r = drain.changed() => if r.is_err() { return },
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! Judging one submission: compile once, run the tests in order, check each output, report
+//! each result as it happens.
+
+pub mod checker;
+pub mod languages;
+pub mod run;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use judge_common::pb;
+use pb::job_update::Update;
+use tokio::sync::watch;
+
+use crate::files::FileStore;
+use languages::{java_class, Language};
+use run::{LimitHit, RunOutcome, RunSpec, Runner};
+
+/// Compiler limits (the same for every language).
+const COMPILE_TIME: Duration = Duration::from_secs(30);
+const COMPILE_MEMORY: u64 = 2 << 30;
+/// How much compiler output a CE carries.
+const COMPILE_MESSAGE_CAP: usize = 8 * 1024;
+
+/// How an attempt ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Verdict {
+        verdict: pb::Verdict,
+        message: String,
+    },
+    Cancelled,
+}
+
+/// Everything judging needs, shared by all slots.
+pub struct Judge {
+    pub runner: Arc<dyn Runner>,
+    pub languages: BTreeMap<String, Language>,
+    pub files: FileStore,
+    pub work_dir: PathBuf,
+}
+
+fn judge_error(message: impl Into<String>) -> Outcome {
+    Outcome::Verdict {
+        verdict: pb::Verdict::Je,
+        message: message.into(),
+    }
+}
+
+/// The verdict of one test run.
+fn verdict_of(run: &RunOutcome, answer: &[u8]) -> pb::Verdict {
+    match run.limit {
+        Some(LimitHit::Time) => pb::Verdict::Tle,
+        Some(LimitHit::Memory) => pb::Verdict::Mle,
+        Some(LimitHit::Output) => pb::Verdict::Ole,
+        None if run.exit_code != Some(0) => pb::Verdict::Rte,
+        None if checker::tokens_match(&run.stdout, answer) => pb::Verdict::Ac,
+        None => pb::Verdict::Wa,
+    }
+}
+
+impl Judge {
+    /// Judges `assign`, sending progress through `report`. Never blames the submission for
+    /// the judge's own failures: those are JE.
+    pub async fn judge(
+        &self,
+        assign: &pb::Assign,
+        report: &(dyn Fn(Update) + Send + Sync),
+        cancel: watch::Receiver<bool>,
+    ) -> Outcome {
+        let dir = self
+            .work_dir
+            .join("jobs")
+            .join(format!("{}-{}", assign.job_id, assign.attempt));
+        let outcome = self.judge_in(&dir, assign, report, cancel).await;
+        let _ = tokio::fs::remove_dir_all(&dir).await;
+        outcome
+    }
+
+    async fn judge_in(
+        &self,
+        dir: &std::path::Path,
+        assign: &pb::Assign,
+        report: &(dyn Fn(Update) + Send + Sync),
+        cancel: watch::Receiver<bool>,
+    ) -> Outcome {
+        let Some(lang) = self.languages.get(&assign.language) else {
+            return judge_error(format!("this worker has no language {:?}", assign.language));
+        };
+        let Some(problem) = assign.problem.as_ref() else {
+            return judge_error("assignment without a problem");
+        };
+        let source = String::from_utf8_lossy(&assign.source);
+        let class = if lang.source_file.contains("{class}") {
+            java_class(&source)
+        } else {
+            "Main".into()
+        };
+        if let Err(e) = tokio::fs::create_dir_all(dir).await {
+            return judge_error(format!("cannot create {}: {e}", dir.display()));
+        }
+        let source_path = dir.join(lang.source_file.replace("{class}", &class));
+        if let Err(e) = tokio::fs::write(&source_path, &assign.source).await {
+            return judge_error(format!("cannot write the source: {e}"));
+        }
+
+        // Fetch every file first: a missing file is the judge's problem, found before any run.
+        let mut tests = Vec::with_capacity(problem.tests.len());
+        for t in &problem.tests {
+            let (Some(input), Some(answer)) = (&t.input, &t.answer) else {
+                return judge_error(format!("test {} has no input or answer", t.name));
+            };
+            let input = match self.files.get(input).await {
+                Ok(p) => p,
+                Err(e) => return judge_error(format!("test {}: {e}", t.name)),
+            };
+            let answer = match self.files.get(answer).await {
+                Ok(p) => p,
+                Err(e) => return judge_error(format!("test {}: {e}", t.name)),
+            };
+            tests.push((t.name.clone(), input, answer));
+        }
+
+        if let Some(compile) = &lang.compile {
+            report(Update::Compiling(pb::Compiling {}));
+            let spec = RunSpec {
+                argv: lang.expand(compile, &class),
+                dir: dir.to_path_buf(),
+                stdin: None,
+                time_limit: COMPILE_TIME,
+                wall_limit: COMPILE_TIME * 2,
+                memory_limit_bytes: COMPILE_MEMORY,
+                output_limit_bytes: 1 << 20,
+            };
+            let run = match self.runner.run(spec, cancel.clone()).await {
+                Ok(r) => r,
+                Err(e) => return judge_error(format!("compiler: {e}")),
+            };
+            if run.cancelled {
+                return Outcome::Cancelled;
+            }
+            if !run.success() {
+                let mut text = String::from_utf8_lossy(&run.stderr).into_owned();
+                text.push_str(&String::from_utf8_lossy(&run.stdout));
+                if run.limit.is_some() {
+                    text.push_str("\n(the compiler hit its time or memory limit)");
+                }
+                let message: String = text.chars().take(COMPILE_MESSAGE_CAP).collect();
+                return Outcome::Verdict {
+                    verdict: pb::Verdict::Ce,
+                    message,
+                };
+            }
+        }
+
+        let time_limit = Duration::from_millis(u64::from(problem.time_limit_ms));
+        let mut overall = pb::Verdict::Ac;
+        for (index, (name, input, answer)) in tests.into_iter().enumerate() {
+            let spec = RunSpec {
+                argv: lang.expand(&lang.run, &class),
+                dir: dir.to_path_buf(),
+                stdin: Some(input),
+                time_limit,
+                wall_limit: time_limit * 3 + Duration::from_secs(1),
+                memory_limit_bytes: problem.memory_limit_bytes,
+                output_limit_bytes: problem.output_limit_bytes,
+            };
+            let run = match self.runner.run(spec, cancel.clone()).await {
+                Ok(r) => r,
+                Err(e) => return judge_error(format!("test {name}: {e}")),
+            };
+            if run.cancelled {
+                return Outcome::Cancelled;
+            }
+            let answer = match tokio::fs::read(&answer).await {
+                Ok(a) => a,
+                Err(e) => return judge_error(format!("test {name}: cannot read the answer: {e}")),
+            };
+            let verdict = verdict_of(&run, &answer);
+            report(Update::Test(pb::TestResult {
+                index: index as u32,
+                name,
+                verdict: verdict as i32,
+                time_ms: run.cpu_ms,
+                wall_ms: run.wall_ms,
+                memory_kb: run.memory_kb,
+                exit_code: run.exit_code.unwrap_or(-1),
+                signal: run.signal.unwrap_or(0),
+                message: String::new(),
+            }));
+            if verdict != pb::Verdict::Ac && overall == pb::Verdict::Ac {
+                overall = verdict;
+                if !assign.run_all_tests {
+                    break;
+                }
+            }
+        }
+        Outcome::Verdict {
+            verdict: overall,
+            message: String::new(),
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! Running one process with limits, behind an interface the sandbox will implement too.
+//!
+//! [`PlainRunner`] runs the program directly (no isolation): wall time stands in for CPU time
+//! and memory is not measured. It exists so the cluster works end to end before the sandbox;
+//! the judging code does not know which runner it has.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::sync::watch;
+
+/// What to run and within which limits.
+#[derive(Debug, Clone)]
+pub struct RunSpec {
+    pub argv: Vec<String>,
+    pub dir: PathBuf,
+    /// File fed to standard input; none means empty input.
+    pub stdin: Option<PathBuf>,
+    pub time_limit: Duration,
+    pub wall_limit: Duration,
+    pub memory_limit_bytes: u64,
+    pub output_limit_bytes: u64,
+}
+
+/// Which limit stopped the run, if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitHit {
+    Time,
+    Memory,
+    Output,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Default)]
+pub struct RunOutcome {
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub cpu_ms: u32,
+    pub wall_ms: u32,
+    pub memory_kb: u64,
+    pub stdout: Vec<u8>,
+    /// The first 64 KiB of standard error.
+    pub stderr: Vec<u8>,
+    pub limit: Option<LimitHit>,
+    pub cancelled: bool,
+}
+
+impl RunOutcome {
+    pub fn success(&self) -> bool {
+        self.exit_code == Some(0) && self.limit.is_none() && !self.cancelled
+    }
+}
+
+/// The run could not be carried out: the judge's fault, never the submission's.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot start {program}: {source}")]
+    Spawn {
+        program: String,
+        source: std::io::Error,
+    },
+    #[error("empty command")]
+    EmptyCommand,
+    #[error("i/o error while running: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub type RunFuture<'a> = Pin<Box<dyn Future<Output = Result<RunOutcome, RunError>> + Send + 'a>>;
+
+/// Runs processes. `cancel` turning true stops the run at once.
+pub trait Runner: Send + Sync {
+    fn run(&self, spec: RunSpec, cancel: watch::Receiver<bool>) -> RunFuture<'_>;
+}
+
+const STDERR_CAP: usize = 64 * 1024;
+
+/// Runs programs directly, without isolation.
+#[derive(Debug, Default)]
+pub struct PlainRunner;
+
+/// Reads at most `cap` bytes; `true` in the result if there was more.
+async fn read_capped(
+    mut r: impl AsyncRead + Unpin,
+    cap: usize,
+) -> std::io::Result<(Vec<u8>, bool)> {
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = r.read(&mut buf).await?;
+        if n == 0 {
+            return Ok((out, false));
+        }
+        if out.len() + n > cap {
+            let room = cap - out.len();
+            out.extend_from_slice(&buf[..room]);
+            return Ok((out, true));
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+}
+
+impl Runner for PlainRunner {
+    fn run(&self, spec: RunSpec, mut cancel: watch::Receiver<bool>) -> RunFuture<'_> {
+        Box::pin(async move {
+            let (prog, args) = spec.argv.split_first().ok_or(RunError::EmptyCommand)?;
+            let stdin = match &spec.stdin {
+                Some(p) => Stdio::from(std::fs::File::open(p)?),
+                None => Stdio::null(),
+            };
+            let mut child = tokio::process::Command::new(prog)
+                .args(args)
+                .current_dir(&spec.dir)
+                .stdin(stdin)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .process_group(0)
+                .kill_on_drop(true)
+                .spawn()
+                .map_err(|source| RunError::Spawn {
+                    program: prog.clone(),
+                    source,
+                })?;
+            let pgid = child.id().map(|id| Pid::from_raw(id as i32));
+            let kill = || {
+                if let Some(pg) = pgid {
+                    let _ = killpg(pg, Signal::SIGKILL);
+                }
+            };
+            let started = Instant::now();
+            let stdout = child
+                .stdout
+                .take()
+                .ok_or_else(|| std::io::Error::other("no stdout pipe"))?;
+            let stderr = child
+                .stderr
+                .take()
+                .ok_or_else(|| std::io::Error::other("no stderr pipe"))?;
+            let out_cap = usize::try_from(spec.output_limit_bytes).unwrap_or(usize::MAX);
+            let mut out_task = tokio::spawn(read_capped(stdout, out_cap));
+            let err_task = tokio::spawn(read_capped(stderr, STDERR_CAP));
+            let mut outcome = RunOutcome::default();
+            let mut out_result = None;
+            let deadline = tokio::time::sleep(spec.wall_limit);
+            tokio::pin!(deadline);
+            let status = loop {
+                tokio::select! {
+                    status = child.wait() => break status?,
+                    r = &mut out_task, if out_result.is_none() => {
+                        let (data, over) = r.map_err(std::io::Error::other)??;
+                        if over {
+                            outcome.limit = Some(LimitHit::Output);
+                            kill();
+                        }
+                        out_result = Some(data);
+                    }
+                    _ = &mut deadline => {
+                        outcome.limit = Some(LimitHit::Time);
+                        kill();
+                    }
+                    _ = cancel.changed() => {
+                        outcome.cancelled = true;
+                        kill();
+                    }
+                }
+            };
+            // Whatever the program left behind in its group goes too.
+            kill();
+            let wall = started.elapsed();
+            // A grandchild that left the group could hold the pipes open; don't wait on it.
+            let grace = Duration::from_secs(2);
+            outcome.stdout = match out_result {
+                Some(d) => d,
+                None => match tokio::time::timeout(grace, out_task).await {
+                    Ok(r) => r.map_err(std::io::Error::other)??.0,
+                    Err(_) => Vec::new(),
+                },
+            };
+            outcome.stderr = match tokio::time::timeout(grace, err_task).await {
+                Ok(r) => r.map_err(std::io::Error::other)??.0,
+                Err(_) => Vec::new(),
+            };
+            outcome.wall_ms = wall.as_millis() as u32;
+            outcome.cpu_ms = outcome.wall_ms;
+            if outcome.limit.is_none() && wall > spec.time_limit {
+                outcome.limit = Some(LimitHit::Time);
+            }
+            use std::os::unix::process::ExitStatusExt;
+            outcome.exit_code = status.code();
+            outcome.signal = status.signal();
+            Ok(outcome)
+        })
+    }
+}

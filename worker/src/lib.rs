@@ -1,0 +1,124 @@
+//! The judge worker as a library: connection, executor, judging, files. The binary only wires.
+
+pub mod backoff;
+pub mod connection;
+pub mod executor;
+pub mod files;
+pub mod judge;
+pub mod resources;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use judge_common::auth::Bearer;
+use judge_common::pb;
+use judge_common::pb::worker_service_client::WorkerServiceClient;
+use tokio::sync::watch;
+use tonic::transport::Endpoint;
+
+use connection::{Connection, Identity};
+use executor::Executor;
+use files::FileStore;
+use judge::languages::Language;
+use judge::run::PlainRunner;
+use judge::Judge;
+
+/// What a worker needs to start.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    pub scheduler: String,
+    pub token: String,
+    pub name: String,
+    pub slots: u32,
+    pub work_dir: PathBuf,
+    pub job_types: Vec<String>,
+    pub languages: BTreeMap<String, Language>,
+}
+
+/// Why the worker could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("bad scheduler URL {0:?}: {1}")]
+    Url(String, String),
+    #[error(transparent)]
+    Token(#[from] judge_common::auth::BadToken),
+    #[error("work dir {0}: {1}")]
+    WorkDir(String, std::io::Error),
+    #[error("none of the configured languages has a working toolchain here")]
+    NoLanguages,
+}
+
+/// A started worker: wait on `task`; flip `drain` to stop gracefully.
+pub struct RunningWorker {
+    pub drain: watch::Sender<bool>,
+    pub task: tokio::task::JoinHandle<()>,
+    pub executor: Executor,
+    pub languages: Vec<pb::LanguageInfo>,
+}
+
+/// Probes the toolchains, dials the scheduler and starts taking jobs.
+pub fn start(opts: WorkerOptions) -> Result<RunningWorker, StartError> {
+    let endpoint = Endpoint::from_shared(opts.scheduler.clone())
+        .map_err(|e| StartError::Url(opts.scheduler.clone(), e.to_string()))?
+        .connect_timeout(Duration::from_secs(5))
+        // HTTP/2 pings find a dead connection (NAT boxes drop idle flows silently).
+        .http2_keep_alive_interval(Duration::from_secs(10))
+        .keep_alive_timeout(Duration::from_secs(20))
+        .keep_alive_while_idle(true)
+        .tcp_keepalive(Some(Duration::from_secs(10)));
+    let channel = endpoint.connect_lazy();
+    let client = WorkerServiceClient::with_interceptor(channel, Bearer::new(&opts.token)?)
+        .max_decoding_message_size(64 << 20);
+
+    let mut languages = Vec::new();
+    for lang in opts.languages.values() {
+        match lang.probe_version() {
+            Some(version) => languages.push(pb::LanguageInfo {
+                id: lang.id.clone(),
+                version,
+            }),
+            None => tracing::warn!(language = %lang.id, "toolchain not found; not offering it"),
+        }
+    }
+    if languages.is_empty() {
+        return Err(StartError::NoLanguages);
+    }
+    let offered: BTreeMap<String, Language> = opts
+        .languages
+        .into_iter()
+        .filter(|(id, _)| languages.iter().any(|l| &l.id == id))
+        .collect();
+
+    let wd = |e| StartError::WorkDir(opts.work_dir.display().to_string(), e);
+    std::fs::create_dir_all(&opts.work_dir).map_err(wd)?;
+    let files = FileStore::new(opts.work_dir.join("files"), client.clone()).map_err(wd)?;
+    let judge = Judge {
+        runner: Arc::new(PlainRunner),
+        languages: offered,
+        files,
+        work_dir: opts.work_dir.clone(),
+    };
+    let executor = Executor::new(Arc::new(judge));
+    let (drain, _) = watch::channel(false);
+    let connection = Connection {
+        client,
+        identity: Identity {
+            name: opts.name,
+            slots: opts.slots,
+            job_types: opts.job_types,
+            languages: languages.clone(),
+        },
+        executor: executor.clone(),
+        sampler: resources::Sampler::new(opts.work_dir),
+        drain: drain.clone(),
+    };
+    let task = tokio::spawn(connection.run());
+    Ok(RunningWorker {
+        drain,
+        task,
+        executor,
+        languages,
+    })
+}
