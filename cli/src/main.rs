@@ -1,7 +1,6 @@
 //! `judgectl`: submit, follow and administer judge jobs.
 
-mod output;
-mod push;
+use judgectl::{output, push, status_line, Authed};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,8 +11,7 @@ use judge_common::auth::Bearer;
 use judge_common::pb;
 use judge_common::pb::admin_service_client::AdminServiceClient;
 use judge_common::pb::judge_service_client::JudgeServiceClient;
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Endpoint;
 
 #[derive(Parser)]
 #[command(
@@ -108,8 +106,6 @@ enum ProblemCmd {
     },
 }
 
-type Authed = InterceptedService<Channel, Bearer>;
-
 struct Clients {
     judge: JudgeServiceClient<Authed>,
     admin: AdminServiceClient<Authed>,
@@ -128,11 +124,6 @@ async fn clients(scheduler: Option<String>, token: Option<String>) -> Result<Cli
         judge: JudgeServiceClient::with_interceptor(channel.clone(), bearer.clone()),
         admin: AdminServiceClient::with_interceptor(channel, bearer),
     })
-}
-
-/// A gRPC error as one line: what kind, then the server's message.
-fn status_line(s: &tonic::Status) -> String {
-    format!("{:?}: {}", s.code(), s.message())
 }
 
 async fn run(cli: Cli) -> Result<()> {

@@ -1,1 +1,466 @@
+//! Harness for end-to-end tests: starts the real binaries on loopback, talks to them over
+//! gRPC, and waits on events (never on fixed sleeps).
 
+pub mod proxy;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use judge_common::auth::Bearer;
+use judge_common::pb;
+use judge_common::pb::admin_service_client::AdminServiceClient;
+use judge_common::pb::judge_service_client::JudgeServiceClient;
+use judge_common::pb::worker_service_client::WorkerServiceClient;
+use judgectl::Authed;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tonic::transport::Endpoint;
+
+/// Generous: CI machines are slow and debug builds slower.
+pub const WAIT: Duration = Duration::from_secs(60);
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// Path of a workspace binary, built once if `cargo test` did not build it already.
+pub fn bin(name: &str) -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    let dir = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .map(|d| {
+            if d.ends_with("deps") {
+                d.parent().map(Path::to_path_buf).unwrap_or(d)
+            } else {
+                d
+            }
+        })
+        .expect("test binary has a directory");
+    let path = dir.join(name);
+    if !path.exists() {
+        BUILT.get_or_init(|| {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = std::process::Command::new(cargo)
+                .args(["build", "--bins"])
+                .current_dir(workspace())
+                .status()
+                .expect("cargo runs");
+            assert!(status.success(), "building the binaries failed");
+        });
+    }
+    path
+}
+
+/// Polls `f` until it yields a value, or fails after `timeout` naming what it waited for.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return Ok(v);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Creates a token with the scheduler's own command.
+pub fn token(data_dir: &Path, role: &str, name: &str) -> Result<String> {
+    let out = std::process::Command::new(bin("judge-scheduler"))
+        .args([
+            "token",
+            "create",
+            "--role",
+            role,
+            "--name",
+            name,
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "token create failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8(out.stdout)?.trim().to_string())
+}
+
+/// A `judge-scheduler serve` process.
+pub struct SchedulerProc {
+    child: Child,
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+    log: PathBuf,
+}
+
+impl SchedulerProc {
+    /// Starts on a free loopback port with the given extra flags.
+    pub async fn start(data_dir: &Path, extra: &[&str]) -> Result<SchedulerProc> {
+        Self::start_on(data_dir, "127.0.0.1:0", extra).await
+    }
+
+    pub async fn start_on(data_dir: &Path, listen: &str, extra: &[&str]) -> Result<SchedulerProc> {
+        std::fs::create_dir_all(data_dir)?;
+        let log = data_dir.join(format!(
+            "scheduler-{}.log",
+            std::time::UNIX_EPOCH.elapsed()?.as_nanos()
+        ));
+        let mut child = Command::new(bin("judge-scheduler"))
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--listen", listen])
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log)?)
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting judge-scheduler")?;
+        let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
+        let mut lines = BufReader::new(stdout).lines();
+        let line = tokio::time::timeout(WAIT, lines.next_line())
+            .await
+            .map_err(|_| {
+                anyhow!(
+                    "scheduler did not start; log: {}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                )
+            })??
+            .ok_or_else(|| {
+                anyhow!(
+                    "scheduler exited; log: {}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                )
+            })?;
+        let addr = line
+            .strip_prefix("listening on ")
+            .ok_or_else(|| anyhow!("unexpected first line {line:?}"))?
+            .parse()?;
+        Ok(SchedulerProc {
+            child,
+            addr,
+            data_dir: data_dir.to_path_buf(),
+            log,
+        })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// SIGKILL, and wait for the process to be gone.
+    pub async fn kill(&mut self) {
+        let _ = self.child.kill().await;
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+/// A `judge-worker` process.
+pub struct WorkerProc {
+    child: Child,
+    pub name: String,
+    log: PathBuf,
+}
+
+impl WorkerProc {
+    pub fn start(
+        scheduler: &str,
+        token: &str,
+        name: &str,
+        slots: u32,
+        dir: &Path,
+    ) -> Result<WorkerProc> {
+        let work = dir.join(format!("work-{name}"));
+        std::fs::create_dir_all(&work)?;
+        let log = dir.join(format!(
+            "worker-{name}-{}.log",
+            std::time::UNIX_EPOCH.elapsed()?.as_nanos()
+        ));
+        let child = Command::new(bin("judge-worker"))
+            .args(["--scheduler", scheduler, "--token", token, "--name", name])
+            .args(["--slots", &slots.to_string()])
+            .arg("--work-dir")
+            .arg(&work)
+            .args(["--drain-timeout-seconds", "30"])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log)?)
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting judge-worker")?;
+        Ok(WorkerProc {
+            child,
+            name: name.to_string(),
+            log,
+        })
+    }
+
+    pub async fn kill(&mut self) {
+        let _ = self.child.kill().await;
+    }
+
+    /// SIGTERM: the worker drains.
+    pub fn terminate(&self) -> Result<()> {
+        let pid = self
+            .child
+            .id()
+            .ok_or_else(|| anyhow!("worker already exited"))?;
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )?;
+        Ok(())
+    }
+
+    /// Waits for the process to exit on its own; its exit status.
+    pub async fn wait(&mut self, timeout: Duration) -> Result<std::process::ExitStatus> {
+        Ok(tokio::time::timeout(timeout, self.child.wait())
+            .await
+            .map_err(|_| anyhow!("worker did not exit"))??)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+async fn channel(url: &str) -> Result<tonic::transport::Channel> {
+    Ok(Endpoint::from_shared(url.to_string())?.connect().await?)
+}
+
+pub async fn judge_client(url: &str, token: &str) -> Result<JudgeServiceClient<Authed>> {
+    Ok(JudgeServiceClient::with_interceptor(
+        channel(url).await?,
+        Bearer::new(token)?,
+    ))
+}
+
+pub async fn admin_client(url: &str, token: &str) -> Result<AdminServiceClient<Authed>> {
+    Ok(AdminServiceClient::with_interceptor(
+        channel(url).await?,
+        Bearer::new(token)?,
+    ))
+}
+
+pub async fn worker_client(url: &str, token: &str) -> Result<WorkerServiceClient<Authed>> {
+    Ok(WorkerServiceClient::with_interceptor(
+        channel(url).await?,
+        Bearer::new(token)?,
+    ))
+}
+
+/// Pushes a problem directory, like `judgectl problem push`.
+pub async fn push(
+    admin: &mut AdminServiceClient<Authed>,
+    dir: &Path,
+    id: &str,
+    time_limit: Option<f64>,
+) -> Result<()> {
+    judgectl::push::push(admin, dir, Some(id.to_string()), time_limit).await?;
+    Ok(())
+}
+
+/// One of the bundled example problems.
+pub fn example_problem(name: &str) -> PathBuf {
+    workspace().join("examples/problems").join(name)
+}
+
+/// Submits `source` and returns the job id.
+pub async fn submit(
+    judge: &mut JudgeServiceClient<Authed>,
+    problem: &str,
+    language: &str,
+    source: &str,
+) -> Result<u64> {
+    let req = pb::SubmitRequest {
+        problem_id: problem.into(),
+        language: language.into(),
+        source: source.as_bytes().to_vec(),
+        ..Default::default()
+    };
+    Ok(judge.submit(req).await?.into_inner().job_id)
+}
+
+pub fn is_final(state: i32) -> bool {
+    matches!(
+        pb::JobState::try_from(state),
+        Ok(pb::JobState::Done) | Ok(pb::JobState::Cancelled) | Ok(pb::JobState::Failed)
+    )
+}
+
+/// Waits until the job has ended (following its event stream, resuming if it drops).
+pub async fn wait_finished(judge: &mut JudgeServiceClient<Authed>, job_id: u64) -> Result<pb::Job> {
+    wait_state(judge, job_id, "finished", |j| is_final(j.state)).await
+}
+
+/// Waits until `pred` holds for the job, re-reading it after every event.
+pub async fn wait_state(
+    judge: &mut JudgeServiceClient<Authed>,
+    job_id: u64,
+    what: &str,
+    pred: impl Fn(&pb::Job) -> bool,
+) -> Result<pb::Job> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut after = 0;
+    loop {
+        if let Ok(job) = judge.get_job(pb::GetJobRequest { job_id }).await {
+            let job = job.into_inner();
+            if pred(&job) {
+                return Ok(job);
+            }
+        }
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            bail!("job {job_id} not {what} within {WAIT:?}");
+        }
+        // Block until the next event (or a short while, if the stream is unavailable).
+        let next = async {
+            let mut s = judge
+                .watch_job(pb::WatchJobRequest {
+                    job_id,
+                    after_seq: after,
+                })
+                .await
+                .ok()?
+                .into_inner();
+            s.message().await.ok().flatten()
+        };
+        match tokio::time::timeout((deadline - now).min(Duration::from_secs(2)), next).await {
+            Ok(Some(ev)) => after = ev.seq,
+            _ => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
+/// A Python submission for `aplusb` that runs for about `seconds` before answering.
+pub fn slow_aplusb(seconds: f64) -> String {
+    format!("import time\ntime.sleep({seconds})\na, b = map(int, input().split())\nprint(a + b)\n")
+}
+
+pub const AC_PY: &str = "a, b = map(int, input().split())\nprint(a + b)\n";
+pub const WA_PY: &str = "a, b = map(int, input().split())\nprint(a - b)\n";
+
+/// A scheduler with tokens made and the `aplusb` example pushed: the start of most tests.
+pub struct Cluster {
+    pub dir: tempfile::TempDir,
+    pub sched: SchedulerProc,
+    pub admin: String,
+    pub worker_token: String,
+    pub submitter: String,
+    pub workers: Vec<WorkerProc>,
+}
+
+impl Cluster {
+    pub async fn start(extra: &[&str]) -> Result<Cluster> {
+        let dir = tempfile::tempdir()?;
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(&data)?;
+        let admin = token(&data, "admin", "admin")?;
+        let worker_token = token(&data, "worker", "workers")?;
+        let submitter = token(&data, "submitter", "student")?;
+        let sched = SchedulerProc::start(&data, extra).await?;
+        let mut a = admin_client(&sched.url(), &admin).await?;
+        push(&mut a, &example_problem("aplusb"), "aplusb", Some(20.0)).await?;
+        Ok(Cluster {
+            dir,
+            sched,
+            admin,
+            worker_token,
+            submitter,
+            workers: Vec::new(),
+        })
+    }
+
+    pub fn add_worker(&mut self, name: &str, slots: u32) -> Result<()> {
+        self.add_worker_at(&self.sched.url(), name, slots)
+    }
+
+    pub fn add_worker_at(&mut self, url: &str, name: &str, slots: u32) -> Result<()> {
+        let w = WorkerProc::start(url, &self.worker_token, name, slots, self.dir.path())?;
+        self.workers.push(w);
+        Ok(())
+    }
+
+    pub async fn judge(&self) -> Result<JudgeServiceClient<Authed>> {
+        judge_client(&self.sched.url(), &self.admin).await
+    }
+
+    /// Waits until `n` workers are connected.
+    pub async fn wait_workers(&self, n: usize) -> Result<Vec<pb::WorkerInfo>> {
+        let judge = self.judge().await?;
+        eventually(&format!("{n} connected workers"), WAIT, || {
+            let mut judge = judge.clone();
+            async move {
+                let list = judge
+                    .list_workers(pb::ListWorkersRequest {})
+                    .await
+                    .ok()?
+                    .into_inner()
+                    .workers;
+                let live: Vec<_> = list.into_iter().filter(|w| w.connected).collect();
+                (live.len() >= n).then_some(live)
+            }
+        })
+        .await
+        .map_err(|e| {
+            let logs: Vec<String> = self.workers.iter().map(|w| w.log()).collect();
+            anyhow!("{e}; worker logs: {}", logs.join("\n---\n"))
+        })
+    }
+
+    /// Every log, for a failing test's message.
+    pub fn logs(&self) -> String {
+        let mut s = format!("== scheduler ==\n{}", self.sched.log());
+        for w in &self.workers {
+            s.push_str(&format!("\n== worker {} ==\n{}", w.name, w.log()));
+        }
+        s
+    }
+}
+
+/// All events of a finished job, in order (the stream ends after the last).
+pub async fn events(
+    judge: &mut JudgeServiceClient<Authed>,
+    job_id: u64,
+) -> Result<Vec<pb::JobEvent>> {
+    let mut stream = judge
+        .watch_job(pb::WatchJobRequest {
+            job_id,
+            after_seq: 0,
+        })
+        .await?
+        .into_inner();
+    let mut out = Vec::new();
+    loop {
+        let next = tokio::time::timeout(WAIT, stream.message())
+            .await
+            .map_err(|_| anyhow!("no event within {WAIT:?}"))??;
+        let Some(ev) = next else { break };
+        let done = matches!(ev.event, Some(pb::job_event::Event::Finished(_)));
+        out.push(ev);
+        if done {
+            break;
+        }
+    }
+    Ok(out)
+}
