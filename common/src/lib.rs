@@ -7,4 +7,5 @@ pub mod pb {
 }
 
 pub mod auth;
+pub mod logging;
 pub mod problem;

@@ -193,19 +193,6 @@ async fn open_store(args: StoreArgs) -> Result<Store> {
         .with_context(|| format!("opening {url}"))
 }
 
-fn init_logs(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if json {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
-}
-
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
@@ -227,7 +214,7 @@ async fn shutdown_signal() {
 #[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
-    init_logs(cli.log_json);
+    judge_common::logging::init(cli.log_json);
     match cli.command {
         Cmd::Serve(args) => {
             let opts = serve_options(args)?;

@@ -31,7 +31,9 @@ pub fn workspace() -> PathBuf {
         .to_path_buf()
 }
 
-/// Path of a workspace binary, built once if `cargo test` did not build it already.
+/// Path of a workspace binary. The first call builds all of them (a no-op when they are up
+/// to date): `cargo test -p judge-tests` alone would not rebuild another package's binaries,
+/// and testing a stale binary is worse than a second of `cargo build`.
 pub fn bin(name: &str) -> PathBuf {
     static BUILT: OnceLock<()> = OnceLock::new();
     let dir = std::env::current_exe()
@@ -45,19 +47,16 @@ pub fn bin(name: &str) -> PathBuf {
             }
         })
         .expect("test binary has a directory");
-    let path = dir.join(name);
-    if !path.exists() {
-        BUILT.get_or_init(|| {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let status = std::process::Command::new(cargo)
-                .args(["build", "--bins"])
-                .current_dir(workspace())
-                .status()
-                .expect("cargo runs");
-            assert!(status.success(), "building the binaries failed");
-        });
-    }
-    path
+    BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = std::process::Command::new(cargo)
+            .args(["build", "--bins"])
+            .current_dir(workspace())
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building the binaries failed");
+    });
+    dir.join(name)
 }
 
 /// Polls `f` until it yields a value, or fails after `timeout` naming what it waited for.

@@ -1,0 +1,155 @@
+//! Failure paths, in real processes: a worker killed mid-job, a dropped stream that comes back
+//! inside the grace period, and a scheduler killed and restarted.
+
+use judge_common::pb;
+use judge_tests::proxy::Proxy;
+use judge_tests::*;
+
+fn requeues(events: &[pb::JobEvent]) -> usize {
+    events
+        .iter()
+        .filter(|e| matches!(e.event, Some(pb::job_event::Event::Requeued(_))))
+        .count()
+}
+
+fn finishes(events: &[pb::JobEvent]) -> usize {
+    events
+        .iter()
+        .filter(|e| matches!(e.event, Some(pb::job_event::Event::Finished(_))))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_job_loses_nothing() -> anyhow::Result<()> {
+    let mut c = Cluster::start(&["--grace-seconds", "1"]).await?;
+    c.add_worker("victim", 1)?;
+    c.wait_workers(1).await?;
+    let mut judge = c.judge().await?;
+    let id = submit(&mut judge, "aplusb", "python3", &slow_aplusb(1.5)).await?;
+    wait_state(&mut judge, id, "running on the victim", |j| {
+        j.state == pb::JobState::Running as i32
+    })
+    .await?;
+    c.workers[0].kill().await;
+    c.add_worker("rescuer", 1)?;
+
+    let job = wait_finished(&mut judge, id).await?;
+    assert_eq!(job.state, pb::JobState::Done as i32, "{}", c.logs());
+    assert_eq!(job.verdict, pb::Verdict::Ac as i32);
+    assert_eq!(job.attempts, 2);
+    assert_eq!(job.worker, "rescuer");
+    assert_eq!(job.tests.len(), 4, "the results of one attempt, once");
+    let events = events(&mut judge, id).await?;
+    assert_eq!((requeues(&events), finishes(&events)), (1, 1), "{events:?}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_stream_back_within_grace_keeps_its_job() -> anyhow::Result<()> {
+    let mut c = Cluster::start(&["--grace-seconds", "30"]).await?;
+    let proxy = Proxy::start(c.sched.addr).await?;
+    c.add_worker_at(&proxy.url(), "flaky", 1)?;
+    c.wait_workers(1).await?;
+    let mut judge = c.judge().await?;
+    let id = submit(&mut judge, "aplusb", "python3", &slow_aplusb(2.0)).await?;
+    wait_state(&mut judge, id, "running", |j| {
+        j.state == pb::JobState::Running as i32
+    })
+    .await?;
+    proxy.cut();
+    // The worker notices, dials again through the proxy and is offered its job back.
+    let job = wait_finished(&mut judge, id).await?;
+    assert_eq!(job.state, pb::JobState::Done as i32, "{}", c.logs());
+    assert_eq!(
+        (job.verdict, job.attempts),
+        (pb::Verdict::Ac as i32, 1),
+        "adopted, not re-run"
+    );
+    assert_eq!(job.tests.len(), 4);
+    let events = events(&mut judge, id).await?;
+    assert_eq!((requeues(&events), finishes(&events)), (0, 1), "{events:?}");
+    assert!(c.workers[0].log().contains("adopted=1"), "{}", c.logs());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduler_killed_and_restarted_finishes_every_accepted_job() -> anyhow::Result<()> {
+    let mut c = Cluster::start(&["--grace-seconds", "5"]).await?;
+    let proxy = Proxy::start(c.sched.addr).await?;
+    c.add_worker_at(&proxy.url(), "a", 1)?;
+    c.add_worker_at(&proxy.url(), "b", 1)?;
+    c.wait_workers(2).await?;
+    let mut judge = c.judge().await?;
+    let mut ids = Vec::new();
+    for _ in 0..6 {
+        ids.push(submit(&mut judge, "aplusb", "python3", &slow_aplusb(0.7)).await?);
+    }
+    // Watch one job until it has some events, remembering the last sequence number.
+    let watched = ids[0];
+    let mut stream = judge
+        .watch_job(pb::WatchJobRequest {
+            job_id: watched,
+            after_seq: 0,
+        })
+        .await?
+        .into_inner();
+    let mut last = 0;
+    while last < 3 {
+        let ev = stream.message().await?.expect("an event");
+        last = ev.seq;
+    }
+    wait_state(&mut judge, ids[1], "running", |j| {
+        j.state >= pb::JobState::Assigned as i32
+    })
+    .await?;
+
+    c.sched.kill().await;
+    let data = c.sched.data_dir.clone();
+    c.sched = SchedulerProc::start(&data, &["--grace-seconds", "5"]).await?;
+    proxy.set_upstream(c.sched.addr);
+    proxy.cut();
+
+    let mut judge = c.judge().await?;
+    for id in &ids {
+        let job = wait_finished(&mut judge, *id).await?;
+        assert_eq!(
+            job.state,
+            pb::JobState::Done as i32,
+            "job {id}: {}",
+            c.logs()
+        );
+        assert_eq!(job.verdict, pb::Verdict::Ac as i32, "job {id}");
+        assert_eq!(job.tests.len(), 4, "job {id}");
+        let events = events(&mut judge, *id).await?;
+        assert_eq!(finishes(&events), 1, "job {id}: {events:?}");
+    }
+    // The watcher resumes where it stopped: the next event is last + 1, and it ends finished.
+    let mut resumed = judge
+        .watch_job(pb::WatchJobRequest {
+            job_id: watched,
+            after_seq: last,
+        })
+        .await?
+        .into_inner();
+    let first = resumed
+        .message()
+        .await?
+        .expect("events after the resume point");
+    assert_eq!(first.seq, last + 1);
+    let mut end = first;
+    while let Some(ev) = resumed.message().await? {
+        assert_eq!(ev.seq, end.seq + 1, "gapless");
+        end = ev;
+    }
+    assert!(matches!(end.event, Some(pb::job_event::Event::Finished(_))));
+    let submitted: Vec<u64> = judge
+        .list_jobs(pb::ListJobsRequest { limit: 100 })
+        .await?
+        .into_inner()
+        .jobs
+        .iter()
+        .map(|j| j.job_id)
+        .collect();
+    assert_eq!(submitted.len(), ids.len(), "no job lost or duplicated");
+    Ok(())
+}
