@@ -16,10 +16,11 @@ pub struct BlobStore {
     root: PathBuf,
 }
 
-/// A blob being written.
+/// A blob being written. Dropped unfinished, it deletes its partial file.
 pub struct BlobWriter {
     file: fs::File,
-    tmp: PathBuf,
+    /// `None` once handed on to a [`StagedBlob`].
+    tmp: Option<PathBuf>,
     root: PathBuf,
     hasher: Sha256,
     size: u64,
@@ -51,7 +52,7 @@ impl BlobStore {
             .join(format!("{:016x}", rand::random::<u64>()));
         Ok(BlobWriter {
             file: fs::File::create(&tmp).await?,
-            tmp,
+            tmp: Some(tmp),
             root: self.root.clone(),
             hasher: Sha256::new(),
             size: 0,
@@ -83,39 +84,50 @@ impl BlobWriter {
         Ok(StagedBlob {
             sha256: hex::encode(self.hasher.finalize_reset()),
             size: self.size,
-            tmp: self.tmp,
-            root: self.root,
+            tmp: self.tmp.take(),
+            root: self.root.clone(),
         })
     }
 
-    /// Drops the partial file.
-    pub async fn abort(self) {
-        let _ = fs::remove_file(&self.tmp).await;
+}
+
+impl Drop for BlobWriter {
+    fn drop(&mut self) {
+        if let Some(tmp) = self.tmp.take() {
+            let _ = std::fs::remove_file(tmp);
+        }
     }
 }
 
-/// A complete, hashed file not yet under its name.
+/// A complete, hashed file not yet under its name. Dropped uncommitted, it deletes itself.
 #[derive(Debug)]
 pub struct StagedBlob {
     pub sha256: String,
     pub size: u64,
-    tmp: PathBuf,
+    /// `None` once committed.
+    tmp: Option<PathBuf>,
     root: PathBuf,
 }
 
 impl StagedBlob {
     /// Moves the file to its content address (replacing an identical copy is harmless).
-    pub async fn commit(self) -> std::io::Result<()> {
+    pub async fn commit(mut self) -> std::io::Result<()> {
         let dir = self.root.join(&self.sha256[..2]);
         fs::create_dir_all(&dir).await?;
-        fs::rename(&self.tmp, dir.join(&self.sha256)).await
+        let tmp = self.tmp.take().ok_or_else(|| std::io::Error::other("blob already committed"))?;
+        fs::rename(&tmp, dir.join(&self.sha256)).await
     }
 
     pub async fn read_to_string(&self) -> std::io::Result<String> {
-        fs::read_to_string(&self.tmp).await
+        let tmp = self.tmp.as_ref().ok_or_else(|| std::io::Error::other("blob already committed"))?;
+        fs::read_to_string(tmp).await
     }
+}
 
-    pub async fn discard(self) {
-        let _ = fs::remove_file(&self.tmp).await;
+impl Drop for StagedBlob {
+    fn drop(&mut self) {
+        if let Some(tmp) = self.tmp.take() {
+            let _ = std::fs::remove_file(tmp);
+        }
     }
 }

@@ -12,8 +12,8 @@ use super::workers::Worker;
 /// Whether `worker` could run `job` right now.
 pub fn can_run(worker: &Worker, job: &NewJob) -> bool {
     worker.has_free_slot()
-        && worker.hello.job_types.iter().any(|t| *t == job.job_type)
-        && worker.hello.languages.iter().any(|l| *l == job.language)
+        && worker.hello.job_types.contains(&job.job_type)
+        && worker.hello.languages.contains(&job.language)
 }
 
 /// Orders by load: `a.running / a.slots` against `b.running / b.slots`, without floats.

@@ -26,7 +26,8 @@ fn io_status(e: std::io::Error) -> Status {
     Status::internal(format!("storing the file failed: {e}"))
 }
 
-/// An upload in progress: files staged so far and the one being written.
+/// An upload in progress: files staged so far and the one being written. Dropping it (on any
+/// error) deletes everything staged.
 #[derive(Default)]
 struct Upload {
     header: Option<pb::ProblemHeader>,
@@ -35,15 +36,6 @@ struct Upload {
 }
 
 impl Upload {
-    async fn discard(mut self) {
-        if let Some((_, w)) = self.current.take() {
-            w.abort().await;
-        }
-        for (_, b) in std::mem::take(&mut self.staged) {
-            b.discard().await;
-        }
-    }
-
     async fn take(
         &mut self,
         item: pb::push_problem_request::Item,
@@ -174,13 +166,7 @@ impl AdminService for AdminApi {
             Ok(()) => upload.manifest().await,
             Err(e) => Err(e),
         };
-        let (header, manifest, files) = match checked {
-            Ok(x) => x,
-            Err(e) => {
-                upload.discard().await;
-                return Err(e);
-            }
-        };
+        let (header, manifest, files) = checked?;
         for (_, blob) in std::mem::take(&mut upload.staged) {
             blob.commit().await.map_err(io_status)?;
         }
