@@ -88,7 +88,6 @@ impl BlobWriter {
             root: self.root.clone(),
         })
     }
-
 }
 
 impl Drop for BlobWriter {
@@ -114,12 +113,18 @@ impl StagedBlob {
     pub async fn commit(mut self) -> std::io::Result<()> {
         let dir = self.root.join(&self.sha256[..2]);
         fs::create_dir_all(&dir).await?;
-        let tmp = self.tmp.take().ok_or_else(|| std::io::Error::other("blob already committed"))?;
+        let tmp = self
+            .tmp
+            .take()
+            .ok_or_else(|| std::io::Error::other("blob already committed"))?;
         fs::rename(&tmp, dir.join(&self.sha256)).await
     }
 
     pub async fn read_to_string(&self) -> std::io::Result<String> {
-        let tmp = self.tmp.as_ref().ok_or_else(|| std::io::Error::other("blob already committed"))?;
+        let tmp = self
+            .tmp
+            .as_ref()
+            .ok_or_else(|| std::io::Error::other("blob already committed"))?;
         fs::read_to_string(tmp).await
     }
 }

@@ -11,30 +11,51 @@ async fn bad_and_wrong_role_tokens_are_refused() -> anyhow::Result<()> {
     let url = c.sched.url();
 
     // No token at all.
-    let channel = tonic::transport::Endpoint::from_shared(url.clone())?.connect().await?;
+    let channel = tonic::transport::Endpoint::from_shared(url.clone())?
+        .connect()
+        .await?;
     let mut bare = pb::judge_service_client::JudgeServiceClient::new(channel);
-    let err = bare.list_jobs(pb::ListJobsRequest { limit: 1 }).await.unwrap_err();
+    let err = bare
+        .list_jobs(pb::ListJobsRequest { limit: 1 })
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::Unauthenticated);
     assert!(err.message().contains("missing token"), "{}", err.message());
 
     // Garbage, and a well-formed token with a wrong secret.
-    for bad in ["nonsense", &format!("{}x", c.submitter), &c.submitter.replace('_', "_0")] {
+    for bad in [
+        "nonsense",
+        &format!("{}x", c.submitter),
+        &c.submitter.replace('_', "_0"),
+    ] {
         let mut j = judge_client(&url, bad).await?;
-        let err = j.list_jobs(pb::ListJobsRequest { limit: 1 }).await.unwrap_err();
+        let err = j
+            .list_jobs(pb::ListJobsRequest { limit: 1 })
+            .await
+            .unwrap_err();
         assert_eq!(err.code(), Code::Unauthenticated, "token {bad:?}");
     }
 
     // A worker token reaches only the worker service.
     let mut as_worker = judge_client(&url, &c.worker_token).await?;
-    let err = as_worker.submit(pb::SubmitRequest::default()).await.unwrap_err();
+    let err = as_worker
+        .submit(pb::SubmitRequest::default())
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::PermissionDenied);
     // A submitter cannot push problems or act as a worker.
     let mut admin_as_student = admin_client(&url, &c.submitter).await?;
-    let err = admin_as_student.drain_worker(pb::DrainWorkerRequest { name: "w".into() }).await.unwrap_err();
+    let err = admin_as_student
+        .drain_worker(pb::DrainWorkerRequest { name: "w".into() })
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::PermissionDenied);
     let mut worker_as_student = worker_client(&url, &c.submitter).await?;
     let err = worker_as_student
-        .fetch_file(pb::FetchFileRequest { sha256: "0".repeat(64), offset: 0 })
+        .fetch_file(pb::FetchFileRequest {
+            sha256: "0".repeat(64),
+            offset: 0,
+        })
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::PermissionDenied);
@@ -55,15 +76,28 @@ async fn revoking_a_worker_token_disconnects_the_worker_at_once() -> anyhow::Res
         .args(["token", "revoke", "workers", "--data-dir"])
         .arg(&data)
         .output()?;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let judge = c.judge().await?;
-    eventually("the worker to be disconnected", std::time::Duration::from_secs(10), || {
-        let mut judge = judge.clone();
-        async move {
-            let list = judge.list_workers(pb::ListWorkersRequest {}).await.ok()?.into_inner().workers;
-            list.iter().all(|w| !w.connected).then_some(())
-        }
-    })
+    eventually(
+        "the worker to be disconnected",
+        std::time::Duration::from_secs(10),
+        || {
+            let mut judge = judge.clone();
+            async move {
+                let list = judge
+                    .list_workers(pb::ListWorkersRequest {})
+                    .await
+                    .ok()?
+                    .into_inner()
+                    .workers;
+                list.iter().all(|w| !w.connected).then_some(())
+            }
+        },
+    )
     .await?;
     // Its reconnects are refused, and its token opens nothing any more.
     let mut w = worker_client(&c.sched.url(), &c.worker_token).await?;
@@ -74,7 +108,11 @@ async fn revoking_a_worker_token_disconnects_the_worker_at_once() -> anyhow::Res
         .arg(&data)
         .output()?;
     let text = String::from_utf8(listed.stdout)?;
-    assert!(text.lines().any(|l| l.starts_with("workers") && l.contains("revoked")), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("workers") && l.contains("revoked")),
+        "{text}"
+    );
     assert!(!text.contains("jdg_"), "token list never shows secrets");
     Ok(())
 }
@@ -92,7 +130,9 @@ async fn token_commands_refuse_bad_input() -> anyhow::Result<()> {
     let out = run(&["token", "create", "--role", "root", "--name", "x"])?;
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown role"));
-    assert!(run(&["token", "create", "--role", "admin", "--name", "x"])?.status.success());
+    assert!(run(&["token", "create", "--role", "admin", "--name", "x"])?
+        .status
+        .success());
     let out = run(&["token", "create", "--role", "admin", "--name", "x"])?;
     assert!(!out.status.success(), "duplicate names are refused");
     assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));

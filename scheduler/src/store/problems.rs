@@ -90,7 +90,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT p.id, p.version, p.name, p.time_limit_ms, \
                (SELECT COUNT(*) FROM problem_tests t WHERE t.problem_id = p.id AND t.version = p.version) AS tests, \
-               (SELECT COALESCE(SUM(f.size), 0) FROM problem_files f WHERE f.problem_id = p.id AND f.version = p.version) AS bytes \
+               (SELECT CAST(COALESCE(SUM(f.size), 0) AS BIGINT) FROM problem_files f WHERE f.problem_id = p.id AND f.version = p.version) AS bytes \
              FROM problems p \
              WHERE p.version = (SELECT MAX(version) FROM problems q WHERE q.id = p.id) ORDER BY p.id",
         )

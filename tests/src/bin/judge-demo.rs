@@ -42,7 +42,11 @@ fn language_of(file: &Path) -> Option<&'static str> {
 /// The verdict a file name promises: `ac.c`, `wa.py`, `tle.py`...; `Main.java` is accepted.
 fn expected(file: &Path) -> String {
     let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("");
-    let tag = stem.split(['_', '-', '.']).next().unwrap_or("").to_uppercase();
+    let tag = stem
+        .split(['_', '-', '.'])
+        .next()
+        .unwrap_or("")
+        .to_uppercase();
     if ["AC", "WA", "TLE", "MLE", "OLE", "RTE", "CE"].contains(&tag.as_str()) {
         tag
     } else {
@@ -67,7 +71,8 @@ async fn main() -> Result<()> {
     let store = Store::open(&database_url).await?;
     let suffix = now_ms();
     let (admin_rec, admin) = tokens::issue(&format!("demo-admin-{suffix}"), Role::Admin, now_ms());
-    let (worker_rec, worker_token) = tokens::issue(&format!("demo-worker-{suffix}"), Role::Worker, now_ms());
+    let (worker_rec, worker_token) =
+        tokens::issue(&format!("demo-worker-{suffix}"), Role::Worker, now_ms());
     store.insert_token(&admin_rec).await?;
     store.insert_token(&worker_rec).await?;
     store.close().await;
@@ -110,13 +115,21 @@ async fn main() -> Result<()> {
     let mut jobs = Vec::new();
     let started = Instant::now();
     for p in &problems {
-        let id = p.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        let id = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
         let dir = workspace().join("examples/submissions").join(&id);
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
         let mut files: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
         files.sort();
         for f in files {
-            let Some(lang) = language_of(&f) else { continue };
+            let Some(lang) = language_of(&f) else {
+                continue;
+            };
             if !offered.contains(&lang) {
                 eprintln!("skipping {} (no {lang} toolchain here)", f.display());
                 continue;
@@ -131,11 +144,16 @@ async fn main() -> Result<()> {
             jobs.push((job_id, id.clone(), f, lang));
         }
     }
-    println!("{:>4}  {:<10} {:<14} {:<8} {:<8} {:<8} {:>8}", "JOB", "PROBLEM", "FILE", "LANG", "EXPECTED", "VERDICT", "MAX ms");
+    println!(
+        "{:>4}  {:<10} {:<14} {:<8} {:<8} {:<8} {:>8}",
+        "JOB", "PROBLEM", "FILE", "LANG", "EXPECTED", "VERDICT", "MAX ms"
+    );
     let mut wrong = 0;
     for (job_id, problem, file, lang) in &jobs {
         let job = wait_finished(&mut judge, *job_id).await?;
-        let got = pb::Verdict::try_from(job.verdict).map(|v| v.as_str_name().to_string()).unwrap_or_default();
+        let got = pb::Verdict::try_from(job.verdict)
+            .map(|v| v.as_str_name().to_string())
+            .unwrap_or_default();
         let want = expected(file);
         let max_ms = job.tests.iter().map(|t| t.time_ms).max().unwrap_or(0);
         let mark = if got == want { "" } else { "  <-- unexpected" };
@@ -143,9 +161,15 @@ async fn main() -> Result<()> {
             wrong += 1;
         }
         let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        println!("{job_id:>4}  {problem:<10} {name:<14} {lang:<8} {want:<8} {got:<8} {max_ms:>8}{mark}");
+        println!(
+            "{job_id:>4}  {problem:<10} {name:<14} {lang:<8} {want:<8} {got:<8} {max_ms:>8}{mark}"
+        );
     }
-    println!("{} submissions judged in {:.1?}", jobs.len(), started.elapsed());
+    println!(
+        "{} submissions judged in {:.1?}",
+        jobs.len(),
+        started.elapsed()
+    );
     let _ = worker.drain.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(5), worker.task).await;
     running.task.abort();

@@ -1,0 +1,314 @@
+//! The store against real databases: a SQLite file always, and PostgreSQL when
+//! `JUDGE_TEST_POSTGRES_URL` points at a server (`.ci/run` starts one). Each PostgreSQL test
+//! gets a database of its own.
+
+use std::collections::HashMap;
+
+use judge_common::pb;
+use judge_common::problem::{build_manifest, PackageFile};
+use judge_scheduler::core::{NewJob, Persist};
+use judge_scheduler::store::{Role, Store};
+use judge_scheduler::tokens;
+
+/// One store per backend available here.
+async fn stores() -> Vec<(String, Store, Option<tempfile::TempDir>)> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}/judge.db", dir.path().display());
+    let mut out = vec![(
+        "sqlite".to_string(),
+        Store::open(&url).await.expect("sqlite store"),
+        Some(dir),
+    )];
+    if let Ok(base) = std::env::var("JUDGE_TEST_POSTGRES_URL") {
+        let name = format!("judge_test_{:016x}", rand::random::<u64>());
+        let admin = sqlx::PgPool::connect(&base)
+            .await
+            .expect("postgres reachable");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&admin)
+            .await
+            .expect("create database");
+        admin.close().await;
+        let (prefix, _) = base.rsplit_once('/').expect("URL with a database");
+        let store = Store::open(&format!("{prefix}/{name}"))
+            .await
+            .expect("postgres store");
+        out.push(("postgres".to_string(), store, None));
+    }
+    out
+}
+
+fn job() -> NewJob {
+    NewJob {
+        job_type: "judge".into(),
+        language: "python3".into(),
+        problem_id: "p".into(),
+        problem_version: 1,
+        run_all_tests: false,
+    }
+}
+
+fn test_result(index: u32) -> pb::TestResult {
+    pb::TestResult {
+        index,
+        name: format!("t{index}"),
+        verdict: pb::Verdict::Ac as i32,
+        time_ms: 5,
+        ..Default::default()
+    }
+}
+
+fn event(job_id: u64, seq: u64) -> Persist {
+    Persist::Event(pb::JobEvent {
+        job_id,
+        seq,
+        at_ms: 1,
+        event: Some(pb::job_event::Event::Submitted(pb::Submitted {})),
+    })
+}
+
+#[tokio::test]
+async fn transitions_are_fenced_by_attempt_and_state() {
+    for (backend, store, _keep) in stores().await {
+        let sources = HashMap::from([(7, b"print(1)".to_vec())]);
+        let insert = Persist::InsertJob {
+            job_id: 1,
+            req: 7,
+            job: job(),
+            at: 10,
+        };
+        store
+            .persist(&[&insert, &event(1, 1)], &sources)
+            .await
+            .unwrap();
+        let assign = Persist::Assigned {
+            job_id: 1,
+            attempt: 1,
+            worker: "w".into(),
+        };
+        store
+            .persist(
+                &[
+                    &assign,
+                    &Persist::Started {
+                        job_id: 1,
+                        attempt: 1,
+                    },
+                ],
+                &sources,
+            )
+            .await
+            .unwrap();
+        // A result for a wrong attempt is dropped; for the right one it lands once.
+        let stale = Persist::Test {
+            job_id: 1,
+            attempt: 2,
+            result: test_result(0),
+        };
+        let good = Persist::Test {
+            job_id: 1,
+            attempt: 1,
+            result: test_result(0),
+        };
+        store.persist(&[&stale, &good], &sources).await.unwrap();
+        assert_eq!(store.tests(1, 1).await.unwrap().len(), 1, "{backend}");
+        assert!(store.tests(1, 2).await.unwrap().is_empty(), "{backend}");
+
+        // Lose the attempt, assign again: the old attempt cannot finish the job.
+        store
+            .persist(
+                &[&Persist::Requeued {
+                    job_id: 1,
+                    attempt: 1,
+                }],
+                &sources,
+            )
+            .await
+            .unwrap();
+        store
+            .persist(
+                &[&Persist::Assigned {
+                    job_id: 1,
+                    attempt: 2,
+                    worker: "v".into(),
+                }],
+                &sources,
+            )
+            .await
+            .unwrap();
+        let finish = |attempt, verdict| Persist::Finished {
+            job_id: 1,
+            attempt,
+            state: pb::JobState::Done,
+            verdict: Some(verdict),
+            message: String::new(),
+            at: 20,
+        };
+        store
+            .persist(&[&finish(1, pb::Verdict::Wa)], &sources)
+            .await
+            .unwrap();
+        let rec = store.job(1).await.unwrap().unwrap();
+        assert_eq!(
+            (rec.state, rec.attempt),
+            (pb::JobState::Assigned, 2),
+            "{backend}: old attempt fenced off"
+        );
+        store
+            .persist(
+                &[&finish(2, pb::Verdict::Ac), &finish(2, pb::Verdict::Wa)],
+                &sources,
+            )
+            .await
+            .unwrap();
+        let rec = store.job(1).await.unwrap().unwrap();
+        assert_eq!(
+            (rec.state, rec.verdict),
+            (pb::JobState::Done, Some(pb::Verdict::Ac)),
+            "{backend}: first finish wins"
+        );
+        assert_eq!(rec.worker.as_deref(), Some("v"));
+        let payloads = store.assign_payloads(&[1]).await.unwrap();
+        assert_eq!(payloads[&1].source, b"print(1)", "{backend}");
+    }
+}
+
+#[tokio::test]
+async fn unfinished_jobs_come_back_with_their_progress() {
+    for (backend, store, _keep) in stores().await {
+        let sources = HashMap::new();
+        for id in 1..=3 {
+            let insert = Persist::InsertJob {
+                job_id: id,
+                req: 0,
+                job: job(),
+                at: 1,
+            };
+            store
+                .persist(&[&insert, &event(id, 1)], &sources)
+                .await
+                .unwrap();
+        }
+        let steps = [
+            Persist::Assigned {
+                job_id: 2,
+                attempt: 1,
+                worker: "w".into(),
+            },
+            Persist::Started {
+                job_id: 2,
+                attempt: 1,
+            },
+            Persist::Test {
+                job_id: 2,
+                attempt: 1,
+                result: test_result(0),
+            },
+            event(2, 2),
+            event(2, 3),
+            Persist::Finished {
+                job_id: 3,
+                attempt: 0,
+                state: pb::JobState::Cancelled,
+                verdict: None,
+                message: "x".into(),
+                at: 2,
+            },
+        ];
+        store
+            .persist(&steps.iter().collect::<Vec<_>>(), &sources)
+            .await
+            .unwrap();
+        assert_eq!(store.max_job_id().await.unwrap(), 3, "{backend}");
+        let back = store.unfinished().await.unwrap();
+        let summary: Vec<_> = back
+            .iter()
+            .map(|r| (r.job_id, r.state, r.attempt, r.last_seq, r.tests_done))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                (1, pb::JobState::Queued, 0, 1, 0),
+                (2, pb::JobState::Running, 1, 3, 1)
+            ],
+            "{backend}"
+        );
+        assert_eq!(back[1].worker.as_deref(), Some("w"));
+        let events = store.events_after(2, 1).await.unwrap();
+        assert_eq!(
+            events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            [2, 3],
+            "{backend}"
+        );
+        assert_eq!(
+            store.next_epoch().await.unwrap() + 1,
+            store.next_epoch().await.unwrap(),
+            "{backend}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn tokens_and_problem_versions() {
+    for (backend, store, _keep) in stores().await {
+        let (rec, _text) = tokens::issue("w", Role::Worker, 5);
+        store.insert_token(&rec).await.unwrap();
+        let dup = tokens::issue("w", Role::Admin, 6).0;
+        assert!(
+            store
+                .insert_token(&dup)
+                .await
+                .unwrap_err()
+                .to_string()
+                .contains("already exists"),
+            "{backend}"
+        );
+        store.revoke_token("w", 7).await.unwrap();
+        assert!(store.tokens().await.unwrap()[0].revoked, "{backend}");
+        assert!(store.revoke_token("nobody", 7).await.is_err());
+
+        let files = vec![
+            PackageFile {
+                path: "data/secret/1.in".into(),
+                sha256: "a".repeat(64),
+                size: 4,
+            },
+            PackageFile {
+                path: "data/secret/1.ans".into(),
+                sha256: "b".repeat(64),
+                size: 2,
+            },
+        ];
+        let manifest = build_manifest("p", &files, |_| None, Some(1.5)).unwrap();
+        assert_eq!(
+            store
+                .insert_problem("p", &manifest, &files, 1)
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            store
+                .insert_problem("p", &manifest, &files, 2)
+                .await
+                .unwrap(),
+            2,
+            "{backend}"
+        );
+        assert_eq!(store.latest_version("p").await.unwrap(), Some(2));
+        assert_eq!(store.latest_version("q").await.unwrap(), None);
+        let spec = store.problem_spec("p", 1).await.unwrap();
+        assert_eq!(
+            (spec.time_limit_ms, spec.tests.len()),
+            (1500, 1),
+            "{backend}"
+        );
+        let list = store.problems().await.unwrap();
+        assert_eq!(
+            (list.len(), list[0].version, list[0].total_bytes),
+            (1, 2, 6),
+            "{backend}"
+        );
+        assert!(store.blob_referenced(&"a".repeat(64)).await.unwrap());
+    }
+}
