@@ -103,22 +103,21 @@ impl Connection {
         };
         let interval = Duration::from_millis(u64::from(welcome.report_interval_ms.max(100)));
         let mut drain = self.drain.subscribe();
-        let pump = pump(
+        let mut pump = Box::pin(pump(
             tx,
             session,
             self.executor.clone(),
             interval,
             &mut self.sampler,
             self.drain.subscribe(),
-        );
-        tokio::pin!(pump);
-        loop {
+        ));
+        let end = loop {
             tokio::select! {
                 cmd = feed.message() => match cmd {
                     Ok(Some(pb::WorkerCommand { command: Some(c) })) => handle(&self.executor, &self.drain, c),
                     Ok(Some(_)) => {}
-                    Ok(None) => return End::Lost("the scheduler ended the feed".into()),
-                    Err(s) => return End::Lost(format!("feed: {s}")),
+                    Ok(None) => break End::Lost("the scheduler ended the feed".into()),
+                    Err(s) => break End::Lost(format!("feed: {s}")),
                 },
                 r = &mut report_call => {
                     let why = match r {
@@ -128,13 +127,20 @@ impl Connection {
                     };
                     return End::Lost(why);
                 }
-                _ = &mut pump => return End::Lost("report pump stopped".into()),
-                _ = wait_drained(&mut drain, &self.executor) => {
-                    report_call.abort();
-                    return End::Drained;
-                }
+                _ = &mut pump => break End::Lost("report pump stopped".into()),
+                _ = wait_drained(&mut drain, &self.executor) => break End::Drained,
             }
+        };
+        // Close the report stream cleanly so what is in flight (the last results) gets there:
+        // the server acknowledges only after it has read everything.
+        drop(pump);
+        if tokio::time::timeout(Duration::from_secs(10), &mut report_call)
+            .await
+            .is_err()
+        {
+            report_call.abort();
         }
+        end
     }
 }
 
