@@ -134,7 +134,9 @@ pub async fn start(
         sessions,
         blobs: blobs.clone(),
     };
+    let versions = crate::service::LatestVersions::default();
     let judge_api = JudgeApi {
+        versions: versions.clone(),
         driver: driver.clone(),
         store: store.clone(),
         hub,
@@ -142,6 +144,7 @@ pub async fn start(
         max_source_bytes: opts.max_source_bytes,
     };
     let admin_api = AdminApi {
+        versions,
         driver: driver.clone(),
         store: store.clone(),
         blobs,

@@ -2,6 +2,7 @@
 //! gRPC, and waits on events (never on fixed sleeps).
 
 pub mod proxy;
+pub mod sim;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -49,8 +50,11 @@ pub fn bin(name: &str) -> PathBuf {
         .expect("test binary has a directory");
     BUILT.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        // Build in the profile this program was built in (the benchmark runs in release).
+        let release = dir.ends_with("release");
         let status = std::process::Command::new(cargo)
             .args(["build", "--bins"])
+            .args(release.then_some("--release"))
             .current_dir(workspace())
             .status()
             .expect("cargo runs");
@@ -171,6 +175,10 @@ impl SchedulerProc {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
     }
 }
 

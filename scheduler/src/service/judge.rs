@@ -37,7 +37,32 @@ impl Languages {
     }
 }
 
+/// The newest version of each problem, so `Submit` needs no query. Pushes update it.
+/// (One scheduler per store: a second scheduler's pushes would not show here.)
+#[derive(Debug, Clone, Default)]
+pub struct LatestVersions(Arc<RwLock<std::collections::HashMap<String, u32>>>);
+
+impl LatestVersions {
+    pub fn set(&self, id: &str, version: u32) {
+        let mut map = self.0.write().unwrap_or_else(|p| p.into_inner());
+        let v = map.entry(id.to_string()).or_default();
+        *v = (*v).max(version);
+    }
+
+    async fn get(&self, store: &Store, id: &str) -> Result<Option<u32>, Status> {
+        if let Some(v) = self.0.read().unwrap_or_else(|p| p.into_inner()).get(id) {
+            return Ok(Some(*v));
+        }
+        let found = store.latest_version(id).await?;
+        if let Some(v) = found {
+            self.set(id, v);
+        }
+        Ok(found)
+    }
+}
+
 pub struct JudgeApi {
+    pub versions: LatestVersions,
     pub driver: DriverHandle,
     pub store: Store,
     pub hub: WatchHub,
@@ -134,8 +159,8 @@ impl JudgeService for JudgeApi {
         };
         check_ident("job type", &job_type)?;
         let version = self
-            .store
-            .latest_version(&req.problem_id)
+            .versions
+            .get(&self.store, &req.problem_id)
             .await?
             .ok_or_else(|| Status::not_found(format!("problem {:?} not found", req.problem_id)))?;
         let job = NewJob {

@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use judge_common::pb;
 use prost::Message;
 use sqlx::any::AnyRow;
-use sqlx::{Any, Transaction};
 
 use super::{col, Result, Store, StoreError};
 use crate::core::{JobId, NewJob, Persist, RecoveredJob, RequestId};
@@ -108,13 +107,7 @@ impl Store {
         sources: &HashMap<RequestId, Vec<u8>>,
     ) -> Result<()> {
         let mut tx = self.pool().begin().await?;
-        for change in changes {
-            if !apply_one(&mut tx, change, sources).await? {
-                // The core and the store disagree: with one scheduler per store this is a
-                // bug; with several it is another scheduler's win. Either way the store rules.
-                tracing::warn!(?change, "fenced transition changed nothing");
-            }
-        }
+        super::batch::write(&mut tx, changes, sources).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -186,6 +179,21 @@ impl Store {
             .collect()
     }
 
+    /// How many jobs are in each state.
+    pub async fn job_counts(&self) -> Result<std::collections::BTreeMap<String, u64>> {
+        let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    col::<String>(r, "jobs", "state")?,
+                    col::<i64>(r, "jobs", "n")? as u64,
+                ))
+            })
+            .collect()
+    }
+
     /// Highest job id ever used (0 for an empty store).
     pub async fn max_job_id(&self) -> Result<JobId> {
         let row = sqlx::query("SELECT COALESCE(MAX(id), 0) AS m FROM jobs")
@@ -222,135 +230,38 @@ impl Store {
     /// Sources and settings of the given jobs, for `Assign` commands.
     pub async fn assign_payloads(&self, ids: &[JobId]) -> Result<HashMap<JobId, AssignPayload>> {
         let mut out = HashMap::with_capacity(ids.len());
-        // One query per id keeps the SQL portable; ids come in small batches.
-        for &id in ids {
-            let row = sqlx::query(
-                "SELECT job_type, language, problem_id, problem_version, run_all_tests, source \
-                 FROM jobs WHERE id = $1",
-            )
-            .bind(id as i64)
-            .fetch_optional(self.pool())
-            .await?;
-            let Some(r) = row else { continue };
-            let t = "jobs";
-            out.insert(
-                id,
-                AssignPayload {
-                    job: NewJob {
-                        job_type: col(&r, t, "job_type")?,
-                        language: col(&r, t, "language")?,
-                        problem_id: col(&r, t, "problem_id")?,
-                        problem_version: col::<i64>(&r, t, "problem_version")? as u32,
-                        run_all_tests: col::<i64>(&r, t, "run_all_tests")? != 0,
-                    },
-                    source: col(&r, t, "source")?,
-                },
+        for chunk in ids.chunks(500) {
+            let list = (1..=chunk.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "SELECT id, job_type, language, problem_id, problem_version, run_all_tests, source \
+                 FROM jobs WHERE id IN ({list})"
             );
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(*id as i64);
+            }
+            let t = "jobs";
+            for r in q.fetch_all(self.pool()).await? {
+                let id = col::<i64>(&r, t, "id")? as JobId;
+                let job = NewJob {
+                    job_type: col(&r, t, "job_type")?,
+                    language: col(&r, t, "language")?,
+                    problem_id: col(&r, t, "problem_id")?,
+                    problem_version: col::<i64>(&r, t, "problem_version")? as u32,
+                    run_all_tests: col::<i64>(&r, t, "run_all_tests")? != 0,
+                };
+                out.insert(
+                    id,
+                    AssignPayload {
+                        job,
+                        source: col(&r, t, "source")?,
+                    },
+                );
+            }
         }
         Ok(out)
     }
-}
-
-/// Applies one change; `false` when a fence stopped it.
-async fn apply_one(
-    tx: &mut Transaction<'static, Any>,
-    change: &Persist,
-    sources: &HashMap<RequestId, Vec<u8>>,
-) -> Result<bool> {
-    let res = match change {
-        Persist::InsertJob { job_id, req, job, at } => {
-            let source = sources.get(req).map(Vec::as_slice).unwrap_or_default();
-            sqlx::query(
-                "INSERT INTO jobs (id, job_type, language, problem_id, problem_version, \
-                 run_all_tests, source, state, submitted_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8)",
-            )
-            .bind(*job_id as i64)
-            .bind(&job.job_type)
-            .bind(&job.language)
-            .bind(&job.problem_id)
-            .bind(i64::from(job.problem_version))
-            .bind(i64::from(job.run_all_tests))
-            .bind(source.to_vec())
-            .bind(*at)
-            .execute(&mut **tx)
-            .await?
-        }
-        Persist::Assigned { job_id, attempt, worker } => {
-            sqlx::query(
-                "UPDATE jobs SET state = 'assigned', attempt = $1, worker = $2 \
-                 WHERE id = $3 AND attempt = $4 AND state = 'queued'",
-            )
-            .bind(i64::from(*attempt))
-            .bind(worker)
-            .bind(*job_id as i64)
-            .bind(i64::from(*attempt) - 1)
-            .execute(&mut **tx)
-            .await?
-        }
-        Persist::Started { job_id, attempt } => {
-            sqlx::query(
-                "UPDATE jobs SET state = 'running' WHERE id = $1 AND attempt = $2 AND state = 'assigned'",
-            )
-            .bind(*job_id as i64)
-            .bind(i64::from(*attempt))
-            .execute(&mut **tx)
-            .await?
-        }
-        Persist::Test { job_id, attempt, result } => {
-            let verdict = pb::Verdict::try_from(result.verdict).unwrap_or(pb::Verdict::Je);
-            sqlx::query(
-                "INSERT INTO job_tests (job_id, attempt, idx, name, verdict, time_ms, wall_ms, \
-                 memory_kb, exit_code, signal, message) \
-                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 \
-                 WHERE EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND attempt = $2 AND state = 'running')",
-            )
-            .bind(*job_id as i64)
-            .bind(i64::from(*attempt))
-            .bind(i64::from(result.index))
-            .bind(&result.name)
-            .bind(verdict.as_str_name())
-            .bind(i64::from(result.time_ms))
-            .bind(i64::from(result.wall_ms))
-            .bind(result.memory_kb as i64)
-            .bind(i64::from(result.exit_code))
-            .bind(i64::from(result.signal))
-            .bind(&result.message)
-            .execute(&mut **tx)
-            .await?
-        }
-        Persist::Requeued { job_id, attempt } => {
-            sqlx::query(
-                "UPDATE jobs SET state = 'queued', worker = NULL \
-                 WHERE id = $1 AND attempt = $2 AND state IN ('assigned', 'running')",
-            )
-            .bind(*job_id as i64)
-            .bind(i64::from(*attempt))
-            .execute(&mut **tx)
-            .await?
-        }
-        Persist::Finished { job_id, attempt, state, verdict, message, at } => {
-            sqlx::query(
-                "UPDATE jobs SET state = $1, verdict = $2, message = $3, finished_at = $4 \
-                 WHERE id = $5 AND attempt = $6 AND state IN ('queued', 'assigned', 'running')",
-            )
-            .bind(state_str(*state))
-            .bind(verdict.map(|v| v.as_str_name()))
-            .bind(message)
-            .bind(*at)
-            .bind(*job_id as i64)
-            .bind(i64::from(*attempt))
-            .execute(&mut **tx)
-            .await?
-        }
-        Persist::Event(ev) => {
-            sqlx::query("INSERT INTO job_events (job_id, seq, payload) VALUES ($1, $2, $3)")
-                .bind(ev.job_id as i64)
-                .bind(ev.seq as i64)
-                .bind(ev.encode_to_vec())
-                .execute(&mut **tx)
-                .await?
-        }
-    };
-    Ok(res.rows_affected() == 1)
 }

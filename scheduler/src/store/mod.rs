@@ -4,6 +4,7 @@
 //! values read as `i64`); migrations are per database in `migrations/sqlite` and
 //! `migrations/postgres` and run at start.
 
+mod batch;
 mod jobs;
 mod problems;
 mod tokens;
