@@ -249,6 +249,44 @@ impl WorkerProc {
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+}
+
+/// Inodes of the listening TCP sockets on this machine (IPv4 and IPv6).
+pub fn listening_socket_inodes() -> std::collections::HashSet<u64> {
+    let mut out = std::collections::HashSet::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        for line in std::fs::read_to_string(table)
+            .unwrap_or_default()
+            .lines()
+            .skip(1)
+        {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            // Column 3 is the state (0A = LISTEN), column 9 the inode.
+            if cols.get(3) == Some(&"0A") {
+                if let Some(inode) = cols.get(9).and_then(|i| i.parse().ok()) {
+                    out.insert(inode);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Inodes of the sockets a process has open.
+pub fn socket_inodes(pid: u32) -> Vec<u64> {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    fds.filter_map(|fd| {
+        let target = std::fs::read_link(fd.ok()?.path()).ok()?;
+        let t = target.to_str()?;
+        t.strip_prefix("socket:[")?.strip_suffix(']')?.parse().ok()
+    })
+    .collect()
 }
 
 async fn channel(url: &str) -> Result<tonic::transport::Channel> {

@@ -169,3 +169,29 @@ async fn sigterm_drains_gracefully() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// Workers dial out: they must work behind NAT, so they never listen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_opens_no_listening_socket() -> anyhow::Result<()> {
+    let mut c = Cluster::start(&[]).await?;
+    c.add_worker("w1", 1)?;
+    c.wait_workers(1).await?;
+    let mut judge = c.judge().await?;
+    let id = submit(&mut judge, "aplusb", "python3", AC_PY).await?;
+    wait_finished(&mut judge, id).await?;
+    let pid = c.workers[0].pid().expect("worker running");
+    let sockets = socket_inodes(pid);
+    assert!(
+        !sockets.is_empty(),
+        "the worker has its connection to the scheduler"
+    );
+    let listening = listening_socket_inodes();
+    assert!(
+        sockets.iter().all(|s| !listening.contains(s)),
+        "worker sockets {sockets:?} include a listener"
+    );
+    // The check can see listeners: the scheduler's is one.
+    let sched = socket_inodes(c.sched.pid().expect("scheduler running"));
+    assert!(sched.iter().any(|s| listening.contains(s)));
+    Ok(())
+}
