@@ -18,8 +18,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tonic::Status;
 
 use crate::core::{
-    CancelError, Command, Core, Effect, Event, JobId, Millis, NewJob, Persist, Reply, RequestId,
-    SessionId, SubmitError, WorkerHello, WorkerSnapshot,
+    CancelError, Command, Core, Effect, Event, JobFiles, JobId, Millis, NewJob, Persist, Reply,
+    RequestId, SessionId, SubmitError, WorkerHello, WorkerSnapshot,
 };
 use crate::store::{Store, StoreError};
 use crate::watch::WatchHub;
@@ -33,6 +33,7 @@ pub enum Input {
     Event(Event),
     Submit {
         job: NewJob,
+        files: JobFiles,
         source: Vec<u8>,
         reply: oneshot::Sender<Result<JobId, SubmitError>>,
     },
@@ -228,10 +229,15 @@ impl Driver {
         self.next_req += 1;
         Some(match input {
             Input::Event(e) => e,
-            Input::Submit { job, source, reply } => {
+            Input::Submit {
+                job,
+                files,
+                source,
+                reply,
+            } => {
                 self.pending.insert(req, Pending::Submit(reply));
                 self.sources.insert(req, source);
-                Event::Submit { req, job }
+                Event::Submit { req, job, files }
             }
             Input::Cancel { job_id, reply } => {
                 self.pending.insert(req, Pending::Cancel(reply));

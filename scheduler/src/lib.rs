@@ -2,6 +2,7 @@
 //! The binary (`main.rs`) only wires these together.
 
 pub mod blobs;
+pub mod catalog;
 pub mod core;
 pub mod driver;
 pub mod server;

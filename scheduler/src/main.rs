@@ -55,7 +55,8 @@ struct ServeArgs {
     #[arg(long, env = "JUDGE_LISTEN")]
     listen: Option<SocketAddr>,
     /// TOML file with any of: listen, database, data_dir, max_queued, max_source_bytes,
-    /// grace_seconds, max_attempts, report_timeout_seconds
+    /// grace_seconds, max_attempts, report_timeout_seconds, locality_wait_seconds,
+    /// gc_interval_seconds
     #[arg(long, env = "JUDGE_CONFIG")]
     config: Option<PathBuf>,
     /// Most jobs waiting at once; Submit answers RESOURCE_EXHAUSTED beyond [default: 10000]
@@ -73,6 +74,14 @@ struct ServeArgs {
     /// Seconds without a report after which a connected worker counts as lost [default: 30]
     #[arg(long, env = "JUDGE_REPORT_TIMEOUT_SECONDS")]
     report_timeout_seconds: Option<f64>,
+    /// Seconds a job may wait for a worker that already has its files before it goes to one
+    /// that must download them [default: 2]
+    #[arg(long, env = "JUDGE_LOCALITY_WAIT_SECONDS")]
+    locality_wait_seconds: Option<f64>,
+    /// Seconds between sweeps that delete test data no problem version uses any more
+    /// [default: 3600]
+    #[arg(long, env = "JUDGE_GC_INTERVAL_SECONDS")]
+    gc_interval_seconds: Option<f64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -86,6 +95,8 @@ struct FileConfig {
     grace_seconds: Option<f64>,
     max_attempts: Option<u32>,
     report_timeout_seconds: Option<f64>,
+    locality_wait_seconds: Option<f64>,
+    gc_interval_seconds: Option<f64>,
 }
 
 #[derive(Subcommand)]
@@ -176,6 +187,17 @@ fn serve_options(args: ServeArgs) -> Result<ServeOptions> {
             max_attempts,
             report_timeout_ms: timeout
                 .map_or(core_defaults.report_timeout_ms, |d| d.as_millis() as i64),
+            locality_wait_ms: match args.locality_wait_seconds.or(file.locality_wait_seconds) {
+                // Zero is a meaningful choice here: never wait for a warm worker.
+                Some(s) if s.is_finite() && s >= 0.0 => (s * 1000.0) as i64,
+                Some(s) => bail!("locality wait must be zero or more seconds, got {s}"),
+                None => core_defaults.locality_wait_ms,
+            },
+            ..core_defaults
+        },
+        gc_interval: match args.gc_interval_seconds.or(file.gc_interval_seconds) {
+            Some(s) => seconds("gc interval", s)?,
+            None => defaults.gc_interval,
         },
         max_source_bytes: args
             .max_source_bytes

@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::blobs::BlobStore;
+use crate::catalog::Catalog;
 use crate::core::{Core, CoreConfig, Event};
 use crate::driver::{now_ms, Driver, DriverConfig, DriverHandle, Input, Sessions};
 use crate::service::{auth, AdminApi, JudgeApi, WorkerApi};
@@ -34,6 +35,8 @@ pub struct ServeOptions {
     pub report_interval: Duration,
     pub keepalive_interval: Duration,
     pub keepalive_timeout: Duration,
+    /// How often unreferenced test data is swept away.
+    pub gc_interval: Duration,
 }
 
 /// Why the scheduler could not start or stopped.
@@ -76,7 +79,13 @@ pub async fn start(
             source,
         })?;
     let epoch = store.next_epoch().await?;
-    let unfinished = store.unfinished().await?;
+    let catalog = Catalog::default();
+    let mut unfinished = store.unfinished().await?;
+    for job in &mut unfinished {
+        job.files = catalog
+            .files(&store, &job.job.problem_id, job.job.problem_version)
+            .await?;
+    }
     let now = now_ms();
     tracing::info!(
         epoch,
@@ -134,9 +143,8 @@ pub async fn start(
         sessions,
         blobs: blobs.clone(),
     };
-    let versions = crate::service::LatestVersions::default();
     let judge_api = JudgeApi {
-        versions: versions.clone(),
+        catalog: catalog.clone(),
         driver: driver.clone(),
         store: store.clone(),
         hub,
@@ -144,7 +152,7 @@ pub async fn start(
         max_source_bytes: opts.max_source_bytes,
     };
     let admin_api = AdminApi {
-        versions,
+        catalog,
         driver: driver.clone(),
         store: store.clone(),
         blobs,
@@ -232,6 +240,7 @@ impl Default for ServeOptions {
             report_interval: Duration::from_secs(5),
             keepalive_interval: Duration::from_secs(10),
             keepalive_timeout: Duration::from_secs(20),
+            gc_interval: Duration::from_secs(3600),
         }
     }
 }

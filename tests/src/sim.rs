@@ -31,7 +31,7 @@ pub async fn run(
             id: "python3".into(),
             version: "sim".into(),
         }],
-        running: vec![],
+        ..Default::default()
     };
     let mut feed = client.connect(hello).await?.into_inner();
     let session = match feed.message().await? {

@@ -256,7 +256,7 @@ async fn worker_rpcs_refuse_malformed_requests() -> anyhow::Result<()> {
             id: "python3".into(),
             version: "3".into(),
         }],
-        running: vec![],
+        ..Default::default()
     };
     assert_status(
         w.connect(pb::ConnectRequest {

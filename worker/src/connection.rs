@@ -12,8 +12,8 @@ use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::backoff::Backoff;
+use crate::cache::{Client, FileCache};
 use crate::executor::Executor;
-use crate::files::Client;
 use crate::resources::Sampler;
 
 /// Who this worker is, as told to the scheduler.
@@ -38,6 +38,7 @@ pub struct Connection {
     pub client: Client,
     pub identity: Identity,
     pub executor: Executor,
+    pub cache: FileCache,
     pub sampler: Sampler,
     /// Turns true when the worker should drain (SIGTERM, or a `Drain` command).
     pub drain: watch::Sender<bool>,
@@ -74,6 +75,8 @@ impl Connection {
             job_types: self.identity.job_types.clone(),
             languages: self.identity.languages.clone(),
             running: self.executor.held(),
+            cached: self.cache.snapshot(),
+            cache: Some(self.cache.stats()),
         };
         let mut feed = match self.client.connect(req).await {
             Ok(r) => r.into_inner(),
@@ -107,6 +110,7 @@ impl Connection {
             tx,
             session,
             self.executor.clone(),
+            self.cache.clone(),
             interval,
             &mut self.sampler,
             self.drain.subscribe(),
@@ -188,6 +192,7 @@ async fn pump(
     tx: mpsc::Sender<pb::WorkerReport>,
     session: u64,
     executor: Executor,
+    cache: FileCache,
     interval: Duration,
     sampler: &mut Sampler,
     mut drain: watch::Receiver<bool>,
@@ -197,6 +202,7 @@ async fn pump(
     let mut told_draining = false;
     loop {
         let wake = executor.wake.notified();
+        let cache_changed = cache.changed.notified();
         // Reserve room first, so an update is only taken out when it can go.
         while let Ok(permit) = tx.reserve().await {
             let Some(update) = executor.next_update() else {
@@ -222,10 +228,18 @@ async fn pump(
         }
         tokio::select! {
             _ = wake => {}
+            // Inventory changes go out at once: routing depends on them.
+            _ = cache_changed => {
+                let msg = pb::WorkerReport { session_id: session, report: Some(Report::Cache(cache.report())) };
+                if tx.send(msg).await.is_err() {
+                    return;
+                }
+            }
             _ = ticker.tick() => {
                 let usage = sampler.sample();
                 let msg = pb::WorkerReport { session_id: session, report: Some(Report::Resources(usage)) };
-                if tx.send(msg).await.is_err() {
+                let stats = pb::WorkerReport { session_id: session, report: Some(Report::Cache(cache.report())) };
+                if tx.send(msg).await.is_err() || tx.send(stats).await.is_err() {
                     return;
                 }
             }

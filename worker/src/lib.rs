@@ -1,9 +1,9 @@
 //! The judge worker as a library: connection, executor, judging, files. The binary only wires.
 
 pub mod backoff;
+pub mod cache;
 pub mod connection;
 pub mod executor;
-pub mod files;
 pub mod judge;
 pub mod resources;
 
@@ -18,9 +18,9 @@ use judge_common::pb::worker_service_client::WorkerServiceClient;
 use tokio::sync::watch;
 use tonic::transport::Endpoint;
 
+use cache::FileCache;
 use connection::{Connection, Identity};
 use executor::Executor;
-use files::FileStore;
 use judge::languages::Language;
 use judge::run::PlainRunner;
 use judge::Judge;
@@ -33,6 +33,9 @@ pub struct WorkerOptions {
     pub name: String,
     pub slots: u32,
     pub work_dir: PathBuf,
+    /// Where test data is cached [default: <work-dir>/cache].
+    pub cache_dir: Option<PathBuf>,
+    pub cache_size: u64,
     pub job_types: Vec<String>,
     pub languages: BTreeMap<String, Language>,
 }
@@ -58,8 +61,8 @@ pub struct RunningWorker {
     pub languages: Vec<pb::LanguageInfo>,
 }
 
-/// Probes the toolchains, dials the scheduler and starts taking jobs.
-pub fn start(opts: WorkerOptions) -> Result<RunningWorker, StartError> {
+/// Probes the toolchains, opens the cache, dials the scheduler and starts taking jobs.
+pub async fn start(opts: WorkerOptions) -> Result<RunningWorker, StartError> {
     let endpoint = Endpoint::from_shared(opts.scheduler.clone())
         .map_err(|e| StartError::Url(opts.scheduler.clone(), e.to_string()))?
         .connect_timeout(Duration::from_secs(5))
@@ -93,11 +96,17 @@ pub fn start(opts: WorkerOptions) -> Result<RunningWorker, StartError> {
 
     let wd = |e| StartError::WorkDir(opts.work_dir.display().to_string(), e);
     std::fs::create_dir_all(&opts.work_dir).map_err(wd)?;
-    let files = FileStore::new(opts.work_dir.join("files"), client.clone()).map_err(wd)?;
+    let cache_dir = opts
+        .cache_dir
+        .clone()
+        .unwrap_or_else(|| opts.work_dir.join("cache"));
+    let cache = FileCache::open(cache_dir.clone(), opts.cache_size, client.clone())
+        .await
+        .map_err(|e| StartError::WorkDir(cache_dir.display().to_string(), e))?;
     let judge = Judge {
         runner: Arc::new(PlainRunner),
         languages: offered,
-        files,
+        cache: cache.clone(),
         work_dir: opts.work_dir.clone(),
     };
     let executor = Executor::new(Arc::new(judge));
@@ -111,6 +120,7 @@ pub fn start(opts: WorkerOptions) -> Result<RunningWorker, StartError> {
             languages: languages.clone(),
         },
         executor: executor.clone(),
+        cache,
         sampler: resources::Sampler::new(opts.work_dir),
         drain: drain.clone(),
     };

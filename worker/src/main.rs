@@ -34,14 +34,21 @@ struct Cli {
     /// Directory for fetched test data and submissions being judged [default: ./judge-work]
     #[arg(long, env = "JUDGE_WORK_DIR")]
     work_dir: Option<PathBuf>,
+    /// Directory of the test-data cache [default: <work-dir>/cache]
+    #[arg(long, env = "JUDGE_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Disk budget of the cache, e.g. 20GiB or 500MB [default: 10GiB]
+    #[arg(long, env = "JUDGE_CACHE_SIZE")]
+    cache_size: Option<String>,
     /// Job types taken, comma-separated [default: judge]
     #[arg(long, env = "JUDGE_JOB_TYPES", value_delimiter = ',')]
     job_types: Option<Vec<String>>,
     /// Seconds to finish running jobs after SIGTERM before exiting anyway [default: 60]
     #[arg(long, env = "JUDGE_DRAIN_TIMEOUT_SECONDS")]
     drain_timeout_seconds: Option<f64>,
-    /// TOML file with any of: scheduler, token_file, name, slots, work_dir, job_types,
-    /// drain_timeout_seconds, and [[language]] tables replacing built-in languages
+    /// TOML file with any of: scheduler, token_file, name, slots, work_dir, cache_dir,
+    /// cache_size, job_types, drain_timeout_seconds, and [[language]] tables replacing
+    /// built-in languages
     #[arg(long, env = "JUDGE_WORKER_CONFIG")]
     config: Option<PathBuf>,
     /// Log as JSON lines (filter with RUST_LOG)
@@ -57,6 +64,8 @@ struct FileConfig {
     name: Option<String>,
     slots: Option<u32>,
     work_dir: Option<PathBuf>,
+    cache_dir: Option<PathBuf>,
+    cache_size: Option<String>,
     job_types: Option<Vec<String>>,
     drain_timeout_seconds: Option<f64>,
     #[serde(default)]
@@ -105,7 +114,13 @@ async fn main() -> Result<()> {
     for l in file.language {
         langs.insert(l.id.clone(), l);
     }
+    let cache_size = match cli.cache_size.or(file.cache_size) {
+        Some(s) => judge_worker::cache::parse_size(&s).map_err(anyhow::Error::msg)?,
+        None => 10 << 30,
+    };
     let opts = WorkerOptions {
+        cache_dir: cli.cache_dir.or(file.cache_dir),
+        cache_size,
         scheduler: cli
             .scheduler
             .or(file.scheduler)
@@ -125,7 +140,7 @@ async fn main() -> Result<()> {
     };
     tracing::warn!("submissions run WITHOUT a sandbox in this build: only judge code you trust");
     let name = opts.name.clone();
-    let worker = judge_worker::start(opts)?;
+    let worker = judge_worker::start(opts).await?;
     let offered: Vec<String> = worker
         .languages
         .iter()

@@ -4,7 +4,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use judge_common::pb;
 
-use super::types::{Attempt, JobId, Millis, NewJob, SessionId};
+use super::types::{Attempt, JobFiles, JobId, Millis, NewJob, SessionId};
 
 /// A job that has not finished yet. Finished jobs live only in the store.
 #[derive(Debug, Clone)]
@@ -24,6 +24,9 @@ pub struct ActiveJob {
     pub last_seq: u64,
     /// Test results of the current attempt recorded so far (results arrive in order).
     pub tests_done: u32,
+    pub files: JobFiles,
+    /// When it last entered the queue: bounds how long it waits for a warm worker.
+    pub queued_at: Millis,
 }
 
 /// Active jobs plus the FIFO queue. Job ids grow with submission time, so an ordered set of ids
@@ -55,8 +58,9 @@ impl JobTable {
         self.jobs.remove(&id)
     }
 
-    pub fn enqueue(&mut self, id: JobId) {
+    pub fn enqueue(&mut self, id: JobId, now: Millis) {
         if let Some(job) = self.jobs.get_mut(&id) {
+            job.queued_at = now;
             job.state = pb::JobState::Queued;
             job.session = None;
             job.worker = None;

@@ -29,6 +29,8 @@ pub struct Core {
     next_job_id: JobId,
     /// Counts assignments, for fair tie-breaking.
     assign_clock: u64,
+    /// State of the xorshift generator behind the `Random` policy.
+    rng: u64,
 }
 
 impl Core {
@@ -45,6 +47,7 @@ impl Core {
             workers: WorkerTable::default(),
             next_job_id: max_job_id + 1,
             assign_clock: 0,
+            rng: config.seed.max(1),
             config,
         };
         for r in unfinished {
@@ -61,6 +64,8 @@ impl Core {
                     cancel_requested: false,
                     last_seq: r.last_seq,
                     tests_done: r.tests_done,
+                    files: r.files,
+                    queued_at: now,
                 },
             );
         }
@@ -90,7 +95,7 @@ impl Core {
     pub fn apply(&mut self, event: Event, now: Millis) -> Vec<Effect> {
         let mut out = Vec::new();
         match event {
-            Event::Submit { req, job } => self.on_submit(req, job, now, &mut out),
+            Event::Submit { req, job, files } => self.on_submit(req, job, files, now, &mut out),
             Event::Cancel { req, job_id } => self.on_cancel(req, job_id, now, &mut out),
             Event::WorkerConnected { session, hello } => {
                 self.on_connected(session, hello, now, &mut out)
@@ -99,6 +104,21 @@ impl Core {
             Event::Resources { session, usage } => {
                 if let Some(w) = self.workers.get_mut(session) {
                     w.usage = usage;
+                    w.last_report = now;
+                }
+            }
+            Event::CacheChanged {
+                session,
+                added,
+                removed,
+                stats,
+            } => {
+                if let Some(w) = self.workers.get_mut(session) {
+                    for sha in removed {
+                        w.inventory.remove(&sha);
+                    }
+                    w.inventory.extend(added);
+                    w.cache = stats;
                     w.last_report = now;
                 }
             }
@@ -149,7 +169,14 @@ impl Core {
         out
     }
 
-    fn on_submit(&mut self, req: RequestId, job: NewJob, now: Millis, out: &mut Vec<Effect>) {
+    fn on_submit(
+        &mut self,
+        req: RequestId,
+        job: NewJob,
+        files: JobFiles,
+        now: Millis,
+        out: &mut Vec<Effect>,
+    ) {
         if self.jobs.queued_len() >= self.config.max_queued {
             let err = SubmitError::QueueFull(self.jobs.queued_len());
             out.push(Effect::Reply {
@@ -178,6 +205,8 @@ impl Core {
                 cancel_requested: false,
                 last_seq: 0,
                 tests_done: 0,
+                files,
+                queued_at: now,
             },
         );
         self.event(job_id, now, Ev::Submitted(pb::Submitted {}), out);
@@ -240,6 +269,8 @@ impl Core {
             self.on_lost(old, now, out);
         }
         let mut worker = Worker {
+            inventory: hello.cached.iter().cloned().collect(),
+            cache: hello.cache,
             hello,
             running: Default::default(),
             draining: false,
@@ -340,7 +371,7 @@ impl Core {
             );
         } else {
             out.push(Effect::Persist(Persist::Requeued { job_id, attempt }));
-            self.jobs.enqueue(job_id);
+            self.jobs.enqueue(job_id, now);
             let ev = Ev::Requeued(pb::RequeuedEvent {
                 attempt,
                 reason: reason.to_string(),
@@ -486,36 +517,68 @@ impl Core {
         })));
     }
 
-    /// Sends queued jobs, oldest first, to the best free worker for each.
+    /// A number in [0, 1) from the core's own generator (xorshift: deterministic per seed).
+    fn random(&mut self) -> f64 {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        (self.rng >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Sends queued jobs, oldest first, to the best free worker for each (see `routing`).
     fn dispatch(&mut self, now: Millis, out: &mut Vec<Effect>) {
         let mut free = self.workers.free_slots();
         if free == 0 || self.jobs.queued_len() == 0 {
             return;
         }
-        let mut placed = Vec::new();
-        for job_id in self.jobs.queued() {
+        let queued: Vec<JobId> = self.jobs.queued().collect();
+        // Jobs of each problem version seen so far in this pass, to spot a pile-up.
+        let mut ahead: std::collections::HashMap<(String, u32), u64> = Default::default();
+        for job_id in queued {
             if free == 0 {
                 break;
             }
+            let random = self.random();
             let Some(job) = self.jobs.get(job_id) else {
                 continue;
             };
-            if let Some(session) = routing::pick(&job.job, self.workers.iter()) {
-                placed.push((job_id, session));
-                free -= 1;
-                // Reserve the slot now so the next pick sees it taken.
-                self.assign_clock += 1;
-                if let Some(w) = self.workers.get_mut(session) {
-                    w.running.insert(job_id);
-                    w.last_assigned = self.assign_clock;
-                }
-            }
-        }
-        for (job_id, session) in placed {
-            self.jobs.dequeue(job_id);
-            let Some(name) = self.workers.get(session).map(|w| w.hello.name.clone()) else {
+            let key = (job.job.problem_id.clone(), job.job.problem_version);
+            let seen = ahead.entry(key).or_default();
+            *seen += 1;
+            let waited = now - job.queued_at;
+            // Wait for a warm worker only briefly, and only while the warm workers could
+            // absorb the jobs of this problem queued so far; beyond that, warm another one.
+            let may_wait = waited < self.config.locality_wait_ms
+                && *seen
+                    <= routing::warm_slots(
+                        &job.job,
+                        &job.files,
+                        self.workers.iter().map(|(_, w)| w),
+                    );
+            let ask = routing::Ask {
+                job: &job.job,
+                files: &job.files,
+                policy: self.config.policy,
+                may_wait,
+                random,
+            };
+            let routing::Choice::Assign(session) = routing::choose(&ask, self.workers.iter())
+            else {
                 continue;
             };
+            free -= 1;
+            let files = job.files.clone();
+            self.jobs.dequeue(job_id);
+            self.assign_clock += 1;
+            let Some(w) = self.workers.get_mut(session) else {
+                continue;
+            };
+            w.running.insert(job_id);
+            w.last_assigned = self.assign_clock;
+            // It will fetch what it lacks: count it warm now, so the next job of this problem
+            // goes there too instead of warming yet another worker.
+            w.inventory.extend(files.iter().map(|(sha, _)| sha.clone()));
+            let name = w.hello.name.clone();
             let Some(job) = self.jobs.get_mut(job_id) else {
                 continue;
             };

@@ -22,6 +22,20 @@ fn hello(name: &str, slots: u32) -> WorkerHello {
         job_types: vec!["judge".into()],
         languages: vec!["c".into(), "python3".into()],
         running: vec![],
+        cached: vec![],
+        cache: Default::default(),
+    }
+}
+
+fn files() -> JobFiles {
+    vec![("in".to_string(), 100), ("ans".to_string(), 10)].into()
+}
+
+fn sub(req: RequestId, job: NewJob) -> Event {
+    Event::Submit {
+        req,
+        job,
+        files: files(),
     }
 }
 
@@ -93,13 +107,7 @@ fn a_job_runs_on_a_worker_and_finishes() {
         },
         0,
     );
-    let fx = core.apply(
-        Event::Submit {
-            req: 7,
-            job: job("c"),
-        },
-        10,
-    );
+    let fx = core.apply(sub(7, job("c")), 10);
     let id = submitted_id(&fx);
     // Persist comes before the send of the same batch.
     let persist_at = fx
@@ -120,13 +128,7 @@ fn a_job_runs_on_a_worker_and_finishes() {
 #[test]
 fn jobs_wait_for_a_worker_that_speaks_their_language() {
     let mut core = Core::new(CoreConfig::default());
-    let fx = core.apply(
-        Event::Submit {
-            req: 1,
-            job: job("java"),
-        },
-        0,
-    );
+    let fx = core.apply(sub(1, job("java")), 0);
     let id = submitted_id(&fx);
     let fx = core.apply(
         Event::WorkerConnected {
@@ -167,13 +169,7 @@ fn the_least_loaded_worker_gets_the_job() {
     );
     let mut per_session: HashMap<SessionId, usize> = HashMap::new();
     for i in 0..5 {
-        let fx = core.apply(
-            Event::Submit {
-                req: i,
-                job: job("c"),
-            },
-            1,
-        );
+        let fx = core.apply(sub(i, job("c")), 1);
         for (s, _, _) in assigns(&fx) {
             *per_session.entry(s).or_default() += 1;
         }
@@ -190,27 +186,9 @@ fn a_full_queue_refuses_and_keeps_what_it_has() {
         ..CoreConfig::default()
     };
     let mut core = Core::new(config);
-    core.apply(
-        Event::Submit {
-            req: 1,
-            job: job("c"),
-        },
-        0,
-    );
-    core.apply(
-        Event::Submit {
-            req: 2,
-            job: job("c"),
-        },
-        0,
-    );
-    let fx = core.apply(
-        Event::Submit {
-            req: 3,
-            job: job("c"),
-        },
-        0,
-    );
+    core.apply(sub(1, job("c")), 0);
+    core.apply(sub(2, job("c")), 0);
+    let fx = core.apply(sub(3, job("c")), 0);
     assert_eq!(
         fx,
         vec![Effect::Reply {
@@ -231,13 +209,7 @@ fn a_lost_worker_gets_a_grace_period_then_the_job_moves() {
         },
         0,
     );
-    let id = submitted_id(&core.apply(
-        Event::Submit {
-            req: 1,
-            job: job("c"),
-        },
-        0,
-    ));
+    let id = submitted_id(&core.apply(sub(1, job("c")), 0));
     core.apply(progress(1, id, 1, JobProgress::Accepted), 1);
     core.apply(
         Event::WorkerConnected {
@@ -276,13 +248,7 @@ fn a_worker_back_inside_the_grace_period_keeps_its_job() {
         },
         0,
     );
-    let id = submitted_id(&core.apply(
-        Event::Submit {
-            req: 1,
-            job: job("c"),
-        },
-        0,
-    ));
+    let id = submitted_id(&core.apply(sub(1, job("c")), 0));
     core.apply(progress(1, id, 1, JobProgress::Accepted), 1);
     core.apply(Event::WorkerDisconnected { session: 1 }, 100);
     let mut h = hello("a", 1);
@@ -318,13 +284,7 @@ fn a_worker_back_without_its_job_releases_it_at_once() {
         },
         0,
     );
-    let id = submitted_id(&core.apply(
-        Event::Submit {
-            req: 1,
-            job: job("c"),
-        },
-        0,
-    ));
+    let id = submitted_id(&core.apply(sub(1, job("c")), 0));
     core.apply(Event::WorkerDisconnected { session: 1 }, 100);
     let fx = core.apply(
         Event::WorkerConnected {
@@ -339,13 +299,7 @@ fn a_worker_back_without_its_job_releases_it_at_once() {
 #[test]
 fn past_the_retry_cap_the_job_fails_as_judge_error() {
     let mut core = Core::new(CoreConfig::default());
-    let id = submitted_id(&core.apply(
-        Event::Submit {
-            req: 1,
-            job: job("c"),
-        },
-        0,
-    ));
+    let id = submitted_id(&core.apply(sub(1, job("c")), 0));
     let mut now = 0;
     for session in 1..=3 {
         let fx = core.apply(
@@ -372,13 +326,7 @@ fn past_the_retry_cap_the_job_fails_as_judge_error() {
 #[test]
 fn cancel_ends_a_queued_job_at_once_and_a_running_one_when_the_worker_confirms() {
     let mut core = Core::new(CoreConfig::default());
-    let queued = submitted_id(&core.apply(
-        Event::Submit {
-            req: 1,
-            job: job("java"),
-        },
-        0,
-    ));
+    let queued = submitted_id(&core.apply(sub(1, job("java")), 0));
     let fx = core.apply(
         Event::Cancel {
             req: 2,
@@ -395,13 +343,7 @@ fn cancel_ends_a_queued_job_at_once_and_a_running_one_when_the_worker_confirms()
         },
         0,
     );
-    let running = submitted_id(&core.apply(
-        Event::Submit {
-            req: 3,
-            job: job("c"),
-        },
-        2,
-    ));
+    let running = submitted_id(&core.apply(sub(3, job("c")), 2));
     core.apply(progress(1, running, 1, JobProgress::Accepted), 3);
     let fx = core.apply(
         Event::Cancel {
@@ -454,13 +396,7 @@ fn cancel_of_a_running_job_whose_worker_dies_ends_it() {
         },
         0,
     );
-    let id = submitted_id(&core.apply(
-        Event::Submit {
-            req: 1,
-            job: job("c"),
-        },
-        0,
-    ));
+    let id = submitted_id(&core.apply(sub(1, job("c")), 0));
     core.apply(Event::Cancel { req: 2, job_id: id }, 1);
     let fx = core.apply(Event::WorkerDisconnected { session: 1 }, 2);
     assert_eq!(finished(&fx), vec![(id, pb::JobState::Cancelled, None)]);
@@ -476,13 +412,7 @@ fn a_second_connection_with_the_same_name_replaces_the_first() {
         },
         0,
     );
-    let id = submitted_id(&core.apply(
-        Event::Submit {
-            req: 1,
-            job: job("c"),
-        },
-        0,
-    ));
+    let id = submitted_id(&core.apply(sub(1, job("c")), 0));
     let mut h = hello("a", 1);
     h.running = vec![(id, 1)];
     let fx = core.apply(
@@ -565,6 +495,7 @@ fn after_a_restart_running_jobs_wait_for_their_worker() {
         worker: Some("a".into()),
         last_seq: 3,
         tests_done: 0,
+        files: files(),
     };
     let mut core = Core::recover(CoreConfig::default(), 41, vec![recovered], 1_000);
     let mut h = hello("a", 1);
@@ -582,13 +513,7 @@ fn after_a_restart_running_jobs_wait_for_their_worker() {
             adopted: vec![(41, 1)]
         }
     }));
-    let fx = core.apply(
-        Event::Submit {
-            req: 1,
-            job: job("c"),
-        },
-        2_001,
-    );
+    let fx = core.apply(sub(1, job("c")), 2_001);
     assert_eq!(submitted_id(&fx), 42);
     let fx = core.apply(progress(9, 41, 1, done(pb::Verdict::Ac)), 2_002);
     // Event numbering continues where the store left off.
@@ -660,10 +585,7 @@ fn random_event_storms_keep_the_invariants() {
             let event = if roll < 25 {
                 req += 1;
                 let lang = if rng.below(5) == 0 { "java" } else { "c" };
-                Event::Submit {
-                    req,
-                    job: job(lang),
-                }
+                sub(req, job(lang))
             } else if roll < 35 && live.len() < 4 {
                 let name = format!("w{}", rng.below(5));
                 let running = live
@@ -757,5 +679,185 @@ fn random_event_storms_keep_the_invariants() {
             ended.into_inner(),
             "seed {seed}: every admitted job ends exactly once"
         );
+    }
+}
+
+fn warm(name: &str, slots: u32) -> WorkerHello {
+    let mut h = hello(name, slots);
+    h.cached = vec!["in".into(), "ans".into()];
+    h
+}
+
+#[test]
+fn routing_picks_the_warm_worker() {
+    let mut core = Core::new(CoreConfig::default());
+    core.apply(
+        Event::WorkerConnected {
+            session: 1,
+            hello: hello("cold", 4),
+        },
+        0,
+    );
+    core.apply(
+        Event::WorkerConnected {
+            session: 2,
+            hello: warm("warm", 4),
+        },
+        0,
+    );
+    for req in 0..3 {
+        let fx = core.apply(sub(req, job("c")), 1);
+        assert_eq!(assigns(&fx)[0].0, 2, "every job goes where its files are");
+    }
+}
+
+#[test]
+fn the_bounded_wait_falls_back_to_a_cold_worker() {
+    let mut core = Core::new(CoreConfig {
+        locality_wait_ms: 2_000,
+        ..CoreConfig::default()
+    });
+    core.apply(
+        Event::WorkerConnected {
+            session: 1,
+            hello: warm("warm", 1),
+        },
+        0,
+    );
+    core.apply(sub(1, job("c")), 0); // fills the warm worker
+    core.apply(
+        Event::WorkerConnected {
+            session: 2,
+            hello: hello("cold", 1),
+        },
+        0,
+    );
+    let fx = core.apply(sub(2, job("c")), 100);
+    assert!(assigns(&fx).is_empty(), "waits for the warm worker");
+    assert!(assigns(&core.apply(Event::Tick, 2_099)).is_empty());
+    let fx = core.apply(Event::Tick, 2_100);
+    assert_eq!(assigns(&fx).len(), 1);
+    assert_eq!(assigns(&fx)[0].0, 2, "after the wait it goes cold");
+    // Had the warm worker freed up in time, it would have taken the job instead.
+    let mut core = Core::new(CoreConfig::default());
+    core.apply(
+        Event::WorkerConnected {
+            session: 1,
+            hello: warm("warm", 1),
+        },
+        0,
+    );
+    let first = submitted_id(&core.apply(sub(1, job("c")), 0));
+    core.apply(
+        Event::WorkerConnected {
+            session: 2,
+            hello: hello("cold", 1),
+        },
+        0,
+    );
+    core.apply(sub(2, job("c")), 100);
+    core.apply(progress(1, first, 1, JobProgress::Accepted), 200);
+    let fx = core.apply(progress(1, first, 1, done(pb::Verdict::Ac)), 300);
+    assert_eq!(assigns(&fx)[0].0, 1);
+}
+
+#[test]
+fn a_hot_problem_spreads_to_a_second_worker_under_load() {
+    let mut core = Core::new(CoreConfig {
+        locality_wait_ms: 60_000,
+        ..CoreConfig::default()
+    });
+    core.apply(
+        Event::WorkerConnected {
+            session: 1,
+            hello: warm("warm", 1),
+        },
+        0,
+    );
+    core.apply(
+        Event::WorkerConnected {
+            session: 2,
+            hello: hello("cold", 2),
+        },
+        0,
+    );
+    let mut sessions = Vec::new();
+    for req in 0..4 {
+        sessions.extend(
+            assigns(&core.apply(sub(req, job("c")), 10))
+                .into_iter()
+                .map(|(s, _, _)| s),
+        );
+    }
+    // One job fills the warm worker, one waits for it; the pile beyond that warms the cold
+    // worker at once (long before the 60 s wait), which then counts as warm.
+    assert_eq!(sessions, vec![1, 2, 2]);
+    assert_eq!(core.queued(), 1);
+}
+
+#[test]
+fn stale_inventories_are_corrected_by_reports() {
+    let mut core = Core::new(CoreConfig::default());
+    core.apply(
+        Event::WorkerConnected {
+            session: 1,
+            hello: warm("was-warm", 4),
+        },
+        0,
+    );
+    core.apply(
+        Event::WorkerConnected {
+            session: 2,
+            hello: hello("other", 4),
+        },
+        0,
+    );
+    let stats = pb::CacheStats::default();
+    core.apply(
+        Event::CacheChanged {
+            session: 1,
+            added: vec![],
+            removed: vec!["in".into()],
+            stats,
+        },
+        1,
+    );
+    core.apply(
+        Event::CacheChanged {
+            session: 2,
+            added: vec!["in".into(), "ans".into()],
+            removed: vec![],
+            stats,
+        },
+        1,
+    );
+    let fx = core.apply(sub(1, job("c")), 2);
+    assert_eq!(assigns(&fx)[0].0, 2);
+}
+
+#[test]
+fn the_baseline_policies_ignore_locality() {
+    for policy in [Policy::LeastLoaded, Policy::Random] {
+        let mut core = Core::new(CoreConfig {
+            policy,
+            ..CoreConfig::default()
+        });
+        core.apply(
+            Event::WorkerConnected {
+                session: 1,
+                hello: warm("warm", 1),
+            },
+            0,
+        );
+        core.apply(
+            Event::WorkerConnected {
+                session: 2,
+                hello: hello("cold", 1),
+            },
+            0,
+        );
+        core.apply(sub(0, job("c")), 1);
+        let fx = core.apply(sub(1, job("c")), 2);
+        assert_eq!(assigns(&fx).len(), 1, "{policy:?} never waits");
     }
 }

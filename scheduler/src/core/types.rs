@@ -16,6 +16,21 @@ pub type RequestId = u64;
 /// Attempt numbers start at 1 for the first assignment.
 pub type Attempt = u32;
 
+/// The files a job needs, `(sha256, size)`, shared by every job of one problem version.
+pub type JobFiles = std::sync::Arc<[(String, u64)]>;
+
+/// How the core picks a worker among those that can run a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    /// Fewest missing bytes, then least loaded, then most free memory; waits a bounded time
+    /// for a warm worker (ours).
+    Locality,
+    /// Least loaded only (the usual judge).
+    LeastLoaded,
+    /// Any free candidate, uniformly (a baseline).
+    Random,
+}
+
 /// A submission the API layer has validated and wants admitted.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewJob {
@@ -37,6 +52,9 @@ pub struct WorkerHello {
     pub languages: Vec<String>,
     /// Attempts the worker still runs (after a reconnect), offered for re-adoption.
     pub running: Vec<(JobId, Attempt)>,
+    /// SHA-256 of every file in the worker's cache.
+    pub cached: Vec<String>,
+    pub cache: pb::CacheStats,
 }
 
 /// Resource figures from a worker's latest report.
@@ -66,6 +84,7 @@ pub enum Event {
     Submit {
         req: RequestId,
         job: NewJob,
+        files: JobFiles,
     },
     Cancel {
         req: RequestId,
@@ -82,6 +101,13 @@ pub enum Event {
     Resources {
         session: SessionId,
         usage: Usage,
+    },
+    /// Files entered or left the worker's cache.
+    CacheChanged {
+        session: SessionId,
+        added: Vec<String>,
+        removed: Vec<String>,
+        stats: pb::CacheStats,
     },
     Progress {
         session: SessionId,
@@ -144,6 +170,7 @@ pub struct WorkerSnapshot {
     pub languages: Vec<String>,
     pub usage: Usage,
     pub draining: bool,
+    pub cache: pb::CacheStats,
 }
 
 /// A durable change. The adapter writes all of a batch's changes in one transaction before it
@@ -237,6 +264,11 @@ pub struct CoreConfig {
     pub max_attempts: Attempt,
     /// A connected worker silent for this long is treated as lost.
     pub report_timeout_ms: Millis,
+    pub policy: Policy,
+    /// How long a job may wait for a warm worker before it goes to a cold one.
+    pub locality_wait_ms: Millis,
+    /// Seed of the `Random` policy's generator (the core stays deterministic).
+    pub seed: u64,
 }
 
 impl Default for CoreConfig {
@@ -246,6 +278,9 @@ impl Default for CoreConfig {
             grace_ms: 10_000,
             max_attempts: 3,
             report_timeout_ms: 30_000,
+            policy: Policy::Locality,
+            locality_wait_ms: 2_000,
+            seed: 1,
         }
     }
 }
@@ -260,4 +295,5 @@ pub struct RecoveredJob {
     pub worker: Option<String>,
     pub last_seq: u64,
     pub tests_done: u32,
+    pub files: JobFiles,
 }

@@ -1,6 +1,8 @@
 //! Connected workers, and the last word on those that left (for `ListWorkers`).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use judge_common::pb;
 
 use super::types::{JobId, Millis, SessionId, Usage, WorkerHello, WorkerSnapshot};
 
@@ -15,6 +17,9 @@ pub struct Worker {
     pub last_report: Millis,
     /// When this worker was last given a job, for fair tie-breaking between equals.
     pub last_assigned: u64,
+    /// Files in its cache, from its reports (and the files of jobs sent to it since).
+    pub inventory: HashSet<String>,
+    pub cache: pb::CacheStats,
 }
 
 impl Worker {
@@ -32,6 +37,7 @@ impl Worker {
             languages: self.hello.languages.clone(),
             usage: self.usage,
             draining: self.draining,
+            cache: self.cache,
         }
     }
 }
@@ -45,10 +51,6 @@ pub struct WorkerTable {
 }
 
 impl WorkerTable {
-    pub fn get(&self, session: SessionId) -> Option<&Worker> {
-        self.live.get(&session)
-    }
-
     pub fn get_mut(&mut self, session: SessionId) -> Option<&mut Worker> {
         self.live.get_mut(&session)
     }
@@ -75,7 +77,7 @@ impl WorkerTable {
         Some(worker)
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (SessionId, &Worker)> {
+    pub fn iter(&self) -> impl Iterator<Item = (SessionId, &Worker)> + Clone {
         self.live.iter().map(|(s, w)| (*s, w))
     }
 

@@ -17,7 +17,7 @@ const SMALL_FILES: [&str; 2] = ["problem.yaml", ".timelimit"];
 const SMALL_FILE_MAX: u64 = 1 << 20;
 
 pub struct AdminApi {
-    pub versions: super::judge::LatestVersions,
+    pub catalog: crate::catalog::Catalog,
     pub driver: DriverHandle,
     pub store: Store,
     pub blobs: BlobStore,

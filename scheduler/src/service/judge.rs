@@ -37,32 +37,8 @@ impl Languages {
     }
 }
 
-/// The newest version of each problem, so `Submit` needs no query. Pushes update it.
-/// (One scheduler per store: a second scheduler's pushes would not show here.)
-#[derive(Debug, Clone, Default)]
-pub struct LatestVersions(Arc<RwLock<std::collections::HashMap<String, u32>>>);
-
-impl LatestVersions {
-    pub fn set(&self, id: &str, version: u32) {
-        let mut map = self.0.write().unwrap_or_else(|p| p.into_inner());
-        let v = map.entry(id.to_string()).or_default();
-        *v = (*v).max(version);
-    }
-
-    async fn get(&self, store: &Store, id: &str) -> Result<Option<u32>, Status> {
-        if let Some(v) = self.0.read().unwrap_or_else(|p| p.into_inner()).get(id) {
-            return Ok(Some(*v));
-        }
-        let found = store.latest_version(id).await?;
-        if let Some(v) = found {
-            self.set(id, v);
-        }
-        Ok(found)
-    }
-}
-
 pub struct JudgeApi {
-    pub versions: LatestVersions,
+    pub catalog: crate::catalog::Catalog,
     pub driver: DriverHandle,
     pub store: Store,
     pub hub: WatchHub,
@@ -159,8 +135,8 @@ impl JudgeService for JudgeApi {
         };
         check_ident("job type", &job_type)?;
         let version = self
-            .versions
-            .get(&self.store, &req.problem_id)
+            .catalog
+            .latest(&self.store, &req.problem_id)
             .await?
             .ok_or_else(|| Status::not_found(format!("problem {:?} not found", req.problem_id)))?;
         let job = NewJob {
@@ -170,10 +146,19 @@ impl JudgeService for JudgeApi {
             problem_version: version,
             run_all_tests: req.run_all_tests,
         };
+        let files = self
+            .catalog
+            .files(&self.store, &job.problem_id, version)
+            .await?;
         let source = req.source;
         match self
             .driver
-            .ask(|reply| Input::Submit { job, source, reply })
+            .ask(|reply| Input::Submit {
+                job,
+                files,
+                source,
+                reply,
+            })
             .await?
         {
             Ok(job_id) => Ok(Response::new(pb::SubmitResponse { job_id })),
@@ -277,6 +262,12 @@ impl JudgeService for JudgeApi {
                 memory_free_bytes: w.usage.memory_free_bytes,
                 disk_free_bytes: w.usage.disk_free_bytes,
                 draining: w.draining,
+                cached_bytes: w.cache.cached_bytes,
+                cache_size_bytes: w.cache.cache_size_bytes,
+                fetched_bytes: w.cache.fetched_bytes,
+                cache_hits: w.cache.hits,
+                cache_misses: w.cache.misses,
+                evictions: w.cache.evictions,
             })
             .collect();
         Ok(Response::new(pb::ListWorkersResponse { workers }))

@@ -9,7 +9,7 @@ use tonic::{Request, Status};
 
 pub use admin::AdminApi;
 pub use judge::JudgeApi;
-pub use judge::{Languages, LatestVersions};
+pub use judge::Languages;
 pub use worker::WorkerApi;
 
 use crate::driver::DriverGone;

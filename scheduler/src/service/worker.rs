@@ -80,6 +80,8 @@ fn hello_from(req: pb::ConnectRequest, token_id: String) -> Result<WorkerHello, 
         slots: req.slots,
         job_types: req.job_types,
         languages: req.languages.into_iter().map(|l| l.id).collect(),
+        cached: req.cached,
+        cache: req.cache.unwrap_or_default(),
         running: req
             .running
             .into_iter()
@@ -103,6 +105,12 @@ fn event_from(session: SessionId, report: pb::WorkerReport) -> Result<Event, Sta
             },
         },
         Report::Draining(_) => Event::WorkerDraining { session },
+        Report::Cache(c) => Event::CacheChanged {
+            session,
+            added: c.added,
+            removed: c.removed,
+            stats: c.stats.unwrap_or_default(),
+        },
         Report::Job(j) => {
             use pb::job_update::Update;
             if j.job_id == 0 || j.attempt == 0 {

@@ -222,6 +222,8 @@ impl Store {
                     worker: rec.worker,
                     last_seq: col::<i64>(r, "jobs", "last_seq")? as u64,
                     tests_done: col::<i64>(r, "jobs", "tests_done")? as u32,
+                    // Filled in by the caller, from the problem catalog.
+                    files: Vec::new().into(),
                 })
             })
             .collect()

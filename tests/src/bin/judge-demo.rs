@@ -92,9 +92,12 @@ async fn main() -> Result<()> {
         name: "demo-worker".into(),
         slots: args.slots,
         work_dir: data_dir.join("worker"),
+        cache_dir: None,
+        cache_size: 1 << 30,
         job_types: vec!["judge".into()],
         languages: judge_worker::judge::languages::defaults(),
-    })?;
+    })
+    .await?;
     let offered: Vec<&str> = worker.languages.iter().map(|l| l.id.as_str()).collect();
     eprintln!("worker demo-worker offers: {}", offered.join(", "));
 

@@ -14,7 +14,7 @@ use judge_common::pb;
 use pb::job_update::Update;
 use tokio::sync::watch;
 
-use crate::files::FileStore;
+use crate::cache::FileCache;
 use languages::{java_class, Language};
 use run::{LimitHit, RunOutcome, RunSpec, Runner};
 
@@ -38,7 +38,7 @@ pub enum Outcome {
 pub struct Judge {
     pub runner: Arc<dyn Runner>,
     pub languages: BTreeMap<String, Language>,
-    pub files: FileStore,
+    pub cache: FileCache,
     pub work_dir: PathBuf,
 }
 
@@ -106,17 +106,18 @@ impl Judge {
             return judge_error(format!("cannot write the source: {e}"));
         }
 
-        // Fetch every file first: a missing file is the judge's problem, found before any run.
+        // Fetch (and pin) every file first: a missing file is the judge's problem, found
+        // before any run. The pins keep them in the cache until this attempt ends.
         let mut tests = Vec::with_capacity(problem.tests.len());
         for t in &problem.tests {
             let (Some(input), Some(answer)) = (&t.input, &t.answer) else {
                 return judge_error(format!("test {} has no input or answer", t.name));
             };
-            let input = match self.files.get(input).await {
+            let input = match self.cache.acquire(input).await {
                 Ok(p) => p,
                 Err(e) => return judge_error(format!("test {}: {e}", t.name)),
             };
-            let answer = match self.files.get(answer).await {
+            let answer = match self.cache.acquire(answer).await {
                 Ok(p) => p,
                 Err(e) => return judge_error(format!("test {}: {e}", t.name)),
             };
@@ -161,7 +162,7 @@ impl Judge {
             let spec = RunSpec {
                 argv: lang.expand(&lang.run, &class),
                 dir: dir.to_path_buf(),
-                stdin: Some(input),
+                stdin: Some(input.path.clone()),
                 time_limit,
                 wall_limit: time_limit * 3 + Duration::from_secs(1),
                 memory_limit_bytes: problem.memory_limit_bytes,
@@ -174,7 +175,7 @@ impl Judge {
             if run.cancelled {
                 return Outcome::Cancelled;
             }
-            let answer = match tokio::fs::read(&answer).await {
+            let answer = match tokio::fs::read(&answer.path).await {
                 Ok(a) => a,
                 Err(e) => return judge_error(format!("test {name}: cannot read the answer: {e}")),
             };
