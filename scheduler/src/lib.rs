@@ -5,6 +5,7 @@ pub mod blobs;
 pub mod catalog;
 pub mod core;
 pub mod driver;
+pub mod gc;
 pub mod server;
 pub mod service;
 pub mod store;

@@ -35,6 +35,14 @@ enum Cmd {
     /// Create, list and revoke API tokens (works on the database directly).
     #[command(subcommand)]
     Token(TokenCmd),
+    /// Delete test data that no problem version references (the server also does this hourly).
+    Gc {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Keep files younger than this many seconds (a push may still be recording them)
+        #[arg(long, default_value_t = 600.0)]
+        min_age_seconds: f64,
+    },
 }
 
 #[derive(Args, Clone)]
@@ -254,6 +262,30 @@ async fn main() -> Result<()> {
             let (record, text) = tokens::issue(&name, role, now_ms());
             store.insert_token(&record).await?;
             println!("{text}");
+        }
+        Cmd::Gc {
+            store,
+            min_age_seconds,
+        } => {
+            let data_dir = store
+                .data_dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("judge-data"));
+            if !(min_age_seconds.is_finite() && min_age_seconds >= 0.0) {
+                bail!("--min-age-seconds must be zero or more");
+            }
+            let store = open_store(store).await?;
+            let blobs = judge_scheduler::blobs::BlobStore::open(data_dir.join("blobs")).await?;
+            let r = judge_scheduler::gc::sweep(
+                &store,
+                &blobs,
+                Duration::from_secs_f64(min_age_seconds),
+            )
+            .await?;
+            println!(
+                "pruned {} problem versions; removed {} files ({} bytes), kept {}",
+                r.pruned_versions, r.removed, r.freed_bytes, r.kept
+            );
         }
         Cmd::Token(TokenCmd::List { store }) => {
             let store = open_store(store).await?;

@@ -123,6 +123,11 @@ pub async fn start(
         driver.clone(),
         opts.token_refresh,
     ));
+    tokio::spawn(collect_garbage(
+        store.clone(),
+        blobs.clone(),
+        opts.gc_interval,
+    ));
 
     let listener = TcpListener::bind(opts.listen)
         .await
@@ -139,6 +144,7 @@ pub async fn start(
     const PEOPLE: &[Role] = &[Role::Submitter, Role::Admin];
     const ADMINS: &[Role] = &[Role::Admin];
     let worker_api = WorkerApi {
+        transfers: crate::service::Transfers::new(32),
         driver: driver.clone(),
         sessions,
         blobs: blobs.clone(),
@@ -224,6 +230,24 @@ async fn refresh_tokens(store: Store, tokens: TokenCache, driver: DriverHandle, 
                 }
             }
             Err(e) => tracing::warn!(error = %e, "could not refresh tokens"),
+        }
+    }
+}
+
+/// Sweeps unreferenced test data now and then (`judge-scheduler gc` does it on demand).
+async fn collect_garbage(store: Store, blobs: BlobStore, every: Duration) {
+    let mut interval = tokio::time::interval(every);
+    interval.tick().await; // not at start-up
+    loop {
+        interval.tick().await;
+        match crate::gc::sweep(&store, &blobs, crate::gc::MIN_AGE).await {
+            Ok(r) => tracing::info!(
+                removed = r.removed,
+                freed_bytes = r.freed_bytes,
+                kept = r.kept,
+                "gc sweep"
+            ),
+            Err(e) => tracing::warn!(error = %e, "gc sweep failed"),
         }
     }
 }

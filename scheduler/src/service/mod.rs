@@ -10,7 +10,7 @@ use tonic::{Request, Status};
 pub use admin::AdminApi;
 pub use judge::JudgeApi;
 pub use judge::Languages;
-pub use worker::WorkerApi;
+pub use worker::{Transfers, WorkerApi};
 
 use crate::driver::DriverGone;
 use crate::store::{Role, StoreError};

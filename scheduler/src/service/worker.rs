@@ -25,6 +25,56 @@ pub struct WorkerApi {
     pub driver: DriverHandle,
     pub sessions: Sessions,
     pub blobs: BlobStore,
+    pub transfers: Transfers,
+}
+
+/// Bounds on file transfers: so many at once in all, and two per connection, so one worker
+/// fetching many files cannot crowd the others out of the scheduler's bandwidth.
+#[derive(Clone)]
+pub struct Transfers {
+    total: std::sync::Arc<tokio::sync::Semaphore>,
+    per_peer: std::sync::Arc<
+        std::sync::Mutex<
+            std::collections::HashMap<std::net::SocketAddr, std::sync::Arc<tokio::sync::Semaphore>>,
+        >,
+    >,
+}
+
+/// Concurrent transfers per worker connection.
+const PER_PEER: usize = 2;
+
+impl Transfers {
+    pub fn new(total: usize) -> Self {
+        Transfers {
+            total: std::sync::Arc::new(tokio::sync::Semaphore::new(total)),
+            per_peer: Default::default(),
+        }
+    }
+
+    /// Waits for a transfer slot; the permits are held for as long as the transfer lasts.
+    async fn acquire(
+        &self,
+        peer: Option<std::net::SocketAddr>,
+    ) -> Vec<tokio::sync::OwnedSemaphorePermit> {
+        let mut permits = Vec::with_capacity(2);
+        if let Some(peer) = peer {
+            let sem = {
+                let mut map = self.per_peer.lock().unwrap_or_else(|p| p.into_inner());
+                // Forget peers with nothing in flight, so the map does not grow forever.
+                map.retain(|_, s| s.available_permits() < PER_PEER);
+                map.entry(peer)
+                    .or_insert_with(|| std::sync::Arc::new(tokio::sync::Semaphore::new(PER_PEER)))
+                    .clone()
+            };
+            if let Ok(p) = sem.acquire_owned().await {
+                permits.push(p);
+            }
+        }
+        if let Ok(p) = self.total.clone().acquire_owned().await {
+            permits.push(p);
+        }
+        permits
+    }
 }
 
 /// A worker's feed. When tonic drops it (the worker hung up, or the connection died), the
@@ -223,6 +273,7 @@ impl WorkerService for WorkerApi {
         &self,
         req: Request<pb::FetchFileRequest>,
     ) -> Result<Response<Self::FetchFileStream>, Status> {
+        let peer = req.remote_addr();
         let req = req.into_inner();
         if !is_sha256(&req.sha256) {
             return Err(Status::invalid_argument(format!(
@@ -248,8 +299,10 @@ impl WorkerService for WorkerApi {
         file.seek(std::io::SeekFrom::Start(req.offset))
             .await
             .map_err(|e| Status::internal(e.to_string()))?;
+        let permits = self.transfers.acquire(peer).await;
         let (tx, rx) = mpsc::channel(4);
         tokio::spawn(async move {
+            let _permits = permits;
             let mut offset = req.offset;
             loop {
                 let mut buf = vec![0u8; CHUNK];

@@ -169,6 +169,40 @@ impl Store {
         })
     }
 
+    /// Deletes problem versions that a newer version replaced and no unfinished job uses;
+    /// returns how many. Their blobs become garbage unless another version shares them.
+    pub async fn prune_versions(&self) -> Result<u64> {
+        const STALE: &str =
+            "p.version < (SELECT MAX(q.version) FROM problems q WHERE q.id = p.id) \
+             AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.problem_id = p.id \
+             AND j.problem_version = p.version AND j.state IN ('queued', 'assigned', 'running'))";
+        let mut tx = self.pool().begin().await?;
+        for table in ["problem_tests", "problem_files"] {
+            let sql = format!(
+                "DELETE FROM {table} WHERE EXISTS (SELECT 1 FROM problems p \
+                 WHERE p.id = {table}.problem_id AND p.version = {table}.version AND {STALE})"
+            );
+            sqlx::query(&sql).execute(&mut *tx).await?;
+        }
+        let sql = format!(
+            "DELETE FROM problems WHERE EXISTS (SELECT 1 FROM problems p \
+             WHERE p.id = problems.id AND p.version = problems.version AND {STALE})"
+        );
+        let pruned = sqlx::query(&sql).execute(&mut *tx).await?.rows_affected();
+        tx.commit().await?;
+        Ok(pruned)
+    }
+
+    /// Every blob some problem version references.
+    pub async fn referenced_blobs(&self) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT DISTINCT sha256 FROM problem_files")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| col(r, "problem_files", "sha256"))
+            .collect()
+    }
+
     /// Whether any problem version references the blob.
     pub async fn blob_referenced(&self, sha256: &str) -> Result<bool> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM problem_files WHERE sha256 = $1")

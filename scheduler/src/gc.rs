@@ -1,0 +1,106 @@
+//! Sweeps test data that no problem version references any more.
+//!
+//! First, versions that a newer push replaced and that no unfinished job uses are pruned
+//! (queued and running jobs keep the version they were submitted with); then blobs that no
+//! remaining version references are deleted.
+//!
+//! A push writes its blobs before it records the version that references them, so a blob
+//! younger than `min_age` is never removed: it may belong to a push in progress. Staged files
+//! left by a crashed push are removed once they are that old too.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use crate::blobs::{is_sha256, BlobStore};
+use crate::store::{Store, StoreError};
+
+/// Default age below which nothing is swept (a push may still be recording it).
+pub const MIN_AGE: Duration = Duration::from_secs(600);
+
+/// What a sweep did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GcReport {
+    pub pruned_versions: u64,
+    pub removed: usize,
+    pub freed_bytes: u64,
+    pub kept: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GcError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("reading {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+fn old_enough(meta: &std::fs::Metadata, min_age: Duration) -> bool {
+    let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+    SystemTime::now()
+        .duration_since(modified)
+        .unwrap_or_default()
+        >= min_age
+}
+
+fn read_dir(path: &Path) -> Result<std::fs::ReadDir, GcError> {
+    std::fs::read_dir(path).map_err(|source| GcError::Io {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// Removes unreferenced blobs older than `min_age`.
+pub async fn sweep(
+    store: &Store,
+    blobs: &BlobStore,
+    min_age: Duration,
+) -> Result<GcReport, GcError> {
+    let pruned_versions = store.prune_versions().await?;
+    let referenced: HashSet<String> = store.referenced_blobs().await?.into_iter().collect();
+    let root = blobs.root().to_path_buf();
+    let report = tokio::task::spawn_blocking(move || sweep_dir(&root, &referenced, min_age))
+        .await
+        .map_err(|e| GcError::Io {
+            path: "gc task".into(),
+            source: std::io::Error::other(e),
+        })??;
+    Ok(GcReport {
+        pruned_versions,
+        ..report
+    })
+}
+
+fn sweep_dir(
+    root: &Path,
+    referenced: &HashSet<String>,
+    min_age: Duration,
+) -> Result<GcReport, GcError> {
+    let mut report = GcReport::default();
+    for shard in read_dir(root)? {
+        let Ok(shard) = shard else { continue };
+        let is_tmp = shard.file_name() == "tmp";
+        if !shard.path().is_dir() {
+            continue;
+        }
+        for entry in read_dir(&shard.path())? {
+            let Ok(entry) = entry else { continue };
+            let Ok(meta) = entry.metadata() else { continue };
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let unreferenced = is_tmp || (is_sha256(&name) && !referenced.contains(&name));
+            if unreferenced
+                && old_enough(&meta, min_age)
+                && std::fs::remove_file(entry.path()).is_ok()
+            {
+                report.removed += 1;
+                report.freed_bytes += meta.len();
+            } else if !is_tmp {
+                report.kept += 1;
+            }
+        }
+    }
+    Ok(report)
+}
