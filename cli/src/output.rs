@@ -135,6 +135,12 @@ pub fn workers(list: &[pb::WorkerInfo], as_json: bool) {
                     "cpu_percent": w.cpu_percent,
                     "memory_free_bytes": w.memory_free_bytes,
                     "disk_free_bytes": w.disk_free_bytes,
+                    "cached_bytes": w.cached_bytes,
+                    "cache_size_bytes": w.cache_size_bytes,
+                    "fetched_bytes": w.fetched_bytes,
+                    "cache_hits": w.cache_hits,
+                    "cache_misses": w.cache_misses,
+                    "evictions": w.evictions,
                 })
             })
             .collect();
@@ -151,14 +157,16 @@ pub fn workers(list: &[pb::WorkerInfo], as_json: bool) {
             (true, true) => "draining",
             (true, false) => "ready",
         };
+        let cache = format!("{}/{}", w.cached_bytes >> 20, w.cache_size_bytes >> 20);
         println!(
-            "{:<20} {:<10} {:>5} {:>7} {:>6.1} {:>9}M  {}",
+            "{:<20} {:<10} {:>5} {:>7} {:>6.1} {:>9}M {:>15}  {}",
             w.name,
             status,
             w.slots,
             w.running,
             w.cpu_percent,
             w.memory_free_bytes >> 20,
+            cache,
             w.languages.join(",")
         );
     }

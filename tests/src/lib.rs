@@ -197,6 +197,19 @@ impl WorkerProc {
         slots: u32,
         dir: &Path,
     ) -> Result<WorkerProc> {
+        Self::start_with(scheduler, token, name, slots, dir, &[])
+    }
+
+    /// Starts with extra flags (e.g. `--cache-size 3MiB`). The work dir depends only on the
+    /// name, so a restarted worker finds its cache again.
+    pub fn start_with(
+        scheduler: &str,
+        token: &str,
+        name: &str,
+        slots: u32,
+        dir: &Path,
+        extra: &[&str],
+    ) -> Result<WorkerProc> {
         let work = dir.join(format!("work-{name}"));
         std::fs::create_dir_all(&work)?;
         let log = dir.join(format!(
@@ -209,6 +222,7 @@ impl WorkerProc {
             .arg("--work-dir")
             .arg(&work)
             .args(["--drain-timeout-seconds", "30"])
+            .args(extra)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log)?)
@@ -441,11 +455,55 @@ impl Cluster {
     }
 
     pub fn add_worker_at(&mut self, url: &str, name: &str, slots: u32) -> Result<()> {
-        let w = WorkerProc::start(url, &self.worker_token, name, slots, self.dir.path())?;
+        self.add_worker_with(url, name, slots, &[])
+    }
+
+    pub fn add_worker_with(
+        &mut self,
+        url: &str,
+        name: &str,
+        slots: u32,
+        extra: &[&str],
+    ) -> Result<()> {
+        let w =
+            WorkerProc::start_with(url, &self.worker_token, name, slots, self.dir.path(), extra)?;
         self.workers.push(w);
         Ok(())
     }
 
+    /// The worker as `ListWorkers` shows it now.
+    pub async fn worker_info(&self, name: &str) -> Result<pb::WorkerInfo> {
+        let mut judge = self.judge().await?;
+        let list = judge
+            .list_workers(pb::ListWorkersRequest {})
+            .await?
+            .into_inner()
+            .workers;
+        list.into_iter()
+            .find(|w| w.name == name && w.connected)
+            .ok_or_else(|| anyhow!("worker {name} not connected"))
+    }
+
+    /// Makes and pushes a problem whose one test has an input of `size` bytes (a number on
+    /// the first line, filler after) and a short answer; [`FIRST_LINE_PY`] solves it.
+    pub async fn push_sized(&self, id: &str, size: usize, seed: u8) -> Result<PathBuf> {
+        let dir = self.dir.path().join("problems").join(id);
+        std::fs::create_dir_all(dir.join("data/secret"))?;
+        let mut input = format!("{seed}{id}\n").into_bytes();
+        input.resize(size.max(input.len()), b'.');
+        input.push(b'\n');
+        std::fs::write(dir.join("data/secret/1.in"), &input)?;
+        std::fs::write(dir.join("data/secret/1.ans"), format!("{seed}{id}\n"))?;
+        let mut admin = admin_client(&self.sched.url(), &self.admin).await?;
+        push(&mut admin, &dir, id, Some(20.0)).await?;
+        Ok(dir)
+    }
+}
+
+/// Solves the problems of [`Cluster::push_sized`].
+pub const FIRST_LINE_PY: &str = "import sys\nprint(sys.stdin.readline().strip())\n";
+
+impl Cluster {
     pub async fn judge(&self) -> Result<JudgeServiceClient<Authed>> {
         judge_client(&self.sched.url(), &self.admin).await
     }
