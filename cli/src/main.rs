@@ -11,7 +11,6 @@ use judge_common::auth::Bearer;
 use judge_common::pb;
 use judge_common::pb::admin_service_client::AdminServiceClient;
 use judge_common::pb::judge_service_client::JudgeServiceClient;
-use tonic::transport::Endpoint;
 
 #[derive(Parser)]
 #[command(
@@ -114,7 +113,7 @@ struct Clients {
 async fn clients(scheduler: Option<String>, token: Option<String>) -> Result<Clients> {
     let url = scheduler.unwrap_or_else(|| "http://127.0.0.1:7070".into());
     let token = token.ok_or_else(|| anyhow!("no token: pass --token or set JUDGE_TOKEN"))?;
-    let channel = Endpoint::from_shared(url.clone())
+    let channel = judge_common::channel::endpoint(&url)
         .with_context(|| format!("bad scheduler URL {url:?}"))?
         .connect()
         .await

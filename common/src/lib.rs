@@ -7,5 +7,6 @@ pub mod pb {
 }
 
 pub mod auth;
+pub mod channel;
 pub mod logging;
 pub mod problem;

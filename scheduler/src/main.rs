@@ -83,7 +83,7 @@ struct ServeArgs {
     #[arg(long, env = "JUDGE_REPORT_TIMEOUT_SECONDS")]
     report_timeout_seconds: Option<f64>,
     /// Seconds a job may wait for a worker that already has its files before it goes to one
-    /// that must download them [default: 2]
+    /// that must download them [default: 5]
     #[arg(long, env = "JUDGE_LOCALITY_WAIT_SECONDS")]
     locality_wait_seconds: Option<f64>,
     /// Seconds between sweeps that delete test data no problem version uses any more

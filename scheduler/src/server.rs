@@ -19,6 +19,8 @@ use crate::store::{Role, Store, StoreError};
 use crate::tokens::TokenCache;
 use crate::watch::WatchHub;
 
+use judge_common::channel::WINDOW;
+
 /// The language ids the scheduler accepts.
 pub const LANGUAGES: [&str; 5] = ["c", "cpp", "python3", "rust", "java"];
 
@@ -164,6 +166,11 @@ pub async fn start(
         blobs,
     };
     let router = tonic::transport::Server::builder()
+        // Big flow-control windows: test data uploads are hundreds of MB, and the HTTP/2
+        // default (64 KiB) would stall them on every round trip.
+        .initial_stream_window_size(Some(WINDOW))
+        .initial_connection_window_size(Some(2 * WINDOW))
+        .max_frame_size(Some(judge_common::channel::FRAME))
         .http2_keepalive_interval(Some(opts.keepalive_interval))
         .http2_keepalive_timeout(Some(opts.keepalive_timeout))
         .tcp_keepalive(Some(opts.keepalive_interval))

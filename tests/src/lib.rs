@@ -3,6 +3,7 @@
 
 pub mod proxy;
 pub mod sim;
+pub mod tracesim;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -19,7 +20,6 @@ use judge_common::pb::worker_service_client::WorkerServiceClient;
 use judgectl::Authed;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
-use tonic::transport::Endpoint;
 
 /// Generous: CI machines are slow and debug builds slower.
 pub const WAIT: Duration = Duration::from_secs(60);
@@ -304,7 +304,7 @@ pub fn socket_inodes(pid: u32) -> Vec<u64> {
 }
 
 async fn channel(url: &str) -> Result<tonic::transport::Channel> {
-    Ok(Endpoint::from_shared(url.to_string())?.connect().await?)
+    Ok(judge_common::channel::endpoint(url)?.connect().await?)
 }
 
 pub async fn judge_client(url: &str, token: &str) -> Result<JudgeServiceClient<Authed>> {

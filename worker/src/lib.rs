@@ -10,13 +10,11 @@ pub mod resources;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use judge_common::auth::Bearer;
 use judge_common::pb;
 use judge_common::pb::worker_service_client::WorkerServiceClient;
 use tokio::sync::watch;
-use tonic::transport::Endpoint;
 
 use cache::FileCache;
 use connection::{Connection, Identity};
@@ -63,14 +61,8 @@ pub struct RunningWorker {
 
 /// Probes the toolchains, opens the cache, dials the scheduler and starts taking jobs.
 pub async fn start(opts: WorkerOptions) -> Result<RunningWorker, StartError> {
-    let endpoint = Endpoint::from_shared(opts.scheduler.clone())
-        .map_err(|e| StartError::Url(opts.scheduler.clone(), e.to_string()))?
-        .connect_timeout(Duration::from_secs(5))
-        // HTTP/2 pings find a dead connection (NAT boxes drop idle flows silently).
-        .http2_keep_alive_interval(Duration::from_secs(10))
-        .keep_alive_timeout(Duration::from_secs(20))
-        .keep_alive_while_idle(true)
-        .tcp_keepalive(Some(Duration::from_secs(10)));
+    let endpoint = judge_common::channel::endpoint(&opts.scheduler)
+        .map_err(|e| StartError::Url(opts.scheduler.clone(), e.to_string()))?;
     let channel = endpoint.connect_lazy();
     let client = WorkerServiceClient::with_interceptor(channel, Bearer::new(&opts.token)?)
         .max_decoding_message_size(64 << 20);

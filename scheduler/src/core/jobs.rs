@@ -25,8 +25,9 @@ pub struct ActiveJob {
     /// Test results of the current attempt recorded so far (results arrive in order).
     pub tests_done: u32,
     pub files: JobFiles,
-    /// When it last entered the queue: bounds how long it waits for a warm worker.
-    pub queued_at: Millis,
+    /// When it was first passed over to wait for a warm worker (since it last entered the
+    /// queue): bounds how long it waits for one. Time spent queued behind others does not count.
+    pub skipped_since: Option<Millis>,
 }
 
 /// Active jobs plus the FIFO queue. Job ids grow with submission time, so an ordered set of ids
@@ -58,9 +59,9 @@ impl JobTable {
         self.jobs.remove(&id)
     }
 
-    pub fn enqueue(&mut self, id: JobId, now: Millis) {
+    pub fn enqueue(&mut self, id: JobId) {
         if let Some(job) = self.jobs.get_mut(&id) {
-            job.queued_at = now;
+            job.skipped_since = None;
             job.state = pb::JobState::Queued;
             job.session = None;
             job.worker = None;

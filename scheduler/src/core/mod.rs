@@ -65,7 +65,7 @@ impl Core {
                     last_seq: r.last_seq,
                     tests_done: r.tests_done,
                     files: r.files,
-                    queued_at: now,
+                    skipped_since: None,
                 },
             );
         }
@@ -206,7 +206,7 @@ impl Core {
                 last_seq: 0,
                 tests_done: 0,
                 files,
-                queued_at: now,
+                skipped_since: None,
             },
         );
         self.event(job_id, now, Ev::Submitted(pb::Submitted {}), out);
@@ -371,7 +371,7 @@ impl Core {
             );
         } else {
             out.push(Effect::Persist(Persist::Requeued { job_id, attempt }));
-            self.jobs.enqueue(job_id, now);
+            self.jobs.enqueue(job_id);
             let ev = Ev::Requeued(pb::RequeuedEvent {
                 attempt,
                 reason: reason.to_string(),
@@ -532,8 +532,8 @@ impl Core {
             return;
         }
         let queued: Vec<JobId> = self.jobs.queued().collect();
-        // Jobs of each problem version seen so far in this pass, to spot a pile-up.
-        let mut ahead: std::collections::HashMap<(String, u32), u64> = Default::default();
+        // Jobs of each problem version already waiting for a warm worker in this pass.
+        let mut waiting: std::collections::HashMap<(String, u32), u64> = Default::default();
         for job_id in queued {
             if free == 0 {
                 break;
@@ -543,28 +543,33 @@ impl Core {
                 continue;
             };
             let key = (job.job.problem_id.clone(), job.job.problem_version);
-            let seen = ahead.entry(key).or_default();
-            *seen += 1;
-            let waited = now - job.queued_at;
-            // Wait for a warm worker only briefly, and only while the warm workers could
-            // absorb the jobs of this problem queued so far; beyond that, warm another one.
-            let may_wait = waited < self.config.locality_wait_ms
-                && *seen
-                    <= routing::warm_slots(
-                        &job.job,
-                        &job.files,
-                        self.workers.iter().map(|(_, w)| w),
-                    );
+            let waiters = waiting.get(&key).copied().unwrap_or(0);
+            // Wait for a warm worker only briefly (counted from when the job was first passed
+            // over, not from when it was queued: queueing behind others is no reason to give
+            // up locality), and only while the warm workers could absorb the jobs of this
+            // problem already waiting; beyond that, warm another worker.
+            let in_time = job
+                .skipped_since
+                .is_none_or(|t| now - t < self.config.locality_wait_ms);
+            let warm =
+                routing::warm_slots(&job.job, &job.files, self.workers.iter().map(|(_, w)| w));
             let ask = routing::Ask {
                 job: &job.job,
                 files: &job.files,
                 policy: self.config.policy,
-                may_wait,
+                may_wait: in_time && waiters < warm,
                 random,
             };
-            let routing::Choice::Assign(session) = routing::choose(&ask, self.workers.iter())
-            else {
-                continue;
+            let session = match routing::choose(&ask, self.workers.iter()) {
+                routing::Choice::Assign(session) => session,
+                routing::Choice::Wait => {
+                    *waiting.entry(key).or_default() += 1;
+                    if let Some(job) = self.jobs.get_mut(job_id) {
+                        job.skipped_since.get_or_insert(now);
+                    }
+                    continue;
+                }
+                routing::Choice::None => continue,
             };
             free -= 1;
             let files = job.files.clone();

@@ -8,7 +8,7 @@
 //! Delay scheduling: if the best free candidate is colder than some busy worker, the job may
 //! wait (up to `locality_wait_ms` from when it was queued) for that warm worker to free a slot
 //! instead of making a cold one download everything. It waits only while the warm workers
-//! could soon absorb the jobs of that problem queued ahead of it; past that (a hot problem
+//! could absorb the jobs of that problem already waiting; past that (a hot problem
 //! piling up) it goes cold at once, so another worker warms up instead of a queue growing.
 
 use std::cmp::Ordering;

@@ -655,14 +655,15 @@ fn random_event_storms_keep_the_invariants() {
         check(&fx, &mut held);
         for _ in 0..10 {
             now += 20_000;
-            // Keep the final worker from looking silent.
-            core.apply(
+            // Keep the final worker from looking silent (any event may dispatch: check it).
+            let fx = core.apply(
                 Event::Resources {
                     session,
                     usage: Usage::default(),
                 },
                 now,
             );
+            check(&fx, &mut held);
             let fx = core.apply(Event::Tick, now);
             check(&fx, &mut held);
             for (job_id, attempt) in held.remove(&session).unwrap_or_default() {

@@ -279,7 +279,7 @@ impl Default for CoreConfig {
             max_attempts: 3,
             report_timeout_ms: 30_000,
             policy: Policy::Locality,
-            locality_wait_ms: 2_000,
+            locality_wait_ms: 5_000,
             seed: 1,
         }
     }

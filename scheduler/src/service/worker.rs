@@ -5,7 +5,7 @@ use std::task::{Context, Poll};
 
 use judge_common::pb;
 use judge_common::pb::worker_service_server::WorkerService;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::io::AsyncSeekExt;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::Stream;
@@ -19,7 +19,7 @@ use crate::driver::{DriverHandle, Input, Sessions};
 /// Commands a worker may have unread before it counts as stuck.
 const FEED_CAPACITY: usize = 256;
 /// Bytes per `FileChunk`.
-const CHUNK: usize = 1 << 20;
+const CHUNK: usize = 4 << 20;
 
 pub struct WorkerApi {
     pub driver: DriverHandle,
@@ -301,24 +301,29 @@ impl WorkerService for WorkerApi {
             .map_err(|e| Status::internal(e.to_string()))?;
         let permits = self.transfers.acquire(peer).await;
         let (tx, rx) = mpsc::channel(4);
-        tokio::spawn(async move {
+        let mut file = file.into_std().await;
+        // One blocking thread reads ahead while tonic sends: no blocking-pool round trip per
+        // chunk, and disk reads overlap the network.
+        tokio::task::spawn_blocking(move || {
+            use std::io::Read;
             let _permits = permits;
             let mut offset = req.offset;
             loop {
                 let mut buf = vec![0u8; CHUNK];
-                let n = match file.read(&mut buf).await {
-                    Ok(n) => n,
-                    Err(e) => {
-                        let _ = tx
-                            .send(Err(Status::internal(format!("read failed: {e}"))))
-                            .await;
-                        return;
+                let mut n = 0;
+                while n < CHUNK {
+                    match file.read(&mut buf[n..]) {
+                        Ok(0) => break,
+                        Ok(k) => n += k,
+                        Err(e) => {
+                            let _ = tx
+                                .blocking_send(Err(Status::internal(format!("read failed: {e}"))));
+                            return;
+                        }
                     }
-                };
+                }
                 if n == 0 && offset < total {
-                    let _ = tx
-                        .send(Err(Status::data_loss("file shrank while reading")))
-                        .await;
+                    let _ = tx.blocking_send(Err(Status::data_loss("file shrank while reading")));
                     return;
                 }
                 buf.truncate(n);
@@ -328,7 +333,7 @@ impl WorkerService for WorkerApi {
                     total_size: total,
                 };
                 offset += n as u64;
-                if tx.send(Ok(chunk)).await.is_err() || n == 0 || offset >= total {
+                if tx.blocking_send(Ok(chunk)).is_err() || n == 0 || offset >= total {
                     return;
                 }
             }

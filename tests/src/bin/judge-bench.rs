@@ -41,6 +41,19 @@ enum Cmd {
         #[arg(long, default_value_t = 10)]
         latency_seconds: u64,
     },
+    /// Routing policies side by side on one synthetic trace, in simulated time.
+    Routing {
+        /// How long the locality policy waits for a warm worker, in ms (the core's default)
+        #[arg(long, default_value_t = judge_scheduler::core::CoreConfig::default().locality_wait_ms)]
+        wait_ms: i64,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+    },
+    /// One large file from the scheduler into a worker's cache over loopback.
+    Transfer {
+        #[arg(long, default_value_t = 500)]
+        size_mb: usize,
+    },
     Workers {
         #[arg(long, default_value_t = 5_000)]
         count: usize,
@@ -334,6 +347,147 @@ async fn hold_workers(count: usize, report_seconds: u64) -> Result<()> {
     Ok(())
 }
 
+fn routing(wait_ms: i64, seed: u64) {
+    use judge_scheduler::core::Policy;
+    use judge_tests::tracesim::{run, Trace, TraceConfig};
+    let trace = Trace::generate(TraceConfig {
+        seed,
+        ..TraceConfig::default()
+    });
+    let c = &trace.config;
+    println!(
+        "trace: {} jobs, {} problems of {}-{} MB (Zipf s={}), {} workers x {} slots, {} GiB caches, {} MB/s, run mean {} ms, gap mean {} ms",
+        c.jobs, c.problems, c.min_bytes / 1_000_000, c.max_bytes / 1_000_000, c.zipf_s, c.workers, c.slots,
+        c.cache_bytes >> 30, c.bytes_per_ms / 1000.0, c.mean_run_ms, c.mean_gap_ms
+    );
+    let bound = trace.lower_bound();
+    let least = run(&trace, Policy::LeastLoaded, 0);
+    println!(
+        "{:<22} {:>12} {:>10} {:>12} {:>12} {:>12}",
+        "policy", "GB fetched", "x bound", "x least-ld", "mean wait", "p99 wait"
+    );
+    println!(
+        "{:<22} {:>12.2} {:>10.2} {:>12} {:>12} {:>12}",
+        "offline lower bound",
+        bound as f64 / 1e9,
+        1.0,
+        "",
+        "",
+        ""
+    );
+    for (name, policy, wait) in [
+        ("locality (ours)", Policy::Locality, wait_ms),
+        ("locality, no wait", Policy::Locality, 0),
+        ("least-loaded", Policy::LeastLoaded, 0),
+        ("random", Policy::Random, 0),
+    ] {
+        let o = if policy == Policy::LeastLoaded {
+            least.clone()
+        } else {
+            run(&trace, policy, wait)
+        };
+        println!(
+            "{:<22} {:>12.2} {:>10.2} {:>12.3} {:>9.0} ms {:>9.0} ms",
+            name,
+            o.bytes_fetched as f64 / 1e9,
+            o.bytes_fetched as f64 / bound as f64,
+            o.bytes_fetched as f64 / least.bytes_fetched as f64,
+            o.mean_wait_ms,
+            o.p99_wait_ms
+        );
+    }
+}
+
+async fn transfer(size_mb: usize) -> Result<()> {
+    use std::io::Write;
+    let s = setup().await?;
+    // A problem whose one input is `size_mb` MB of random bytes.
+    let dir = s._dir.path().join("big");
+    std::fs::create_dir_all(dir.join("data/secret"))?;
+    {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(dir.join("data/secret/1.in"))?);
+        let mut block = vec![0u8; 1 << 20];
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..size_mb {
+            for b in block.chunks_mut(8) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                b.copy_from_slice(&x.to_le_bytes()[..b.len()]);
+            }
+            f.write_all(&block)?;
+        }
+    }
+    std::fs::write(dir.join("data/secret/1.ans"), "0\n")?;
+    let mut admin = admin_client(&s.sched.url(), &s.admin).await?;
+    let pushed = Instant::now();
+    push(&mut admin, &dir, "big", None).await?;
+    let push_time = pushed.elapsed();
+    let spec = s.store.problem_spec("big", 1).await?;
+    let input = spec.tests[0].input.clone().expect("input");
+    let blob = s
+        .sched
+        .data_dir
+        .join("blobs")
+        .join(&input.sha256[..2])
+        .join(&input.sha256);
+
+    // Baseline in the same run: read (and hash, as the cache does) the same file from disk.
+    let t = Instant::now();
+    let mut h = <sha2::Sha256 as sha2::Digest>::new();
+    std::io::copy(&mut std::fs::File::open(&blob)?, &mut h)?;
+    let disk = t.elapsed();
+
+    let channel = judge_common::channel::endpoint(&s.sched.url())?
+        .connect()
+        .await?;
+    let client = pb::worker_service_client::WorkerServiceClient::with_interceptor(
+        channel,
+        judge_common::auth::Bearer::new(&s.worker)?,
+    )
+    .max_decoding_message_size(64 << 20);
+    // The bare stream, bytes counted and dropped: what gRPC over loopback costs alone.
+    let t = Instant::now();
+    let mut raw = client
+        .clone()
+        .fetch_file(pb::FetchFileRequest {
+            sha256: input.sha256.clone(),
+            offset: 0,
+        })
+        .await?
+        .into_inner();
+    let mut streamed = 0u64;
+    while let Some(chunk) = raw.message().await? {
+        streamed += chunk.data.len() as u64;
+    }
+    let raw_time = t.elapsed();
+    let cache_dir = s._dir.path().join("cache");
+    let cache = judge_worker::cache::FileCache::open(cache_dir, 2 << 30, client).await?;
+    let t = Instant::now();
+    let pinned = cache.acquire(&input).await?;
+    let fetch = t.elapsed();
+    let size = std::fs::metadata(&pinned.path)?.len();
+    let mbps = |d: Duration| size as f64 / 1e6 / d.as_secs_f64();
+    println!(
+        "transfer: {size_mb} MB pushed in {push_time:.2?} ({:.0} MB/s)",
+        mbps(push_time)
+    );
+    println!(
+        "transfer: disk read+hash {disk:.2?} = {:.0} MB/s",
+        mbps(disk)
+    );
+    println!(
+        "transfer: bare gRPC stream {raw_time:.2?} = {:.0} MB/s",
+        streamed as f64 / 1e6 / raw_time.as_secs_f64()
+    );
+    println!(
+        "transfer: scheduler -> worker cache (hash verified) {fetch:.2?} = {:.0} MB/s = {:.2}x disk",
+        mbps(fetch),
+        disk.as_secs_f64() / fetch.as_secs_f64()
+    );
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
@@ -345,6 +499,11 @@ async fn main() -> Result<()> {
             submitters,
             latency_seconds,
         } => throughput(jobs, workers, slots, submitters, latency_seconds).await,
+        Cmd::Routing { wait_ms, seed } => {
+            routing(wait_ms, seed);
+            Ok(())
+        }
+        Cmd::Transfer { size_mb } => transfer(size_mb).await,
         Cmd::Workers {
             count,
             report_seconds,

@@ -18,7 +18,6 @@ use judge_common::auth::Bearer;
 use judge_common::pb;
 use judge_common::pb::worker_service_client::WorkerServiceClient;
 use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
 use tokio::sync::Notify;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
@@ -290,8 +289,22 @@ impl FileCache {
     }
 
     async fn download_to(&self, sha: &str, tmp: &Path) -> Result<u64, FileError> {
-        let mut out = tokio::fs::File::create(tmp).await?;
-        let mut hasher = Sha256::new();
+        // Hashing and writing run on one blocking thread, overlapping the network.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(8);
+        let path = tmp.to_path_buf();
+        let writer = tokio::task::spawn_blocking(move || -> std::io::Result<String> {
+            use std::io::Write;
+            let mut out = std::fs::File::create(&path)?;
+            let mut hasher = Sha256::new();
+            while let Some(data) = rx.blocking_recv() {
+                hasher.update(&data);
+                out.write_all(&data)?;
+            }
+            // No fsync: after a crash the rebuild re-hashes every file and drops torn ones,
+            // so durability here would buy nothing but a stall on every download.
+            out.flush()?;
+            Ok(hex::encode(hasher.finalize()))
+        });
         let mut offset = 0u64;
         let mut resumes = 0;
         loop {
@@ -305,12 +318,12 @@ impl FileCache {
                     if chunk.offset != offset {
                         return Err(tonic::Status::data_loss("chunk out of order"));
                     }
-                    hasher.update(&chunk.data);
-                    out.write_all(&chunk.data)
-                        .await
-                        .map_err(|e| tonic::Status::internal(e.to_string()))?;
                     offset += chunk.data.len() as u64;
-                    if offset >= chunk.total_size {
+                    let total = chunk.total_size;
+                    tx.send(chunk.data)
+                        .await
+                        .map_err(|_| tonic::Status::internal("local write failed"))?;
+                    if offset >= total {
                         return Ok(());
                     }
                 }
@@ -319,22 +332,28 @@ impl FileCache {
             .await;
             match attempt {
                 Ok(()) => break,
-                Err(status) if resumes < MAX_RESUMES && status.code() != tonic::Code::NotFound => {
+                Err(status)
+                    if resumes < MAX_RESUMES
+                        && status.code() != tonic::Code::NotFound
+                        && !tx.is_closed() =>
+                {
                     resumes += 1;
                     tracing::warn!(sha, offset, %status, "transfer broke; resuming");
                     tokio::time::sleep(Duration::from_millis(200 * u64::from(resumes))).await;
                 }
                 Err(status) => {
+                    drop(tx);
+                    let _ = writer.await;
                     return Err(FileError::Fetch {
                         sha256: sha.to_string(),
                         status,
-                    })
+                    });
                 }
             }
         }
-        out.flush().await?;
-        out.sync_all().await?;
-        if hex::encode(hasher.finalize()) != sha {
+        drop(tx);
+        let digest = writer.await.map_err(std::io::Error::other)??;
+        if digest != sha {
             return Err(FileError::Corrupt(sha.to_string()));
         }
         Ok(offset)
