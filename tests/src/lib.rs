@@ -510,25 +510,12 @@ impl Cluster {
 
     /// Waits until `n` workers are connected.
     pub async fn wait_workers(&self, n: usize) -> Result<Vec<pb::WorkerInfo>> {
-        let judge = self.judge().await?;
-        eventually(&format!("{n} connected workers"), WAIT, || {
-            let mut judge = judge.clone();
-            async move {
-                let list = judge
-                    .list_workers(pb::ListWorkersRequest {})
-                    .await
-                    .ok()?
-                    .into_inner()
-                    .workers;
-                let live: Vec<_> = list.into_iter().filter(|w| w.connected).collect();
-                (live.len() >= n).then_some(live)
-            }
-        })
-        .await
-        .map_err(|e| {
-            let logs: Vec<String> = self.workers.iter().map(|w| w.log()).collect();
-            anyhow!("{e}; worker logs: {}", logs.join("\n---\n"))
-        })
+        connected_workers(&self.judge().await?, n, WAIT)
+            .await
+            .map_err(|e| {
+                let logs: Vec<String> = self.workers.iter().map(|w| w.log()).collect();
+                anyhow!("{e}; worker logs: {}", logs.join("\n---\n"))
+            })
     }
 
     /// Every log, for a failing test's message.
@@ -539,6 +526,38 @@ impl Cluster {
         }
         s
     }
+}
+
+/// Waits until at least `n` workers are connected; returns them.
+pub async fn connected_workers(
+    judge: &JudgeServiceClient<Authed>,
+    n: usize,
+    timeout: Duration,
+) -> Result<Vec<pb::WorkerInfo>> {
+    eventually(&format!("{n} connected workers"), timeout, || {
+        let mut judge = judge.clone();
+        async move {
+            let list = judge
+                .list_workers(pb::ListWorkersRequest {})
+                .await
+                .ok()?
+                .into_inner()
+                .workers;
+            let live: Vec<_> = list.into_iter().filter(|w| w.connected).collect();
+            (live.len() >= n).then_some(live)
+        }
+    })
+    .await
+}
+
+/// Submits a job that runs about `seconds` and waits until a worker runs it.
+pub async fn start_slow(judge: &mut JudgeServiceClient<Authed>, seconds: f64) -> Result<u64> {
+    let id = submit(judge, "aplusb", "python3", &slow_aplusb(seconds)).await?;
+    wait_state(judge, id, "running", |j| {
+        j.state == pb::JobState::Running as i32
+    })
+    .await?;
+    Ok(id)
 }
 
 /// All events of a finished job, in order (the stream ends after the last).

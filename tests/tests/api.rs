@@ -447,11 +447,7 @@ async fn cancel_stops_queued_and_running_jobs() -> anyhow::Result<()> {
 
     // Running: the worker is told and confirms.
     c.add_worker("w1", 1)?;
-    let running = submit(&mut j, "aplusb", "python3", &slow_aplusb(30.0)).await?;
-    wait_state(&mut j, running, "running", |job| {
-        job.state == pb::JobState::Running as i32
-    })
-    .await?;
+    let running = start_slow(&mut j, 30.0).await?;
     let r = j
         .cancel_job(pb::CancelJobRequest { job_id: running })
         .await?

@@ -153,11 +153,7 @@ async fn sigterm_drains_gracefully() -> anyhow::Result<()> {
     c.add_worker("w1", 1)?;
     c.wait_workers(1).await?;
     let mut judge = c.judge().await?;
-    let slow = submit(&mut judge, "aplusb", "python3", &slow_aplusb(2.0)).await?;
-    wait_state(&mut judge, slow, "running", |j| {
-        j.state == pb::JobState::Running as i32
-    })
-    .await?;
+    let slow = start_slow(&mut judge, 2.0).await?;
     c.workers[0].terminate()?;
     let status = c.workers[0].wait(WAIT).await?;
     assert!(status.success(), "clean exit after draining");

@@ -25,11 +25,7 @@ async fn a_worker_killed_mid_job_loses_nothing() -> anyhow::Result<()> {
     c.add_worker("victim", 1)?;
     c.wait_workers(1).await?;
     let mut judge = c.judge().await?;
-    let id = submit(&mut judge, "aplusb", "python3", &slow_aplusb(1.5)).await?;
-    wait_state(&mut judge, id, "running on the victim", |j| {
-        j.state == pb::JobState::Running as i32
-    })
-    .await?;
+    let id = start_slow(&mut judge, 1.5).await?;
     c.workers[0].kill().await;
     c.add_worker("rescuer", 1)?;
 
@@ -51,11 +47,7 @@ async fn a_dropped_stream_back_within_grace_keeps_its_job() -> anyhow::Result<()
     c.add_worker_at(&proxy.url(), "flaky", 1)?;
     c.wait_workers(1).await?;
     let mut judge = c.judge().await?;
-    let id = submit(&mut judge, "aplusb", "python3", &slow_aplusb(2.0)).await?;
-    wait_state(&mut judge, id, "running", |j| {
-        j.state == pb::JobState::Running as i32
-    })
-    .await?;
+    let id = start_slow(&mut judge, 2.0).await?;
     proxy.cut();
     // The worker notices, dials again through the proxy and is offered its job back.
     let job = wait_finished(&mut judge, id).await?;

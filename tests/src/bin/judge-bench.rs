@@ -16,7 +16,8 @@ use clap::{Parser, Subcommand};
 use judge_common::pb;
 use judge_scheduler::store::Store;
 use judge_tests::{
-    admin_client, eventually, example_problem, judge_client, push, sim, token, SchedulerProc,
+    admin_client, connected_workers, eventually, example_problem, judge_client, push, sim, token,
+    SchedulerProc,
 };
 
 #[derive(Parser)]
@@ -170,24 +171,7 @@ async fn throughput(
         }
         v
     };
-    let judge = clients[0].clone();
-    eventually(
-        "simulated workers connected",
-        Duration::from_secs(30),
-        || {
-            let mut judge = judge.clone();
-            async move {
-                let w = judge
-                    .list_workers(pb::ListWorkersRequest {})
-                    .await
-                    .ok()?
-                    .into_inner()
-                    .workers;
-                (w.iter().filter(|w| w.connected).count() == workers).then_some(())
-            }
-        },
-    )
-    .await?;
+    connected_workers(&clients[0], workers, Duration::from_secs(30)).await?;
 
     // 1. Saturation: as many submitters as asked, as fast as they go.
     let next = Arc::new(AtomicUsize::new(0));
@@ -302,24 +286,9 @@ async fn hold_workers(count: usize, report_seconds: u64) -> Result<()> {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
-    let connected = eventually(
-        &format!("{count} workers connected"),
-        Duration::from_secs(300),
-        || {
-            let mut judge = judge.clone();
-            async move {
-                let w = judge
-                    .list_workers(pb::ListWorkersRequest {})
-                    .await
-                    .ok()?
-                    .into_inner()
-                    .workers;
-                let n = w.iter().filter(|w| w.connected).count();
-                (n >= count).then_some(n)
-            }
-        },
-    )
-    .await?;
+    let connected = connected_workers(&judge, count, Duration::from_secs(300))
+        .await?
+        .len();
     let connect_time = started.elapsed();
     // Let two full report rounds pass, then measure.
     tokio::time::sleep(Duration::from_secs(report_seconds * 2 + 1)).await;
