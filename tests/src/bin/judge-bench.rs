@@ -389,9 +389,15 @@ async fn transfer(size_mb: usize) -> Result<()> {
     }
     std::fs::write(dir.join("data/secret/1.ans"), "0\n")?;
     let mut admin = admin_client(&s.sched.url(), &s.admin).await?;
+    let pid = s
+        .sched
+        .pid()
+        .ok_or_else(|| anyhow::anyhow!("scheduler pid"))?;
+    let rss_before = rss_bytes(pid);
     let pushed = Instant::now();
     push(&mut admin, &dir, "big", None).await?;
     let push_time = pushed.elapsed();
+    let rss_after = rss_bytes(pid);
     let spec = s.store.problem_spec("big", 1).await?;
     let input = spec.tests[0].input.clone().expect("input");
     let blob = s
@@ -438,8 +444,10 @@ async fn transfer(size_mb: usize) -> Result<()> {
     let size = std::fs::metadata(&pinned.path)?.len();
     let mbps = |d: Duration| size as f64 / 1e6 / d.as_secs_f64();
     println!(
-        "transfer: {size_mb} MB pushed in {push_time:.2?} ({:.0} MB/s)",
-        mbps(push_time)
+        "transfer: {size_mb} MB pushed in {push_time:.2?} ({:.0} MB/s); scheduler RSS {:.1} -> {:.1} MiB",
+        mbps(push_time),
+        rss_before as f64 / 1048576.0,
+        rss_after as f64 / 1048576.0
     );
     println!(
         "transfer: disk read+hash {disk:.2?} = {:.0} MB/s",

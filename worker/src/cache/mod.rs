@@ -425,7 +425,27 @@ fn rebuild(dir: &Path) -> std::io::Result<Vec<(String, u64)>> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_size;
+    use super::{parse_size, rebuild};
+    use sha2::{Digest, Sha256};
+
+    #[test]
+    fn rebuild_keeps_verified_files_and_drops_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = b"test data";
+        let sha = hex::encode(Sha256::digest(good));
+        std::fs::write(dir.path().join(&sha), good).unwrap();
+        // Same name, wrong content (a torn write or bit rot), and a stray file.
+        let bad_sha = hex::encode(Sha256::digest(b"other"));
+        std::fs::write(dir.path().join(&bad_sha), b"not other").unwrap();
+        std::fs::write(dir.path().join("stray.txt"), b"x").unwrap();
+        let found = rebuild(dir.path()).unwrap();
+        assert_eq!(found, vec![(sha.clone(), good.len() as u64)]);
+        let left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left, vec![sha]);
+    }
 
     #[test]
     fn sizes_parse_with_binary_and_decimal_units() {
