@@ -41,6 +41,7 @@ pub fn job_json(j: &pb::Job) -> Value {
             "memory_kb": t.memory_kb,
             "exit_code": t.exit_code,
             "signal": t.signal,
+            "message": t.message,
         })).collect::<Vec<_>>(),
         "attempts": j.attempts,
         "worker": if j.worker.is_empty() { Value::Null } else { json!(j.worker) },

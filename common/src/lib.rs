@@ -10,3 +10,4 @@ pub mod auth;
 pub mod channel;
 pub mod logging;
 pub mod problem;
+pub mod validator;

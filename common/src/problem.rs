@@ -158,10 +158,13 @@ pub fn build_manifest(
             "limits must be positive".into(),
         ));
     }
-    let validator_flags = yaml
+    let validator_flags: Vec<String> = yaml
         .validator_flags
         .map(|f| f.split_whitespace().map(str::to_string).collect())
         .unwrap_or_default();
+    crate::validator::ValidatorFlags::parse(&validator_flags).map_err(|e| {
+        PackageError::BadValue("problem.yaml".into(), format!("validator_flags: {e}"))
+    })?;
 
     let tests = collect_tests(files)?;
     Ok(Manifest {

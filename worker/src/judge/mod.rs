@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use judge_common::pb;
+use judge_common::validator::ValidatorFlags;
 use pb::job_update::Update;
 use tokio::sync::watch;
 
@@ -49,15 +50,17 @@ fn judge_error(message: impl Into<String>) -> Outcome {
     }
 }
 
-/// The verdict of one test run.
-fn verdict_of(run: &RunOutcome, answer: &[u8]) -> pb::Verdict {
+/// The verdict of one test run, with the validator's reason for a WA.
+fn verdict_of(run: &RunOutcome, answer: &[u8], flags: &ValidatorFlags) -> (pb::Verdict, String) {
     match run.limit {
-        Some(LimitHit::Time) => pb::Verdict::Tle,
-        Some(LimitHit::Memory) => pb::Verdict::Mle,
-        Some(LimitHit::Output) => pb::Verdict::Ole,
-        None if run.exit_code != Some(0) => pb::Verdict::Rte,
-        None if checker::tokens_match(&run.stdout, answer) => pb::Verdict::Ac,
-        None => pb::Verdict::Wa,
+        Some(LimitHit::Time) => (pb::Verdict::Tle, String::new()),
+        Some(LimitHit::Memory) => (pb::Verdict::Mle, String::new()),
+        Some(LimitHit::Output) => (pb::Verdict::Ole, String::new()),
+        None if run.exit_code != Some(0) => (pb::Verdict::Rte, String::new()),
+        None => match checker::check(&run.stdout, answer, flags) {
+            Ok(()) => (pb::Verdict::Ac, String::new()),
+            Err(why) => (pb::Verdict::Wa, why),
+        },
     }
 }
 
@@ -91,6 +94,10 @@ impl Judge {
         };
         let Some(problem) = assign.problem.as_ref() else {
             return judge_error("assignment without a problem");
+        };
+        let flags = match ValidatorFlags::parse(&problem.validator_flags) {
+            Ok(f) => f,
+            Err(e) => return judge_error(format!("problem validator flags: {e}")),
         };
         let source = String::from_utf8_lossy(&assign.source);
         let class = if lang.source_file.contains("{class}") {
@@ -179,7 +186,7 @@ impl Judge {
                 Ok(a) => a,
                 Err(e) => return judge_error(format!("test {name}: cannot read the answer: {e}")),
             };
-            let verdict = verdict_of(&run, &answer);
+            let (verdict, message) = verdict_of(&run, &answer, &flags);
             report(Update::Test(pb::TestResult {
                 index: index as u32,
                 name,
@@ -189,7 +196,7 @@ impl Judge {
                 memory_kb: run.memory_kb,
                 exit_code: run.exit_code.unwrap_or(-1),
                 signal: run.signal.unwrap_or(0),
-                message: String::new(),
+                message,
             }));
             if verdict != pb::Verdict::Ac && overall == pb::Verdict::Ac {
                 overall = verdict;
