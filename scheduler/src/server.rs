@@ -21,9 +21,6 @@ use crate::watch::WatchHub;
 
 use judge_common::channel::WINDOW;
 
-/// The language ids the scheduler accepts.
-pub const LANGUAGES: [&str; 5] = ["c", "cpp", "python3", "rust", "java"];
-
 /// Everything `serve` needs; `main` fills it from flags, environment and the config file.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
@@ -145,7 +142,10 @@ pub async fn start(
     const WORKERS: &[Role] = &[Role::Worker, Role::Admin];
     const PEOPLE: &[Role] = &[Role::Submitter, Role::Admin];
     const ADMINS: &[Role] = &[Role::Admin];
+    let languages = crate::service::Languages::new(store.offered_languages().await?);
     let worker_api = WorkerApi {
+        languages: languages.clone(),
+        store: store.clone(),
         transfers: crate::service::Transfers::new(32),
         driver: driver.clone(),
         sessions,
@@ -156,7 +156,7 @@ pub async fn start(
         driver: driver.clone(),
         store: store.clone(),
         hub,
-        languages: crate::service::Languages::new(LANGUAGES.iter().map(|s| s.to_string())),
+        languages: languages.clone(),
         max_source_bytes: opts.max_source_bytes,
     };
     let admin_api = AdminApi {

@@ -437,6 +437,16 @@ impl Cluster {
         let admin = token(&data, "admin", "admin")?;
         let worker_token = token(&data, "worker", "workers")?;
         let submitter = token(&data, "submitter", "student")?;
+        // As if a standard worker had connected once: Submit accepts only offered languages.
+        let store =
+            judge_scheduler::store::Store::open(&format!("sqlite://{}/judge.db", data.display()))
+                .await?;
+        let standard: Vec<(String, String)> = ["c", "cpp", "java", "python3", "rust"]
+            .iter()
+            .map(|l| (l.to_string(), "test".to_string()))
+            .collect();
+        store.offer_languages(&standard, 0).await?;
+        store.close().await;
         let sched = SchedulerProc::start(&data, extra).await?;
         let mut a = admin_client(&sched.url(), &admin).await?;
         push(&mut a, &example_problem("aplusb"), "aplusb", Some(20.0)).await?;

@@ -472,3 +472,37 @@ async fn cancel_stops_queued_and_running_jobs() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_languages_some_worker_offered_are_accepted_even_after_a_restart() -> anyhow::Result<()>
+{
+    let mut c = Cluster::start(&[]).await?;
+    let mut j = c.judge().await?;
+    assert_status(
+        j.submit(submit_req("aplusb", "kotlin", b"x")).await,
+        Code::InvalidArgument,
+        "offered language \"kotlin\"",
+    );
+    // A worker offering kotlin connects (and leaves): kotlin is known from then on.
+    let mut w = worker_client(&c.sched.url(), &c.worker_token).await?;
+    let hello = pb::ConnectRequest {
+        name: "kt".into(),
+        slots: 1,
+        job_types: vec!["judge".into()],
+        languages: vec![pb::LanguageInfo {
+            id: "kotlin".into(),
+            version: "2.0".into(),
+        }],
+        ..Default::default()
+    };
+    let mut feed = w.connect(hello).await?.into_inner();
+    feed.message().await?;
+    drop(feed);
+    submit(&mut j, "aplusb", "kotlin", "fun main() {}").await?;
+    let data = c.sched.data_dir.clone();
+    c.sched.kill().await;
+    c.sched = SchedulerProc::start(&data, &[]).await?;
+    let mut j = c.judge().await?;
+    submit(&mut j, "aplusb", "kotlin", "fun main() {}").await?;
+    Ok(())
+}

@@ -15,13 +15,21 @@ use crate::driver::{DriverHandle, Input};
 use crate::store::{JobRecord, Store};
 use crate::watch::WatchHub;
 
-/// Language ids accepted from submitters.
-#[derive(Debug, Clone)]
+/// Language ids accepted from submitters: those some worker of the cluster has ever offered.
+#[derive(Debug, Clone, Default)]
 pub struct Languages(Arc<RwLock<BTreeSet<String>>>);
 
 impl Languages {
     pub fn new(ids: impl IntoIterator<Item = String>) -> Self {
         Languages(Arc::new(RwLock::new(ids.into_iter().collect())))
+    }
+
+    /// A worker offers these.
+    pub fn offered(&self, ids: impl IntoIterator<Item = String>) {
+        self.0
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(ids);
     }
 
     fn check(&self, id: &str) -> Result<(), Status> {
@@ -30,9 +38,13 @@ impl Languages {
             return Ok(());
         }
         let list: Vec<&str> = known.iter().map(String::as_str).collect();
-        Err(Status::invalid_argument(format!(
-            "unknown language {id:?}; known: {}",
+        let known = if list.is_empty() {
+            "none yet (no worker has connected)".to_string()
+        } else {
             list.join(", ")
+        };
+        Err(Status::invalid_argument(format!(
+            "no worker of this cluster has offered language {id:?}; known: {known}"
         )))
     }
 }

@@ -22,6 +22,8 @@ const FEED_CAPACITY: usize = 256;
 const CHUNK: usize = 4 << 20;
 
 pub struct WorkerApi {
+    pub languages: super::Languages,
+    pub store: crate::store::Store,
     pub driver: DriverHandle,
     pub sessions: Sessions,
     pub blobs: BlobStore,
@@ -213,7 +215,20 @@ impl WorkerService for WorkerApi {
 
     async fn connect(&self, req: Request<pb::ConnectRequest>) -> Result<Response<Feed>, Status> {
         let who = caller(&req)?;
-        let hello = hello_from(req.into_inner(), who.token_id)?;
+        let req = req.into_inner();
+        let offered: Vec<(String, String)> = req
+            .languages
+            .iter()
+            .map(|l| (l.id.clone(), l.version.clone()))
+            .collect();
+        let hello = hello_from(req, who.token_id)?;
+        // Remembered before the worker is registered: a submission it could take is never
+        // refused for an unknown language.
+        self.store
+            .offer_languages(&offered, crate::driver::now_ms())
+            .await?;
+        self.languages
+            .offered(offered.into_iter().map(|(id, _)| id));
         let name = hello.name.clone();
         let (tx, rx) = mpsc::channel(FEED_CAPACITY);
         let (session, epoch) = self

@@ -6,6 +6,7 @@
 
 mod batch;
 mod jobs;
+mod languages;
 mod problems;
 mod tokens;
 

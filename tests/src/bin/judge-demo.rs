@@ -14,7 +14,7 @@ use judge_scheduler::driver::now_ms;
 use judge_scheduler::server::{self, ServeOptions};
 use judge_scheduler::store::{Role, Store};
 use judge_scheduler::tokens;
-use judge_tests::{admin_client, judge_client, wait_finished, workspace};
+use judge_tests::{admin_client, connected_workers, judge_client, wait_finished, workspace};
 use judge_worker::WorkerOptions;
 
 #[derive(Parser)]
@@ -115,6 +115,8 @@ async fn main() -> Result<()> {
     }
 
     let mut judge = judge_client(&url, &admin).await?;
+    // Submit accepts the languages a connected worker offers: wait for ours.
+    connected_workers(&judge, 1, Duration::from_secs(30)).await?;
     let mut jobs = Vec::new();
     let started = Instant::now();
     for p in &problems {

@@ -1,0 +1,31 @@
+//! Languages workers have offered, remembered across restarts.
+
+use super::{col, Result, Store};
+
+impl Store {
+    /// Records that a worker offers these `(id, version)` languages.
+    pub async fn offer_languages(&self, langs: &[(String, String)], at: i64) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
+        for (id, version) in langs {
+            sqlx::query(
+                "INSERT INTO languages (id, version, seen_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (id) DO UPDATE SET version = excluded.version, seen_at = excluded.seen_at",
+            )
+            .bind(id)
+            .bind(version)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Every language ever offered.
+    pub async fn offered_languages(&self) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT id FROM languages ORDER BY id")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(|r| col(r, "languages", "id")).collect()
+    }
+}
