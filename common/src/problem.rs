@@ -26,6 +26,8 @@ pub struct Manifest {
     pub output_limit_bytes: u64,
     pub validator_flags: Vec<String>,
     pub tests: Vec<pb::TestCase>,
+    /// The problem's own output validator, if it has one.
+    pub output_validator: Option<pb::OutputValidator>,
 }
 
 /// Why a package was refused. Each names the file at fault.
@@ -114,9 +116,7 @@ pub fn build_manifest(
         match v {
             "default" => {}
             v if v.contains("interactive") => return Err(unsupported("validation: interactive")),
-            v if v.starts_with("custom") => {
-                return Err(unsupported("validation: custom (custom output validators)"))
-            }
+            v if v.starts_with("custom") => {}
             v => return Err(unsupported(&format!("validation: {v}"))),
         }
     }
@@ -167,7 +167,21 @@ pub fn build_manifest(
     })?;
 
     let tests = collect_tests(files)?;
+    let output_validator = find_validator(files)?;
+    if yaml
+        .validation
+        .as_deref()
+        .is_some_and(|v| v.starts_with("custom"))
+        && output_validator.is_none()
+    {
+        return Err(PackageError::BadValue(
+            "problem.yaml".into(),
+            "validation: custom, but there is no output_validators/<name>/ or output_validator/"
+                .into(),
+        ));
+    }
     Ok(Manifest {
+        output_validator,
         name,
         time_limit_ms: (time_limit * 1000.0).round() as u32,
         memory_limit_bytes: memory_mib * MIB,
@@ -175,6 +189,67 @@ pub fn build_manifest(
         validator_flags,
         tests,
     })
+}
+
+/// The custom output validator: `output_validator/` (2023-07) or the one directory under
+/// `output_validators/` (legacy). Its language comes from its sources' extensions.
+fn find_validator(files: &[PackageFile]) -> Result<Option<pb::OutputValidator>, PackageError> {
+    let mut dirs: Vec<String> = Vec::new();
+    for f in files {
+        let dir = if f.path.starts_with("output_validator/") {
+            Some("output_validator/".to_string())
+        } else if let Some(rest) = f.path.strip_prefix("output_validators/") {
+            rest.split_once('/')
+                .map(|(name, _)| format!("output_validators/{name}/"))
+        } else {
+            None
+        };
+        if let Some(d) = dir {
+            if !dirs.contains(&d) {
+                dirs.push(d);
+            }
+        }
+    }
+    let dir = match dirs.as_slice() {
+        [] => return Ok(None),
+        [one] => one.clone(),
+        _ => {
+            return Err(PackageError::Unsupported {
+                path: dirs.join(", "),
+                what: "more than one output validator".into(),
+            })
+        }
+    };
+    let mine: Vec<&PackageFile> = files.iter().filter(|f| f.path.starts_with(&dir)).collect();
+    let has = |exts: &[&str]| {
+        mine.iter()
+            .any(|f| exts.iter().any(|e| f.path.ends_with(e)))
+    };
+    let language = if has(&[".cpp", ".cc", ".cxx"]) {
+        "cpp"
+    } else if has(&[".c"]) {
+        "c"
+    } else if has(&[".py"]) {
+        "python3"
+    } else {
+        return Err(PackageError::Unsupported {
+            path: dir.trim_end_matches('/').to_string(),
+            what: "a validator without a .c, .cpp or .py source".into(),
+        });
+    };
+    Ok(Some(pb::OutputValidator {
+        language: language.into(),
+        files: mine
+            .iter()
+            .map(|f| pb::ValidatorFile {
+                path: f.path[dir.len()..].to_string(),
+                file: Some(pb::FileRef {
+                    sha256: f.sha256.clone(),
+                    size: f.size,
+                }),
+            })
+            .collect(),
+    }))
 }
 
 /// `.in`/`.ans` pairs under `data/sample` then `data/secret`, each sorted by path.
@@ -277,6 +352,41 @@ mod tests {
                 .time_limit_ms,
             7000
         );
+    }
+
+    #[test]
+    fn custom_validators_are_found_in_either_layout() {
+        let mut files = vec![file("data/secret/1.in"), file("data/secret/1.ans")];
+        files.push(file("output_validators/check/check.cpp"));
+        files.push(file("output_validators/check/testlib.h"));
+        let yaml = |p: &str| (p == "problem.yaml").then(|| "validation: custom".to_string());
+        let v = build_manifest("p", &files, yaml, None)
+            .unwrap()
+            .output_validator
+            .unwrap();
+        assert_eq!(v.language, "cpp");
+        assert_eq!(
+            v.files.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(),
+            ["check.cpp", "testlib.h"]
+        );
+        let new_layout = [
+            file("data/secret/1.in"),
+            file("data/secret/1.ans"),
+            file("output_validator/validate.py"),
+        ];
+        let v = build_manifest("p", &new_layout, no_files, None)
+            .unwrap()
+            .output_validator
+            .unwrap();
+        assert_eq!(
+            (v.language.as_str(), v.files[0].path.as_str()),
+            ("python3", "validate.py")
+        );
+        let missing = [file("data/secret/1.in"), file("data/secret/1.ans")];
+        assert!(build_manifest("p", &missing, yaml, None)
+            .unwrap_err()
+            .to_string()
+            .contains("no output_validators"));
     }
 
     #[test]

@@ -25,6 +25,14 @@ pub fn job_files(spec: &pb::ProblemSpec) -> JobFiles {
             seen.insert(f.sha256.clone(), f.size);
         }
     }
+    for f in spec
+        .output_validator
+        .iter()
+        .flat_map(|v| &v.files)
+        .filter_map(|f| f.file.as_ref())
+    {
+        seen.insert(f.sha256.clone(), f.size);
+    }
     seen.into_iter().collect::<Vec<_>>().into()
 }
 

@@ -86,8 +86,11 @@ pub async fn start(opts: WorkerOptions) -> Result<RunningWorker, StartError> {
         .filter(|(id, _)| languages.iter().any(|l| &l.id == id))
         .collect();
 
-    let wd = |e| StartError::WorkDir(opts.work_dir.display().to_string(), e);
+    let shown = opts.work_dir.display().to_string();
+    let wd = |e| StartError::WorkDir(shown.clone(), e);
     std::fs::create_dir_all(&opts.work_dir).map_err(wd)?;
+    // Absolute, because validators and runs get paths while working in other directories.
+    let work_dir = std::path::absolute(&opts.work_dir).map_err(wd)?;
     let cache_dir = opts
         .cache_dir
         .clone()
@@ -99,7 +102,8 @@ pub async fn start(opts: WorkerOptions) -> Result<RunningWorker, StartError> {
         runner: Arc::new(PlainRunner),
         languages: offered,
         cache: cache.clone(),
-        work_dir: opts.work_dir.clone(),
+        work_dir: work_dir.clone(),
+        validators: judge::validator::Validators::new(work_dir.join("validators")),
     };
     let executor = Executor::new(Arc::new(judge));
     let (drain, _) = watch::channel(false);
@@ -113,7 +117,7 @@ pub async fn start(opts: WorkerOptions) -> Result<RunningWorker, StartError> {
         },
         executor: executor.clone(),
         cache,
-        sampler: resources::Sampler::new(opts.work_dir),
+        sampler: resources::Sampler::new(work_dir),
         drain: drain.clone(),
     };
     let task = tokio::spawn(connection.run());

@@ -37,7 +37,8 @@ impl Store {
         let version = col::<i64>(&row, "problems", "v")? + 1;
         sqlx::query(
             "INSERT INTO problems (id, version, name, time_limit_ms, memory_limit_bytes, \
-             output_limit_bytes, validator_flags, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             output_limit_bytes, validator_flags, created_at, output_validator) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(id)
         .bind(version)
@@ -47,6 +48,12 @@ impl Store {
         .bind(manifest.output_limit_bytes as i64)
         .bind(manifest.validator_flags.join(" "))
         .bind(at)
+        .bind(
+            manifest
+                .output_validator
+                .as_ref()
+                .map(prost::Message::encode_to_vec),
+        )
         .execute(&mut *tx)
         .await?;
         for f in files {
@@ -123,8 +130,8 @@ impl Store {
     /// Everything a worker needs to judge against one problem version.
     pub async fn problem_spec(&self, id: &str, version: u32) -> Result<pb::ProblemSpec> {
         let row = sqlx::query(
-            "SELECT time_limit_ms, memory_limit_bytes, output_limit_bytes, validator_flags \
-             FROM problems WHERE id = $1 AND version = $2",
+            "SELECT time_limit_ms, memory_limit_bytes, output_limit_bytes, validator_flags, \
+             output_validator FROM problems WHERE id = $1 AND version = $2",
         )
         .bind(id)
         .bind(i64::from(version))
@@ -133,6 +140,14 @@ impl Store {
         .ok_or_else(|| StoreError::NotFound(format!("problem {id} version {version}")))?;
         let t = "problems";
         let flags: String = col(&row, t, "validator_flags")?;
+        let validator: Option<Vec<u8>> = col(&row, t, "output_validator")?;
+        let output_validator = validator
+            .map(|b| <pb::OutputValidator as prost::Message>::decode(b.as_slice()))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt {
+                table: "problems",
+                detail: format!("output_validator: {e}"),
+            })?;
         let rows = sqlx::query(
             "SELECT name, input_sha256, input_size, answer_sha256, answer_size FROM problem_tests \
              WHERE problem_id = $1 AND version = $2 ORDER BY idx",
@@ -166,6 +181,7 @@ impl Store {
             output_limit_bytes: col::<i64>(&row, t, "output_limit_bytes")? as u64,
             tests,
             validator_flags: flags.split_whitespace().map(str::to_string).collect(),
+            output_validator,
         })
     }
 

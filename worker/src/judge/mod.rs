@@ -4,6 +4,7 @@
 pub mod checker;
 pub mod languages;
 pub mod run;
+pub mod validator;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -41,6 +42,7 @@ pub struct Judge {
     pub languages: BTreeMap<String, Language>,
     pub cache: FileCache,
     pub work_dir: PathBuf,
+    pub validators: validator::Validators,
 }
 
 fn judge_error(message: impl Into<String>) -> Outcome {
@@ -163,6 +165,17 @@ impl Judge {
             }
         }
 
+        let custom = match &problem.output_validator {
+            Some(spec) => match self
+                .validators
+                .get(spec, &self.cache, &*self.runner, cancel.clone())
+                .await
+            {
+                Ok(built) => Some(built),
+                Err(e) => return judge_error(format!("output validator: {e}")),
+            },
+            None => None,
+        };
         let time_limit = Duration::from_millis(u64::from(problem.time_limit_ms));
         let mut overall = pb::Verdict::Ac;
         for (index, (name, input, answer)) in tests.into_iter().enumerate() {
@@ -182,11 +195,39 @@ impl Judge {
             if run.cancelled {
                 return Outcome::Cancelled;
             }
-            let answer = match tokio::fs::read(&answer.path).await {
+            let answer_file = answer;
+            let answer = match tokio::fs::read(&answer_file.path).await {
                 Ok(a) => a,
                 Err(e) => return judge_error(format!("test {name}: cannot read the answer: {e}")),
             };
-            let (verdict, message) = verdict_of(&run, &answer, &flags);
+            let (verdict, message) = match &custom {
+                Some(built) if run.success() => {
+                    let output = dir.join(format!("output-{index}"));
+                    if let Err(e) = tokio::fs::write(&output, &run.stdout).await {
+                        return judge_error(format!("test {name}: cannot save the output: {e}"));
+                    }
+                    let case = validator::Case {
+                        input: &input.path,
+                        answer: &answer_file.path,
+                        output: &output,
+                        feedback: &dir.join(format!("feedback-{index}")),
+                    };
+                    match built
+                        .judge(
+                            &*self.runner,
+                            case,
+                            &problem.validator_flags,
+                            cancel.clone(),
+                        )
+                        .await
+                    {
+                        validator::Judgement::Accepted(m) => (pb::Verdict::Ac, m),
+                        validator::Judgement::Rejected(m) => (pb::Verdict::Wa, m),
+                        validator::Judgement::Broken(m) => (pb::Verdict::Je, m),
+                    }
+                }
+                _ => verdict_of(&run, &answer, &flags),
+            };
             report(Update::Test(pb::TestResult {
                 index: index as u32,
                 name,
@@ -198,6 +239,10 @@ impl Judge {
                 signal: run.signal.unwrap_or(0),
                 message,
             }));
+            if verdict == pb::Verdict::Je {
+                // The judge's own failure: stop, and never blame the submission.
+                return judge_error(format!("test {}: the output validator failed", index));
+            }
             if verdict != pb::Verdict::Ac && overall == pb::Verdict::Ac {
                 overall = verdict;
                 if !assign.run_all_tests {
