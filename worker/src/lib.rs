@@ -2,6 +2,7 @@
 
 pub mod backoff;
 pub mod cache;
+pub mod cgroup;
 pub mod connection;
 pub mod executor;
 pub mod judge;
@@ -98,8 +99,18 @@ pub async fn start(opts: WorkerOptions) -> Result<RunningWorker, StartError> {
     let cache = FileCache::open(cache_dir.clone(), opts.cache_size, client.clone())
         .await
         .map_err(|e| StartError::WorkDir(cache_dir.display().to_string(), e))?;
+    let cgroups = match cgroup::Cgroups::detect() {
+        Ok(c) => {
+            tracing::info!(version = ?c.version(), "cgroups: memory, process and CPU-time limits enforced");
+            Some(Arc::new(c))
+        }
+        Err(why) => {
+            tracing::warn!(%why, "NO CGROUPS: memory and process limits are not enforced and CPU time is wall time (run as root or with a delegated cgroup)");
+            None
+        }
+    };
     let judge = Judge {
-        runner: Arc::new(PlainRunner),
+        runner: Arc::new(PlainRunner { cgroups }),
         languages: offered,
         cache: cache.clone(),
         work_dir: work_dir.clone(),

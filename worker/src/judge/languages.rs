@@ -19,6 +19,13 @@ pub struct Language {
     pub run: Vec<String>,
     /// Prints the toolchain's version; the worker offers the language only if this works.
     pub version: Vec<String>,
+    /// Processes and threads a run may have at once (the JVM needs many threads).
+    #[serde(default = "default_processes")]
+    pub max_processes: u32,
+}
+
+fn default_processes() -> u32 {
+    64
 }
 
 fn words(s: &str) -> Vec<String> {
@@ -32,6 +39,11 @@ fn lang(id: &str, source_file: &str, compile: Option<&str>, run: &str, version: 
         compile: compile.map(words),
         run: words(run),
         version: words(version),
+        max_processes: if id == "java" {
+            512
+        } else {
+            default_processes()
+        },
     }
 }
 

@@ -23,6 +23,8 @@ use run::{LimitHit, RunOutcome, RunSpec, Runner};
 /// Compiler limits (the same for every language).
 const COMPILE_TIME: Duration = Duration::from_secs(30);
 const COMPILE_MEMORY: u64 = 2 << 30;
+/// Compilers run several processes (gcc) or many threads (javac).
+pub const COMPILE_PROCESSES: u32 = 512;
 /// How much compiler output a CE carries.
 const COMPILE_MESSAGE_CAP: usize = 8 * 1024;
 
@@ -143,6 +145,7 @@ impl Judge {
                 wall_limit: COMPILE_TIME * 2,
                 memory_limit_bytes: COMPILE_MEMORY,
                 output_limit_bytes: 1 << 20,
+                max_processes: COMPILE_PROCESSES,
             };
             let run = match self.runner.run(spec, cancel.clone()).await {
                 Ok(r) => r,
@@ -187,6 +190,7 @@ impl Judge {
                 wall_limit: time_limit * 3 + Duration::from_secs(1),
                 memory_limit_bytes: problem.memory_limit_bytes,
                 output_limit_bytes: problem.output_limit_bytes,
+                max_processes: lang.max_processes,
             };
             let run = match self.runner.run(spec, cancel.clone()).await {
                 Ok(r) => r,

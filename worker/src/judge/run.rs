@@ -1,8 +1,10 @@
 //! Running one process with limits, behind an interface the sandbox will implement too.
 //!
-//! [`PlainRunner`] runs the program directly (no isolation): wall time stands in for CPU time
-//! and memory is not measured. It exists so the cluster works end to end before the sandbox;
-//! the judging code does not know which runner it has.
+//! [`PlainRunner`] runs the program without namespaces or seccomp (that is the sandbox still to
+//! come), but with cgroups when the worker has them: memory limit (MLE), process limit, CPU time
+//! over all the run's processes, and the whole group killed at the end. Without cgroups, wall
+//! time stands in for CPU time and memory is not measured. The judging code does not know
+//! which runner it has.
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -15,6 +17,8 @@ use nix::unistd::Pid;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::watch;
 
+use crate::cgroup::{Cgroups, Limits};
+
 /// What to run and within which limits.
 #[derive(Debug, Clone)]
 pub struct RunSpec {
@@ -26,6 +30,8 @@ pub struct RunSpec {
     pub wall_limit: Duration,
     pub memory_limit_bytes: u64,
     pub output_limit_bytes: u64,
+    /// Processes and threads the run may have at once.
+    pub max_processes: u32,
 }
 
 /// Which limit stopped the run, if any.
@@ -80,9 +86,11 @@ pub trait Runner: Send + Sync {
 
 const STDERR_CAP: usize = 64 * 1024;
 
-/// Runs programs directly, without isolation.
+/// Runs programs as plain processes, in a cgroup when it has them.
 #[derive(Debug, Default)]
-pub struct PlainRunner;
+pub struct PlainRunner {
+    pub cgroups: Option<std::sync::Arc<Cgroups>>,
+}
 
 /// Reads at most `cap` bytes; `true` in the result if there was more.
 async fn read_capped(
@@ -113,19 +121,52 @@ impl Runner for PlainRunner {
                 Some(p) => Stdio::from(std::fs::File::open(p)?),
                 None => Stdio::null(),
             };
-            let mut child = tokio::process::Command::new(prog)
-                .args(args)
+            let group = match &self.cgroups {
+                Some(c) => Some(c.create(Limits {
+                    memory_bytes: spec.memory_limit_bytes,
+                    processes: spec.max_processes,
+                })?),
+                None => None,
+            };
+            let mut cmd = tokio::process::Command::new(prog);
+            cmd.args(args)
                 .current_dir(&spec.dir)
                 .stdin(stdin)
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .process_group(0)
-                .kill_on_drop(true)
-                .spawn()
-                .map_err(|source| RunError::Spawn {
-                    program: prog.clone(),
-                    source,
-                })?;
+                .kill_on_drop(true);
+            if let Some(g) = &group {
+                let procs = g.procs_files();
+                // SAFETY: between fork and exec only async-signal-safe calls happen here:
+                // open, write and close on paths allocated before the fork.
+                unsafe {
+                    cmd.pre_exec(move || {
+                        for path in &procs {
+                            let fd = nix::fcntl::open(
+                                path.as_c_str(),
+                                nix::fcntl::OFlag::O_WRONLY,
+                                nix::sys::stat::Mode::empty(),
+                            )
+                            .map_err(std::io::Error::from)?;
+                            nix::unistd::write(&fd, b"0").map_err(std::io::Error::from)?;
+                        }
+                        Ok(())
+                    });
+                }
+            }
+            let mut child = match cmd.spawn() {
+                Ok(c) => c,
+                Err(source) => {
+                    if let Some(g) = group {
+                        g.close().await;
+                    }
+                    return Err(RunError::Spawn {
+                        program: prog.clone(),
+                        source,
+                    });
+                }
+            };
             let pgid = child.id().map(|id| Pid::from_raw(id as i32));
             let kill = || {
                 if let Some(pg) = pgid {
@@ -148,9 +189,16 @@ impl Runner for PlainRunner {
             let mut out_result = None;
             let deadline = tokio::time::sleep(spec.wall_limit);
             tokio::pin!(deadline);
+            let mut cpu_check = tokio::time::interval(Duration::from_millis(20));
             let status = loop {
                 tokio::select! {
                     status = child.wait() => break status?,
+                    _ = cpu_check.tick(), if group.is_some() && outcome.limit.is_none() => {
+                        if group.as_ref().is_some_and(|g| g.cpu_time() > spec.time_limit) {
+                            outcome.limit = Some(LimitHit::Time);
+                            kill();
+                        }
+                    }
                     r = &mut out_task, if out_result.is_none() => {
                         let (data, over) = r.map_err(std::io::Error::other)??;
                         if over {
@@ -169,9 +217,19 @@ impl Runner for PlainRunner {
                     }
                 }
             };
-            // Whatever the program left behind in its group goes too.
+            // Whatever the program left behind in its process group, and in its cgroup even if
+            // it left the process group, goes too.
             kill();
             let wall = started.elapsed();
+            let measured = match group {
+                Some(g) => {
+                    g.kill_all().await;
+                    let m = (g.cpu_time(), g.memory_peak(), g.oom_killed());
+                    g.close().await;
+                    Some(m)
+                }
+                None => None,
+            };
             // A grandchild that left the group could hold the pipes open; don't wait on it.
             let grace = Duration::from_secs(2);
             outcome.stdout = match out_result {
@@ -186,8 +244,18 @@ impl Runner for PlainRunner {
                 Err(_) => Vec::new(),
             };
             outcome.wall_ms = wall.as_millis() as u32;
-            outcome.cpu_ms = outcome.wall_ms;
-            if outcome.limit.is_none() && wall > spec.time_limit {
+            let cpu = match measured {
+                Some((cpu, peak, oom)) => {
+                    outcome.memory_kb = peak / 1024;
+                    if oom && outcome.limit.is_none() {
+                        outcome.limit = Some(LimitHit::Memory);
+                    }
+                    cpu
+                }
+                None => wall,
+            };
+            outcome.cpu_ms = cpu.as_millis() as u32;
+            if outcome.limit.is_none() && cpu > spec.time_limit {
                 outcome.limit = Some(LimitHit::Time);
             }
             use std::os::unix::process::ExitStatusExt;

@@ -205,6 +205,7 @@ impl Validators {
                 wall_limit: Duration::from_secs(120),
                 memory_limit_bytes: 2 << 30,
                 output_limit_bytes: 1 << 20,
+                max_processes: super::COMPILE_PROCESSES,
             };
             let run = runner
                 .run(spec, cancel)
@@ -265,6 +266,7 @@ impl Built {
             wall_limit: Duration::from_secs(120),
             memory_limit_bytes: 2 << 30,
             output_limit_bytes: 1 << 20,
+            max_processes: super::COMPILE_PROCESSES,
         };
         let run = match runner.run(spec, cancel).await {
             Ok(r) => r,

@@ -1,0 +1,3 @@
+# Allocates far more than the problem's 256 MiB.
+x = b'x' * (1 << 30)
+print(len(x))

@@ -1,0 +1,278 @@
+//! cgroups for runs: a memory limit (OOM reported as MLE), a process/thread limit (fork
+//! bombs), CPU time counted over every process of the run, and a kill of the whole group so no
+//! detached child outlives its run.
+//!
+//! Both hierarchies are supported: v1 where the controllers are mounted per controller (as on
+//! many hosts still), v2 where the unified hierarchy has them. Run groups are created under
+//! the worker's *own* cgroup (from `/proc/self/cgroup`), so a worker in a container or a
+//! delegated systemd unit stays inside what it was given.
+
+use std::ffi::CString;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+const ROOT: &str = "/sys/fs/cgroup";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    V1,
+    V2,
+}
+
+/// Where this worker creates run groups.
+#[derive(Debug)]
+pub struct Cgroups {
+    version: Version,
+    /// v1: the worker's base per controller (memory, pids, cpuacct); v2: one unified base.
+    memory: PathBuf,
+    pids: PathBuf,
+    cpu: PathBuf,
+}
+
+/// Run groups are numbered process-wide: two `Cgroups` in one process share the base directory.
+static NEXT_RUN: AtomicU64 = AtomicU64::new(1);
+
+/// Limits of one run.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub memory_bytes: u64,
+    pub processes: u32,
+}
+
+/// One run's group. Call [`RunGroup::close`] when the run is over.
+#[derive(Debug)]
+pub struct RunGroup {
+    version: Version,
+    memory: PathBuf,
+    pids: PathBuf,
+    cpu: PathBuf,
+}
+
+fn read(path: &Path) -> std::io::Result<String> {
+    std::fs::read_to_string(path)
+}
+
+fn write(path: &Path, value: &str) -> std::io::Result<()> {
+    std::fs::write(path, value)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+}
+
+/// `key value` lines (cpu.stat, memory.events, memory.oom_control).
+fn stat(text: &str, key: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(key)?.trim().parse().ok())
+}
+
+impl Cgroups {
+    /// Finds usable controllers, or says why there are none.
+    pub fn detect() -> Result<Cgroups, String> {
+        let own =
+            read(Path::new("/proc/self/cgroup")).map_err(|e| format!("/proc/self/cgroup: {e}"))?;
+        let base = format!("judge-worker-{}", std::process::id());
+        let unified = Path::new(ROOT).join("cgroup.controllers");
+        if let Ok(controllers) = read(&unified) {
+            let has = |c: &str| controllers.split_whitespace().any(|x| x == c);
+            if has("memory") && has("pids") && has("cpu") {
+                let path = own
+                    .lines()
+                    .find_map(|l| l.strip_prefix("0::"))
+                    .unwrap_or("/");
+                let dir = Path::new(ROOT)
+                    .join(path.trim_start_matches('/'))
+                    .join(&base);
+                return Self::setup_v2(dir);
+            }
+        }
+        // v1: one line per hierarchy, "id:controller[,controller]:path".
+        let find = |name: &str| -> Option<PathBuf> {
+            own.lines().find_map(|l| {
+                let mut parts = l.splitn(3, ':');
+                let (_, ctrls, path) = (parts.next()?, parts.next()?, parts.next()?);
+                ctrls.split(',').any(|c| c == name).then(|| {
+                    Path::new(ROOT)
+                        .join(ctrls)
+                        .join(path.trim_start_matches('/'))
+                        .join(&base)
+                })
+            })
+        };
+        let (Some(memory), Some(pids), Some(cpu)) = (find("memory"), find("pids"), find("cpuacct"))
+        else {
+            return Err("no cgroup v2 with memory, pids and cpu controllers, and no v1 memory, pids and cpuacct hierarchies".into());
+        };
+        for dir in [&memory, &pids, &cpu] {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+        Ok(Cgroups {
+            version: Version::V1,
+            memory,
+            pids,
+            cpu,
+        })
+    }
+
+    fn setup_v2(dir: PathBuf) -> Result<Cgroups, String> {
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let enable = |d: &Path| write(&d.join("cgroup.subtree_control"), "+memory +pids +cpu");
+        // Controllers can be handed down only from a group without processes of its own: if
+        // the worker sits in its parent, it moves itself into a leaf beside its run groups.
+        if let Some(parent) = dir.parent() {
+            if enable(parent).is_err() {
+                let leaf = parent.join("judge-worker-self");
+                std::fs::create_dir_all(&leaf).map_err(|e| e.to_string())?;
+                write(&leaf.join("cgroup.procs"), "0").map_err(|e| e.to_string())?;
+                enable(parent).map_err(|e| format!("cannot enable controllers: {e}"))?;
+            }
+        }
+        enable(&dir).map_err(|e| format!("cannot enable controllers: {e}"))?;
+        Ok(Cgroups {
+            version: Version::V2,
+            memory: dir.clone(),
+            pids: dir.clone(),
+            cpu: dir,
+        })
+    }
+
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// A fresh group for one run, with its limits set.
+    pub fn create(&self, limits: Limits) -> std::io::Result<RunGroup> {
+        let name = format!("run-{}", NEXT_RUN.fetch_add(1, Ordering::Relaxed));
+        let group = RunGroup {
+            version: self.version,
+            memory: self.memory.join(&name),
+            pids: self.pids.join(&name),
+            cpu: self.cpu.join(&name),
+        };
+        for dir in group.dirs() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mem = limits.memory_bytes.to_string();
+        match self.version {
+            Version::V1 => {
+                write(&group.memory.join("memory.limit_in_bytes"), &mem)?;
+                // With swap accounting, swap counts too, so the limit cannot be dodged.
+                let memsw = group.memory.join("memory.memsw.limit_in_bytes");
+                if memsw.exists() {
+                    write(&memsw, &mem)?;
+                }
+            }
+            Version::V2 => {
+                write(&group.memory.join("memory.max"), &mem)?;
+                let swap = group.memory.join("memory.swap.max");
+                if swap.exists() {
+                    write(&swap, "0")?;
+                }
+            }
+        }
+        write(&group.pids.join("pids.max"), &limits.processes.to_string())?;
+        Ok(group)
+    }
+}
+
+impl RunGroup {
+    fn dirs(&self) -> Vec<&Path> {
+        let mut v: Vec<&Path> = vec![&self.memory, &self.pids, &self.cpu];
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// The `cgroup.procs` files a child writes "0" to, to join the group before it execs.
+    pub fn procs_files(&self) -> Vec<CString> {
+        self.dirs()
+            .into_iter()
+            .filter_map(|d| {
+                CString::new(d.join("cgroup.procs").into_os_string().into_encoded_bytes()).ok()
+            })
+            .collect()
+    }
+
+    /// CPU time of every process that ran in the group.
+    pub fn cpu_time(&self) -> Duration {
+        match self.version {
+            Version::V1 => read(&self.cpu.join("cpuacct.usage"))
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+                .map_or(Duration::ZERO, Duration::from_nanos),
+            Version::V2 => read(&self.cpu.join("cpu.stat"))
+                .ok()
+                .and_then(|s| stat(&s, "usage_usec"))
+                .map_or(Duration::ZERO, Duration::from_micros),
+        }
+    }
+
+    /// Highest memory use of the group.
+    pub fn memory_peak(&self) -> u64 {
+        let file = match self.version {
+            Version::V1 => "memory.max_usage_in_bytes",
+            Version::V2 => "memory.peak",
+        };
+        read(&self.memory.join(file))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Whether the kernel killed something of the group for lack of memory.
+    pub fn oom_killed(&self) -> bool {
+        let (file, key) = match self.version {
+            Version::V1 => ("memory.oom_control", "oom_kill "),
+            Version::V2 => ("memory.events", "oom_kill "),
+        };
+        read(&self.memory.join(file))
+            .ok()
+            .and_then(|s| stat(&s, key))
+            .unwrap_or(0)
+            > 0
+    }
+
+    /// Process ids still in the group.
+    pub fn pids(&self) -> Vec<i32> {
+        read(&self.pids.join("cgroup.procs"))
+            .map(|s| s.lines().filter_map(|l| l.trim().parse().ok()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Kills everything in the group, until it is empty.
+    pub async fn kill_all(&self) {
+        let kill_file = self.pids.join("cgroup.kill");
+        if self.version == Version::V2 && kill_file.exists() {
+            let _ = write(&kill_file, "1");
+        }
+        // A fork bomb can race the killer; the pids limit bounds it, so this converges.
+        for _ in 0..200 {
+            let pids = self.pids();
+            if pids.is_empty() {
+                return;
+            }
+            for pid in pids {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tracing::warn!(group = %self.pids.display(), "processes survived repeated SIGKILL");
+    }
+
+    /// Kills what is left and removes the group.
+    pub async fn close(self) {
+        self.kill_all().await;
+        for dir in self.dirs() {
+            // Killed processes leave the group once reaped; give them a moment.
+            for _ in 0..100 {
+                if std::fs::remove_dir(dir).is_ok() || !dir.exists() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
