@@ -175,6 +175,15 @@ impl Cgroups {
     }
 }
 
+impl Drop for Cgroups {
+    /// The worker's base groups go with it (run groups are removed as runs end).
+    fn drop(&mut self) {
+        for dir in [&self.memory, &self.pids, &self.cpu] {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
 impl RunGroup {
     fn dirs(&self) -> Vec<&Path> {
         let mut v: Vec<&Path> = vec![&self.memory, &self.pids, &self.cpu];

@@ -5,6 +5,7 @@ pub mod cache;
 pub mod cgroup;
 pub mod connection;
 pub mod executor;
+pub mod isolation;
 pub mod judge;
 pub mod resources;
 
@@ -109,8 +110,20 @@ pub async fn start(opts: WorkerOptions) -> Result<RunningWorker, StartError> {
             None
         }
     };
+    let isolation = if !nix::unistd::geteuid().is_root() {
+        tracing::warn!("NO ISOLATION: not root, so runs get no namespaces or seccomp filter");
+        None
+    } else {
+        match isolation::Isolation::new() {
+            Ok(i) => Some(Arc::new(i)),
+            Err(why) => {
+                tracing::warn!(%why, "NO ISOLATION: runs get no namespaces or seccomp filter");
+                None
+            }
+        }
+    };
     let judge = Judge {
-        runner: Arc::new(PlainRunner { cgroups }),
+        runner: Arc::new(PlainRunner { cgroups, isolation }),
         languages: offered,
         cache: cache.clone(),
         work_dir: work_dir.clone(),

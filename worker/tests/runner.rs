@@ -5,12 +5,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use judge_worker::cgroup::Cgroups;
+use judge_worker::isolation::Isolation;
 use judge_worker::judge::run::{LimitHit, PlainRunner, RunOutcome, RunSpec, Runner};
 
 fn runner() -> PlainRunner {
     let cgroups = Cgroups::detect().unwrap_or_else(|why| panic!("these tests need cgroups: {why}"));
+    let isolation =
+        Isolation::new().unwrap_or_else(|why| panic!("these tests need seccomp: {why}"));
     PlainRunner {
         cgroups: Some(Arc::new(cgroups)),
+        isolation: Some(Arc::new(isolation)),
     }
 }
 
@@ -30,6 +34,7 @@ fn python(code: &str, marker: &str) -> RunSpec {
         memory_limit_bytes: 64 << 20,
         output_limit_bytes: 1 << 20,
         max_processes: 16,
+        file_size_limit: 8 << 20,
     }
 }
 
@@ -113,4 +118,83 @@ async fn a_detached_child_does_not_outlive_its_run() {
         survivors("detached-sleeper").is_empty(),
         "the detached child was killed with its run"
     );
+}
+
+#[tokio::test]
+async fn there_is_no_network() {
+    // A listener on the host's loopback: reachable from here, not from the run.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+    let code = format!(
+        "import socket\ntry:\n    socket.create_connection(('127.0.0.1', {port}), timeout=2)\n    print('connected')\nexcept OSError as e:\n    print('blocked', e.errno)"
+    );
+    let out = run(python(&code, "net-probe")).await;
+    assert!(out.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("blocked"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[tokio::test]
+async fn it_has_its_own_pid_namespace_and_kill_minus_one_reaches_nothing_outside() {
+    // A bystander process on the host, which kill(-1) from a root submission would hit.
+    let mut bystander = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    let code = "import os, signal\nprint(os.getpid())\ntry:\n    os.kill(-1, signal.SIGKILL)\nexcept OSError:\n    pass\nprint('still here')";
+    let out = run(python(code, "kill-all")).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text.lines().next(),
+        Some("1"),
+        "the run is PID 1 of its namespace: {out:?}"
+    );
+    assert!(
+        bystander.try_wait().unwrap().is_none(),
+        "the bystander outside survived kill(-1)"
+    );
+    bystander.kill().unwrap();
+    let _ = bystander.wait();
+}
+
+#[tokio::test]
+async fn mount_unshare_ptrace_and_friends_are_refused() {
+    let code = r#"import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+def errno_of(rc):
+    return ctypes.get_errno() if rc != 0 else 0
+results = {
+    'mount': errno_of(libc.mount(b"none", b"/tmp", b"tmpfs", 0, None)),
+    'unshare': errno_of(libc.unshare(0x00020000)),
+    'ptrace': errno_of(libc.ptrace(0, 0, None, None)),
+    'bpf': errno_of(libc.syscall(321, 0, None, 0)),
+    'keyctl': errno_of(libc.syscall(250, 0, 0, 0, 0, 0)),
+    'setns': errno_of(libc.setns(0, 0)),
+}
+print(' '.join(f'{k}={v}' for k, v in sorted(results.items())))
+"#;
+    let out = run(python(code, "syscalls")).await;
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let eperm = 1;
+    for call in ["bpf", "keyctl", "mount", "ptrace", "setns", "unshare"] {
+        assert!(
+            text.contains(&format!("{call}={eperm}")),
+            "{call} must fail with EPERM: {text} {out:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_file_larger_than_the_limit_cannot_be_written() {
+    let code = "import os\nwith open('/tmp/judge-fsize-probe-' + str(os.getppid()), 'wb') as f:\n    f.write(b'x' * (32 << 20))\nprint('wrote')";
+    let out = run(python(code, "fsize")).await;
+    assert!(
+        !out.success(),
+        "writing 32 MiB with an 8 MiB limit fails: {out:?}"
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("wrote"));
 }

@@ -25,6 +25,10 @@ const COMPILE_TIME: Duration = Duration::from_secs(30);
 const COMPILE_MEMORY: u64 = 2 << 30;
 /// Compilers run several processes (gcc) or many threads (javac).
 pub const COMPILE_PROCESSES: u32 = 512;
+/// Largest file a compiler or validator may write.
+pub const TOOL_FILE_SIZE: u64 = 1 << 30;
+/// Largest file a submission may write (its output goes through a pipe, not a file).
+pub const RUN_FILE_SIZE: u64 = 64 << 20;
 /// How much compiler output a CE carries.
 const COMPILE_MESSAGE_CAP: usize = 8 * 1024;
 
@@ -146,6 +150,7 @@ impl Judge {
                 memory_limit_bytes: COMPILE_MEMORY,
                 output_limit_bytes: 1 << 20,
                 max_processes: COMPILE_PROCESSES,
+                file_size_limit: TOOL_FILE_SIZE,
             };
             let run = match self.runner.run(spec, cancel.clone()).await {
                 Ok(r) => r,
@@ -191,6 +196,7 @@ impl Judge {
                 memory_limit_bytes: problem.memory_limit_bytes,
                 output_limit_bytes: problem.output_limit_bytes,
                 max_processes: lang.max_processes,
+                file_size_limit: RUN_FILE_SIZE,
             };
             let run = match self.runner.run(spec, cancel.clone()).await {
                 Ok(r) => r,

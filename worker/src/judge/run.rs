@@ -18,6 +18,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::watch;
 
 use crate::cgroup::{Cgroups, Limits};
+use crate::isolation::{Backstops, Isolation};
 
 /// What to run and within which limits.
 #[derive(Debug, Clone)]
@@ -32,6 +33,8 @@ pub struct RunSpec {
     pub output_limit_bytes: u64,
     /// Processes and threads the run may have at once.
     pub max_processes: u32,
+    /// Largest file the run may write (RLIMIT_FSIZE).
+    pub file_size_limit: u64,
 }
 
 /// Which limit stopped the run, if any.
@@ -90,6 +93,8 @@ const STDERR_CAP: usize = 64 * 1024;
 #[derive(Debug, Default)]
 pub struct PlainRunner {
     pub cgroups: Option<std::sync::Arc<Cgroups>>,
+    /// Namespaces, rlimits and seccomp (needs root).
+    pub isolation: Option<std::sync::Arc<Isolation>>,
 }
 
 /// Reads at most `cap` bytes; `true` in the result if there was more.
@@ -136,10 +141,15 @@ impl Runner for PlainRunner {
                 .stderr(Stdio::piped())
                 .process_group(0)
                 .kill_on_drop(true);
-            if let Some(g) = &group {
-                let procs = g.procs_files();
+            let procs = group.as_ref().map(|g| g.procs_files()).unwrap_or_default();
+            let isolation = self.isolation.clone();
+            let backstops = Backstops {
+                file_size: spec.file_size_limit,
+            };
+            if !procs.is_empty() || isolation.is_some() {
                 // SAFETY: between fork and exec only async-signal-safe calls happen here:
-                // open, write and close on paths allocated before the fork.
+                // open, write and close on paths allocated before the fork, then the
+                // isolation's raw syscalls (see `Isolation::enter`).
                 unsafe {
                     cmd.pre_exec(move || {
                         for path in &procs {
@@ -150,6 +160,9 @@ impl Runner for PlainRunner {
                             )
                             .map_err(std::io::Error::from)?;
                             nix::unistd::write(&fd, b"0").map_err(std::io::Error::from)?;
+                        }
+                        if let Some(iso) = &isolation {
+                            iso.enter(backstops)?;
                         }
                         Ok(())
                     });

@@ -206,6 +206,7 @@ impl Validators {
                 memory_limit_bytes: 2 << 30,
                 output_limit_bytes: 1 << 20,
                 max_processes: super::COMPILE_PROCESSES,
+                file_size_limit: super::TOOL_FILE_SIZE,
             };
             let run = runner
                 .run(spec, cancel)
@@ -267,6 +268,7 @@ impl Built {
             memory_limit_bytes: 2 << 30,
             output_limit_bytes: 1 << 20,
             max_processes: super::COMPILE_PROCESSES,
+            file_size_limit: super::TOOL_FILE_SIZE,
         };
         let run = match runner.run(spec, cancel).await {
             Ok(r) => r,
