@@ -69,6 +69,8 @@ impl Isolation {
     pub fn new() -> Result<Isolation, String> {
         let arch =
             TargetArch::try_from(std::env::consts::ARCH).map_err(|e| format!("seccomp: {e:?}"))?;
+        // `c_long` is `i64` only on 64-bit targets; the conversion is needed elsewhere.
+        #[allow(clippy::useless_conversion)]
         let rules = DENIED
             .iter()
             .map(|nr| (i64::from(*nr), Vec::new()))
