@@ -28,6 +28,8 @@ pub struct Cgroups {
     memory: PathBuf,
     pids: PathBuf,
     cpu: PathBuf,
+    /// Empty groups of finished runs, reused: making and removing groups costs milliseconds.
+    pool: std::sync::Mutex<Vec<RunGroup>>,
 }
 
 /// Run groups are numbered process-wide: two `Cgroups` in one process share the base directory.
@@ -40,13 +42,16 @@ pub struct Limits {
     pub processes: u32,
 }
 
-/// One run's group. Call [`RunGroup::close`] when the run is over.
+/// One run's group. Give it back with [`Cgroups::release`] when the run is over.
 #[derive(Debug)]
 pub struct RunGroup {
     version: Version,
     memory: PathBuf,
     pids: PathBuf,
     cpu: PathBuf,
+    /// Counters at the start of this run (a reused group keeps counting from before).
+    cpu_base: Duration,
+    oom_base: u64,
 }
 
 fn read(path: &Path) -> std::io::Result<String> {
@@ -110,6 +115,7 @@ impl Cgroups {
             memory,
             pids,
             cpu,
+            pool: Default::default(),
         })
     }
 
@@ -133,6 +139,7 @@ impl Cgroups {
             memory: dir.clone(),
             pids: dir.clone(),
             cpu: dir,
+            pool: Default::default(),
         })
     }
 
@@ -140,27 +147,41 @@ impl Cgroups {
         self.version
     }
 
-    /// A fresh group for one run, with its limits set.
+    /// A group for one run, with its limits set: a pooled one if there is one, else new.
     pub fn create(&self, limits: Limits) -> std::io::Result<RunGroup> {
-        let name = format!("run-{}", NEXT_RUN.fetch_add(1, Ordering::Relaxed));
-        let group = RunGroup {
-            version: self.version,
-            memory: self.memory.join(&name),
-            pids: self.pids.join(&name),
-            cpu: self.cpu.join(&name),
+        let pooled = self.pool.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let mut group = match pooled {
+            Some(g) => g,
+            None => {
+                let name = format!("run-{}", NEXT_RUN.fetch_add(1, Ordering::Relaxed));
+                let group = RunGroup {
+                    version: self.version,
+                    memory: self.memory.join(&name),
+                    pids: self.pids.join(&name),
+                    cpu: self.cpu.join(&name),
+                    cpu_base: Duration::ZERO,
+                    oom_base: 0,
+                };
+                for dir in group.dirs() {
+                    std::fs::create_dir_all(dir)?;
+                }
+                group
+            }
         };
-        for dir in group.dirs() {
-            std::fs::create_dir_all(dir)?;
-        }
         let mem = limits.memory_bytes.to_string();
         match self.version {
             Version::V1 => {
-                write(&group.memory.join("memory.limit_in_bytes"), &mem)?;
-                // With swap accounting, swap counts too, so the limit cannot be dodged.
+                // Lower memsw first when shrinking, raise it last when growing: the kernel
+                // insists memsw >= memory at every step.
                 let memsw = group.memory.join("memory.memsw.limit_in_bytes");
+                let _ = write(&memsw, &mem);
+                write(&group.memory.join("memory.limit_in_bytes"), &mem)?;
                 if memsw.exists() {
                     write(&memsw, &mem)?;
                 }
+                // Per-run peak; a reused group's counters restart here.
+                let _ = write(&group.memory.join("memory.max_usage_in_bytes"), "0");
+                let _ = write(&group.memory.join("memory.memsw.max_usage_in_bytes"), "0");
             }
             Version::V2 => {
                 write(&group.memory.join("memory.max"), &mem)?;
@@ -168,16 +189,44 @@ impl Cgroups {
                 if swap.exists() {
                     write(&swap, "0")?;
                 }
+                // Resets the peak on kernels that allow it (6.12+); older ones count from the
+                // group's birth, which for a reused group is an upper bound.
+                let _ = write(&group.memory.join("memory.peak"), "reset");
             }
         }
         write(&group.pids.join("pids.max"), &limits.processes.to_string())?;
+        group.cpu_base = group.raw_cpu_time();
+        group.oom_base = group.raw_oom_kills();
         Ok(group)
+    }
+
+    /// Takes back a finished run's group: emptied, and kept for the next run.
+    pub async fn release(&self, group: RunGroup) {
+        group.kill_all().await;
+        if group.pids().is_empty() {
+            self.pool
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(group);
+        } else {
+            group.close().await;
+        }
     }
 }
 
 impl Drop for Cgroups {
-    /// The worker's base groups go with it (run groups are removed as runs end).
+    /// The worker's groups go with it.
     fn drop(&mut self) {
+        for group in self
+            .pool
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
+            for dir in group.dirs() {
+                let _ = std::fs::remove_dir(dir);
+            }
+        }
         for dir in [&self.memory, &self.pids, &self.cpu] {
             let _ = std::fs::remove_dir(dir);
         }
@@ -202,8 +251,12 @@ impl RunGroup {
             .collect()
     }
 
-    /// CPU time of every process that ran in the group.
+    /// CPU time of every process of this run.
     pub fn cpu_time(&self) -> Duration {
+        self.raw_cpu_time().saturating_sub(self.cpu_base)
+    }
+
+    fn raw_cpu_time(&self) -> Duration {
         match self.version {
             Version::V1 => read(&self.cpu.join("cpuacct.usage"))
                 .ok()
@@ -228,17 +281,20 @@ impl RunGroup {
             .unwrap_or(0)
     }
 
-    /// Whether the kernel killed something of the group for lack of memory.
+    /// Whether the kernel killed something of this run for lack of memory.
     pub fn oom_killed(&self) -> bool {
-        let (file, key) = match self.version {
-            Version::V1 => ("memory.oom_control", "oom_kill "),
-            Version::V2 => ("memory.events", "oom_kill "),
+        self.raw_oom_kills() > self.oom_base
+    }
+
+    fn raw_oom_kills(&self) -> u64 {
+        let file = match self.version {
+            Version::V1 => "memory.oom_control",
+            Version::V2 => "memory.events",
         };
         read(&self.memory.join(file))
             .ok()
-            .and_then(|s| stat(&s, key))
+            .and_then(|s| stat(&s, "oom_kill "))
             .unwrap_or(0)
-            > 0
     }
 
     /// Process ids still in the group.

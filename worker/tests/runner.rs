@@ -198,3 +198,65 @@ async fn a_file_larger_than_the_limit_cannot_be_written() {
     );
     assert!(!String::from_utf8_lossy(&out.stdout).contains("wrote"));
 }
+
+#[tokio::test]
+async fn endless_output_is_ole_and_stops_the_run() {
+    let started = Instant::now();
+    let out = run(python("while True:\n    print('spam' * 1000)", "spammer")).await;
+    assert_eq!(out.limit, Some(LimitHit::Output), "{out:?}");
+    assert!(out.stdout.len() <= 1 << 20, "output is capped while read");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(survivors("spammer").is_empty());
+}
+
+#[tokio::test]
+async fn sleeping_forever_is_stopped_at_the_wall_limit() {
+    let started = Instant::now();
+    let out = run(python("import time\ntime.sleep(3600)", "sleeper")).await;
+    assert_eq!(out.limit, Some(LimitHit::Time), "{out:?}");
+    assert!(
+        out.cpu_ms < 500,
+        "it used no CPU, the wall clock stopped it: {out:?}"
+    );
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(4) && took < Duration::from_secs(8),
+        "{took:?}"
+    );
+    assert!(survivors("sleeper").is_empty());
+}
+
+#[tokio::test]
+async fn a_reused_group_starts_each_run_clean() {
+    // One runner: its groups are pooled and reused from run to run.
+    let r = runner();
+    let go = |code: &'static str| {
+        let r = &r;
+        async move {
+            let (_tx, rx) = tokio::sync::watch::channel(false);
+            r.run(python(code, "reuse"), rx).await.expect("run")
+        }
+    };
+    assert_eq!(
+        go("x = b'x' * (512 << 20)").await.limit,
+        Some(LimitHit::Memory)
+    );
+    let after_oom = go("print(1)").await;
+    assert!(
+        after_oom.success(),
+        "an earlier OOM is not this run's: {after_oom:?}"
+    );
+    assert!(
+        after_oom.memory_kb < 60 << 10,
+        "the peak is this run's: {after_oom:?}"
+    );
+    assert_eq!(
+        go("while True:\n    pass").await.limit,
+        Some(LimitHit::Time)
+    );
+    let after_spin = go("print(1)").await;
+    assert!(
+        after_spin.success() && after_spin.cpu_ms < 900,
+        "CPU time is this run's: {after_spin:?}"
+    );
+}

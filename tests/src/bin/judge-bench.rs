@@ -17,7 +17,7 @@ use judge_common::pb;
 use judge_scheduler::store::Store;
 use judge_tests::{
     admin_client, connected_workers, eventually, example_problem, judge_client, push, sim, token,
-    SchedulerProc,
+    wait_finished, SchedulerProc,
 };
 
 #[derive(Parser)]
@@ -54,6 +54,14 @@ enum Cmd {
     Transfer {
         #[arg(long, default_value_t = 500)]
         size_mb: usize,
+    },
+    /// Per-run cost of the sandbox against a bare fork+exec, then judging throughput in C.
+    Sandbox {
+        #[arg(long, default_value_t = 500)]
+        runs: usize,
+        /// Submissions for the judging throughput run
+        #[arg(long, default_value_t = 40)]
+        submissions: usize,
     },
     Workers {
         #[arg(long, default_value_t = 5_000)]
@@ -465,6 +473,124 @@ async fn transfer(size_mb: usize) -> Result<()> {
     Ok(())
 }
 
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+async fn sandbox(runs: usize, submissions: usize) -> Result<()> {
+    use judge_worker::judge::run::{PlainRunner, RunSpec, Runner};
+    let cgroups = Arc::new(judge_worker::cgroup::Cgroups::detect().map_err(anyhow::Error::msg)?);
+    let isolation =
+        Arc::new(judge_worker::isolation::Isolation::new().map_err(anyhow::Error::msg)?);
+    let variants = [
+        (
+            "plain runner",
+            PlainRunner {
+                cgroups: None,
+                isolation: None,
+            },
+        ),
+        (
+            "cgroups only",
+            PlainRunner {
+                cgroups: Some(cgroups.clone()),
+                isolation: None,
+            },
+        ),
+        (
+            "isolation only",
+            PlainRunner {
+                cgroups: None,
+                isolation: Some(isolation.clone()),
+            },
+        ),
+        (
+            "sandboxed (both)",
+            PlainRunner {
+                cgroups: Some(cgroups),
+                isolation: Some(isolation),
+            },
+        ),
+    ];
+    let spec = RunSpec {
+        argv: vec!["/bin/true".into()],
+        dir: std::env::temp_dir(),
+        stdin: None,
+        time_limit: Duration::from_secs(1),
+        wall_limit: Duration::from_secs(2),
+        memory_limit_bytes: 256 << 20,
+        output_limit_bytes: 1 << 20,
+        max_processes: 16,
+        file_size_limit: 1 << 20,
+    };
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    // Interleaved, so drift on the machine hits every variant alike.
+    let mut bare = Vec::with_capacity(runs);
+    let mut times: Vec<Vec<Duration>> = vec![Vec::with_capacity(runs); variants.len()];
+    for _ in 0..runs {
+        let t = Instant::now();
+        let st = tokio::process::Command::new("/bin/true").status().await?;
+        bare.push(t.elapsed());
+        anyhow::ensure!(st.success());
+        for (i, (name, runner)) in variants.iter().enumerate() {
+            let t = Instant::now();
+            let out = runner.run(spec.clone(), rx.clone()).await?;
+            times[i].push(t.elapsed());
+            anyhow::ensure!(out.success(), "{name}: /bin/true failed: {out:?}");
+        }
+    }
+    let b = median(bare);
+    println!("sandbox: /bin/true, median of {runs}: bare fork+exec {b:.2?}");
+    for ((name, _), t) in variants.iter().zip(times) {
+        let m = median(t);
+        println!(
+            "sandbox: {name:<17} {m:.2?}  ratio {:.2}  overhead {:.2?}",
+            m.as_secs_f64() / b.as_secs_f64(),
+            m.saturating_sub(b)
+        );
+    }
+
+    // Judging throughput: a 10-test problem in C on one worker with 2 slots.
+    let setup = setup().await?;
+    let dir = setup._dir.path().join("ten");
+    std::fs::create_dir_all(dir.join("data/secret"))?;
+    for i in 0..10 {
+        std::fs::write(
+            dir.join(format!("data/secret/{i:02}.in")),
+            format!("{i} {}\n", i * 7),
+        )?;
+        std::fs::write(
+            dir.join(format!("data/secret/{i:02}.ans")),
+            format!("{}\n", i * 8),
+        )?;
+    }
+    let mut admin = admin_client(&setup.sched.url(), &setup.admin).await?;
+    push(&mut admin, &dir, "ten", None).await?;
+    let work = setup._dir.path().join("worker");
+    let mut worker =
+        judge_tests::WorkerProc::start(&setup.sched.url(), &setup.worker, "bench", 2, &work)?;
+    let mut judge = judge_client(&setup.sched.url(), &setup.admin).await?;
+    connected_workers(&judge, 1, Duration::from_secs(30)).await?;
+    let source = "#include <stdio.h>\nint main(void){long long a,b;scanf(\"%lld %lld\",&a,&b);printf(\"%lld\\n\",a+b);return 0;}\n";
+    let started = Instant::now();
+    let mut ids = Vec::new();
+    for _ in 0..submissions {
+        ids.push(judge_tests::submit(&mut judge, "ten", "c", source).await?);
+    }
+    for id in ids {
+        let job = wait_finished(&mut judge, id).await?;
+        anyhow::ensure!(job.verdict == pb::Verdict::Ac as i32, "job {id}: {job:?}");
+    }
+    let took = started.elapsed();
+    println!(
+        "judging: {submissions} C submissions x 10 tests on one worker (2 slots): {took:.2?} = {:.1} submissions/s (compile included)",
+        submissions as f64 / took.as_secs_f64()
+    );
+    worker.kill().await;
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
@@ -481,6 +607,7 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Cmd::Transfer { size_mb } => transfer(size_mb).await,
+        Cmd::Sandbox { runs, submissions } => sandbox(runs, submissions).await,
         Cmd::Workers {
             count,
             report_seconds,

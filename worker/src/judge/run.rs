@@ -171,8 +171,8 @@ impl Runner for PlainRunner {
             let mut child = match cmd.spawn() {
                 Ok(c) => c,
                 Err(source) => {
-                    if let Some(g) = group {
-                        g.close().await;
+                    if let (Some(g), Some(c)) = (group, &self.cgroups) {
+                        c.release(g).await;
                     }
                     return Err(RunError::Spawn {
                         program: prog.clone(),
@@ -234,14 +234,14 @@ impl Runner for PlainRunner {
             // it left the process group, goes too.
             kill();
             let wall = started.elapsed();
-            let measured = match group {
-                Some(g) => {
+            let measured = match (group, &self.cgroups) {
+                (Some(g), Some(cgroups)) => {
                     g.kill_all().await;
                     let m = (g.cpu_time(), g.memory_peak(), g.oom_killed());
-                    g.close().await;
+                    cgroups.release(g).await;
                     Some(m)
                 }
-                None => None,
+                _ => None,
             };
             // A grandchild that left the group could hold the pipes open; don't wait on it.
             let grace = Duration::from_secs(2);
