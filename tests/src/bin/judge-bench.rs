@@ -527,12 +527,22 @@ async fn sandbox(runs: usize, submissions: usize) -> Result<()> {
     let (_tx, rx) = tokio::sync::watch::channel(false);
     // Interleaved, so drift on the machine hits every variant alike.
     let mut bare = Vec::with_capacity(runs);
+    let mut forked = Vec::with_capacity(runs);
     let mut times: Vec<Vec<Duration>> = vec![Vec::with_capacity(runs); variants.len()];
     for _ in 0..runs {
         let t = Instant::now();
         let st = tokio::process::Command::new("/bin/true").status().await?;
         bare.push(t.elapsed());
         anyhow::ensure!(st.success());
+        // The same with an empty pre_exec hook, which makes std fork() instead of posix_spawn.
+        let t = Instant::now();
+        let mut cmd = tokio::process::Command::new("/bin/true");
+        // SAFETY: the hook does nothing.
+        unsafe {
+            cmd.pre_exec(|| Ok(()));
+        }
+        anyhow::ensure!(cmd.status().await?.success());
+        forked.push(t.elapsed());
         for (i, (name, runner)) in variants.iter().enumerate() {
             let t = Instant::now();
             let out = runner.run(spec.clone(), rx.clone()).await?;
@@ -542,6 +552,8 @@ async fn sandbox(runs: usize, submissions: usize) -> Result<()> {
     }
     let b = median(bare);
     println!("sandbox: /bin/true, median of {runs}: bare fork+exec {b:.2?}");
+    let f = median(forked);
+    println!("sandbox: {:<17} {f:.2?}  ratio {:.2}  (an empty pre_exec hook: fork() instead of posix_spawn)", "bare, forced fork", f.as_secs_f64() / b.as_secs_f64());
     for ((name, _), t) in variants.iter().zip(times) {
         let m = median(t);
         println!(
