@@ -51,6 +51,26 @@ pub struct Judge {
     pub validators: validator::Validators,
 }
 
+/// A run of the judge's own tools (compilers, validators): generous limits of their own.
+pub fn tool_spec(
+    argv: Vec<String>,
+    dir: PathBuf,
+    stdin: Option<PathBuf>,
+    time: Duration,
+) -> RunSpec {
+    RunSpec {
+        argv,
+        dir,
+        stdin,
+        time_limit: time,
+        wall_limit: time * 2,
+        memory_limit_bytes: COMPILE_MEMORY,
+        output_limit_bytes: 1 << 20,
+        max_processes: COMPILE_PROCESSES,
+        file_size_limit: TOOL_FILE_SIZE,
+    }
+}
+
 fn judge_error(message: impl Into<String>) -> Outcome {
     Outcome::Verdict {
         verdict: pb::Verdict::Je,
@@ -141,17 +161,12 @@ impl Judge {
 
         if let Some(compile) = &lang.compile {
             report(Update::Compiling(pb::Compiling {}));
-            let spec = RunSpec {
-                argv: lang.expand(compile, &class),
-                dir: dir.to_path_buf(),
-                stdin: None,
-                time_limit: COMPILE_TIME,
-                wall_limit: COMPILE_TIME * 2,
-                memory_limit_bytes: COMPILE_MEMORY,
-                output_limit_bytes: 1 << 20,
-                max_processes: COMPILE_PROCESSES,
-                file_size_limit: TOOL_FILE_SIZE,
-            };
+            let spec = tool_spec(
+                lang.expand(compile, &class),
+                dir.to_path_buf(),
+                None,
+                COMPILE_TIME,
+            );
             let run = match self.runner.run(spec, cancel.clone()).await {
                 Ok(r) => r,
                 Err(e) => return judge_error(format!("compiler: {e}")),

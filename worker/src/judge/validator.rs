@@ -12,10 +12,12 @@ use judge_common::problem::valid_path;
 use sha2::{Digest, Sha256};
 use tokio::sync::{watch, OnceCell};
 
-use super::run::{RunSpec, Runner};
+use super::run::Runner;
 use crate::cache::FileCache;
 
 const EXIT_ACCEPT: i32 = 42;
+/// CPU time for building a validator, and for one validation.
+const VALIDATOR_TIME: Duration = Duration::from_secs(60);
 const EXIT_REJECT: i32 = 43;
 /// How much of `judgemessage.txt` a test result keeps.
 const MESSAGE_CAP: usize = 4 * 1024;
@@ -197,17 +199,7 @@ impl Validators {
             other => return Err(format!("validators in {other:?} are not supported")),
         };
         if let Some(argv) = compile {
-            let spec = RunSpec {
-                argv,
-                dir: dir.clone(),
-                stdin: None,
-                time_limit: Duration::from_secs(60),
-                wall_limit: Duration::from_secs(120),
-                memory_limit_bytes: 2 << 30,
-                output_limit_bytes: 1 << 20,
-                max_processes: super::COMPILE_PROCESSES,
-                file_size_limit: super::TOOL_FILE_SIZE,
-            };
+            let spec = super::tool_spec(argv, dir.clone(), None, VALIDATOR_TIME);
             let run = runner
                 .run(spec, cancel)
                 .await
@@ -259,17 +251,12 @@ impl Built {
             argv.push(p.display().to_string());
         }
         argv.extend(flags.iter().cloned());
-        let spec = RunSpec {
+        let spec = super::tool_spec(
             argv,
-            dir: self.dir.clone(),
-            stdin: Some(output.to_path_buf()),
-            time_limit: Duration::from_secs(60),
-            wall_limit: Duration::from_secs(120),
-            memory_limit_bytes: 2 << 30,
-            output_limit_bytes: 1 << 20,
-            max_processes: super::COMPILE_PROCESSES,
-            file_size_limit: super::TOOL_FILE_SIZE,
-        };
+            self.dir.clone(),
+            Some(output.to_path_buf()),
+            VALIDATOR_TIME,
+        );
         let run = match runner.run(spec, cancel).await {
             Ok(r) => r,
             Err(e) => return Judgement::Broken(format!("running the validator: {e}")),
