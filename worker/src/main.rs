@@ -138,7 +138,7 @@ async fn main() -> Result<()> {
             .unwrap_or_else(|| vec!["judge".into()]),
         languages: langs,
     };
-    tracing::warn!("submissions run WITHOUT a sandbox in this build: only judge code you trust");
+    tracing::warn!("the sandbox is partial: runs see the host filesystem as root (no private view or separate uid yet); only judge code you trust");
     let name = opts.name.clone();
     let worker = judge_worker::start(opts).await?;
     let offered: Vec<String> = worker
