@@ -69,6 +69,32 @@ fn stat(text: &str, key: &str) -> Option<u64> {
         .find_map(|l| l.strip_prefix(key)?.trim().parse().ok())
 }
 
+/// Removes the groups of earlier workers in `parent` whose process is gone (a worker killed
+/// with SIGKILL cannot clean up after itself). Groups with processes in them stay.
+fn sweep_stale(parent: &Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix("judge-worker-")
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        if let Ok(runs) = std::fs::read_dir(entry.path()) {
+            for run in runs.flatten().filter(|r| r.path().is_dir()) {
+                let _ = std::fs::remove_dir(run.path());
+            }
+        }
+        let _ = std::fs::remove_dir(entry.path());
+    }
+}
+
 impl Cgroups {
     /// Finds usable controllers, or says why there are none.
     pub fn detect() -> Result<Cgroups, String> {
@@ -107,6 +133,9 @@ impl Cgroups {
             return Err("no cgroup v2 with memory, pids and cpu controllers, and no v1 memory, pids and cpuacct hierarchies".into());
         };
         for dir in [&memory, &pids, &cpu] {
+            if let Some(parent) = dir.parent() {
+                sweep_stale(parent);
+            }
             std::fs::create_dir_all(dir)
                 .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
@@ -120,6 +149,9 @@ impl Cgroups {
     }
 
     fn setup_v2(dir: PathBuf) -> Result<Cgroups, String> {
+        if let Some(parent) = dir.parent() {
+            sweep_stale(parent);
+        }
         std::fs::create_dir_all(&dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let enable = |d: &Path| write(&d.join("cgroup.subtree_control"), "+memory +pids +cpu");
