@@ -309,6 +309,10 @@ async fn tokens_and_problem_versions() {
             (1, 2, 6),
             "{backend}"
         );
-        assert!(store.blob_referenced(&"a".repeat(64)).await.unwrap());
+        assert!(store
+            .referenced_blobs()
+            .await
+            .unwrap()
+            .contains(&"a".repeat(64)));
     }
 }

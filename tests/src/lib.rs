@@ -538,13 +538,15 @@ impl Cluster {
     }
 }
 
-/// Waits until at least `n` workers are connected; returns them.
-pub async fn connected_workers(
+/// Waits until `pred` holds for the workers `ListWorkers` shows; returns them.
+pub async fn workers_where(
     judge: &JudgeServiceClient<Authed>,
-    n: usize,
+    what: &str,
     timeout: Duration,
+    pred: impl Fn(&[pb::WorkerInfo]) -> bool,
 ) -> Result<Vec<pb::WorkerInfo>> {
-    eventually(&format!("{n} connected workers"), timeout, || {
+    let pred = &pred;
+    eventually(what, timeout, || {
         let mut judge = judge.clone();
         async move {
             let list = judge
@@ -553,11 +555,23 @@ pub async fn connected_workers(
                 .ok()?
                 .into_inner()
                 .workers;
-            let live: Vec<_> = list.into_iter().filter(|w| w.connected).collect();
-            (live.len() >= n).then_some(live)
+            pred(&list).then_some(list)
         }
     })
     .await
+}
+
+/// Waits until at least `n` workers are connected; returns them.
+pub async fn connected_workers(
+    judge: &JudgeServiceClient<Authed>,
+    n: usize,
+    timeout: Duration,
+) -> Result<Vec<pb::WorkerInfo>> {
+    let list = workers_where(judge, &format!("{n} connected workers"), timeout, |l| {
+        l.iter().filter(|w| w.connected).count() >= n
+    })
+    .await?;
+    Ok(list.into_iter().filter(|w| w.connected).collect())
 }
 
 /// Submits a job that runs about `seconds` and waits until a worker runs it.

@@ -82,21 +82,11 @@ async fn revoking_a_worker_token_disconnects_the_worker_at_once() -> anyhow::Res
         String::from_utf8_lossy(&out.stderr)
     );
     let judge = c.judge().await?;
-    eventually(
+    workers_where(
+        &judge,
         "the worker to be disconnected",
         std::time::Duration::from_secs(10),
-        || {
-            let mut judge = judge.clone();
-            async move {
-                let list = judge
-                    .list_workers(pb::ListWorkersRequest {})
-                    .await
-                    .ok()?
-                    .into_inner()
-                    .workers;
-                list.iter().all(|w| !w.connected).then_some(())
-            }
-        },
+        |l| l.iter().all(|w| !w.connected),
     )
     .await?;
     // Its reconnects are refused, and its token opens nothing any more.

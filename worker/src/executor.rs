@@ -188,11 +188,6 @@ impl Executor {
         self.lock().outbox.pop_front()
     }
 
-    /// Puts back an update that could not be sent.
-    pub fn unsend(&self, update: pb::JobUpdate) {
-        self.lock().outbox.push_front(update);
-    }
-
     pub fn running(&self) -> usize {
         self.lock().running.len()
     }

@@ -78,10 +78,6 @@ impl Core {
         Self::recover(config, 0, Vec::new(), 0)
     }
 
-    pub fn config(&self) -> &CoreConfig {
-        &self.config
-    }
-
     /// Number of jobs waiting for a worker.
     pub fn queued(&self) -> usize {
         self.jobs.queued_len()

@@ -27,6 +27,11 @@ fn hello(name: &str, slots: u32) -> WorkerHello {
     }
 }
 
+/// A worker connects; the effects of that.
+fn connect(core: &mut Core, session: SessionId, hello: WorkerHello, now: Millis) -> Vec<Effect> {
+    core.apply(Event::WorkerConnected { session, hello }, now)
+}
+
 fn files() -> JobFiles {
     vec![("in".to_string(), 100), ("ans".to_string(), 10)].into()
 }
@@ -100,13 +105,7 @@ fn done(verdict: pb::Verdict) -> JobProgress {
 #[test]
 fn a_job_runs_on_a_worker_and_finishes() {
     let mut core = Core::new(CoreConfig::default());
-    core.apply(
-        Event::WorkerConnected {
-            session: 1,
-            hello: hello("a", 2),
-        },
-        0,
-    );
+    connect(&mut core, 1, hello("a", 2), 0);
     let fx = core.apply(sub(7, job("c")), 10);
     let id = submitted_id(&fx);
     // Persist comes before the send of the same batch.
@@ -130,43 +129,19 @@ fn jobs_wait_for_a_worker_that_speaks_their_language() {
     let mut core = Core::new(CoreConfig::default());
     let fx = core.apply(sub(1, job("java")), 0);
     let id = submitted_id(&fx);
-    let fx = core.apply(
-        Event::WorkerConnected {
-            session: 1,
-            hello: hello("a", 2),
-        },
-        1,
-    );
+    let fx = connect(&mut core, 1, hello("a", 2), 1);
     assert!(assigns(&fx).is_empty());
     let mut h = hello("b", 1);
     h.languages = vec!["java".into()];
-    let fx = core.apply(
-        Event::WorkerConnected {
-            session: 2,
-            hello: h,
-        },
-        2,
-    );
+    let fx = connect(&mut core, 2, h, 2);
     assert_eq!(assigns(&fx), vec![(2, id, 1)]);
 }
 
 #[test]
 fn the_least_loaded_worker_gets_the_job() {
     let mut core = Core::new(CoreConfig::default());
-    core.apply(
-        Event::WorkerConnected {
-            session: 1,
-            hello: hello("a", 1),
-        },
-        0,
-    );
-    core.apply(
-        Event::WorkerConnected {
-            session: 2,
-            hello: hello("b", 4),
-        },
-        0,
-    );
+    connect(&mut core, 1, hello("a", 1), 0);
+    connect(&mut core, 2, hello("b", 4), 0);
     let mut per_session: HashMap<SessionId, usize> = HashMap::new();
     for i in 0..5 {
         let fx = core.apply(sub(i, job("c")), 1);
@@ -202,22 +177,10 @@ fn a_full_queue_refuses_and_keeps_what_it_has() {
 #[test]
 fn a_lost_worker_gets_a_grace_period_then_the_job_moves() {
     let mut core = Core::new(CoreConfig::default());
-    core.apply(
-        Event::WorkerConnected {
-            session: 1,
-            hello: hello("a", 1),
-        },
-        0,
-    );
+    connect(&mut core, 1, hello("a", 1), 0);
     let id = submitted_id(&core.apply(sub(1, job("c")), 0));
     core.apply(progress(1, id, 1, JobProgress::Accepted), 1);
-    core.apply(
-        Event::WorkerConnected {
-            session: 2,
-            hello: hello("b", 1),
-        },
-        2,
-    );
+    connect(&mut core, 2, hello("b", 1), 2);
     let fx = core.apply(Event::WorkerDisconnected { session: 1 }, 100);
     assert!(
         assigns(&fx).is_empty(),
@@ -241,25 +204,13 @@ fn a_lost_worker_gets_a_grace_period_then_the_job_moves() {
 #[test]
 fn a_worker_back_inside_the_grace_period_keeps_its_job() {
     let mut core = Core::new(CoreConfig::default());
-    core.apply(
-        Event::WorkerConnected {
-            session: 1,
-            hello: hello("a", 1),
-        },
-        0,
-    );
+    connect(&mut core, 1, hello("a", 1), 0);
     let id = submitted_id(&core.apply(sub(1, job("c")), 0));
     core.apply(progress(1, id, 1, JobProgress::Accepted), 1);
     core.apply(Event::WorkerDisconnected { session: 1 }, 100);
     let mut h = hello("a", 1);
     h.running = vec![(id, 1)];
-    let fx = core.apply(
-        Event::WorkerConnected {
-            session: 2,
-            hello: h,
-        },
-        5_000,
-    );
+    let fx = connect(&mut core, 2, h, 5_000);
     assert!(fx.contains(&Effect::Send {
         session: 2,
         command: Command::Welcome {
@@ -277,22 +228,10 @@ fn a_worker_back_inside_the_grace_period_keeps_its_job() {
 #[test]
 fn a_worker_back_without_its_job_releases_it_at_once() {
     let mut core = Core::new(CoreConfig::default());
-    core.apply(
-        Event::WorkerConnected {
-            session: 1,
-            hello: hello("a", 1),
-        },
-        0,
-    );
+    connect(&mut core, 1, hello("a", 1), 0);
     let id = submitted_id(&core.apply(sub(1, job("c")), 0));
     core.apply(Event::WorkerDisconnected { session: 1 }, 100);
-    let fx = core.apply(
-        Event::WorkerConnected {
-            session: 2,
-            hello: hello("a", 1),
-        },
-        200,
-    );
+    let fx = connect(&mut core, 2, hello("a", 1), 200);
     assert_eq!(assigns(&fx), vec![(2, id, 2)]);
 }
 
@@ -336,13 +275,7 @@ fn cancel_ends_a_queued_job_at_once_and_a_running_one_when_the_worker_confirms()
     );
     assert_eq!(finished(&fx), vec![(queued, pb::JobState::Cancelled, None)]);
 
-    core.apply(
-        Event::WorkerConnected {
-            session: 1,
-            hello: hello("a", 1),
-        },
-        0,
-    );
+    connect(&mut core, 1, hello("a", 1), 0);
     let running = submitted_id(&core.apply(sub(3, job("c")), 2));
     core.apply(progress(1, running, 1, JobProgress::Accepted), 3);
     let fx = core.apply(
@@ -389,13 +322,7 @@ fn cancel_ends_a_queued_job_at_once_and_a_running_one_when_the_worker_confirms()
 #[test]
 fn cancel_of_a_running_job_whose_worker_dies_ends_it() {
     let mut core = Core::new(CoreConfig::default());
-    core.apply(
-        Event::WorkerConnected {
-            session: 1,
-            hello: hello("a", 1),
-        },
-        0,
-    );
+    connect(&mut core, 1, hello("a", 1), 0);
     let id = submitted_id(&core.apply(sub(1, job("c")), 0));
     core.apply(Event::Cancel { req: 2, job_id: id }, 1);
     let fx = core.apply(Event::WorkerDisconnected { session: 1 }, 2);
@@ -405,23 +332,11 @@ fn cancel_of_a_running_job_whose_worker_dies_ends_it() {
 #[test]
 fn a_second_connection_with_the_same_name_replaces_the_first() {
     let mut core = Core::new(CoreConfig::default());
-    core.apply(
-        Event::WorkerConnected {
-            session: 1,
-            hello: hello("a", 1),
-        },
-        0,
-    );
+    connect(&mut core, 1, hello("a", 1), 0);
     let id = submitted_id(&core.apply(sub(1, job("c")), 0));
     let mut h = hello("a", 1);
     h.running = vec![(id, 1)];
-    let fx = core.apply(
-        Event::WorkerConnected {
-            session: 2,
-            hello: h,
-        },
-        10,
-    );
+    let fx = connect(&mut core, 2, h, 10);
     assert!(fx
         .iter()
         .any(|e| matches!(e, Effect::CloseSession { session: 1, .. })));
@@ -437,13 +352,7 @@ fn a_second_connection_with_the_same_name_replaces_the_first() {
 #[test]
 fn a_silent_worker_is_treated_as_lost() {
     let mut core = Core::new(CoreConfig::default());
-    core.apply(
-        Event::WorkerConnected {
-            session: 1,
-            hello: hello("a", 1),
-        },
-        0,
-    );
+    connect(&mut core, 1, hello("a", 1), 0);
     let fx = core.apply(Event::Tick, 29_999);
     assert!(!fx.iter().any(|e| matches!(e, Effect::CloseSession { .. })));
     let fx = core.apply(Event::Tick, 30_001);
@@ -455,20 +364,8 @@ fn a_silent_worker_is_treated_as_lost() {
 #[test]
 fn revoking_a_token_closes_its_workers() {
     let mut core = Core::new(CoreConfig::default());
-    core.apply(
-        Event::WorkerConnected {
-            session: 1,
-            hello: hello("a", 1),
-        },
-        0,
-    );
-    core.apply(
-        Event::WorkerConnected {
-            session: 2,
-            hello: hello("b", 1),
-        },
-        0,
-    );
+    connect(&mut core, 1, hello("a", 1), 0);
+    connect(&mut core, 2, hello("b", 1), 0);
     let fx = core.apply(
         Event::TokenRevoked {
             token_id: "tok-a".into(),
@@ -500,13 +397,7 @@ fn after_a_restart_running_jobs_wait_for_their_worker() {
     let mut core = Core::recover(CoreConfig::default(), 41, vec![recovered], 1_000);
     let mut h = hello("a", 1);
     h.running = vec![(41, 1)];
-    let fx = core.apply(
-        Event::WorkerConnected {
-            session: 9,
-            hello: h,
-        },
-        2_000,
-    );
+    let fx = connect(&mut core, 9, h, 2_000);
     assert!(fx.contains(&Effect::Send {
         session: 9,
         command: Command::Welcome {
@@ -692,20 +583,8 @@ fn warm(name: &str, slots: u32) -> WorkerHello {
 #[test]
 fn routing_picks_the_warm_worker() {
     let mut core = Core::new(CoreConfig::default());
-    core.apply(
-        Event::WorkerConnected {
-            session: 1,
-            hello: hello("cold", 4),
-        },
-        0,
-    );
-    core.apply(
-        Event::WorkerConnected {
-            session: 2,
-            hello: warm("warm", 4),
-        },
-        0,
-    );
+    connect(&mut core, 1, hello("cold", 4), 0);
+    connect(&mut core, 2, warm("warm", 4), 0);
     for req in 0..3 {
         let fx = core.apply(sub(req, job("c")), 1);
         assert_eq!(assigns(&fx)[0].0, 2, "every job goes where its files are");
@@ -718,21 +597,9 @@ fn the_bounded_wait_falls_back_to_a_cold_worker() {
         locality_wait_ms: 2_000,
         ..CoreConfig::default()
     });
-    core.apply(
-        Event::WorkerConnected {
-            session: 1,
-            hello: warm("warm", 1),
-        },
-        0,
-    );
+    connect(&mut core, 1, warm("warm", 1), 0);
     core.apply(sub(1, job("c")), 0); // fills the warm worker
-    core.apply(
-        Event::WorkerConnected {
-            session: 2,
-            hello: hello("cold", 1),
-        },
-        0,
-    );
+    connect(&mut core, 2, hello("cold", 1), 0);
     let fx = core.apply(sub(2, job("c")), 100);
     assert!(assigns(&fx).is_empty(), "waits for the warm worker");
     assert!(assigns(&core.apply(Event::Tick, 2_099)).is_empty());
@@ -741,21 +608,9 @@ fn the_bounded_wait_falls_back_to_a_cold_worker() {
     assert_eq!(assigns(&fx)[0].0, 2, "after the wait it goes cold");
     // Had the warm worker freed up in time, it would have taken the job instead.
     let mut core = Core::new(CoreConfig::default());
-    core.apply(
-        Event::WorkerConnected {
-            session: 1,
-            hello: warm("warm", 1),
-        },
-        0,
-    );
+    connect(&mut core, 1, warm("warm", 1), 0);
     let first = submitted_id(&core.apply(sub(1, job("c")), 0));
-    core.apply(
-        Event::WorkerConnected {
-            session: 2,
-            hello: hello("cold", 1),
-        },
-        0,
-    );
+    connect(&mut core, 2, hello("cold", 1), 0);
     core.apply(sub(2, job("c")), 100);
     core.apply(progress(1, first, 1, JobProgress::Accepted), 200);
     let fx = core.apply(progress(1, first, 1, done(pb::Verdict::Ac)), 300);
@@ -768,20 +623,8 @@ fn a_hot_problem_spreads_to_a_second_worker_under_load() {
         locality_wait_ms: 60_000,
         ..CoreConfig::default()
     });
-    core.apply(
-        Event::WorkerConnected {
-            session: 1,
-            hello: warm("warm", 1),
-        },
-        0,
-    );
-    core.apply(
-        Event::WorkerConnected {
-            session: 2,
-            hello: hello("cold", 2),
-        },
-        0,
-    );
+    connect(&mut core, 1, warm("warm", 1), 0);
+    connect(&mut core, 2, hello("cold", 2), 0);
     let mut sessions = Vec::new();
     for req in 0..4 {
         sessions.extend(
@@ -799,20 +642,8 @@ fn a_hot_problem_spreads_to_a_second_worker_under_load() {
 #[test]
 fn stale_inventories_are_corrected_by_reports() {
     let mut core = Core::new(CoreConfig::default());
-    core.apply(
-        Event::WorkerConnected {
-            session: 1,
-            hello: warm("was-warm", 4),
-        },
-        0,
-    );
-    core.apply(
-        Event::WorkerConnected {
-            session: 2,
-            hello: hello("other", 4),
-        },
-        0,
-    );
+    connect(&mut core, 1, warm("was-warm", 4), 0);
+    connect(&mut core, 2, hello("other", 4), 0);
     let stats = pb::CacheStats::default();
     core.apply(
         Event::CacheChanged {
@@ -843,20 +674,8 @@ fn the_baseline_policies_ignore_locality() {
             policy,
             ..CoreConfig::default()
         });
-        core.apply(
-            Event::WorkerConnected {
-                session: 1,
-                hello: warm("warm", 1),
-            },
-            0,
-        );
-        core.apply(
-            Event::WorkerConnected {
-                session: 2,
-                hello: hello("cold", 1),
-            },
-            0,
-        );
+        connect(&mut core, 1, warm("warm", 1), 0);
+        connect(&mut core, 2, hello("cold", 1), 0);
         core.apply(sub(0, job("c")), 1);
         let fx = core.apply(sub(1, job("c")), 2);
         assert_eq!(assigns(&fx).len(), 1, "{policy:?} never waits");

@@ -218,13 +218,4 @@ impl Store {
             .map(|r| col(r, "problem_files", "sha256"))
             .collect()
     }
-
-    /// Whether any problem version references the blob.
-    pub async fn blob_referenced(&self, sha256: &str) -> Result<bool> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM problem_files WHERE sha256 = $1")
-            .bind(sha256)
-            .fetch_one(self.pool())
-            .await?;
-        Ok(col::<i64>(&row, "problem_files", "n")? > 0)
-    }
 }
