@@ -50,12 +50,12 @@ const RUST: &[(&str, Verdict)] = &[
     ("fn main(){ let x: u8 = \"no\"; }\n", Verdict::Ce),
 ];
 
-/// Java has no MLE here: the JVM sizes its heap inside the memory limit and throws
-/// OutOfMemoryError itself, which exits non-zero (RTE) before the cgroup has to act.
 const JAVA: &[(&str, Verdict)] = &[
     ("import java.util.Scanner;\npublic class Main{public static void main(String[] a){Scanner s=new Scanner(System.in);long x=s.nextLong(),y=s.nextLong();System.out.println(x+y);}}\n", Verdict::Ac),
     ("public class Main{public static void main(String[] a){System.out.println(0);}}\n", Verdict::Wa),
     ("public class Main{public static void main(String[] a){long x=0;while(true){x++;}}}\n", Verdict::Tle),
+    // The heap is capped at the memory limit; the JVM's own OutOfMemoryError is MLE.
+    ("public class Main{public static void main(String[] a){byte[][] k=new byte[4096][];for(int i=0;i<4096;i++){k[i]=new byte[1<<20];}System.out.println(k.length);}}\n", Verdict::Mle),
     ("public class Main{public static void main(String[] a){while(true){System.out.println(\"spam spam spam spam\");}}}\n", Verdict::Ole),
     ("public class Main{public static void main(String[] a){throw new RuntimeException(\"boom\");}}\n", Verdict::Rte),
     ("public class Main{public static void main(String[] a){int x = \"no\";}}\n", Verdict::Ce),
@@ -105,6 +105,7 @@ async fn every_verdict_in_every_language() -> anyhow::Result<()> {
             ));
         }
     }
-    assert!(wrong.is_empty(), "{wrong:#?}\n{}", c.logs());
+    // The logs first: CI shows the end of the output.
+    assert!(wrong.is_empty(), "{}\n{wrong:#?}", c.logs());
     Ok(())
 }

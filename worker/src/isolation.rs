@@ -1,6 +1,7 @@
-//! What a run's process does to itself between fork and exec: new PID, IPC and UTS
-//! namespaces, an empty network namespace, rlimits as backstops, and a seccomp filter refusing
-//! what a submission never needs.
+//! What a run's process does to itself between fork and exec: an empty network namespace,
+//! its own view of the filesystem (see [`crate::rootfs`]), new PID, IPC and UTS namespaces,
+//! rlimits as backstops, a uid of its own without any capability, and a seccomp filter
+//! refusing what a submission never needs.
 //!
 //! The PID namespace takes a second fork: the process that called `unshare` stays outside, and
 //! its child is PID 1 of the new namespace. That child goes on to exec the program; the one
@@ -8,15 +9,18 @@
 //! Inside, the program can signal nothing outside its namespace (`kill(-1)` reaches only its
 //! own children), and when it exits every process it left behind dies with it.
 //!
-//! Not yet here (the rest of the sandbox): a private filesystem view (mount namespace), a
-//! per-slot uid without capabilities. Until then a run can read what root can read.
-//!
 //! Everything between fork and exec must be async-signal-safe: no allocation, no locks. The
-//! filter is compiled before the fork, and only raw syscalls run after it.
+//! filter, the paths and the mount options are prepared before the fork, and only raw
+//! syscalls run after it.
 
 use std::io;
 
+use std::path::PathBuf;
+
 use seccompiler::{BpfProgram, SeccompAction, SeccompFilter, TargetArch};
+
+use crate::rootfs::{self, Bind, Prepared, Template};
+use crate::uids::{UidLease, UidPool};
 
 /// Syscalls a submission, compiler or validator never needs; they fail with EPERM.
 const DENIED: &[libc::c_long] = &[
@@ -52,13 +56,48 @@ const DENIED: &[libc::c_long] = &[
     libc::SYS_ioperm,
 ];
 
-/// Prepared before any fork: the compiled filter, and one empty network namespace that every
+/// Prepared before any fork: the compiled filter, one empty network namespace that every
 /// run enters (creating a network namespace per run costs milliseconds; entering one does not,
-/// and an empty one isolates just as well: only a loopback device, down).
+/// and an empty one isolates just as well: only a loopback device, down), the template of the
+/// runs' filesystem, and the pool of uids.
 #[derive(Debug)]
 pub struct Isolation {
     filter: BpfProgram,
     netns: std::os::fd::OwnedFd,
+    root: Template,
+    uids: UidPool,
+}
+
+/// How the sandbox is set up.
+#[derive(Debug, Clone)]
+pub struct IsolationConfig {
+    /// Host paths the toolchains need besides [`rootfs::BASE_VIEW`], shown read-only.
+    pub read_only: Vec<PathBuf>,
+    /// An empty directory of the worker's where the runs' root is put together.
+    pub staging: PathBuf,
+    /// Runs get uids from `uid_base` on, one each.
+    pub uid_base: u32,
+    pub uid_count: u32,
+}
+
+impl IsolationConfig {
+    /// The base view only, and uids from 60000: for tests and benchmarks.
+    pub fn base(staging: PathBuf) -> IsolationConfig {
+        IsolationConfig {
+            read_only: Vec::new(),
+            staging,
+            uid_base: 60000,
+            uid_count: crate::SANDBOX_UIDS,
+        }
+    }
+}
+
+/// One run's part of the isolation, prepared before the fork.
+#[derive(Debug)]
+pub struct RunIsolation {
+    view: Prepared,
+    uid: libc::uid_t,
+    limits: Backstops,
 }
 
 /// Makes an empty network namespace and returns a handle to it. `unshare` on a thread of its
@@ -88,7 +127,8 @@ pub struct Backstops {
 }
 
 impl Isolation {
-    pub fn new() -> Result<Isolation, String> {
+    /// Compiles the filter and builds the namespaces runs will enter. Needs root.
+    pub fn new(config: &IsolationConfig) -> Result<Isolation, String> {
         let arch =
             TargetArch::try_from(std::env::consts::ARCH).map_err(|e| format!("seccomp: {e:?}"))?;
         // `c_long` is `i64` only on 64-bit targets; the conversion is needed elsewhere.
@@ -108,7 +148,34 @@ impl Isolation {
         Ok(Isolation {
             filter,
             netns: empty_netns()?,
+            root: Template::build(&config.read_only, &config.staging)?,
+            uids: UidPool::new(config.uid_base, config.uid_count),
         })
+    }
+
+    /// Prepares one run: lends it a uid, gives it the writable binds, and readies the paths.
+    /// Keep the lease until the run has ended.
+    pub fn prepare(
+        &self,
+        binds: &[Bind],
+        limits: Backstops,
+    ) -> io::Result<(RunIsolation, UidLease)> {
+        let lease = self
+            .uids
+            .lease()
+            .ok_or_else(|| io::Error::other("every sandbox uid is in use"))?;
+        for b in binds.iter().filter(|b| b.writable) {
+            std::os::unix::fs::chown(&b.host, Some(lease.uid()), Some(lease.uid()))?;
+        }
+        let view = Prepared::new(binds, limits.file_size)?;
+        Ok((
+            RunIsolation {
+                view,
+                uid: lease.uid(),
+                limits,
+            },
+            lease,
+        ))
     }
 
     /// Enters the isolation. Call only in a freshly forked child, right before exec: it forks
@@ -117,22 +184,27 @@ impl Isolation {
     /// # Safety
     /// Must run between fork and exec of a (possibly multi-threaded) parent: it uses only
     /// async-signal-safe calls.
-    pub unsafe fn enter(&self, limits: Backstops) -> io::Result<()> {
+    pub unsafe fn enter(&self, run: &RunIsolation) -> io::Result<()> {
         use std::os::fd::AsRawFd;
+        let fail = || Err(io::Error::last_os_error());
         if libc::setns(self.netns.as_raw_fd(), libc::CLONE_NEWNET) != 0 {
-            return Err(io::Error::last_os_error());
+            return fail();
         }
-        let flags = libc::CLONE_NEWPID | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS;
+        let cloned = self.root.clone_binds(&run.view)?;
+        self.root.enter()?;
+        let flags =
+            libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS;
         if libc::unshare(flags) != 0 {
-            return Err(io::Error::last_os_error());
+            return fail();
         }
+        self.root.attach(&run.view, &cloned)?;
         match libc::fork() {
-            -1 => return Err(io::Error::last_os_error()),
+            -1 => return fail(),
             0 => {} // PID 1 of the new namespace: goes on to exec.
             child => relay(child),
         }
-        // If the relay outside dies (the worker killed it), die too.
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        rootfs::mount_proc()?;
+        let limits = run.limits;
         let set = |res, value: u64| {
             let lim = libc::rlimit {
                 rlim_cur: value,
@@ -147,6 +219,19 @@ impl Isolation {
             rlim_max: libc::RLIM_INFINITY,
         };
         libc::setrlimit(libc::RLIMIT_STACK, &stack);
+        libc::umask(0o022);
+        // A uid of its own: leaving root drops every capability, and nothing it runs can
+        // regain any (no_new_privs, set by the filter below, also disarms set-uid files).
+        let uid = run.uid;
+        if libc::setgroups(0, std::ptr::null()) != 0
+            || libc::setresgid(uid, uid, uid) != 0
+            || libc::setresuid(uid, uid, uid) != 0
+        {
+            return fail();
+        }
+        // If the relay outside dies (the worker killed it), die too. Set after the uid
+        // change, which clears it.
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
         seccompiler::apply_filter(&self.filter)
             .map_err(|_| io::Error::from_raw_os_error(libc::EPERM))?;
         Ok(())

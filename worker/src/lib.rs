@@ -8,6 +8,8 @@ pub mod executor;
 pub mod isolation;
 pub mod judge;
 pub mod resources;
+pub mod rootfs;
+pub mod uids;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -22,7 +24,7 @@ use cache::FileCache;
 use connection::{Connection, Identity};
 use executor::Executor;
 use judge::languages::Language;
-use judge::run::PlainRunner;
+use judge::run::SandboxRunner;
 use judge::Judge;
 
 /// What a worker needs to start.
@@ -38,7 +40,12 @@ pub struct WorkerOptions {
     pub cache_size: u64,
     pub job_types: Vec<String>,
     pub languages: BTreeMap<String, Language>,
+    /// Runs get uids from here on, one each (never shared by two runs at once).
+    pub sandbox_uid_base: u32,
 }
+
+/// How many uids the sandbox may lend at once: far more than runs at once.
+pub const SANDBOX_UIDS: u32 = 1000;
 
 /// Why the worker could not start.
 #[derive(Debug, thiserror::Error)]
@@ -70,7 +77,9 @@ pub async fn start(opts: WorkerOptions) -> Result<RunningWorker, StartError> {
         .max_decoding_message_size(64 << 20);
 
     let mut languages = Vec::new();
-    for lang in opts.languages.values() {
+    let mut located = opts.languages.clone();
+    located.values_mut().for_each(Language::locate);
+    for lang in located.values() {
         match lang.probe_version() {
             Some(version) => languages.push(pb::LanguageInfo {
                 id: lang.id.clone(),
@@ -82,8 +91,7 @@ pub async fn start(opts: WorkerOptions) -> Result<RunningWorker, StartError> {
     if languages.is_empty() {
         return Err(StartError::NoLanguages);
     }
-    let offered: BTreeMap<String, Language> = opts
-        .languages
+    let offered: BTreeMap<String, Language> = located
         .into_iter()
         .filter(|(id, _)| languages.iter().any(|l| &l.id == id))
         .collect();
@@ -91,6 +99,12 @@ pub async fn start(opts: WorkerOptions) -> Result<RunningWorker, StartError> {
     let shown = opts.work_dir.display().to_string();
     let wd = |e| StartError::WorkDir(shown.clone(), e);
     std::fs::create_dir_all(&opts.work_dir).map_err(wd)?;
+    // Nobody else on the host reads the test data or submissions. Inside the work dir, files
+    // are readable by all (umask 022), so a sandboxed validator, with a uid of its own, can
+    // read the input and answer shown to it.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&opts.work_dir, std::fs::Permissions::from_mode(0o700)).map_err(wd)?;
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
     // Absolute, because validators and runs get paths while working in other directories.
     let work_dir = std::path::absolute(&opts.work_dir).map_err(wd)?;
     let cache_dir = opts
@@ -111,19 +125,28 @@ pub async fn start(opts: WorkerOptions) -> Result<RunningWorker, StartError> {
         }
     };
     let isolation = if !nix::unistd::geteuid().is_root() {
-        tracing::warn!("NO ISOLATION: not root, so runs get no namespaces or seccomp filter");
+        tracing::warn!("NO ISOLATION: not root, so runs see the worker's files and get no namespaces, uid or seccomp filter; only judge code you trust");
         None
     } else {
-        match isolation::Isolation::new() {
+        let config = isolation::IsolationConfig {
+            read_only: offered
+                .values()
+                .flat_map(|l| l.read_only.iter().map(PathBuf::from))
+                .collect(),
+            staging: work_dir.join("rootfs"),
+            uid_base: opts.sandbox_uid_base,
+            uid_count: SANDBOX_UIDS,
+        };
+        match isolation::Isolation::new(&config) {
             Ok(i) => Some(Arc::new(i)),
             Err(why) => {
-                tracing::warn!(%why, "NO ISOLATION: runs get no namespaces or seccomp filter");
+                tracing::warn!(%why, "NO ISOLATION: runs see the worker's files and get no namespaces, uid or seccomp filter; only judge code you trust");
                 None
             }
         }
     };
     let judge = Judge {
-        runner: Arc::new(PlainRunner { cgroups, isolation }),
+        runner: Arc::new(SandboxRunner { cgroups, isolation }),
         languages: offered,
         cache: cache.clone(),
         work_dir: work_dir.clone(),

@@ -46,9 +46,13 @@ struct Cli {
     /// Seconds to finish running jobs after SIGTERM before exiting anyway [default: 60]
     #[arg(long, env = "JUDGE_DRAIN_TIMEOUT_SECONDS")]
     drain_timeout_seconds: Option<f64>,
+    /// Sandboxed runs get uids from this one on, one each, 1000 in all; pick a range no
+    /// account of the host uses [default: 60000]
+    #[arg(long, env = "JUDGE_SANDBOX_UID_BASE")]
+    sandbox_uid_base: Option<u32>,
     /// TOML file with any of: scheduler, token_file, name, slots, work_dir, cache_dir,
-    /// cache_size, job_types, drain_timeout_seconds, and [[language]] tables replacing
-    /// built-in languages
+    /// cache_size, job_types, drain_timeout_seconds, sandbox_uid_base, and [[language]]
+    /// tables replacing built-in languages
     #[arg(long, env = "JUDGE_WORKER_CONFIG")]
     config: Option<PathBuf>,
     /// Log as JSON lines (filter with RUST_LOG)
@@ -68,6 +72,7 @@ struct FileConfig {
     cache_size: Option<String>,
     job_types: Option<Vec<String>>,
     drain_timeout_seconds: Option<f64>,
+    sandbox_uid_base: Option<u32>,
     #[serde(default)]
     language: Vec<Language>,
 }
@@ -137,8 +142,14 @@ async fn main() -> Result<()> {
             .or(file.job_types)
             .unwrap_or_else(|| vec!["judge".into()]),
         languages: langs,
+        sandbox_uid_base: cli
+            .sandbox_uid_base
+            .or(file.sandbox_uid_base)
+            .unwrap_or(60000),
     };
-    tracing::warn!("the sandbox is partial: runs see the host filesystem as root (no private view or separate uid yet); only judge code you trust");
+    if opts.sandbox_uid_base == 0 {
+        bail!("--sandbox-uid-base must not be 0 (root)");
+    }
     let name = opts.name.clone();
     let worker = judge_worker::start(opts).await?;
     let offered: Vec<String> = worker

@@ -5,14 +5,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use judge_worker::cgroup::Cgroups;
-use judge_worker::isolation::Isolation;
-use judge_worker::judge::run::{LimitHit, PlainRunner, RunOutcome, RunSpec, Runner};
+use judge_worker::isolation::{Isolation, IsolationConfig};
+use judge_worker::judge::run::{LimitHit, RunOutcome, RunSpec, Runner, SandboxRunner};
 
-fn runner() -> PlainRunner {
+fn runner() -> SandboxRunner {
     let cgroups = Cgroups::detect().unwrap_or_else(|why| panic!("these tests need cgroups: {why}"));
-    let isolation =
-        Isolation::new().unwrap_or_else(|why| panic!("these tests need seccomp: {why}"));
-    PlainRunner {
+    let staging = std::env::temp_dir().join("judge-runner-tests-root");
+    let isolation = Isolation::new(&IsolationConfig::base(staging))
+        .unwrap_or_else(|why| panic!("these tests need root: {why}"));
+    SandboxRunner {
         cgroups: Some(Arc::new(cgroups)),
         isolation: Some(Arc::new(isolation)),
     }
@@ -28,6 +29,8 @@ fn python(code: &str, marker: &str) -> RunSpec {
             marker.into(),
         ],
         dir: std::env::temp_dir(),
+        dir_writable: false,
+        binds: Vec::new(),
         stdin: None,
         time_limit: Duration::from_secs(1),
         wall_limit: Duration::from_secs(4),
@@ -274,4 +277,157 @@ async fn groups_of_workers_that_died_are_swept_away() {
     std::fs::create_dir_all(stale.join("run-1")).unwrap();
     let _live = runner();
     assert!(!stale.exists(), "the dead worker's groups were removed");
+}
+
+/// A directory of its own under the system temp dir, with `files` in it.
+fn host_dir(name: &str, files: &[(&str, &str)]) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for (file, text) in files {
+        std::fs::write(dir.join(file), text).unwrap();
+    }
+    dir
+}
+
+#[tokio::test]
+async fn the_run_sees_its_box_and_the_toolchain_and_nothing_of_the_worker() {
+    // The worker's secrets and a test's answer, on the host, in the host's temp dir.
+    let secrets = host_dir(
+        "worker-secrets",
+        &[("token", "jdg_1_secret"), ("1.ans", "42")],
+    );
+    let boxed = host_dir("run-box", &[("main.py", "print(1)")]);
+    let code = format!(
+        r#"import os
+def probe(p):
+    try:
+        with open(p) as f:
+            return 'READ ' + f.read()
+    except OSError as e:
+        return e.__class__.__name__
+print('root', sorted(os.listdir('/')))
+print('box', sorted(os.listdir('.')), os.getcwd())
+print('token', probe({token:?}))
+print('answer', probe({answer:?}))
+print('shadow', probe('/etc/shadow'))
+print('env', sorted(os.environ))
+print('procs', sorted(int(p) for p in os.listdir('/proc') if p.isdigit()))
+"#,
+        token = secrets.join("token").display().to_string(),
+        answer = secrets.join("1.ans").display().to_string(),
+    );
+    let mut spec = python(&code, "view-probe");
+    spec.dir = boxed.clone();
+    let out = run(spec).await;
+    assert!(out.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let line = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{key} ")))
+            .unwrap_or_else(|| panic!("no {key} line in {text}"))
+            .to_string()
+    };
+    let allowed = [
+        "bin", "box", "dev", "etc", "judge", "lib", "lib32", "lib64", "libx32", "proc", "sbin",
+        "tmp", "usr",
+    ];
+    let root = line("root");
+    let seen: Vec<&str> = root
+        .trim_matches(['[', ']'])
+        .split(", ")
+        .map(|e| e.trim_matches('\''))
+        .collect();
+    assert!(
+        seen.iter().all(|e| allowed.contains(e)) && seen.contains(&"usr"),
+        "only the toolchain, the box and the sandbox's own dirs at /: {root}"
+    );
+    assert_eq!(line("box"), "['main.py'] /box");
+    assert_eq!(line("token"), "FileNotFoundError");
+    assert_eq!(line("answer"), "FileNotFoundError");
+    assert_eq!(line("shadow"), "FileNotFoundError");
+    assert_eq!(
+        line("env"),
+        "['HOME', 'LANG', 'PATH']",
+        "nothing of the worker's"
+    );
+    assert_eq!(line("procs"), "[1]", "only its own processes in /proc");
+    std::fs::remove_dir_all(secrets).unwrap();
+    std::fs::remove_dir_all(boxed).unwrap();
+}
+
+#[tokio::test]
+async fn the_run_has_a_uid_of_its_own_and_no_capabilities() {
+    let code = r#"import os
+status = dict(l.split(':\t', 1) for l in open('/proc/self/status').read().splitlines() if ':\t' in l)
+print(os.getuid(), os.geteuid(), os.getgid(), status['CapEff'].strip(), status['CapPrm'].strip(), status['NoNewPrivs'].strip())
+for path in ['/box/x', '/usr/x', '/x']:
+    try:
+        open(path, 'w')
+        print(path, 'written')
+    except OSError as e:
+        print(path, e.errno)
+"#;
+    let out = run(python(code, "uid-probe")).await;
+    assert!(out.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut lines = text.lines();
+    let ids: Vec<&str> = lines.next().unwrap_or("").split(' ').collect();
+    let uid: u32 = ids[0].parse().unwrap();
+    assert!(uid >= 60000, "not root, not a host account: {text}");
+    assert_eq!(
+        ids[1..],
+        [ids[0], ids[0], "0000000000000000", "0000000000000000", "1"]
+    );
+    let erofs = 30;
+    for path in ["/box/x", "/usr/x", "/x"] {
+        assert_eq!(
+            lines.next(),
+            Some(format!("{path} {erofs}").as_str()),
+            "{path} is read-only: {text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn filling_tmp_stops_at_its_size_and_the_next_run_gets_an_empty_one() {
+    // 1 MiB files (under the 8 MiB file-size limit) until /tmp, 8 MiB, is full.
+    let code = r#"import os
+n = 0
+try:
+    while True:
+        with open(f'/tmp/fill-{n}', 'wb') as f:
+            f.write(b'x' * (1 << 20))
+        n += 1
+except OSError as e:
+    print('stopped', e.errno, n)
+"#;
+    let out = run(python(code, "tmp-filler")).await;
+    assert!(out.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let enospc = 28;
+    assert!(
+        text.starts_with(&format!("stopped {enospc} ")),
+        "ENOSPC once /tmp is full: {text}"
+    );
+    let next = run(python("import os\nprint(os.listdir('/tmp'))", "tmp-after")).await;
+    assert_eq!(String::from_utf8_lossy(&next.stdout).trim(), "[]");
+}
+
+#[tokio::test]
+async fn a_writable_box_is_the_runs_own_and_files_it_makes_are_left_to_the_worker() {
+    let boxed = host_dir("compile-box", &[("main.c", "int main(){return 0;}")]);
+    let mut spec = python(
+        "open('main', 'w').write('built')\nprint('ok')",
+        "compile-box",
+    );
+    spec.dir = boxed.clone();
+    spec.dir_writable = true;
+    let out = run(spec).await;
+    assert!(out.success(), "{out:?}");
+    assert_eq!(
+        std::fs::read_to_string(boxed.join("main")).unwrap(),
+        "built"
+    );
+    std::fs::remove_dir_all(boxed).unwrap();
 }

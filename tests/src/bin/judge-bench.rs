@@ -479,35 +479,39 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 async fn sandbox(runs: usize, submissions: usize) -> Result<()> {
-    use judge_worker::judge::run::{PlainRunner, RunSpec, Runner};
+    use judge_worker::judge::run::{RunSpec, Runner, SandboxRunner};
     let cgroups = Arc::new(judge_worker::cgroup::Cgroups::detect().map_err(anyhow::Error::msg)?);
-    let isolation =
-        Arc::new(judge_worker::isolation::Isolation::new().map_err(anyhow::Error::msg)?);
+    let isolation = Arc::new(
+        judge_worker::isolation::Isolation::new(&judge_worker::isolation::IsolationConfig::base(
+            std::env::temp_dir().join("judge-bench-root"),
+        ))
+        .map_err(anyhow::Error::msg)?,
+    );
     let variants = [
         (
             "plain runner",
-            PlainRunner {
+            SandboxRunner {
                 cgroups: None,
                 isolation: None,
             },
         ),
         (
             "cgroups only",
-            PlainRunner {
+            SandboxRunner {
                 cgroups: Some(cgroups.clone()),
                 isolation: None,
             },
         ),
         (
             "isolation only",
-            PlainRunner {
+            SandboxRunner {
                 cgroups: None,
                 isolation: Some(isolation.clone()),
             },
         ),
         (
             "sandboxed (both)",
-            PlainRunner {
+            SandboxRunner {
                 cgroups: Some(cgroups),
                 isolation: Some(isolation),
             },
@@ -516,6 +520,8 @@ async fn sandbox(runs: usize, submissions: usize) -> Result<()> {
     let spec = RunSpec {
         argv: vec!["/bin/true".into()],
         dir: std::env::temp_dir(),
+        dir_writable: false,
+        binds: Vec::new(),
         stdin: None,
         time_limit: Duration::from_secs(1),
         wall_limit: Duration::from_secs(2),
@@ -562,6 +568,32 @@ async fn sandbox(runs: usize, submissions: usize) -> Result<()> {
             m.saturating_sub(b)
         );
     }
+
+    // Cancel: from the cancel signal to the run being over (its whole group killed), for a
+    // sandboxed program that sleeps.
+    let sandboxed = &variants[variants.len() - 1].1;
+    let mut sleeper = spec.clone();
+    sleeper.argv = vec!["/bin/sleep".into(), "3600".into()];
+    sleeper.wall_limit = Duration::from_secs(60);
+    let mut cancels = Vec::new();
+    for _ in 0..50 {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let run = sandboxed.run(sleeper.clone(), rx);
+        tokio::pin!(run);
+        // Let it start (a benchmark may sleep; it is not asserting anything).
+        let _ = tokio::time::timeout(Duration::from_millis(100), &mut run).await;
+        let t = Instant::now();
+        tx.send(true)?;
+        let out = run.await?;
+        cancels.push(t.elapsed());
+        anyhow::ensure!(out.cancelled, "the sleeper was cancelled: {out:?}");
+    }
+    cancels.sort();
+    println!(
+        "cancel: sandboxed sleeper, 50 cancels: median {:.2?}, max {:.2?} (aim: within 100 ms)",
+        cancels[cancels.len() / 2],
+        cancels[cancels.len() - 1]
+    );
 
     // Judging throughput: a 10-test problem in C on one worker with 2 slots.
     let setup = setup().await?;

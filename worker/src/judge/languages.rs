@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 /// One language's toolchain. Command words may use `{class}`, the public class of a Java
-/// source (`Main` when none is found).
+/// source (`Main` when none is found), and `{memory_mib}`, the run's memory limit in MiB.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Language {
@@ -22,6 +22,14 @@ pub struct Language {
     /// Processes and threads a run may have at once (the JVM needs many threads).
     #[serde(default = "default_processes")]
     pub max_processes: u32,
+    /// Paths the toolchain needs besides the sandbox's base view (`/usr`, `/lib`...), bound
+    /// read-only; a last component ending in `*` matches by prefix (`/etc/java-*`).
+    #[serde(default)]
+    pub read_only: Vec<String>,
+    /// Text on standard error by which the runtime says it ran out of memory on its own (the
+    /// JVM's heap limit), judged MLE rather than RTE.
+    #[serde(default)]
+    pub memory_error: Option<String>,
 }
 
 fn default_processes() -> u32 {
@@ -39,11 +47,9 @@ fn lang(id: &str, source_file: &str, compile: Option<&str>, run: &str, version: 
         compile: compile.map(words),
         run: words(run),
         version: words(version),
-        max_processes: if id == "java" {
-            512
-        } else {
-            default_processes()
-        },
+        max_processes: default_processes(),
+        read_only: Vec::new(),
+        memory_error: None,
     }
 }
 
@@ -79,17 +85,49 @@ pub fn defaults() -> BTreeMap<String, Language> {
             "./main",
             "rustc --version",
         ),
-        lang(
-            "java",
-            "{class}.java",
-            Some("javac {class}.java"),
-            "java -Xss64m -cp . {class}",
-            "javac -version",
-        ),
+        Language {
+            // The JVM: many threads; its configuration lives under /etc; its own diagnostics
+            // go to standard error, never into the judged output; the heap gets the memory
+            // limit, and running out of it is MLE.
+            max_processes: 512,
+            read_only: vec!["/etc/java-*".into()],
+            memory_error: Some("java.lang.OutOfMemoryError".into()),
+            ..lang(
+                "java",
+                "{class}.java",
+                Some("javac -J-XX:-UsePerfData {class}.java"),
+                "java -XX:-UsePerfData -XX:+DisplayVMOutputToStderr -Xlog:disable \
+                 -Xlog:all=warning:stderr -XX:+UseSerialGC -Xss64m -Xmx{memory_mib}m -cp . {class}",
+                "javac -version",
+            )
+        },
     ]
     .into_iter()
     .map(|l| (l.id.clone(), l))
     .collect()
+}
+
+/// `name` as the shell would find it: itself when it holds a `/`, else the first match on
+/// `PATH`.
+fn find_program(name: &str) -> Option<std::path::PathBuf> {
+    if name.contains('/') {
+        return Some(name.into());
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+/// The binary a rustup proxy named `tool` runs (`rustup which tool`).
+fn rustup_which(rustup: &std::path::Path, tool: &str) -> Option<std::path::PathBuf> {
+    let out = std::process::Command::new(rustup)
+        .args(["which", tool])
+        .output()
+        .ok()?;
+    let path = String::from_utf8(out.stdout).ok()?;
+    let path = std::path::PathBuf::from(path.trim());
+    (out.status.success() && path.is_absolute()).then_some(path)
 }
 
 /// The public class a Java source declares, so the file can be named after it.
@@ -116,9 +154,62 @@ pub fn java_class(source: &str) -> String {
 }
 
 impl Language {
-    /// `words` with `{class}` filled in.
-    pub fn expand(&self, words: &[String], class: &str) -> Vec<String> {
-        words.iter().map(|w| w.replace("{class}", class)).collect()
+    /// `words` with `{class}` and `{memory_mib}` filled in.
+    pub fn expand(&self, words: &[String], class: &str, memory_bytes: u64) -> Vec<String> {
+        let mib = (memory_bytes >> 20).to_string();
+        words
+            .iter()
+            .map(|w| w.replace("{class}", class).replace("{memory_mib}", &mib))
+            .collect()
+    }
+
+    /// Finds each command's program on `PATH` and names it by its full path, so runs need no
+    /// search path of the worker's, and adds what the sandbox must show for it: the
+    /// installation a program outside the base view lives in, or, for a rustup proxy (which
+    /// needs rustup's home and settings), the toolchain binary it stands for and that
+    /// toolchain's directory. Programs not found are left as they are (the version probe
+    /// decides whether the language is offered).
+    pub fn locate(&mut self) {
+        let mut extra = Vec::new();
+        for cmd in self
+            .compile
+            .iter_mut()
+            .chain(std::iter::once(&mut self.run))
+        {
+            let Some(prog) = cmd.first_mut() else {
+                continue;
+            };
+            if prog.starts_with("./") {
+                continue; // the submission's own program, in its directory
+            }
+            let Some(found) = find_program(prog) else {
+                continue;
+            };
+            let real = std::fs::canonicalize(&found).unwrap_or_else(|_| found.clone());
+            let (path, real) = if real.file_name().is_some_and(|n| n == "rustup") {
+                match rustup_which(&real, prog) {
+                    Some(tool) => (tool.clone(), tool),
+                    None => continue,
+                }
+            } else {
+                (found, real)
+            };
+            let outside = !crate::rootfs::BASE_VIEW
+                .iter()
+                .any(|base| real.starts_with(base));
+            if outside {
+                // <installation>/bin/<program>: show the installation.
+                if let Some(home) = real.parent().and_then(|bin| bin.parent()) {
+                    extra.push(home.display().to_string());
+                }
+            }
+            *prog = path.display().to_string();
+        }
+        for e in extra {
+            if !self.read_only.contains(&e) {
+                self.read_only.push(e);
+            }
+        }
     }
 
     /// First line of the version command's output, if the toolchain is there.
@@ -158,6 +249,19 @@ mod tests {
     }
 
     #[test]
+    fn programs_are_located_by_full_path() {
+        let mut c = defaults()["c"].clone();
+        c.locate();
+        let gcc = &c.compile.as_ref().unwrap()[0];
+        assert!(gcc.starts_with('/') && gcc.ends_with("gcc"), "{gcc}");
+        assert_eq!(
+            c.run,
+            ["./main"],
+            "the submission's own program stays relative"
+        );
+    }
+
+    #[test]
     fn all_five_languages_have_defaults() {
         let d = defaults();
         assert_eq!(
@@ -166,8 +270,8 @@ mod tests {
         );
         let java = &d["java"];
         assert_eq!(
-            java.expand(&java.run, "Solver"),
-            ["java", "-Xss64m", "-cp", ".", "Solver"]
+            java.expand(&java.run, "Solver", 256 << 20)[7..],
+            ["-Xmx256m", "-cp", ".", "Solver"]
         );
     }
 }

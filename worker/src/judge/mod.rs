@@ -51,7 +51,8 @@ pub struct Judge {
     pub validators: validator::Validators,
 }
 
-/// A run of the judge's own tools (compilers, validators): generous limits of their own.
+/// A run of the judge's own tools (compilers, validators): generous limits of their own, and
+/// a directory they may write into.
 pub fn tool_spec(
     argv: Vec<String>,
     dir: PathBuf,
@@ -61,6 +62,8 @@ pub fn tool_spec(
     RunSpec {
         argv,
         dir,
+        dir_writable: true,
+        binds: Vec::new(),
         stdin,
         time_limit: time,
         wall_limit: time * 2,
@@ -78,12 +81,26 @@ fn judge_error(message: impl Into<String>) -> Outcome {
     }
 }
 
-/// The verdict of one test run, with the validator's reason for a WA.
-fn verdict_of(run: &RunOutcome, answer: &[u8], flags: &ValidatorFlags) -> (pb::Verdict, String) {
+/// The verdict of one test run, with the validator's reason for a WA. `memory_error` is how
+/// the language's runtime says it ran out of memory by itself.
+fn verdict_of(
+    run: &RunOutcome,
+    answer: &[u8],
+    flags: &ValidatorFlags,
+    memory_error: Option<&str>,
+) -> (pb::Verdict, String) {
+    let out_of_memory = || {
+        memory_error.is_some_and(|m| {
+            run.stderr
+                .windows(m.len().max(1))
+                .any(|w| w == m.as_bytes())
+        })
+    };
     match run.limit {
         Some(LimitHit::Time) => (pb::Verdict::Tle, String::new()),
         Some(LimitHit::Memory) => (pb::Verdict::Mle, String::new()),
         Some(LimitHit::Output) => (pb::Verdict::Ole, String::new()),
+        None if run.exit_code != Some(0) && out_of_memory() => (pb::Verdict::Mle, String::new()),
         None if run.exit_code != Some(0) => (pb::Verdict::Rte, String::new()),
         None => match checker::check(&run.stdout, answer, flags) {
             Ok(()) => (pb::Verdict::Ac, String::new()),
@@ -162,7 +179,7 @@ impl Judge {
         if let Some(compile) = &lang.compile {
             report(Update::Compiling(pb::Compiling {}));
             let spec = tool_spec(
-                lang.expand(compile, &class),
+                lang.expand(compile, &class, COMPILE_MEMORY),
                 dir.to_path_buf(),
                 None,
                 COMPILE_TIME,
@@ -203,8 +220,10 @@ impl Judge {
         let mut overall = pb::Verdict::Ac;
         for (index, (name, input, answer)) in tests.into_iter().enumerate() {
             let spec = RunSpec {
-                argv: lang.expand(&lang.run, &class),
+                argv: lang.expand(&lang.run, &class, problem.memory_limit_bytes),
                 dir: dir.to_path_buf(),
+                dir_writable: false,
+                binds: Vec::new(),
                 stdin: Some(input.path.clone()),
                 time_limit,
                 wall_limit: time_limit * 3 + Duration::from_secs(1),
@@ -251,7 +270,7 @@ impl Judge {
                         validator::Judgement::Broken(m) => (pb::Verdict::Je, m),
                     }
                 }
-                _ => verdict_of(&run, &answer, &flags),
+                _ => verdict_of(&run, &answer, &flags, lang.memory_error.as_deref()),
             };
             report(Update::Test(pb::TestResult {
                 index: index as u32,

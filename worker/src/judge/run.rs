@@ -1,10 +1,11 @@
-//! Running one process with limits, behind an interface the sandbox will implement too.
+//! Running one process with limits.
 //!
-//! [`PlainRunner`] runs the program without namespaces or seccomp (that is the sandbox still to
-//! come), but with cgroups when the worker has them: memory limit (MLE), process limit, CPU time
-//! over all the run's processes, and the whole group killed at the end. Without cgroups, wall
-//! time stands in for CPU time and memory is not measured. The judging code does not know
-//! which runner it has.
+//! [`SandboxRunner`] runs the program in a cgroup when the worker has cgroups (memory limit
+//! (MLE), process limit, CPU time over all the run's processes, the whole group killed at the
+//! end) and isolated when the worker is root (namespaces, its own filesystem view, its own
+//! uid, seccomp: see [`crate::isolation`]). Without cgroups, wall time stands in for CPU time
+//! and memory is not measured; without isolation, the run sees the worker's files, and the
+//! judging code passes it host paths instead of the sandbox's (see [`Runner::sandboxed`]).
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -19,12 +20,18 @@ use tokio::sync::watch;
 
 use crate::cgroup::{Cgroups, Limits};
 use crate::isolation::{Backstops, Isolation};
+use crate::rootfs::{self, Bind};
 
 /// What to run and within which limits.
 #[derive(Debug, Clone)]
 pub struct RunSpec {
     pub argv: Vec<String>,
+    /// The run's directory: its working directory, shown at `/box` in the sandbox.
     pub dir: PathBuf,
+    /// Compilers write into their directory; submissions and validators may not.
+    pub dir_writable: bool,
+    /// Files and directories besides `dir` (a validator's input, answer and feedback dir).
+    pub binds: Vec<Bind>,
     /// File fed to standard input; none means empty input.
     pub stdin: Option<PathBuf>,
     pub time_limit: Duration,
@@ -33,7 +40,7 @@ pub struct RunSpec {
     pub output_limit_bytes: u64,
     /// Processes and threads the run may have at once.
     pub max_processes: u32,
-    /// Largest file the run may write (RLIMIT_FSIZE).
+    /// Largest file the run may write (RLIMIT_FSIZE), and the size of its `/tmp`.
     pub file_size_limit: u64,
 }
 
@@ -85,13 +92,31 @@ pub type RunFuture<'a> = Pin<Box<dyn Future<Output = Result<RunOutcome, RunError
 /// Runs processes. `cancel` turning true stops the run at once.
 pub trait Runner: Send + Sync {
     fn run(&self, spec: RunSpec, cancel: watch::Receiver<bool>) -> RunFuture<'_>;
+    /// Whether runs see the sandbox's paths (`/box`, `/judge/input`...) rather than the host's.
+    fn sandboxed(&self) -> bool;
 }
+
+/// The path a run sees for `bind`: where the sandbox shows it, or the host path without one.
+pub fn path_in_run(runner: &dyn Runner, bind: &Bind) -> String {
+    if runner.sandboxed() {
+        bind.inside.to_string_lossy().into_owned()
+    } else {
+        bind.host.display().to_string()
+    }
+}
+
+/// The environment of every run: nothing of the worker's (its token may be there).
+const ENV: &[(&str, &str)] = &[
+    ("PATH", "/usr/local/bin:/usr/bin:/bin"),
+    ("HOME", "/tmp"),
+    ("LANG", "C.UTF-8"),
+];
 
 const STDERR_CAP: usize = 64 * 1024;
 
-/// Runs programs as plain processes, in a cgroup when it has them.
+/// Runs programs in a cgroup when it has them, isolated when it can.
 #[derive(Debug, Default)]
-pub struct PlainRunner {
+pub struct SandboxRunner {
     pub cgroups: Option<std::sync::Arc<Cgroups>>,
     /// Namespaces, rlimits and seccomp (needs root).
     pub isolation: Option<std::sync::Arc<Isolation>>,
@@ -118,7 +143,11 @@ async fn read_capped(
     }
 }
 
-impl Runner for PlainRunner {
+impl Runner for SandboxRunner {
+    fn sandboxed(&self) -> bool {
+        self.isolation.is_some()
+    }
+
     fn run(&self, spec: RunSpec, mut cancel: watch::Receiver<bool>) -> RunFuture<'_> {
         Box::pin(async move {
             let (prog, args) = spec.argv.split_first().ok_or(RunError::EmptyCommand)?;
@@ -135,21 +164,38 @@ impl Runner for PlainRunner {
             };
             let mut cmd = tokio::process::Command::new(prog);
             cmd.args(args)
-                .current_dir(&spec.dir)
+                .env_clear()
+                .envs(ENV.iter().copied())
                 .stdin(stdin)
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .process_group(0)
                 .kill_on_drop(true);
             let procs = group.as_ref().map(|g| g.procs_files()).unwrap_or_default();
-            let isolation = self.isolation.clone();
             let backstops = Backstops {
                 file_size: spec.file_size_limit,
+            };
+            // The uid lease lives as long as the run.
+            let (isolation, _uid) = match &self.isolation {
+                Some(iso) => {
+                    let mut binds = vec![Bind {
+                        host: spec.dir.clone(),
+                        inside: rootfs::BOX,
+                        writable: spec.dir_writable,
+                    }];
+                    binds.extend(spec.binds.iter().cloned());
+                    let (run, lease) = iso.prepare(&binds, backstops)?;
+                    (Some((iso.clone(), run)), Some(lease))
+                }
+                None => {
+                    cmd.current_dir(&spec.dir);
+                    (None, None)
+                }
             };
             if !procs.is_empty() || isolation.is_some() {
                 // SAFETY: between fork and exec only async-signal-safe calls happen here:
                 // open, write and close on paths allocated before the fork, then the
-                // isolation's raw syscalls (see `Isolation::enter`).
+                // isolation's raw syscalls on data prepared before it (`Isolation::enter`).
                 unsafe {
                     cmd.pre_exec(move || {
                         for path in &procs {
@@ -161,8 +207,8 @@ impl Runner for PlainRunner {
                             .map_err(std::io::Error::from)?;
                             nix::unistd::write(&fd, b"0").map_err(std::io::Error::from)?;
                         }
-                        if let Some(iso) = &isolation {
-                            iso.enter(backstops)?;
+                        if let Some((iso, run)) = &isolation {
+                            iso.enter(run)?;
                         }
                         Ok(())
                     });

@@ -12,8 +12,9 @@ use judge_common::problem::valid_path;
 use sha2::{Digest, Sha256};
 use tokio::sync::{watch, OnceCell};
 
-use super::run::Runner;
+use super::run::{path_in_run, Runner};
 use crate::cache::FileCache;
+use crate::rootfs::{self, Bind};
 
 const EXIT_ACCEPT: i32 = 42;
 /// CPU time for building a validator, and for one validation.
@@ -26,6 +27,7 @@ const MESSAGE_CAP: usize = 4 * 1024;
 #[derive(Debug, Clone)]
 pub struct Built {
     dir: PathBuf,
+    /// Relative to `dir`, where it runs.
     argv: Vec<String>,
 }
 
@@ -48,9 +50,10 @@ pub struct Validators {
     builds: Mutex<HashMap<String, Build>>,
 }
 
-/// The validator's identity: its files' paths and hashes.
+/// The validator's identity: its files' paths and hashes (and the layout of its build).
 fn key(spec: &pb::OutputValidator) -> String {
     let mut h = Sha256::new();
+    h.update(b"v2\0");
     h.update(spec.language.as_bytes());
     for f in &spec.files {
         h.update(f.path.as_bytes());
@@ -166,7 +169,7 @@ impl Validators {
                     "validator".into(),
                 ];
                 cmd.extend(sources(&[".cpp", ".cc", ".cxx"]));
-                (Some(cmd), vec![dir.join("validator").display().to_string()])
+                (Some(cmd), vec!["./validator".into()])
             }
             "c" => {
                 let mut cmd = vec![
@@ -178,7 +181,7 @@ impl Validators {
                 ];
                 cmd.extend(sources(&[".c"]));
                 cmd.push("-lm".into());
-                (Some(cmd), vec![dir.join("validator").display().to_string()])
+                (Some(cmd), vec!["./validator".into()])
             }
             "python3" => {
                 let py = sources(&[".py"]);
@@ -188,13 +191,7 @@ impl Validators {
                     .or(py.first())
                     .cloned();
                 let main = main.ok_or("python validator without a .py file")?;
-                (
-                    None,
-                    vec![
-                        "/usr/bin/python3".into(),
-                        dir.join(main).display().to_string(),
-                    ],
-                )
+                (None, vec!["/usr/bin/python3".into(), main])
             }
             other => return Err(format!("validators in {other:?} are not supported")),
         };
@@ -246,17 +243,28 @@ impl Built {
         if let Err(e) = tokio::fs::create_dir_all(feedback).await {
             return Judgement::Broken(format!("feedback dir: {e}"));
         }
+        let binds = [
+            (input, rootfs::INPUT, false),
+            (answer, rootfs::ANSWER, false),
+            (feedback, rootfs::FEEDBACK, true),
+        ]
+        .map(|(host, inside, writable)| Bind {
+            host: host.to_path_buf(),
+            inside,
+            writable,
+        });
         let mut argv = self.argv.clone();
-        for p in [input, answer, feedback] {
-            argv.push(p.display().to_string());
-        }
+        argv.extend(binds.iter().map(|b| path_in_run(runner, b)));
         argv.extend(flags.iter().cloned());
-        let spec = super::tool_spec(
+        let mut spec = super::tool_spec(
             argv,
             self.dir.clone(),
             Some(output.to_path_buf()),
             VALIDATOR_TIME,
         );
+        // It reads its own files and the test's, and writes only its feedback.
+        spec.dir_writable = false;
+        spec.binds = binds.to_vec();
         let run = match runner.run(spec, cancel).await {
             Ok(r) => r,
             Err(e) => return Judgement::Broken(format!("running the validator: {e}")),
