@@ -431,3 +431,19 @@ async fn a_writable_box_is_the_runs_own_and_files_it_makes_are_left_to_the_worke
     );
     std::fs::remove_dir_all(boxed).unwrap();
 }
+
+#[tokio::test]
+async fn runs_killed_at_a_limit_leave_no_zombie_in_their_reused_group() {
+    // Each run is killed at the wall limit. Were PID 1 orphaned by its killed relay, the
+    // host's init would have to reap it, and until then it would hold a place in the
+    // pooled group's process limit; by the fourth run there would be no room to start.
+    let r = runner();
+    let mut spec = python("import time\ntime.sleep(3600)", "zombie-check");
+    spec.max_processes = 3;
+    spec.wall_limit = Duration::from_millis(300);
+    for i in 0..6 {
+        let (_tx, rx) = tokio::sync::watch::channel(false);
+        let out = r.run(spec.clone(), rx).await.expect("the run starts");
+        assert_eq!(out.limit, Some(LimitHit::Time), "run {i}: {out:?}");
+    }
+}

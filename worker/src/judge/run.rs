@@ -192,7 +192,8 @@ impl Runner for SandboxRunner {
                     (None, None)
                 }
             };
-            if !procs.is_empty() || isolation.is_some() {
+            let isolated = isolation.is_some();
+            if !procs.is_empty() || isolated {
                 // SAFETY: between fork and exec only async-signal-safe calls happen here:
                 // open, write and close on paths allocated before the fork, then the
                 // isolation's raw syscalls on data prepared before it (`Isolation::enter`).
@@ -226,11 +227,27 @@ impl Runner for SandboxRunner {
                     });
                 }
             };
-            let pgid = child.id().map(|id| Pid::from_raw(id as i32));
-            let kill = || {
-                if let Some(pg) = pgid {
-                    let _ = killpg(pg, Signal::SIGKILL);
+            let pid = child.id().map(|id| Pid::from_raw(id as i32));
+            let kill = || match pid {
+                // The relay outside the PID namespace must outlive the namespace's PID 1, so
+                // that it, not the host's init, reaps it: a zombie nobody reaps keeps its
+                // place in the pids limit of a group that is reused. Killing PID 1 kills
+                // everything else in its namespace; the relay then exits by itself.
+                Some(relay) if isolated => {
+                    let children = format!("/proc/{relay}/task/{relay}/children");
+                    for child in std::fs::read_to_string(children)
+                        .unwrap_or_default()
+                        .split_whitespace()
+                    {
+                        if let Ok(p) = child.parse() {
+                            let _ = nix::sys::signal::kill(Pid::from_raw(p), Signal::SIGKILL);
+                        }
+                    }
                 }
+                Some(leader) => {
+                    let _ = killpg(leader, Signal::SIGKILL);
+                }
+                None => {}
             };
             let started = Instant::now();
             let stdout = child
