@@ -81,12 +81,12 @@ pub struct IsolationConfig {
 }
 
 impl IsolationConfig {
-    /// The base view only, and uids from 60000: for tests and benchmarks.
+    /// The base view only, and the default uids: for tests and benchmarks.
     pub fn base(staging: PathBuf) -> IsolationConfig {
         IsolationConfig {
             read_only: Vec::new(),
             staging,
-            uid_base: 60000,
+            uid_base: crate::DEFAULT_SANDBOX_UID_BASE,
             uid_count: crate::SANDBOX_UIDS,
         }
     }
@@ -100,23 +100,9 @@ pub struct RunIsolation {
     limits: Backstops,
 }
 
-/// Makes an empty network namespace and returns a handle to it. `unshare` on a thread of its
-/// own changes only that thread, which then ends.
+/// An empty network namespace: only a loopback device, down.
 fn empty_netns() -> Result<std::os::fd::OwnedFd, String> {
-    std::thread::spawn(|| {
-        // SAFETY: plain syscall on this short-lived thread only.
-        if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
-            return Err(format!(
-                "unshare(CLONE_NEWNET): {}",
-                io::Error::last_os_error()
-            ));
-        }
-        std::fs::File::open("/proc/thread-self/ns/net")
-            .map(std::os::fd::OwnedFd::from)
-            .map_err(|e| format!("/proc/thread-self/ns/net: {e}"))
-    })
-    .join()
-    .map_err(|_| "netns thread panicked".to_string())?
+    crate::namespace::on_own_thread(libc::CLONE_NEWNET, "net", || Ok(()))
 }
 
 /// Per-run backstops, applied with `setrlimit`.
@@ -235,6 +221,22 @@ impl Isolation {
         seccompiler::apply_filter(&self.filter)
             .map_err(|_| io::Error::from_raw_os_error(libc::EPERM))?;
         Ok(())
+    }
+}
+
+/// Kills a run started through [`Isolation::enter`], given its relay (the process the
+/// spawner sees). Only PID 1 is killed, which ends everything in its namespace: the relay
+/// must outlive it so that it, not the host's init, reaps it, for a zombie nobody reaps
+/// keeps its place in the process limit of a cgroup that is reused. The relay then exits by
+/// itself.
+pub fn kill(relay: nix::unistd::Pid) {
+    let children = format!("/proc/{relay}/task/{relay}/children");
+    let text = std::fs::read_to_string(children).unwrap_or_default();
+    for pid in text.split_whitespace().filter_map(|p| p.parse().ok()) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
     }
 }
 

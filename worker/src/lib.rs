@@ -7,6 +7,7 @@ pub mod connection;
 pub mod executor;
 pub mod isolation;
 pub mod judge;
+pub mod namespace;
 pub mod resources;
 pub mod rootfs;
 pub mod uids;
@@ -44,6 +45,9 @@ pub struct WorkerOptions {
     pub sandbox_uid_base: u32,
 }
 
+/// The first uid the sandbox lends unless told otherwise.
+pub const DEFAULT_SANDBOX_UID_BASE: u32 = 60000;
+
 /// How many uids the sandbox may lend at once: far more than runs at once.
 pub const SANDBOX_UIDS: u32 = 1000;
 
@@ -77,7 +81,7 @@ pub async fn start(opts: WorkerOptions) -> Result<RunningWorker, StartError> {
         .max_decoding_message_size(64 << 20);
 
     let mut languages = Vec::new();
-    let mut located = opts.languages.clone();
+    let mut located = opts.languages;
     located.values_mut().for_each(Language::locate);
     for lang in located.values() {
         match lang.probe_version() {

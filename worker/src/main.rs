@@ -145,7 +145,7 @@ async fn main() -> Result<()> {
         sandbox_uid_base: cli
             .sandbox_uid_base
             .or(file.sandbox_uid_base)
-            .unwrap_or(60000),
+            .unwrap_or(judge_worker::DEFAULT_SANDBOX_UID_BASE),
     };
     if opts.sandbox_uid_base == 0 {
         bail!("--sandbox-uid-base must not be 0 (root)");

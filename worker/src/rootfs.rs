@@ -165,12 +165,10 @@ impl Template {
         paths.extend(read_only.iter().cloned());
         let paths = expand(&paths);
         let staging = staging.to_path_buf();
-        // On a thread of its own: unshare changes only the calling thread, which then ends;
-        // the descriptor keeps the namespace alive.
-        std::thread::spawn(move || build_on_this_thread(&paths, &staging))
-            .join()
-            .map_err(|_| "the rootfs thread panicked".to_string())?
-            .map(|ns| Template { ns })
+        crate::namespace::on_own_thread(libc::CLONE_NEWNS, "mnt", move || {
+            build_tree(&paths, &staging)
+        })
+        .map(|ns| Template { ns })
     }
 
     /// Between fork and exec, still in the worker's mount namespace: clones each bind's host
@@ -268,16 +266,8 @@ pub unsafe fn mount_proc() -> io::Result<()> {
     Ok(())
 }
 
-/// Builds the template's tree on the calling thread, which must be a thread of its own.
-fn build_on_this_thread(paths: &[PathBuf], staging: &Path) -> Result<OwnedFd, String> {
-    // SAFETY: plain syscall; it changes only this thread's namespace.
-    if unsafe { libc::unshare(libc::CLONE_NEWNS) } != 0 {
-        return Err(failed(io::Error::last_os_error(), "unshare(CLONE_NEWNS)"));
-    }
-    // Opened now: once the root is swapped, /proc is gone from this namespace.
-    let ns = std::fs::File::open("/proc/thread-self/ns/mnt")
-        .map(OwnedFd::from)
-        .map_err(|e| failed(e, "/proc/thread-self/ns/mnt"))?;
+/// Builds the template's tree, in its new mount namespace, and makes it the root there.
+fn build_tree(paths: &[PathBuf], staging: &Path) -> Result<(), String> {
     let none: Option<&str> = None;
     // Nothing done here may spread back to the worker's namespace.
     mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_PRIVATE, none)
@@ -322,7 +312,7 @@ fn build_on_this_thread(paths: &[PathBuf], staging: &Path) -> Result<OwnedFd, St
     umount2("/.old", MntFlags::MNT_DETACH).map_err(|e| failed(e, "detaching the old root"))?;
     std::fs::remove_dir("/.old").map_err(|e| failed(e, "/.old"))?;
     remount_read_only(Path::new("/"))?;
-    Ok(ns)
+    Ok(())
 }
 
 /// Shows host path `p` read-only at `target` (a symlink is copied as a symlink).

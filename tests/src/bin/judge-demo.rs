@@ -96,7 +96,7 @@ async fn main() -> Result<()> {
         cache_size: 1 << 30,
         job_types: vec!["judge".into()],
         languages: judge_worker::judge::languages::defaults(),
-        sandbox_uid_base: 60000,
+        sandbox_uid_base: judge_worker::DEFAULT_SANDBOX_UID_BASE,
     })
     .await?;
     let offered: Vec<&str> = worker.languages.iter().map(|l| l.id.as_str()).collect();

@@ -89,13 +89,8 @@ fn verdict_of(
     flags: &ValidatorFlags,
     memory_error: Option<&str>,
 ) -> (pb::Verdict, String) {
-    let out_of_memory = || {
-        memory_error.is_some_and(|m| {
-            run.stderr
-                .windows(m.len().max(1))
-                .any(|w| w == m.as_bytes())
-        })
-    };
+    let out_of_memory =
+        || memory_error.is_some_and(|m| String::from_utf8_lossy(&run.stderr).contains(m));
     match run.limit {
         Some(LimitHit::Time) => (pb::Verdict::Tle, String::new()),
         Some(LimitHit::Memory) => (pb::Verdict::Mle, String::new()),

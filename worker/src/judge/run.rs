@@ -229,21 +229,7 @@ impl Runner for SandboxRunner {
             };
             let pid = child.id().map(|id| Pid::from_raw(id as i32));
             let kill = || match pid {
-                // The relay outside the PID namespace must outlive the namespace's PID 1, so
-                // that it, not the host's init, reaps it: a zombie nobody reaps keeps its
-                // place in the pids limit of a group that is reused. Killing PID 1 kills
-                // everything else in its namespace; the relay then exits by itself.
-                Some(relay) if isolated => {
-                    let children = format!("/proc/{relay}/task/{relay}/children");
-                    for child in std::fs::read_to_string(children)
-                        .unwrap_or_default()
-                        .split_whitespace()
-                    {
-                        if let Ok(p) = child.parse() {
-                            let _ = nix::sys::signal::kill(Pid::from_raw(p), Signal::SIGKILL);
-                        }
-                    }
-                }
+                Some(relay) if isolated => crate::isolation::kill(relay),
                 Some(leader) => {
                     let _ = killpg(leader, Signal::SIGKILL);
                 }
