@@ -269,6 +269,38 @@ impl WorkerProc {
     }
 }
 
+/// A field of `/proc/<pid>/status`, if the process exists.
+pub fn proc_status(pid: u32, field: &str) -> Option<String> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .map(|v| v.trim().to_string())
+}
+
+/// The processes whose parent is `pid`.
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let parent = pid.to_string();
+    std::fs::read_dir("/proc")
+        .map(|dir| {
+            dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+                .filter(|p| proc_status(*p, "PPid").as_deref() == Some(parent.as_str()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Waits until process `pid` is gone (or a zombie), for at most [`WAIT`].
+pub async fn wait_gone(pid: u32) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while proc_status(pid, "State").is_some_and(|s| !s.starts_with('Z')) {
+        if tokio::time::Instant::now() > deadline {
+            bail!("process {pid} still there after {WAIT:?}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    Ok(())
+}
+
 /// Inodes of the listening TCP sockets on this machine (IPv4 and IPv6).
 pub fn listening_socket_inodes() -> std::collections::HashSet<u64> {
     let mut out = std::collections::HashSet::new();

@@ -26,8 +26,27 @@ async fn a_worker_killed_mid_job_loses_nothing() -> anyhow::Result<()> {
     c.wait_workers(1).await?;
     let mut judge = c.judge().await?;
     let id = start_slow(&mut judge, 1.5).await?;
+    // The worker's spawn helper, and the run it started (the slow submission).
+    let worker_pid = c.workers[0].pid().expect("the worker runs");
+    let helper = children_of(worker_pid)
+        .into_iter()
+        .find(|p| proc_status(*p, "Name").as_deref() == Some("judge-spawn"))
+        .expect("the worker has a spawn helper");
+    let mut runs = children_of(helper);
+    for _ in 0..500 {
+        if !runs.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        runs = children_of(helper);
+    }
+    assert!(!runs.is_empty(), "the submission is running");
     c.workers[0].kill().await;
     c.add_worker("rescuer", 1)?;
+    // With the worker gone, its helper kills the run and exits.
+    for pid in runs.iter().chain([&helper]) {
+        wait_gone(*pid).await?;
+    }
 
     let job = wait_finished(&mut judge, id).await?;
     assert_eq!(job.state, pb::JobState::Done as i32, "{}", c.logs());

@@ -7,7 +7,6 @@
 //! the worker's *own* cgroup (from `/proc/self/cgroup`), so a worker in a container or a
 //! delegated systemd unit stays inside what it was given.
 
-use std::ffi::CString;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -273,12 +272,16 @@ impl RunGroup {
         v
     }
 
-    /// The `cgroup.procs` files a child writes "0" to, to join the group before it execs.
-    pub fn procs_files(&self) -> Vec<CString> {
+    /// The `cgroup.procs` files, open for writing: a run writes "0" to each to join the group
+    /// before it execs.
+    pub fn open_procs(&self) -> std::io::Result<Vec<std::os::fd::OwnedFd>> {
         self.dirs()
             .into_iter()
-            .filter_map(|d| {
-                CString::new(d.join("cgroup.procs").into_os_string().into_encoded_bytes()).ok()
+            .map(|d| {
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(d.join("cgroup.procs"))
+                    .map(Into::into)
             })
             .collect()
     }

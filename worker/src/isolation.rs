@@ -1,25 +1,22 @@
-//! What a run's process does to itself between fork and exec: an empty network namespace,
-//! its own view of the filesystem (see [`crate::rootfs`]), new PID, IPC and UTS namespaces,
-//! rlimits as backstops, a uid of its own without any capability, and a seccomp filter
-//! refusing what a submission never needs.
+//! The sandbox's parts, prepared once at start: an empty network namespace, the template of
+//! the runs' filesystem (see [`crate::rootfs`]), the seccomp filter refusing what a
+//! submission never needs, and the pool of uids; and per run, its directories and uid.
 //!
-//! The PID namespace takes a second fork: the process that called `unshare` stays outside, and
-//! its child is PID 1 of the new namespace. That child goes on to exec the program; the one
-//! outside only waits for it and exits the same way, so the runner sees the program's status.
-//! Inside, the program can signal nothing outside its namespace (`kill(-1)` reaches only its
-//! own children), and when it exits every process it left behind dies with it.
-//!
-//! Everything between fork and exec must be async-signal-safe: no allocation, no locks. The
-//! filter, the paths and the mount options are prepared before the fork, and only raw
-//! syscalls run after it.
+//! The spawn helper enters the network namespace and the template once ([`Isolation::enter`])
+//! and clones each run into new mount, PID, IPC and UTS namespaces (see [`crate::spawn`]).
+//! The run is PID 1 of its own: it can signal nothing outside (`kill(-1)` reaches only its
+//! own children), and when it exits every process it left behind dies with it. Before exec
+//! it leaves root for its own uid ([`drop_to`]) and installs the filter
+//! ([`Isolation::apply_filter`]).
 
+use std::ffi::{CStr, CString};
 use std::io;
-
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
 use seccompiler::{BpfProgram, SeccompAction, SeccompFilter, TargetArch};
 
-use crate::rootfs::{self, Bind, Prepared, Template};
+use crate::rootfs::{self, Bind, Template};
 use crate::uids::{UidLease, UidPool};
 
 /// Syscalls a submission, compiler or validator never needs; they fail with EPERM.
@@ -92,24 +89,18 @@ impl IsolationConfig {
     }
 }
 
-/// One run's part of the isolation, prepared before the fork.
+/// One run's part of the isolation, prepared by the worker: its directories as detached
+/// mounts with their mount points, its uid, and its `/tmp`.
 #[derive(Debug)]
 pub struct RunIsolation {
-    view: Prepared,
-    uid: libc::uid_t,
-    limits: Backstops,
+    pub(crate) binds: Vec<(OwnedFd, &'static CStr)>,
+    pub(crate) uid: libc::uid_t,
+    pub(crate) tmp_options: CString,
 }
 
 /// An empty network namespace: only a loopback device, down.
 fn empty_netns() -> Result<std::os::fd::OwnedFd, String> {
     crate::namespace::on_own_thread(libc::CLONE_NEWNET, "net", || Ok(()))
-}
-
-/// Per-run backstops, applied with `setrlimit`.
-#[derive(Debug, Clone, Copy)]
-pub struct Backstops {
-    /// Largest file the run may write.
-    pub file_size: u64,
 }
 
 impl Isolation {
@@ -139,13 +130,17 @@ impl Isolation {
         })
     }
 
-    /// Prepares one run: lends it a uid, gives it the writable binds, and readies the paths.
-    /// Keep the lease until the run has ended.
-    pub fn prepare(
-        &self,
-        binds: &[Bind],
-        limits: Backstops,
-    ) -> io::Result<(RunIsolation, UidLease)> {
+    /// Prepares one run: lends it a uid, gives it the writable binds, and clones every bind
+    /// as a detached mount. `tmp_bytes` is the size of its `/tmp`. Keep the lease until the
+    /// run has ended.
+    pub fn prepare(&self, binds: &[Bind], tmp_bytes: u64) -> io::Result<(RunIsolation, UidLease)> {
+        if binds.len() > rootfs::MAX_BINDS {
+            return Err(io::Error::other(format!(
+                "{} binds, at most {}",
+                binds.len(),
+                rootfs::MAX_BINDS
+            )));
+        }
         let lease = self
             .uids
             .lease()
@@ -153,113 +148,53 @@ impl Isolation {
         for b in binds.iter().filter(|b| b.writable) {
             std::os::unix::fs::chown(&b.host, Some(lease.uid()), Some(lease.uid()))?;
         }
-        let view = Prepared::new(binds, limits.file_size)?;
+        let binds = binds
+            .iter()
+            .map(|b| Ok((rootfs::clone_bind(&b.host, b.writable)?, b.inside)))
+            .collect::<io::Result<_>>()?;
         Ok((
             RunIsolation {
-                view,
+                binds,
                 uid: lease.uid(),
-                limits,
+                tmp_options: rootfs::tmp_options(tmp_bytes),
             },
             lease,
         ))
     }
 
-    /// Enters the isolation. Call only in a freshly forked child, right before exec: it forks
-    /// again, and returns only in the process that will exec (PID 1 of the new namespace).
+    /// Enters the empty network namespace and the template of the runs' filesystem. The spawn
+    /// helper does this once, so that every run it clones starts there.
     ///
     /// # Safety
-    /// Must run between fork and exec of a (possibly multi-threaded) parent: it uses only
-    /// async-signal-safe calls.
-    pub unsafe fn enter(&self, run: &RunIsolation) -> io::Result<()> {
+    /// Async-signal-safe; the caller has one thread.
+    pub unsafe fn enter(&self) -> io::Result<()> {
         use std::os::fd::AsRawFd;
-        let fail = || Err(io::Error::last_os_error());
         if libc::setns(self.netns.as_raw_fd(), libc::CLONE_NEWNET) != 0 {
-            return fail();
+            return Err(io::Error::last_os_error());
         }
-        let cloned = self.root.clone_binds(&run.view)?;
-        self.root.enter()?;
-        let flags =
-            libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS;
-        if libc::unshare(flags) != 0 {
-            return fail();
-        }
-        self.root.attach(&run.view, &cloned)?;
-        match libc::fork() {
-            -1 => return fail(),
-            0 => {} // PID 1 of the new namespace: goes on to exec.
-            child => relay(child),
-        }
-        rootfs::mount_proc()?;
-        let limits = run.limits;
-        let set = |res, value: u64| {
-            let lim = libc::rlimit {
-                rlim_cur: value,
-                rlim_max: value,
-            };
-            libc::setrlimit(res, &lim)
-        };
-        set(libc::RLIMIT_CORE, 0);
-        set(libc::RLIMIT_FSIZE, limits.file_size);
-        let stack = libc::rlimit {
-            rlim_cur: libc::RLIM_INFINITY,
-            rlim_max: libc::RLIM_INFINITY,
-        };
-        libc::setrlimit(libc::RLIMIT_STACK, &stack);
-        libc::umask(0o022);
-        // A uid of its own: leaving root drops every capability, and nothing it runs can
-        // regain any (no_new_privs, set by the filter below, also disarms set-uid files).
-        let uid = run.uid;
-        if libc::setgroups(0, std::ptr::null()) != 0
-            || libc::setresgid(uid, uid, uid) != 0
-            || libc::setresuid(uid, uid, uid) != 0
-        {
-            return fail();
-        }
-        // If the relay outside dies (the worker killed it), die too. Set after the uid
-        // change, which clears it.
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-        seccompiler::apply_filter(&self.filter)
-            .map_err(|_| io::Error::from_raw_os_error(libc::EPERM))?;
-        Ok(())
+        self.root.enter()
+    }
+
+    /// Installs the filter on the calling thread (and sets no_new_privs); the errno if not.
+    ///
+    /// # Safety
+    /// Async-signal-safe: call it last before exec.
+    pub unsafe fn apply_filter(&self) -> Result<(), i32> {
+        seccompiler::apply_filter(&self.filter).map_err(|_| libc::EPERM)
     }
 }
 
-/// Kills a run started through [`Isolation::enter`], given its relay (the process the
-/// spawner sees). Only PID 1 is killed, which ends everything in its namespace: the relay
-/// must outlive it so that it, not the host's init, reaps it, for a zombie nobody reaps
-/// keeps its place in the process limit of a cgroup that is reused. The relay then exits by
-/// itself.
-pub fn kill(relay: nix::unistd::Pid) {
-    let children = format!("/proc/{relay}/task/{relay}/children");
-    let text = std::fs::read_to_string(children).unwrap_or_default();
-    for pid in text.split_whitespace().filter_map(|p| p.parse().ok()) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGKILL,
-        );
-    }
-}
-
-/// The process outside the namespace: waits for PID 1 and ends the same way.
-unsafe fn relay(child: libc::pid_t) -> ! {
-    // It never execs, so it must let go of every descriptor it inherited: above all the
-    // spawner's exec-status pipe, which would otherwise keep `spawn()` waiting for the whole
-    // run, and the program's output pipes.
-    libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32);
-    let mut status = 0;
-    while libc::waitpid(child, &mut status, 0) == -1 {
-        if *libc::__errno_location() != libc::EINTR {
-            libc::_exit(127);
-        }
-    }
-    if libc::WIFSIGNALED(status) {
-        let sig = libc::WTERMSIG(status);
-        libc::signal(sig, libc::SIG_DFL);
-        libc::kill(libc::getpid(), sig);
-    }
-    libc::_exit(if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        127
-    })
+/// Leaves root for `uid` (group too, no supplementary groups): every capability goes, and
+/// nothing run later can regain any (no_new_privs, set with the filter, also disarms set-uid
+/// files). Raw syscalls: libc's wrappers would try to change every thread of the process.
+///
+/// # Safety
+/// Async-signal-safe.
+pub unsafe fn drop_to(uid: libc::uid_t) -> libc::c_long {
+    let steps = [
+        libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>()),
+        libc::syscall(libc::SYS_setresgid, uid, uid, uid),
+        libc::syscall(libc::SYS_setresuid, uid, uid, uid),
+    ];
+    steps.into_iter().find(|r| *r < 0).unwrap_or(0)
 }

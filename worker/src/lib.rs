@@ -10,6 +10,7 @@ pub mod judge;
 pub mod namespace;
 pub mod resources;
 pub mod rootfs;
+pub mod spawn;
 pub mod uids;
 
 use std::collections::BTreeMap;
@@ -62,6 +63,8 @@ pub enum StartError {
     WorkDir(String, std::io::Error),
     #[error("none of the configured languages has a working toolchain here")]
     NoLanguages,
+    #[error("cannot start the spawn helper: {0}")]
+    Spawner(std::io::Error),
 }
 
 /// A started worker: wait on `task`; flip `drain` to stop gracefully.
@@ -72,16 +75,20 @@ pub struct RunningWorker {
     pub languages: Vec<pb::LanguageInfo>,
 }
 
-/// Probes the toolchains, opens the cache, dials the scheduler and starts taking jobs.
-pub async fn start(opts: WorkerOptions) -> Result<RunningWorker, StartError> {
-    let endpoint = judge_common::channel::endpoint(&opts.scheduler)
-        .map_err(|e| StartError::Url(opts.scheduler.clone(), e.to_string()))?;
-    let channel = endpoint.connect_lazy();
-    let client = WorkerServiceClient::with_interceptor(channel, Bearer::new(&opts.token)?)
-        .max_decoding_message_size(64 << 20);
+/// What a worker makes before its async runtime starts: the languages it offers, its work
+/// dir, and the runner, whose spawn helper is best forked while the process has one thread.
+pub struct Prepared {
+    languages: Vec<pb::LanguageInfo>,
+    offered: BTreeMap<String, Language>,
+    work_dir: PathBuf,
+    runner: Arc<SandboxRunner>,
+}
 
+/// Probes the toolchains, readies the work dir, and sets up the sandbox as far as this host
+/// allows (saying plainly what it lacks).
+pub fn prepare(opts: &WorkerOptions) -> Result<Prepared, StartError> {
     let mut languages = Vec::new();
-    let mut located = opts.languages;
+    let mut located = opts.languages.clone();
     located.values_mut().for_each(Language::locate);
     for lang in located.values() {
         match lang.probe_version() {
@@ -111,13 +118,6 @@ pub async fn start(opts: WorkerOptions) -> Result<RunningWorker, StartError> {
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
     // Absolute, because validators and runs get paths while working in other directories.
     let work_dir = std::path::absolute(&opts.work_dir).map_err(wd)?;
-    let cache_dir = opts
-        .cache_dir
-        .clone()
-        .unwrap_or_else(|| opts.work_dir.join("cache"));
-    let cache = FileCache::open(cache_dir.clone(), opts.cache_size, client.clone())
-        .await
-        .map_err(|e| StartError::WorkDir(cache_dir.display().to_string(), e))?;
     let cgroups = match cgroup::Cgroups::detect() {
         Ok(c) => {
             tracing::info!(version = ?c.version(), "cgroups: memory, process and CPU-time limits enforced");
@@ -149,8 +149,46 @@ pub async fn start(opts: WorkerOptions) -> Result<RunningWorker, StartError> {
             }
         }
     };
+    let runner = SandboxRunner::new(cgroups, isolation).map_err(StartError::Spawner)?;
+    Ok(Prepared {
+        languages,
+        offered,
+        work_dir,
+        runner: Arc::new(runner),
+    })
+}
+
+/// Prepares (see [`prepare`]) and starts the worker.
+pub async fn start(opts: WorkerOptions) -> Result<RunningWorker, StartError> {
+    let prepared = prepare(&opts)?;
+    start_prepared(opts, prepared).await
+}
+
+/// Opens the cache, dials the scheduler and starts taking jobs.
+pub async fn start_prepared(
+    opts: WorkerOptions,
+    prepared: Prepared,
+) -> Result<RunningWorker, StartError> {
+    let Prepared {
+        languages,
+        offered,
+        work_dir,
+        runner,
+    } = prepared;
+    let endpoint = judge_common::channel::endpoint(&opts.scheduler)
+        .map_err(|e| StartError::Url(opts.scheduler.clone(), e.to_string()))?;
+    let channel = endpoint.connect_lazy();
+    let client = WorkerServiceClient::with_interceptor(channel, Bearer::new(&opts.token)?)
+        .max_decoding_message_size(64 << 20);
+    let cache_dir = opts
+        .cache_dir
+        .clone()
+        .unwrap_or_else(|| opts.work_dir.join("cache"));
+    let cache = FileCache::open(cache_dir.clone(), opts.cache_size, client.clone())
+        .await
+        .map_err(|e| StartError::WorkDir(cache_dir.display().to_string(), e))?;
     let judge = Judge {
-        runner: Arc::new(SandboxRunner { cgroups, isolation }),
+        runner,
         languages: offered,
         cache: cache.clone(),
         work_dir: work_dir.clone(),

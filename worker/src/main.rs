@@ -85,8 +85,9 @@ fn host_name() -> String {
         .unwrap_or_else(|| "worker".into())
 }
 
-#[tokio::main]
-async fn main() -> Result<()> {
+/// Reads the configuration and prepares the sandbox while the process has one thread (its
+/// spawn helper is forked then: small, and safely), then starts the async runtime.
+fn main() -> Result<()> {
     let cli = Cli::parse();
     judge_common::logging::init(cli.log_json);
     let file: FileConfig = match &cli.config {
@@ -150,8 +151,19 @@ async fn main() -> Result<()> {
     if opts.sandbox_uid_base == 0 {
         bail!("--sandbox-uid-base must not be 0 (root)");
     }
+    let prepared = judge_worker::prepare(&opts)?;
+    tokio::runtime::Runtime::new()?.block_on(run(opts, prepared, slots, drain_timeout))
+}
+
+/// Runs the worker until SIGTERM or Ctrl-C, then drains.
+async fn run(
+    opts: WorkerOptions,
+    prepared: judge_worker::Prepared,
+    slots: u32,
+    drain_timeout: f64,
+) -> Result<()> {
     let name = opts.name.clone();
-    let worker = judge_worker::start(opts).await?;
+    let worker = judge_worker::start_prepared(opts, prepared).await?;
     let offered: Vec<String> = worker
         .languages
         .iter()

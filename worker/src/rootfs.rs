@@ -4,19 +4,19 @@
 //! config or token.
 //!
 //! Building that tree costs dozens of mounts, so it is built once, at start, in a mount
-//! namespace of its own (the *template*), kept alive by a descriptor. A run enters the
-//! template, copies it with `unshare(CLONE_NEWNS)` (a handful of mounts), and attaches only
-//! what is its own: its directories and files (cloned with `open_tree` while still in the
-//! worker's namespace, then moved in with `move_mount`) and a new tmpfs on `/tmp`. When the
-//! run's last process exits, its namespace and everything attached to it go away.
+//! namespace of its own (the *template*), kept alive by a descriptor. The spawn helper enters
+//! it once; each run is cloned with a copy of it (`CLONE_NEWNS`, a handful of mounts) and
+//! attaches only what is its own: its directories and files (cloned by the worker with
+//! `open_tree` in its own namespace, see [`clone_bind`], then moved in with [`attach`]), a
+//! new tmpfs on `/tmp` and its own `/proc`. When the run's last process exits, its namespace
+//! and everything attached to it go away.
 //!
-//! Everything called between fork and exec ([`Template::clone_binds`], [`Template::enter`],
-//! [`Template::attach`], [`mount_proc`]) is async-signal-safe: raw syscalls on data prepared
-//! before the fork.
+//! What a run calls between clone and exec ([`attach`], [`mount_tmp`], [`mount_proc`]) is
+//! async-signal-safe: raw syscalls on data prepared before.
 
 use std::ffi::{CStr, CString};
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -66,40 +66,79 @@ pub struct Bind {
     pub writable: bool,
 }
 
-/// A run's binds and `/tmp` options, ready for use between fork and exec.
-#[derive(Debug)]
-pub struct Prepared {
-    binds: Vec<(CString, &'static CStr, bool)>,
-    tmp_options: CString,
-}
-
-impl Prepared {
-    /// `tmp_bytes` bounds the run's `/tmp` (its pages also count against its memory limit).
-    pub fn new(binds: &[Bind], tmp_bytes: u64) -> io::Result<Prepared> {
-        if binds.len() > MAX_BINDS {
-            return Err(io::Error::other(format!(
-                "{} binds, at most {MAX_BINDS}",
-                binds.len()
-            )));
+/// Clones host path `host` (a directory or file) as a detached mount, read-only unless
+/// `writable`, never with set-uid programs or devices. Done in the worker's mount namespace,
+/// where the path is; the run attaches it in its own with [`attach`].
+pub fn clone_bind(host: &Path, writable: bool) -> io::Result<OwnedFd> {
+    let path = CString::new(host.as_os_str().as_bytes())
+        .map_err(|_| io::Error::other("a path with a NUL byte"))?;
+    // SAFETY: plain syscalls on a valid path and a local struct.
+    unsafe {
+        let fd = check(libc::syscall(
+            libc::SYS_open_tree,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC,
+        ))
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", host.display())))?;
+        let fd = OwnedFd::from_raw_fd(fd as libc::c_int);
+        let mut set = libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV;
+        if !writable {
+            set |= libc::MOUNT_ATTR_RDONLY;
         }
-        let binds = binds
-            .iter()
-            .map(|b| {
-                let host = CString::new(b.host.as_os_str().as_bytes())
-                    .map_err(|_| io::Error::other("a path with a NUL byte"))?;
-                Ok((host, b.inside, b.writable))
-            })
-            .collect::<io::Result<_>>()?;
-        let tmp_options = CString::new(format!("size={tmp_bytes},nr_inodes=16384,mode=1777"))
-            .map_err(io::Error::other)?;
-        Ok(Prepared { binds, tmp_options })
+        let attr = libc::mount_attr {
+            attr_set: set,
+            attr_clr: 0,
+            propagation: 0,
+            userns_fd: 0,
+        };
+        check(libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH,
+            &attr as *const libc::mount_attr,
+            std::mem::size_of::<libc::mount_attr>(),
+        ))?;
+        Ok(fd)
     }
 }
 
-/// Descriptors of the cloned binds, in [`Prepared`]'s order.
-pub struct Cloned {
-    fds: [libc::c_int; MAX_BINDS],
-    len: usize,
+/// In a run's own copy of the template: attaches a mount made by [`clone_bind`] at `point`.
+/// Returns the syscall's result.
+///
+/// # Safety
+/// Async-signal-safe; `point` is a NUL-terminated path.
+pub unsafe fn attach(fd: libc::c_int, point: *const libc::c_char) -> libc::c_long {
+    libc::syscall(
+        libc::SYS_move_mount,
+        fd,
+        c"".as_ptr(),
+        libc::AT_FDCWD,
+        point,
+        libc::MOVE_MOUNT_F_EMPTY_PATH,
+    )
+}
+
+/// The options of a run's `/tmp`: `bytes` big (its pages also count against the run's memory
+/// limit).
+pub fn tmp_options(bytes: u64) -> CString {
+    CString::new(format!("size={bytes},nr_inodes=16384,mode=1777")).unwrap_or_default()
+}
+
+/// Mounts a fresh tmpfs on `/tmp` with `options` (from [`tmp_options`]).
+///
+/// # Safety
+/// Async-signal-safe; `options` is a NUL-terminated string.
+pub unsafe fn mount_tmp(options: *const libc::c_char) -> libc::c_long {
+    libc::mount(
+        c"tmpfs".as_ptr(),
+        c"/tmp".as_ptr(),
+        c"tmpfs".as_ptr(),
+        libc::MS_NOSUID | libc::MS_NODEV,
+        options.cast(),
+    )
+    .into()
 }
 
 /// The prepared mount namespace every run starts from.
@@ -171,82 +210,14 @@ impl Template {
         .map(|ns| Template { ns })
     }
 
-    /// Between fork and exec, still in the worker's mount namespace: clones each bind's host
-    /// directory or file as a detached mount, read-only unless writable.
+    /// Enters the template. The spawn helper does, once: each run it clones gets a copy
+    /// (`CLONE_NEWNS`), so what a run attaches stays its own.
     ///
     /// # Safety
-    /// Only async-signal-safe calls; `p` was prepared before the fork.
-    pub unsafe fn clone_binds(&self, p: &Prepared) -> io::Result<Cloned> {
-        let mut cloned = Cloned {
-            fds: [-1; MAX_BINDS],
-            len: 0,
-        };
-        for (host, _, writable) in &p.binds {
-            let fd = check(libc::syscall(
-                libc::SYS_open_tree,
-                libc::AT_FDCWD,
-                host.as_ptr(),
-                libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC,
-            ))? as libc::c_int;
-            cloned.fds[cloned.len] = fd;
-            cloned.len += 1;
-            let mut set = libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV;
-            if !writable {
-                set |= libc::MOUNT_ATTR_RDONLY;
-            }
-            let attr = libc::mount_attr {
-                attr_set: set,
-                attr_clr: 0,
-                propagation: 0,
-                userns_fd: 0,
-            };
-            check(libc::syscall(
-                libc::SYS_mount_setattr,
-                fd,
-                c"".as_ptr(),
-                libc::AT_EMPTY_PATH,
-                &attr as *const libc::mount_attr,
-                std::mem::size_of::<libc::mount_attr>(),
-            ))?;
-        }
-        Ok(cloned)
-    }
-
-    /// Enters the template. The caller then unshares the mount namespace (with the others),
-    /// so what it attaches stays its own.
-    ///
-    /// # Safety
-    /// Only async-signal-safe calls.
+    /// Only async-signal-safe calls; the caller has one thread.
     pub unsafe fn enter(&self) -> io::Result<()> {
         check(libc::setns(self.ns.as_raw_fd(), libc::CLONE_NEWNS) as libc::c_long)?;
-        Ok(())
-    }
-
-    /// In the run's own copy of the template: attaches the cloned binds, mounts a fresh
-    /// `/tmp`, and moves into `/box`.
-    ///
-    /// # Safety
-    /// Only async-signal-safe calls.
-    pub unsafe fn attach(&self, p: &Prepared, cloned: &Cloned) -> io::Result<()> {
-        for (i, (_, inside, _)) in p.binds.iter().enumerate().take(cloned.len) {
-            check(libc::syscall(
-                libc::SYS_move_mount,
-                cloned.fds[i],
-                c"".as_ptr(),
-                libc::AT_FDCWD,
-                inside.as_ptr(),
-                libc::MOVE_MOUNT_F_EMPTY_PATH,
-            ))?;
-            libc::close(cloned.fds[i]);
-        }
-        check(libc::mount(
-            c"tmpfs".as_ptr(),
-            c"/tmp".as_ptr(),
-            c"tmpfs".as_ptr(),
-            libc::MS_NOSUID | libc::MS_NODEV,
-            p.tmp_options.as_ptr().cast(),
-        ) as libc::c_long)?;
-        check(libc::chdir(BOX.as_ptr()) as libc::c_long)?;
+        check(libc::chdir(c"/".as_ptr()) as libc::c_long)?;
         Ok(())
     }
 }
@@ -255,15 +226,15 @@ impl Template {
 ///
 /// # Safety
 /// Only async-signal-safe calls.
-pub unsafe fn mount_proc() -> io::Result<()> {
-    check(libc::mount(
+pub unsafe fn mount_proc() -> libc::c_long {
+    libc::mount(
         c"proc".as_ptr(),
         c"/proc".as_ptr(),
         c"proc".as_ptr(),
         libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
         std::ptr::null(),
-    ) as libc::c_long)?;
-    Ok(())
+    )
+    .into()
 }
 
 /// Builds the template's tree, in its new mount namespace, and makes it the root there.

@@ -13,10 +13,8 @@ fn runner() -> SandboxRunner {
     let staging = std::env::temp_dir().join("judge-runner-tests-root");
     let isolation = Isolation::new(&IsolationConfig::base(staging))
         .unwrap_or_else(|why| panic!("these tests need root: {why}"));
-    SandboxRunner {
-        cgroups: Some(Arc::new(cgroups)),
-        isolation: Some(Arc::new(isolation)),
-    }
+    SandboxRunner::new(Some(Arc::new(cgroups)), Some(Arc::new(isolation)))
+        .expect("the spawn helper starts")
 }
 
 fn python(code: &str, marker: &str) -> RunSpec {
@@ -434,9 +432,9 @@ async fn a_writable_box_is_the_runs_own_and_files_it_makes_are_left_to_the_worke
 
 #[tokio::test]
 async fn runs_killed_at_a_limit_leave_no_zombie_in_their_reused_group() {
-    // Each run is killed at the wall limit. Were PID 1 orphaned by its killed relay, the
-    // host's init would have to reap it, and until then it would hold a place in the
-    // pooled group's process limit; by the fourth run there would be no room to start.
+    // Each run is killed at the wall limit. Were a killed PID 1 left for anyone but its
+    // parent to reap (the host's init, say), it would hold a place in the pooled group's
+    // process limit until then; by the fourth run there would be no room to start.
     let r = runner();
     let mut spec = python("import time\ntime.sleep(3600)", "zombie-check");
     spec.max_processes = 3;
@@ -446,4 +444,106 @@ async fn runs_killed_at_a_limit_leave_no_zombie_in_their_reused_group() {
         let out = r.run(spec.clone(), rx).await.expect("the run starts");
         assert_eq!(out.limit, Some(LimitHit::Time), "run {i}: {out:?}");
     }
+}
+
+/// Polls `done` until it holds, for at most 10 s.
+async fn until(what: &str, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A field of `/proc/<pid>/status`.
+fn status_field(pid: u32, field: &str) -> Option<String> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .map(|v| v.trim().to_string())
+}
+
+#[tokio::test]
+async fn runs_are_children_of_a_single_threaded_helper_not_of_the_worker() {
+    let r = runner();
+    let helper = r.helper_pid();
+    assert_eq!(status_field(helper, "Threads").as_deref(), Some("1"));
+    assert_eq!(status_field(helper, "Name").as_deref(), Some("judge-spawn"));
+    assert_eq!(
+        status_field(helper, "PPid"),
+        Some(std::process::id().to_string())
+    );
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let spec = python("import time\ntime.sleep(3600)", "helper-parent-check");
+    let run = r.run(spec, rx);
+    tokio::pin!(run);
+    tokio::select! {
+        out = &mut run => panic!("the sleeper ended by itself: {out:?}"),
+        _ = until("the run is up", || !survivors("helper-parent-check").is_empty()) => {}
+    }
+    let pid = survivors("helper-parent-check")[0];
+    assert_eq!(status_field(pid, "PPid"), Some(helper.to_string()));
+    tx.send(true).unwrap();
+    let out = run.await.unwrap();
+    assert!(out.cancelled, "{out:?}");
+    assert!(survivors("helper-parent-check").is_empty());
+}
+
+#[tokio::test]
+async fn a_run_whose_future_is_dropped_is_killed() {
+    let r = Arc::new(runner());
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let spec = python("import time\ntime.sleep(3600)", "dropped-run");
+    let task = tokio::spawn({
+        let r = r.clone();
+        async move { r.run(spec, rx).await }
+    });
+    until("the run is up", || !survivors("dropped-run").is_empty()).await;
+    task.abort();
+    until("the run is gone", || survivors("dropped-run").is_empty()).await;
+}
+
+#[tokio::test]
+async fn dropping_the_runner_ends_its_helper() {
+    // (A worker killed outright ends its helper and the runs too: see the end-to-end test of
+    // a worker killed mid-job.)
+    let r = runner();
+    let helper = r.helper_pid();
+    assert!(run(python("print(1)", "before-drop")).await.success());
+    drop(r);
+    until("the helper is gone", || {
+        status_field(helper, "Name").is_none()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_program_that_cannot_be_started_is_an_error_naming_it_and_the_step() {
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let mut spec = python("", "missing");
+    spec.argv = vec!["/usr/bin/no-such-program".into()];
+    let err = runner().run(spec, rx).await.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("/usr/bin/no-such-program") && text.contains("exec"),
+        "{text}"
+    );
+    assert!(text.contains("No such file"), "{text}");
+}
+
+#[tokio::test]
+async fn without_cgroups_or_isolation_the_helper_still_measures_and_cleans_up() {
+    // A worker that is not root: runs start from the helper all the same, CPU time and
+    // memory come from wait4, and what a run leaves in its process group is killed.
+    let plain = SandboxRunner::new(None, None).expect("the spawn helper starts");
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let code = "import os, time\nif os.fork() == 0:\n    time.sleep(60)\nelse:\n    t = time.process_time()\n    while time.process_time() - t < 0.3:\n        pass\n    print('spun')";
+    let out = plain
+        .run(python(code, "plain-leftover"), rx)
+        .await
+        .expect("the run is carried out");
+    assert!(out.success(), "{out:?}");
+    assert!(out.cpu_ms >= 250, "CPU time measured: {out:?}");
+    assert!(out.memory_kb > 1000, "peak memory measured: {out:?}");
+    assert!(survivors("plain-leftover").is_empty());
 }

@@ -488,33 +488,18 @@ async fn sandbox(runs: usize, submissions: usize) -> Result<()> {
         .map_err(anyhow::Error::msg)?,
     );
     let variants = [
-        (
-            "plain runner",
-            SandboxRunner {
-                cgroups: None,
-                isolation: None,
-            },
-        ),
+        ("plain runner", SandboxRunner::new(None, None)?),
         (
             "cgroups only",
-            SandboxRunner {
-                cgroups: Some(cgroups.clone()),
-                isolation: None,
-            },
+            SandboxRunner::new(Some(cgroups.clone()), None)?,
         ),
         (
             "isolation only",
-            SandboxRunner {
-                cgroups: None,
-                isolation: Some(isolation.clone()),
-            },
+            SandboxRunner::new(None, Some(isolation.clone()))?,
         ),
         (
             "sandboxed (both)",
-            SandboxRunner {
-                cgroups: Some(cgroups),
-                isolation: Some(isolation),
-            },
+            SandboxRunner::new(Some(cgroups), Some(isolation))?,
         ),
     ];
     let spec = RunSpec {

@@ -3,24 +3,27 @@
 //! [`SandboxRunner`] runs the program in a cgroup when the worker has cgroups (memory limit
 //! (MLE), process limit, CPU time over all the run's processes, the whole group killed at the
 //! end) and isolated when the worker is root (namespaces, its own filesystem view, its own
-//! uid, seccomp: see [`crate::isolation`]). Without cgroups, wall time stands in for CPU time
-//! and memory is not measured; without isolation, the run sees the worker's files, and the
+//! uid, seccomp: see [`crate::isolation`]). Without cgroups, CPU time and peak memory are
+//! what `wait4` reports for the program and the processes it waited for; without isolation, the run sees the worker's files, and the
 //! judging code passes it host paths instead of the sandbox's (see [`Runner::sandboxed`]).
 
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{killpg, Signal};
-use nix::unistd::Pid;
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+
+use nix::fcntl::OFlag;
 use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::net::unix::pipe;
 use tokio::sync::watch;
 
 use crate::cgroup::{Cgroups, Limits};
-use crate::isolation::{Backstops, Isolation};
+use crate::isolation::Isolation;
 use crate::rootfs::{self, Bind};
+use crate::spawn::{Command, SpawnError, Spawner};
 
 /// What to run and within which limits.
 #[derive(Debug, Clone)]
@@ -77,10 +80,9 @@ impl RunOutcome {
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("cannot start {program}: {source}")]
-    Spawn {
-        program: String,
-        source: std::io::Error,
-    },
+    Spawn { program: String, source: SpawnError },
+    #[error("the spawn helper lost the run: {0}")]
+    Lost(SpawnError),
     #[error("empty command")]
     EmptyCommand,
     #[error("i/o error while running: {0}")]
@@ -114,12 +116,34 @@ const ENV: &[(&str, &str)] = &[
 
 const STDERR_CAP: usize = 64 * 1024;
 
-/// Runs programs in a cgroup when it has them, isolated when it can.
-#[derive(Debug, Default)]
+/// Runs programs in a cgroup when it has them, isolated when it can, always started by a
+/// spawn helper (see [`crate::spawn`]).
+#[derive(Debug)]
 pub struct SandboxRunner {
-    pub cgroups: Option<std::sync::Arc<Cgroups>>,
-    /// Namespaces, rlimits and seccomp (needs root).
-    pub isolation: Option<std::sync::Arc<Isolation>>,
+    cgroups: Option<Arc<Cgroups>>,
+    /// Namespaces, a filesystem view, a uid and seccomp (needs root).
+    isolation: Option<Arc<Isolation>>,
+    spawner: Spawner,
+}
+
+impl SandboxRunner {
+    /// Starts the spawn helper. Best called before the async runtime starts, while the
+    /// process has one thread (see [`Spawner::start`]).
+    pub fn new(
+        cgroups: Option<Arc<Cgroups>>,
+        isolation: Option<Arc<Isolation>>,
+    ) -> std::io::Result<SandboxRunner> {
+        Ok(SandboxRunner {
+            spawner: Spawner::start(isolation.clone())?,
+            cgroups,
+            isolation,
+        })
+    }
+
+    /// The spawn helper's pid.
+    pub fn helper_pid(&self) -> u32 {
+        self.spawner.helper_pid()
+    }
 }
 
 /// Reads at most `cap` bytes; `true` in the result if there was more.
@@ -150,11 +174,15 @@ impl Runner for SandboxRunner {
 
     fn run(&self, spec: RunSpec, mut cancel: watch::Receiver<bool>) -> RunFuture<'_> {
         Box::pin(async move {
-            let (prog, args) = spec.argv.split_first().ok_or(RunError::EmptyCommand)?;
-            let stdin = match &spec.stdin {
-                Some(p) => Stdio::from(std::fs::File::open(p)?),
-                None => Stdio::null(),
+            let program = spec.argv.first().ok_or(RunError::EmptyCommand)?.clone();
+            let stdin: OwnedFd = match &spec.stdin {
+                Some(p) => std::fs::File::open(p)?.into(),
+                None => std::fs::File::open("/dev/null")?.into(),
             };
+            let (stdout, stdout_w) =
+                nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(std::io::Error::from)?;
+            let (stderr, stderr_w) =
+                nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(std::io::Error::from)?;
             let group = match &self.cgroups {
                 Some(c) => Some(c.create(Limits {
                     memory_bytes: spec.memory_limit_bytes,
@@ -162,88 +190,53 @@ impl Runner for SandboxRunner {
                 })?),
                 None => None,
             };
-            let mut cmd = tokio::process::Command::new(prog);
-            cmd.args(args)
-                .env_clear()
-                .envs(ENV.iter().copied())
-                .stdin(stdin)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .process_group(0)
-                .kill_on_drop(true);
-            let procs = group.as_ref().map(|g| g.procs_files()).unwrap_or_default();
-            let backstops = Backstops {
-                file_size: spec.file_size_limit,
-            };
             // The uid lease lives as long as the run.
-            let (isolation, _uid) = match &self.isolation {
-                Some(iso) => {
-                    let mut binds = vec![Bind {
-                        host: spec.dir.clone(),
-                        inside: rootfs::BOX,
-                        writable: spec.dir_writable,
-                    }];
-                    binds.extend(spec.binds.iter().cloned());
-                    let (run, lease) = iso.prepare(&binds, backstops)?;
-                    (Some((iso.clone(), run)), Some(lease))
+            let prepared = (|| {
+                let cgroups = group.as_ref().map(|g| g.open_procs()).transpose()?;
+                let isolation = match &self.isolation {
+                    Some(iso) => {
+                        let mut binds = vec![Bind {
+                            host: spec.dir.clone(),
+                            inside: rootfs::BOX,
+                            writable: spec.dir_writable,
+                        }];
+                        binds.extend(spec.binds.iter().cloned());
+                        Some(iso.prepare(&binds, spec.file_size_limit)?)
+                    }
+                    None => None,
+                };
+                Ok::<_, std::io::Error>((cgroups.unwrap_or_default(), isolation))
+            })();
+            let spawned = match prepared {
+                Ok((cgroups, isolation)) => {
+                    let (isolation, lease) = isolation.unzip();
+                    let cmd = Command {
+                        argv: spec.argv.clone(),
+                        env: ENV.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+                        dir: spec.dir.clone(),
+                        stdin,
+                        stdout: stdout_w,
+                        stderr: stderr_w,
+                        cgroups,
+                        isolation,
+                        file_size: spec.file_size_limit,
+                    };
+                    self.spawner.spawn(cmd).await.map(|child| (child, lease))
                 }
-                None => {
-                    cmd.current_dir(&spec.dir);
-                    (None, None)
-                }
+                Err(e) => Err(e.into()),
             };
-            let isolated = isolation.is_some();
-            if !procs.is_empty() || isolated {
-                // SAFETY: between fork and exec only async-signal-safe calls happen here:
-                // open, write and close on paths allocated before the fork, then the
-                // isolation's raw syscalls on data prepared before it (`Isolation::enter`).
-                unsafe {
-                    cmd.pre_exec(move || {
-                        for path in &procs {
-                            let fd = nix::fcntl::open(
-                                path.as_c_str(),
-                                nix::fcntl::OFlag::O_WRONLY,
-                                nix::sys::stat::Mode::empty(),
-                            )
-                            .map_err(std::io::Error::from)?;
-                            nix::unistd::write(&fd, b"0").map_err(std::io::Error::from)?;
-                        }
-                        if let Some((iso, run)) = &isolation {
-                            iso.enter(run)?;
-                        }
-                        Ok(())
-                    });
-                }
-            }
-            let mut child = match cmd.spawn() {
+            let (mut child, _uid) = match spawned {
                 Ok(c) => c,
                 Err(source) => {
                     if let (Some(g), Some(c)) = (group, &self.cgroups) {
                         c.release(g).await;
                     }
-                    return Err(RunError::Spawn {
-                        program: prog.clone(),
-                        source,
-                    });
+                    return Err(RunError::Spawn { program, source });
                 }
-            };
-            let pid = child.id().map(|id| Pid::from_raw(id as i32));
-            let kill = || match pid {
-                Some(relay) if isolated => crate::isolation::kill(relay),
-                Some(leader) => {
-                    let _ = killpg(leader, Signal::SIGKILL);
-                }
-                None => {}
             };
             let started = Instant::now();
-            let stdout = child
-                .stdout
-                .take()
-                .ok_or_else(|| std::io::Error::other("no stdout pipe"))?;
-            let stderr = child
-                .stderr
-                .take()
-                .ok_or_else(|| std::io::Error::other("no stderr pipe"))?;
+            let stdout = pipe::Receiver::from_owned_fd(stdout)?;
+            let stderr = pipe::Receiver::from_owned_fd(stderr)?;
             let out_cap = usize::try_from(spec.output_limit_bytes).unwrap_or(usize::MAX);
             let mut out_task = tokio::spawn(read_capped(stdout, out_cap));
             let err_task = tokio::spawn(read_capped(stderr, STDERR_CAP));
@@ -252,36 +245,35 @@ impl Runner for SandboxRunner {
             let deadline = tokio::time::sleep(spec.wall_limit);
             tokio::pin!(deadline);
             let mut cpu_check = tokio::time::interval(Duration::from_millis(20));
-            let status = loop {
+            let exit = loop {
                 tokio::select! {
-                    status = child.wait() => break status?,
+                    exit = child.wait() => break exit.map_err(RunError::Lost)?,
                     _ = cpu_check.tick(), if group.is_some() && outcome.limit.is_none() => {
                         if group.as_ref().is_some_and(|g| g.cpu_time() > spec.time_limit) {
                             outcome.limit = Some(LimitHit::Time);
-                            kill();
+                            child.kill();
                         }
                     }
                     r = &mut out_task, if out_result.is_none() => {
                         let (data, over) = r.map_err(std::io::Error::other)??;
                         if over {
                             outcome.limit = Some(LimitHit::Output);
-                            kill();
+                            child.kill();
                         }
                         out_result = Some(data);
                     }
                     _ = &mut deadline => {
                         outcome.limit = Some(LimitHit::Time);
-                        kill();
+                        child.kill();
                     }
                     _ = cancel.changed() => {
                         outcome.cancelled = true;
-                        kill();
+                        child.kill();
                     }
                 }
             };
-            // Whatever the program left behind in its process group, and in its cgroup even if
-            // it left the process group, goes too.
-            kill();
+            // Whatever the program left behind goes too: the helper killed its namespace or
+            // process group; its cgroup catches any that left the process group.
             let wall = started.elapsed();
             let measured = match (group, &self.cgroups) {
                 (Some(g), Some(cgroups)) => {
@@ -314,15 +306,19 @@ impl Runner for SandboxRunner {
                     }
                     cpu
                 }
-                None => wall,
+                // Without cgroups, the CPU time of the run and the processes it waited for.
+                None => {
+                    outcome.memory_kb = exit.max_rss_kb;
+                    exit.cpu
+                }
             };
             outcome.cpu_ms = cpu.as_millis() as u32;
             if outcome.limit.is_none() && cpu > spec.time_limit {
                 outcome.limit = Some(LimitHit::Time);
             }
             use std::os::unix::process::ExitStatusExt;
-            outcome.exit_code = status.code();
-            outcome.signal = status.signal();
+            outcome.exit_code = exit.status.code();
+            outcome.signal = exit.status.signal();
             Ok(outcome)
         })
     }
