@@ -27,6 +27,8 @@ pub struct Cgroups {
     memory: PathBuf,
     pids: PathBuf,
     cpu: PathBuf,
+    /// Whether groups have a swap limit (v1 `memory.memsw.*`, v2 `memory.swap.max`).
+    swap: bool,
     /// Empty groups of finished runs, reused: making and removing groups costs milliseconds.
     pool: std::sync::Mutex<Vec<RunGroup>>,
 }
@@ -35,7 +37,7 @@ pub struct Cgroups {
 static NEXT_RUN: AtomicU64 = AtomicU64::new(1);
 
 /// Limits of one run.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     pub memory_bytes: u64,
     pub processes: u32,
@@ -48,6 +50,13 @@ pub struct RunGroup {
     memory: PathBuf,
     pids: PathBuf,
     cpu: PathBuf,
+    /// Its `cgroup.procs` files, open for writing (runs join through them).
+    procs: Vec<std::os::fd::OwnedFd>,
+    /// v2: `memory.peak`, kept open: a reset applies to the descriptor that wrote it, and
+    /// reads through that descriptor give the peak since.
+    peak: Option<std::fs::File>,
+    /// The limits set now: a reused group with the same ones needs no writes.
+    limits: Option<Limits>,
     /// Counters at the start of this run (a reused group keeps counting from before).
     cpu_base: Duration,
     oom_base: u64,
@@ -140,6 +149,7 @@ impl Cgroups {
         }
         Ok(Cgroups {
             version: Version::V1,
+            swap: memory.join("memory.memsw.limit_in_bytes").exists(),
             memory,
             pids,
             cpu,
@@ -167,6 +177,7 @@ impl Cgroups {
         enable(&dir).map_err(|e| format!("cannot enable controllers: {e}"))?;
         Ok(Cgroups {
             version: Version::V2,
+            swap: dir.join("memory.swap.max").exists(),
             memory: dir.clone(),
             pids: dir.clone(),
             cpu: dir,
@@ -185,47 +196,60 @@ impl Cgroups {
             Some(g) => g,
             None => {
                 let name = format!("run-{}", NEXT_RUN.fetch_add(1, Ordering::Relaxed));
-                let group = RunGroup {
+                let mut group = RunGroup {
                     version: self.version,
                     memory: self.memory.join(&name),
                     pids: self.pids.join(&name),
                     cpu: self.cpu.join(&name),
+                    procs: Vec::new(),
+                    peak: None,
+                    limits: None,
                     cpu_base: Duration::ZERO,
                     oom_base: 0,
                 };
                 for dir in group.dirs() {
                     std::fs::create_dir_all(dir)?;
                 }
+                group.procs = group
+                    .dirs()
+                    .into_iter()
+                    .map(|d| {
+                        std::fs::OpenOptions::new()
+                            .write(true)
+                            .open(d.join("cgroup.procs"))
+                            .map(Into::into)
+                    })
+                    .collect::<std::io::Result<_>>()?;
+                if self.version == Version::V2 {
+                    group.peak = std::fs::OpenOptions::new()
+                        .read(true)
+                        .write(true)
+                        .open(group.memory.join("memory.peak"))
+                        .ok();
+                }
                 group
             }
         };
-        let mem = limits.memory_bytes.to_string();
+        if group.limits != Some(limits) {
+            group.set_limits(self.swap, limits)?;
+        }
+        // Per-run peak; a reused group's counters restart here.
         match self.version {
             Version::V1 => {
-                // Lower memsw first when shrinking, raise it last when growing: the kernel
-                // insists memsw >= memory at every step.
-                let memsw = group.memory.join("memory.memsw.limit_in_bytes");
-                let _ = write(&memsw, &mem);
-                write(&group.memory.join("memory.limit_in_bytes"), &mem)?;
-                if memsw.exists() {
-                    write(&memsw, &mem)?;
-                }
-                // Per-run peak; a reused group's counters restart here.
                 let _ = write(&group.memory.join("memory.max_usage_in_bytes"), "0");
-                let _ = write(&group.memory.join("memory.memsw.max_usage_in_bytes"), "0");
-            }
-            Version::V2 => {
-                write(&group.memory.join("memory.max"), &mem)?;
-                let swap = group.memory.join("memory.swap.max");
-                if swap.exists() {
-                    write(&swap, "0")?;
+                if self.swap {
+                    let _ = write(&group.memory.join("memory.memsw.max_usage_in_bytes"), "0");
                 }
-                // Resets the peak on kernels that allow it (6.12+); older ones count from the
-                // group's birth, which for a reused group is an upper bound.
-                let _ = write(&group.memory.join("memory.peak"), "reset");
+            }
+            // On kernels that allow it (6.12+); older ones count from the group's birth,
+            // which for a reused group is an upper bound.
+            Version::V2 => {
+                if let Some(mut peak) = group.peak.as_ref() {
+                    use std::io::Write;
+                    let _ = peak.write_all(b"reset");
+                }
             }
         }
-        write(&group.pids.join("pids.max"), &limits.processes.to_string())?;
         group.cpu_base = group.raw_cpu_time();
         group.oom_base = group.raw_oom_kills();
         Ok(group)
@@ -233,8 +257,7 @@ impl Cgroups {
 
     /// Takes back a finished run's group: emptied, and kept for the next run.
     pub async fn release(&self, group: RunGroup) {
-        group.kill_all().await;
-        if group.pids().is_empty() {
+        if group.kill_all().await {
             self.pool
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -265,6 +288,34 @@ impl Drop for Cgroups {
 }
 
 impl RunGroup {
+    fn set_limits(&mut self, swap: bool, limits: Limits) -> std::io::Result<()> {
+        self.limits = None;
+        let mem = limits.memory_bytes.to_string();
+        match self.version {
+            Version::V1 => {
+                // Lower memsw first when shrinking, raise it last when growing: the kernel
+                // insists memsw >= memory at every step.
+                let memsw = self.memory.join("memory.memsw.limit_in_bytes");
+                if swap {
+                    let _ = write(&memsw, &mem);
+                }
+                write(&self.memory.join("memory.limit_in_bytes"), &mem)?;
+                if swap {
+                    write(&memsw, &mem)?;
+                }
+            }
+            Version::V2 => {
+                write(&self.memory.join("memory.max"), &mem)?;
+                if swap {
+                    write(&self.memory.join("memory.swap.max"), "0")?;
+                }
+            }
+        }
+        write(&self.pids.join("pids.max"), &limits.processes.to_string())?;
+        self.limits = Some(limits);
+        Ok(())
+    }
+
     fn dirs(&self) -> Vec<&Path> {
         let mut v: Vec<&Path> = vec![&self.memory, &self.pids, &self.cpu];
         v.sort();
@@ -275,15 +326,7 @@ impl RunGroup {
     /// The `cgroup.procs` files, open for writing: a run writes "0" to each to join the group
     /// before it execs.
     pub fn open_procs(&self) -> std::io::Result<Vec<std::os::fd::OwnedFd>> {
-        self.dirs()
-            .into_iter()
-            .map(|d| {
-                std::fs::OpenOptions::new()
-                    .write(true)
-                    .open(d.join("cgroup.procs"))
-                    .map(Into::into)
-            })
-            .collect()
+        self.procs.iter().map(|fd| fd.try_clone()).collect()
     }
 
     /// CPU time of every process of this run.
@@ -304,16 +347,19 @@ impl RunGroup {
         }
     }
 
-    /// Highest memory use of the group.
+    /// Highest memory use of the group (v2: since this run's reset, where the kernel can).
     pub fn memory_peak(&self) -> u64 {
-        let file = match self.version {
-            Version::V1 => "memory.max_usage_in_bytes",
-            Version::V2 => "memory.peak",
+        let text = match (self.version, &self.peak) {
+            (Version::V2, Some(peak)) => {
+                use std::os::unix::fs::FileExt;
+                let mut buf = [0u8; 32];
+                peak.read_at(&mut buf, 0)
+                    .map(|n| String::from_utf8_lossy(&buf[..n]).into_owned())
+            }
+            (Version::V2, None) => read(&self.memory.join("memory.peak")),
+            (Version::V1, _) => read(&self.memory.join("memory.max_usage_in_bytes")),
         };
-        read(&self.memory.join(file))
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(0)
+        text.ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0)
     }
 
     /// Whether the kernel killed something of this run for lack of memory.
@@ -339,8 +385,8 @@ impl RunGroup {
             .unwrap_or_default()
     }
 
-    /// Kills everything in the group, until it is empty.
-    pub async fn kill_all(&self) {
+    /// Kills everything in the group, until it is empty; false if it could not be emptied.
+    pub async fn kill_all(&self) -> bool {
         let kill_file = self.pids.join("cgroup.kill");
         if self.version == Version::V2 && kill_file.exists() {
             let _ = write(&kill_file, "1");
@@ -349,7 +395,7 @@ impl RunGroup {
         for _ in 0..200 {
             let pids = self.pids();
             if pids.is_empty() {
-                return;
+                return true;
             }
             for pid in pids {
                 let _ = nix::sys::signal::kill(
@@ -360,6 +406,7 @@ impl RunGroup {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         tracing::warn!(group = %self.pids.display(), "processes survived repeated SIGKILL");
+        false
     }
 
     /// Kills what is left and removes the group.

@@ -277,6 +277,7 @@ impl Runner for SandboxRunner {
             let wall = started.elapsed();
             let measured = match (group, &self.cgroups) {
                 (Some(g), Some(cgroups)) => {
+                    // Emptied before measuring, so that the figures are final.
                     g.kill_all().await;
                     let m = (g.cpu_time(), g.memory_peak(), g.oom_killed());
                     cgroups.release(g).await;
