@@ -1,4 +1,5 @@
-//! Hostile submissions against the real worker's sandbox: what they look for is not there.
+//! Hostile submissions against the real worker's sandbox: what they look for is not there,
+//! what they attempt fails, and the worker and its other slot keep working.
 
 use judge_common::pb::Verdict;
 use judge_tests::*;
@@ -61,5 +62,114 @@ print(a + b if not found else 'FOUND ' + ' '.join(found))
     let job = submit(&mut judge, "aplusb", "python3", &cheat).await?;
     let job = wait_finished(&mut judge, job).await?;
     assert_eq!(job.verdict, Verdict::Ac as i32, "{}\n{job:?}", c.logs());
+    Ok(())
+}
+
+/// Processes running under a sandbox uid (60000 and up, the worker's default range).
+fn sandboxed_processes() -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            proc_status(*pid, "Uid")
+                .and_then(|u| u.split_whitespace().next()?.parse::<u32>().ok())
+                .is_some_and(|uid| (60000..61000).contains(&uid))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attacks_leave_the_worker_and_its_other_slot_working() -> anyhow::Result<()> {
+    let mut c = Cluster::start(&[]).await?;
+    let mut admin = admin_client(&c.sched.url(), &c.admin).await?;
+    // A 1 s limit: the wall limit (3 s + 1 s) stops the sleeper soon.
+    push(
+        &mut admin,
+        &example_problem("aplusb"),
+        "aplusb1s",
+        Some(1.0),
+    )
+    .await?;
+    c.add_worker("w", 2)?;
+    c.wait_workers(1).await?;
+    let worker_pid = c.workers[0].pid().expect("the worker runs");
+    let mut judge = c.judge().await?;
+    let port = c.sched.addr.port();
+    let solve = "a, b = map(int, input().split())\nprint(a + b)\n";
+    let attacks: Vec<(&str, String, Option<Verdict>)> = vec![
+        (
+            "fork bomb",
+            "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n".into(),
+            None,
+        ),
+        (
+            "kill(-1)",
+            // ESRCH: there is nobody it may signal.
+            format!("import os, signal\ntry:\n    os.kill(-1, signal.SIGKILL)\nexcept ProcessLookupError:\n    pass\n{solve}"),
+            Some(Verdict::Ac),
+        ),
+        (
+            "a detached child",
+            format!("import os, time\nif os.fork() == 0:\n    os.setsid()\n    time.sleep(600)\nelse:\n    {}", solve.replace('\n', "\n    ")),
+            Some(Verdict::Ac),
+        ),
+        (
+            "a network connect",
+            format!("import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=2)\n{solve}"),
+            Some(Verdict::Rte),
+        ),
+        (
+            "unshare, mount, ptrace",
+            format!("import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\nrefused = [libc.unshare(0x20000) != 0, libc.mount(b'none', b'/box', b'tmpfs', 0, None) != 0, libc.ptrace(0, 0, None, None) != 0]\nif not all(refused):\n    raise SystemExit('escaped')\n{solve}"),
+            Some(Verdict::Ac),
+        ),
+        (
+            "filling /tmp",
+            format!("try:\n    with open('/tmp/fill', 'wb') as f:\n        while True:\n            f.write(b'x' * (1 << 20))\nexcept OSError:\n    pass\n{solve}"),
+            Some(Verdict::Ac),
+        ),
+        ("sleeping forever", "import time\ntime.sleep(10 ** 6)\n".into(), Some(Verdict::Tle)),
+        ("a memory bomb", "x = b'x' * (1 << 31)\n".into(), Some(Verdict::Mle)),
+        ("endless output", "while True:\n    print('spam' * 64)\n".into(), Some(Verdict::Ole)),
+    ];
+    // Each attack beside a polite submission, which the other slot judges meanwhile.
+    let mut jobs = Vec::new();
+    for (name, src, want) in &attacks {
+        jobs.push((
+            *name,
+            *want,
+            submit(&mut judge, "aplusb1s", "python3", src).await?,
+        ));
+        jobs.push(("polite", Some(Verdict::Ac), submit(&mut judge, "aplusb1s", "c", "#include <stdio.h>\nint main(void){long long a,b;scanf(\"%lld %lld\",&a,&b);printf(\"%lld\\n\",a+b);return 0;}\n").await?));
+    }
+    let mut wrong = Vec::new();
+    for (name, want, id) in jobs {
+        let job = wait_finished(&mut judge, id).await?;
+        let ok = match want {
+            Some(v) => job.verdict == v as i32,
+            None => job.verdict != Verdict::Ac as i32 && job.verdict != Verdict::Je as i32,
+        };
+        if !ok {
+            wrong.push(format!("{name}: verdict {} ({})", job.verdict, job.message));
+        }
+    }
+    assert!(wrong.is_empty(), "{}\n{wrong:#?}", c.logs());
+    // The same worker process, still connected, still judging; nothing of the attacks left.
+    assert_eq!(c.workers[0].pid(), Some(worker_pid));
+    let after = submit(&mut judge, "aplusb1s", "python3", solve).await?;
+    let job = wait_finished(&mut judge, after).await?;
+    assert_eq!(job.verdict, Verdict::Ac as i32, "{}", c.logs());
+    assert_eq!(job.worker, "w");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !sandboxed_processes().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "processes of the attacks are left: {:?}",
+            sandboxed_processes()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     Ok(())
 }

@@ -1,4 +1,4 @@
-//! Every verdict in every language, judged by the real cluster with the (partial) sandbox.
+//! Every verdict in every language, judged by the real cluster in its sandbox.
 
 use judge_common::pb::{self, Verdict};
 use judge_tests::*;

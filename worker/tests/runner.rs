@@ -547,3 +547,25 @@ async fn without_cgroups_or_isolation_the_helper_still_measures_and_cleans_up() 
     assert!(out.memory_kb > 1000, "peak memory measured: {out:?}");
     assert!(survivors("plain-leftover").is_empty());
 }
+
+#[tokio::test]
+async fn a_run_whose_future_is_dropped_while_it_starts_is_killed() {
+    // Polled once (the request goes to the helper), then dropped before the helper's answer:
+    // the run starts all the same, and must be killed, not left running.
+    let plain = SandboxRunner::new(None, None).expect("the spawn helper starts");
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let sleeper = python("import time\ntime.sleep(3600)", "dropped-while-starting");
+    let once = tokio::time::timeout(Duration::ZERO, plain.run(sleeper, rx.clone())).await;
+    assert!(once.is_err(), "still starting after one poll: {once:?}");
+    // The helper takes requests in order: once this one has run, it has started the sleeper
+    // (and been told to kill it).
+    assert!(plain
+        .run(python("print(1)", "barrier"), rx)
+        .await
+        .unwrap()
+        .success());
+    until("the sleeper is gone", || {
+        survivors("dropped-while-starting").is_empty()
+    })
+    .await;
+}

@@ -343,23 +343,28 @@ impl Spawner {
             return Err(e.into());
         }
         // Our copies of the descriptors (in `cmd`) are closed by now: the pipes must end when
-        // the run's side does.
-        let started = match started.await {
-            Ok(Ok(pid)) => pid,
-            Ok(Err((stage, errno))) => {
-                return Err(SpawnError::Step {
-                    stage,
-                    source: io::Error::from_raw_os_error(errno),
-                })
-            }
-            Err(_) => return Err(SpawnError::HelperGone),
-        };
-        Ok(Child {
+        // the run's side does. From here the run is killed if this future is dropped: the
+        // kill follows the request on the socket, so the helper starts the run, then kills it.
+        let mut child = Child {
             tag,
-            pid: started,
+            pid: 0,
             exited: Some(exited),
             inner: self.inner.clone(),
-        })
+        };
+        let failed = match started.await {
+            Ok(Ok(pid)) => {
+                child.pid = pid;
+                return Ok(child);
+            }
+            Ok(Err((stage, errno))) => SpawnError::Step {
+                stage,
+                source: io::Error::from_raw_os_error(errno),
+            },
+            Err(_) => SpawnError::HelperGone,
+        };
+        // Nothing to kill.
+        child.exited = None;
+        Err(failed)
     }
 
     fn forget(&self, tag: u64) {
