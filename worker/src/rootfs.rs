@@ -52,6 +52,8 @@ const DEV_LINKS: &[(&str, &str)] = &[
     ("stdin", "/proc/self/fd/0"),
     ("stdout", "/proc/self/fd/1"),
     ("stderr", "/proc/self/fd/2"),
+    // POSIX shared memory and semaphores (Python's multiprocessing) live in the run's /tmp.
+    ("shm", "/tmp"),
 ];
 
 /// At most this many directories or files attached per run.

@@ -569,3 +569,12 @@ async fn a_run_whose_future_is_dropped_while_it_starts_is_killed() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn posix_semaphores_and_shared_memory_work_in_the_runs_own_tmp() {
+    // Python's multiprocessing locks are POSIX semaphores, in /dev/shm.
+    let code = "import multiprocessing, os\nlock = multiprocessing.Lock()\nwith lock:\n    print(os.path.realpath('/dev/shm'))";
+    let out = run(python(code, "semaphores")).await;
+    assert!(out.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "/tmp");
+}
