@@ -14,44 +14,10 @@ use std::io;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
-use seccompiler::{BpfProgram, SeccompAction, SeccompFilter, TargetArch};
+use seccompiler::BpfProgram;
 
 use crate::rootfs::{self, Bind, Template};
 use crate::uids::{UidLease, UidPool};
-
-/// Syscalls a submission, compiler or validator never needs; they fail with EPERM.
-const DENIED: &[libc::c_long] = &[
-    libc::SYS_mount,
-    libc::SYS_umount2,
-    libc::SYS_pivot_root,
-    libc::SYS_chroot,
-    libc::SYS_ptrace,
-    libc::SYS_process_vm_readv,
-    libc::SYS_process_vm_writev,
-    libc::SYS_bpf,
-    libc::SYS_perf_event_open,
-    libc::SYS_keyctl,
-    libc::SYS_add_key,
-    libc::SYS_request_key,
-    libc::SYS_unshare,
-    libc::SYS_setns,
-    libc::SYS_init_module,
-    libc::SYS_finit_module,
-    libc::SYS_delete_module,
-    libc::SYS_kexec_load,
-    libc::SYS_reboot,
-    libc::SYS_swapon,
-    libc::SYS_swapoff,
-    libc::SYS_open_by_handle_at,
-    libc::SYS_userfaultfd,
-    libc::SYS_acct,
-    libc::SYS_settimeofday,
-    libc::SYS_clock_settime,
-    libc::SYS_sethostname,
-    libc::SYS_setdomainname,
-    libc::SYS_iopl,
-    libc::SYS_ioperm,
-];
 
 /// Prepared before any fork: the compiled filter, one empty network namespace that every
 /// run enters (creating a network namespace per run costs milliseconds; entering one does not,
@@ -106,22 +72,7 @@ fn empty_netns() -> Result<std::os::fd::OwnedFd, String> {
 impl Isolation {
     /// Compiles the filter and builds the namespaces runs will enter. Needs root.
     pub fn new(config: &IsolationConfig) -> Result<Isolation, String> {
-        let arch =
-            TargetArch::try_from(std::env::consts::ARCH).map_err(|e| format!("seccomp: {e:?}"))?;
-        // `c_long` is `i64` only on 64-bit targets; the conversion is needed elsewhere.
-        #[allow(clippy::useless_conversion)]
-        let rules = DENIED
-            .iter()
-            .map(|nr| (i64::from(*nr), Vec::new()))
-            .collect();
-        let filter = SeccompFilter::new(
-            rules,
-            SeccompAction::Allow,
-            SeccompAction::Errno(libc::EPERM as u32),
-            arch,
-        )
-        .map_err(|e| format!("seccomp: {e}"))?;
-        let filter: BpfProgram = filter.try_into().map_err(|e| format!("seccomp: {e:?}"))?;
+        let filter = crate::seccomp::filter()?;
         Ok(Isolation {
             filter,
             netns: empty_netns()?,

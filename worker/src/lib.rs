@@ -10,6 +10,7 @@ pub mod judge;
 pub mod namespace;
 pub mod resources;
 pub mod rootfs;
+pub mod seccomp;
 pub mod spawn;
 pub mod uids;
 

@@ -175,18 +175,37 @@ results = {
     'bpf': errno_of(libc.syscall(321, 0, None, 0)),
     'keyctl': errno_of(libc.syscall(250, 0, 0, 0, 0, 0)),
     'setns': errno_of(libc.setns(0, 0)),
+    'fsopen': errno_of(libc.syscall(430, b"tmpfs", 0)),
 }
+# clone(CLONE_NEWUSER | SIGCHLD), like fork: a child that got through leaves at once.
+pid = libc.syscall(56, 0x10000000 | 17, 0, 0, 0, 0)
+if pid == 0:
+    os._exit(0)
+results['userns'] = ctypes.get_errno() if pid < 0 else 0
+# clone3 cannot be inspected: ENOSYS, so that libc falls back to clone.
+results['clone3'] = errno_of(libc.syscall(435, None, 0))
+# Threads still start (through clone, after clone3's ENOSYS).
+import threading
+t = threading.Thread(target=lambda: None)
+t.start()
+t.join()
 print(' '.join(f'{k}={v}' for k, v in sorted(results.items())))
 "#;
     let out = run(python(code, "syscalls")).await;
     let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
     let eperm = 1;
-    for call in ["bpf", "keyctl", "mount", "ptrace", "setns", "unshare"] {
+    for call in [
+        "bpf", "fsopen", "keyctl", "mount", "ptrace", "setns", "unshare", "userns",
+    ] {
         assert!(
             text.contains(&format!("{call}={eperm}")),
             "{call} must fail with EPERM: {text} {out:?}"
         );
     }
+    assert!(
+        text.contains("clone3=38"),
+        "clone3 is ENOSYS: {text} {out:?}"
+    );
 }
 
 #[tokio::test]
