@@ -267,6 +267,13 @@ impl WorkerProc {
     pub fn pid(&self) -> Option<u32> {
         self.child.id()
     }
+
+    /// The pid of the worker's spawn helper (`judge-spawn`, its child).
+    pub fn spawn_helper(&self) -> Option<u32> {
+        children_of(self.pid()?)
+            .into_iter()
+            .find(|p| proc_status(*p, "Name").as_deref() == Some("judge-spawn"))
+    }
 }
 
 /// A field of `/proc/<pid>/status`, if the process exists.

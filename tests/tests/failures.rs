@@ -2,8 +2,10 @@
 //! inside the grace period, and a scheduler killed and restarted.
 
 use judge_common::pb;
+use judge_common::pb::judge_service_client::JudgeServiceClient;
 use judge_tests::proxy::Proxy;
 use judge_tests::*;
+use judgectl::Authed;
 
 fn requeues(events: &[pb::JobEvent]) -> usize {
     events
@@ -19,18 +21,22 @@ fn finishes(events: &[pb::JobEvent]) -> usize {
         .count()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_worker_killed_mid_job_loses_nothing() -> anyhow::Result<()> {
+/// A cluster with one worker `name` (1 slot, 1 s grace) running a slow job.
+async fn slow_job_on(name: &str) -> anyhow::Result<(Cluster, JudgeServiceClient<Authed>, u64)> {
     let mut c = Cluster::start(&["--grace-seconds", "1"]).await?;
-    c.add_worker("victim", 1)?;
+    c.add_worker(name, 1)?;
     c.wait_workers(1).await?;
     let mut judge = c.judge().await?;
     let id = start_slow(&mut judge, 1.5).await?;
+    Ok((c, judge, id))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_job_loses_nothing() -> anyhow::Result<()> {
+    let (mut c, mut judge, id) = slow_job_on("victim").await?;
     // The worker's spawn helper, and the run it started (the slow submission).
-    let worker_pid = c.workers[0].pid().expect("the worker runs");
-    let helper = children_of(worker_pid)
-        .into_iter()
-        .find(|p| proc_status(*p, "Name").as_deref() == Some("judge-spawn"))
+    let helper = c.workers[0]
+        .spawn_helper()
         .expect("the worker has a spawn helper");
     let mut runs = children_of(helper);
     for _ in 0..500 {
@@ -162,5 +168,32 @@ async fn a_scheduler_killed_and_restarted_finishes_every_accepted_job() -> anyho
         .map(|j| j.job_id)
         .collect();
     assert_eq!(submitted.len(), ids.len(), "no job lost or duplicated");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_whose_spawn_helper_is_killed_exits_and_its_job_finishes_elsewhere(
+) -> anyhow::Result<()> {
+    let (mut c, mut judge, id) = slow_job_on("orphan").await?;
+    let helper = c.workers[0]
+        .spawn_helper()
+        .expect("the worker has a spawn helper");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(helper as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )?;
+    // It could judge nothing more: it says why and exits, rather than failing every job.
+    let status = c.workers[0].wait(WAIT).await?;
+    assert!(!status.success(), "{}", c.logs());
+    assert!(
+        c.workers[0].log().contains("the spawn helper died"),
+        "{}",
+        c.logs()
+    );
+    c.add_worker("rescuer", 1)?;
+    let job = wait_finished(&mut judge, id).await?;
+    assert_eq!(job.verdict, pb::Verdict::Ac as i32, "{}", c.logs());
+    assert_eq!(job.worker, "rescuer");
+    assert_eq!(job.attempts, 2, "re-queued, not ended as a judge error");
     Ok(())
 }

@@ -71,6 +71,9 @@ pub enum StartError {
 /// A started worker: wait on `task`; flip `drain` to stop gracefully.
 pub struct RunningWorker {
     pub drain: watch::Sender<bool>,
+    /// Turns true if the spawn helper dies (killed from outside): the worker can judge no
+    /// more and should exit, so that its supervisor restarts it.
+    pub helper_lost: watch::Receiver<bool>,
     pub task: tokio::task::JoinHandle<()>,
     pub executor: Executor,
     pub languages: Vec<pb::LanguageInfo>,
@@ -188,6 +191,7 @@ pub async fn start_prepared(
     let cache = FileCache::open(cache_dir.clone(), opts.cache_size, client.clone())
         .await
         .map_err(|e| StartError::WorkDir(cache_dir.display().to_string(), e))?;
+    let helper_lost = runner.helper_lost();
     let judge = Judge {
         runner,
         languages: offered,
@@ -213,6 +217,7 @@ pub async fn start_prepared(
     let task = tokio::spawn(connection.run());
     Ok(RunningWorker {
         drain,
+        helper_lost,
         task,
         executor,
         languages,

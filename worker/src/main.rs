@@ -173,10 +173,14 @@ async fn run(
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut task = worker.task;
+    let mut lost = worker.helper_lost.clone();
     tokio::select! {
         _ = &mut task => return Ok(()),
         _ = term.recv() => {}
         _ = tokio::signal::ctrl_c() => {}
+        // Every run would fail: better to exit and be restarted; the scheduler re-queues
+        // the jobs this worker held.
+        Ok(_) = lost.wait_for(|l| *l) => bail!("the spawn helper died; exiting"),
     }
     tracing::info!(
         running = worker.executor.running(),

@@ -81,8 +81,6 @@ impl RunOutcome {
 pub enum RunError {
     #[error("cannot start {program}: {source}")]
     Spawn { program: String, source: SpawnError },
-    #[error("the spawn helper lost the run: {0}")]
-    Lost(SpawnError),
     #[error("empty command")]
     EmptyCommand,
     #[error("i/o error while running: {0}")]
@@ -144,6 +142,19 @@ impl SandboxRunner {
     pub fn helper_pid(&self) -> u32 {
         self.spawner.helper_pid()
     }
+
+    /// Turns true if the spawn helper dies under the worker: no run can start any more.
+    pub fn helper_lost(&self) -> watch::Receiver<bool> {
+        self.spawner.lost()
+    }
+}
+
+/// What a run waits for once the spawn helper is gone: nothing. No run can start or be
+/// followed any more, and the worker exits (see `helper_lost`); the scheduler then gives its
+/// jobs to another worker. Reporting a judge error instead would end the job for a failure of
+/// this worker.
+async fn helper_gone() -> Result<RunOutcome, RunError> {
+    std::future::pending().await
 }
 
 /// Reads at most `cap` bytes; `true` in the result if there was more.
@@ -227,6 +238,7 @@ impl Runner for SandboxRunner {
             };
             let (mut child, _uid) = match spawned {
                 Ok(c) => c,
+                Err(SpawnError::HelperGone) => return helper_gone().await,
                 Err(source) => {
                     if let (Some(g), Some(c)) = (group, &self.cgroups) {
                         c.release(g).await;
@@ -247,7 +259,10 @@ impl Runner for SandboxRunner {
             let mut cpu_check = tokio::time::interval(Duration::from_millis(20));
             let exit = loop {
                 tokio::select! {
-                    exit = child.wait() => break exit.map_err(RunError::Lost)?,
+                    exit = child.wait() => match exit {
+                        Ok(exit) => break exit,
+                        Err(_) => return helper_gone().await,
+                    },
                     _ = cpu_check.tick(), if group.is_some() && outcome.limit.is_none() => {
                         if group.as_ref().is_some_and(|g| g.cpu_time() > spec.time_limit) {
                             outcome.limit = Some(LimitHit::Time);

@@ -19,11 +19,11 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 use crate::isolation::{Isolation, RunIsolation};
 use wire::{Reply, Stage};
@@ -80,6 +80,9 @@ struct Inner {
     helper: libc::pid_t,
     next_tag: AtomicU64,
     pending: Arc<Mutex<Pending>>,
+    /// Set when the worker ends the helper itself, so its end is not a loss.
+    closing: Arc<AtomicBool>,
+    lost: watch::Receiver<bool>,
 }
 
 /// Runs the worker waits on, by tag; `closed` once the helper is gone.
@@ -97,6 +100,7 @@ struct Waiting {
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        self.closing.store(true, Ordering::SeqCst);
         // The helper reads end-of-file even though the reader thread still holds a copy of
         // the socket: it kills its runs and exits, and the reader reaps it.
         // SAFETY: plain syscall on our descriptor.
@@ -233,17 +237,26 @@ impl Spawner {
             return Err(io::Error::other(why));
         }
         let pending = Arc::new(Mutex::new(Pending::default()));
-        let reader = ours.try_clone()?;
-        let shared = pending.clone();
+        let closing = Arc::new(AtomicBool::new(false));
+        let (lost_tx, lost) = watch::channel(false);
+        let reader = Reader {
+            sock: ours.try_clone()?,
+            pending: pending.clone(),
+            helper,
+            closing: closing.clone(),
+            lost: lost_tx,
+        };
         std::thread::Builder::new()
             .name("judge-spawn-reader".into())
-            .spawn(move || read_replies(reader, shared, helper))?;
+            .spawn(move || reader.run())?;
         Ok(Spawner {
             inner: Arc::new(Inner {
                 sock: ours,
                 helper,
                 next_tag: AtomicU64::new(1),
                 pending,
+                closing,
+                lost,
             }),
             isolated: isolation.is_some(),
         })
@@ -257,6 +270,12 @@ impl Spawner {
     /// The helper's pid.
     pub fn helper_pid(&self) -> u32 {
         self.inner.helper as u32
+    }
+
+    /// Turns true if the helper dies while the spawner still needs it (killed from outside):
+    /// no run can start any more.
+    pub fn lost(&self) -> watch::Receiver<bool> {
+        self.inner.lost.clone()
     }
 
     /// Starts `cmd`; returns once it has exec'd (or failed to).
@@ -373,10 +392,37 @@ impl Spawner {
     }
 }
 
-/// The reader thread: hands each reply to whoever waits for it, until the helper is gone.
-fn read_replies(sock: OwnedFd, pending: Arc<Mutex<Pending>>, helper: libc::pid_t) {
-    while let Some(reply) = recv_reply(sock.as_raw_fd()) {
-        let mut pending = pending.lock().unwrap_or_else(|p| p.into_inner());
+/// The reader thread's part: hands each reply to whoever waits for it, until the helper is
+/// gone.
+struct Reader {
+    sock: OwnedFd,
+    pending: Arc<Mutex<Pending>>,
+    helper: libc::pid_t,
+    closing: Arc<AtomicBool>,
+    lost: watch::Sender<bool>,
+}
+
+impl Reader {
+    fn run(self) {
+        while let Some(reply) = recv_reply(self.sock.as_raw_fd()) {
+            self.dispatch(reply);
+        }
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        pending.closed = true;
+        // Everyone still waiting learns that the helper is gone.
+        pending.runs.clear();
+        drop(pending);
+        let mut status = 0;
+        // SAFETY: reaps our own child, the helper.
+        unsafe { libc::waitpid(self.helper, &mut status, 0) };
+        if !self.closing.load(Ordering::SeqCst) {
+            tracing::error!(helper = self.helper, status, "the spawn helper died");
+            let _ = self.lost.send(true);
+        }
+    }
+
+    fn dispatch(&self, reply: Reply) {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         match reply.kind {
             wire::STARTED => {
                 if let Some(started) = pending
@@ -407,14 +453,6 @@ fn read_replies(sock: OwnedFd, pending: Arc<Mutex<Pending>>, helper: libc::pid_t
             other => tracing::warn!(kind = other, "unknown reply from the spawn helper"),
         }
     }
-    let mut pending = pending.lock().unwrap_or_else(|p| p.into_inner());
-    pending.closed = true;
-    // Everyone still waiting learns that the helper is gone.
-    pending.runs.clear();
-    drop(pending);
-    let mut status = 0;
-    // SAFETY: reaps our own child, the helper.
-    unsafe { libc::waitpid(helper, &mut status, 0) };
 }
 
 /// A started run. Dropping it before it has ended kills it.
