@@ -26,7 +26,8 @@ pub struct Buffers {
     msg: Vec<u8>,
     control: Vec<u64>,
     stack: Vec<u128>,
-    runs: Vec<(u64, libc::pid_t)>,
+    /// Runs in progress: tag and pid.
+    runs: Vec<Option<(u64, libc::pid_t)>>,
 }
 
 impl Buffers {
@@ -37,12 +38,12 @@ impl Buffers {
             msg: vec![0; wire::MAX_REQUEST],
             control: vec![0; (control as usize).div_ceil(8)],
             stack: vec![0; STACK / 16],
-            runs: vec![(0, 0); MAX_RUNS],
+            runs: vec![None; MAX_RUNS],
         }
     }
 }
 
-/// The helper's state: its socket, its isolation, and its runs (pid 0 = a free place).
+/// The helper's state: its socket, its isolation, and its buffers (with its runs).
 struct Helper<'a> {
     sock: RawFd,
     isolation: Option<&'a Isolation>,
@@ -182,8 +183,7 @@ impl Helper<'_> {
     /// The worker is gone: so are its runs.
     unsafe fn quit(&mut self) -> ! {
         for i in 0..self.buffers.runs.len() {
-            let pid = self.buffers.runs[i].1;
-            if pid != 0 {
+            if let Some((_, pid)) = self.buffers.runs[i] {
                 self.kill(pid);
             }
         }
@@ -230,7 +230,11 @@ impl Helper<'_> {
                 return;
             }
             let pid = info.si_pid();
-            let place = self.buffers.runs.iter().position(|r| r.1 == pid);
+            let place = self
+                .buffers
+                .runs
+                .iter()
+                .position(|r| r.is_some_and(|r| r.1 == pid));
             // Still a zombie, so its pid cannot be reused yet: what it left in its process
             // group goes now.
             if place.is_some() && !self.isolated() {
@@ -239,9 +243,9 @@ impl Helper<'_> {
             let mut status = 0;
             let mut usage: libc::rusage = std::mem::zeroed();
             libc::wait4(pid, &mut status, 0, &mut usage);
-            let Some(place) = place else { continue };
-            let tag = self.buffers.runs[place].0;
-            self.buffers.runs[place] = (0, 0);
+            let Some((tag, _)) = place.and_then(|p| self.buffers.runs[p].take()) else {
+                continue;
+            };
             let micros = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
             self.reply(Reply {
                 kind: wire::EXITED,
@@ -298,8 +302,9 @@ impl Helper<'_> {
         let header: Option<Header> = wire::read(bytes);
         match header {
             Some(h) if h.kind == wire::KILL => {
-                if let Some(r) = self.buffers.runs.iter().find(|r| r.0 == h.tag && r.1 != 0) {
-                    self.kill(r.1);
+                let run = self.buffers.runs.iter().flatten().find(|r| r.0 == h.tag);
+                if let Some(&(_, pid)) = run {
+                    self.kill(pid);
                 }
             }
             Some(h) if h.kind == wire::SPAWN && !too_many => {
@@ -321,7 +326,7 @@ impl Helper<'_> {
     /// Starts one run: `fds` are its stdio, cgroups and binds, closed by the caller after.
     unsafe fn spawn(&mut self, spawn: &Spawn, fds: &[RawFd]) {
         let tag = spawn.header.tag;
-        let Some(place) = self.buffers.runs.iter().position(|r| r.1 == 0) else {
+        let Some(place) = self.buffers.runs.iter().position(Option::is_none) else {
             return self.failed(tag, Stage::TOO_MANY_RUNS, libc::EAGAIN);
         };
         let mut args = child::Args {
@@ -351,7 +356,7 @@ impl Helper<'_> {
             libc::waitpid(pid, &mut status, 0);
             return self.failed(tag, stage, errno);
         }
-        self.buffers.runs[place] = (tag, pid);
+        self.buffers.runs[place] = Some((tag, pid));
         self.reply(Reply {
             kind: wire::STARTED,
             tag,
