@@ -557,6 +557,18 @@ impl Cluster {
         judge_client(&self.sched.url(), &self.admin).await
     }
 
+    /// Pushes the bundled example problem `example` as problem `id`, with its time limit
+    /// replaced when given.
+    pub async fn push_example(
+        &self,
+        example: &str,
+        id: &str,
+        time_limit: Option<f64>,
+    ) -> Result<()> {
+        let mut admin = admin_client(&self.sched.url(), &self.admin).await?;
+        push(&mut admin, &example_problem(example), id, time_limit).await
+    }
+
     /// Waits until `n` workers are connected.
     pub async fn wait_workers(&self, n: usize) -> Result<Vec<pb::WorkerInfo>> {
         connected_workers(&self.judge().await?, n, WAIT)

@@ -83,15 +83,8 @@ fn sandboxed_processes() -> Vec<u32> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attacks_leave_the_worker_and_its_other_slot_working() -> anyhow::Result<()> {
     let mut c = Cluster::start(&[]).await?;
-    let mut admin = admin_client(&c.sched.url(), &c.admin).await?;
     // A 1 s limit: the wall limit (3 s + 1 s) stops the sleeper soon.
-    push(
-        &mut admin,
-        &example_problem("aplusb"),
-        "aplusb1s",
-        Some(1.0),
-    )
-    .await?;
+    c.push_example("aplusb", "aplusb1s", Some(1.0)).await?;
     c.add_worker("w", 2)?;
     c.wait_workers(1).await?;
     let worker_pid = c.workers[0].pid().expect("the worker runs");

@@ -65,14 +65,7 @@ const JAVA: &[(&str, Verdict)] = &[
 async fn every_verdict_in_every_language() -> anyhow::Result<()> {
     let mut c = Cluster::start(&[]).await?;
     // The same problem with a 2 s limit, so the TLE cases end soon.
-    let mut admin = admin_client(&c.sched.url(), &c.admin).await?;
-    push(
-        &mut admin,
-        &example_problem("aplusb"),
-        "aplusb2s",
-        Some(2.0),
-    )
-    .await?;
+    c.push_example("aplusb", "aplusb2s", Some(2.0)).await?;
     c.add_worker("w", 2)?;
     let mut judge = c.judge().await?;
     let mut jobs = Vec::new();

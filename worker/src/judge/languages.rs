@@ -107,18 +107,6 @@ pub fn defaults() -> BTreeMap<String, Language> {
     .collect()
 }
 
-/// `name` as the shell would find it: itself when it holds a `/`, else the first match on
-/// `PATH`.
-fn find_program(name: &str) -> Option<std::path::PathBuf> {
-    if name.contains('/') {
-        return Some(name.into());
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
-}
-
 /// The binary a rustup proxy named `tool` runs (`rustup which tool`).
 fn rustup_which(rustup: &std::path::Path, tool: &str) -> Option<std::path::PathBuf> {
     let out = std::process::Command::new(rustup)
@@ -182,7 +170,9 @@ impl Language {
             if prog.starts_with("./") {
                 continue; // the submission's own program, in its directory
             }
-            let Some(found) = find_program(prog) else {
+            let found =
+                std::env::var_os("PATH").and_then(|path| crate::spawn::find_program(prog, &path));
+            let Some(found) = found else {
                 continue;
             };
             let real = std::fs::canonicalize(&found).unwrap_or_else(|_| found.clone());

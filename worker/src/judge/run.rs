@@ -106,10 +106,10 @@ pub fn path_in_run(runner: &dyn Runner, bind: &Bind) -> String {
 }
 
 /// The environment of every run: nothing of the worker's (its token may be there).
-const ENV: &[(&str, &str)] = &[
-    ("PATH", "/usr/local/bin:/usr/bin:/bin"),
-    ("HOME", "/tmp"),
-    ("LANG", "C.UTF-8"),
+const ENV: &[&str] = &[
+    "PATH=/usr/local/bin:/usr/bin:/bin",
+    "HOME=/tmp",
+    "LANG=C.UTF-8",
 ];
 
 const STDERR_CAP: usize = 64 * 1024;
@@ -223,7 +223,7 @@ impl Runner for SandboxRunner {
                     let (isolation, lease) = isolation.unzip();
                     let cmd = Command {
                         argv: spec.argv.clone(),
-                        env: ENV.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+                        env: ENV.iter().map(|e| e.to_string()).collect(),
                         dir: spec.dir.clone(),
                         stdin,
                         stdout: stdout_w,

@@ -13,12 +13,12 @@ mod helper;
 pub mod wire;
 
 use std::collections::HashMap;
-use std::ffi::CString;
+use std::ffi::{CString, OsStr};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -160,24 +160,29 @@ fn recv_reply(sock: RawFd) -> Option<Reply> {
     }
 }
 
-/// Finds `program` on `PATH` (of the run's environment) unless it is a path already.
-fn resolve(program: &str, env: &[String]) -> io::Result<PathBuf> {
-    if program.contains('/') {
-        return Ok(PathBuf::from(program));
+/// `name` as a shell finds it: itself when it holds a `/`, else the first file of that name in
+/// a directory of `path` (colon-separated).
+pub fn find_program(name: &str, path: &OsStr) -> Option<PathBuf> {
+    if name.contains('/') {
+        return Some(name.into());
     }
+    std::env::split_paths(path)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+/// Finds `program` on the `PATH` of the run's environment.
+fn resolve(program: &str, env: &[String]) -> io::Result<PathBuf> {
     let path = env
         .iter()
         .find_map(|e| e.strip_prefix("PATH="))
         .unwrap_or("/usr/bin:/bin");
-    path.split(':')
-        .map(|dir| Path::new(dir).join(program))
-        .find(|p| p.is_file())
-        .ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("{program} is not on the PATH {path}"),
-            )
-        })
+    find_program(program, path.as_ref()).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("{program} is not on the PATH {path}"),
+        )
+    })
 }
 
 fn c_string(s: impl AsRef<[u8]>) -> io::Result<CString> {
