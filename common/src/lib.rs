@@ -8,6 +8,7 @@ pub mod pb {
 
 pub mod auth;
 pub mod channel;
+pub mod config;
 pub mod logging;
 pub mod problem;
 pub mod validator;

@@ -1,7 +1,12 @@
-//! What the scheduler keeps in memory about problems: the newest version of each (so `Submit`
-//! needs no query) and the files each version's jobs need (for routing by locality). Problem
-//! versions never change once stored, so entries never go stale; a push adds one.
-//! (One scheduler per store: a second scheduler's pushes would not show here.)
+//! The one place the scheduler keeps problem data in memory: the newest version of each
+//! problem (so `Submit` needs no query) and, per version, its spec (what an `Assign` carries)
+//! and its files (what routing by locality looks at).
+//!
+//! A version never changes once stored, so a cached version never goes stale; a push makes a
+//! new one and must call [`Catalog::pushed`], or `Submit` would keep using the old one. A
+//! version that gc pruned from the store is still served from here if it was cached, and is
+//! `None` otherwise: the job that wanted it ends as a judge error instead of stopping the
+//! scheduler. (One scheduler per store: another scheduler's pushes would not show here.)
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -9,13 +14,24 @@ use std::sync::{Arc, RwLock};
 use judge_common::pb;
 
 use crate::core::JobFiles;
-use crate::store::{Result, Store};
+use crate::store::{Result, Store, StoreError};
 
-#[derive(Debug, Clone, Default)]
-pub struct Catalog {
-    latest: Arc<RwLock<HashMap<String, u32>>>,
-    files: Arc<RwLock<HashMap<(String, u32), JobFiles>>>,
+/// One stored version of a problem.
+#[derive(Debug)]
+pub struct ProblemVersion {
+    pub spec: Arc<pb::ProblemSpec>,
+    pub files: JobFiles,
 }
+
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    store: Store,
+    latest: Arc<RwLock<HashMap<String, u32>>>,
+    versions: Arc<RwLock<HashMap<VersionKey, Arc<ProblemVersion>>>>,
+}
+
+/// A problem id and version.
+type VersionKey = (String, u32);
 
 /// The distinct files of a problem version with their sizes.
 pub fn job_files(spec: &pb::ProblemSpec) -> JobFiles {
@@ -37,7 +53,15 @@ pub fn job_files(spec: &pb::ProblemSpec) -> JobFiles {
 }
 
 impl Catalog {
-    /// Records a newly pushed version.
+    pub fn new(store: Store) -> Self {
+        Catalog {
+            store,
+            latest: Default::default(),
+            versions: Default::default(),
+        }
+    }
+
+    /// Records a newly pushed version: jobs submitted from now on use it.
     pub fn pushed(&self, id: &str, version: u32) {
         let mut map = self.latest.write().unwrap_or_else(|p| p.into_inner());
         let v = map.entry(id.to_string()).or_default();
@@ -45,7 +69,7 @@ impl Catalog {
     }
 
     /// The newest version of problem `id`, if it exists.
-    pub async fn latest(&self, store: &Store, id: &str) -> Result<Option<u32>> {
+    pub async fn latest(&self, id: &str) -> Result<Option<u32>> {
         if let Some(v) = self
             .latest
             .read()
@@ -54,29 +78,38 @@ impl Catalog {
         {
             return Ok(Some(*v));
         }
-        let found = store.latest_version(id).await?;
+        let found = self.store.latest_version(id).await?;
         if let Some(v) = found {
             self.pushed(id, v);
         }
         Ok(found)
     }
 
-    /// The files a job of this problem version needs.
-    pub async fn files(&self, store: &Store, id: &str, version: u32) -> Result<JobFiles> {
+    /// A version of a problem; `None` if the store no longer has it (pruned) and it was not
+    /// cached.
+    pub async fn version(&self, id: &str, version: u32) -> Result<Option<Arc<ProblemVersion>>> {
         let key = (id.to_string(), version);
-        if let Some(f) = self
-            .files
+        if let Some(v) = self
+            .versions
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .get(&key)
         {
-            return Ok(f.clone());
+            return Ok(Some(v.clone()));
         }
-        let files = job_files(&store.problem_spec(id, version).await?);
-        self.files
+        let spec = match self.store.problem_spec(id, version).await {
+            Ok(spec) => spec,
+            Err(StoreError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let entry = Arc::new(ProblemVersion {
+            files: job_files(&spec),
+            spec: Arc::new(spec),
+        });
+        self.versions
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(key, files.clone());
-        Ok(files)
+            .insert(key, entry.clone());
+        Ok(Some(entry))
     }
 }

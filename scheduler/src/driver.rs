@@ -1,10 +1,14 @@
 //! The one task that owns the scheduling core.
 //!
-//! gRPC handlers never touch scheduling state; they send an [`Input`] here over a bounded
-//! channel. The driver takes whatever inputs are waiting (a batch), applies them to the core,
+//! The services never touch scheduling state; they send an [`Input`] here over a bounded
+//! channel: an [`Event`] that needs no answer, or a [`Request`] answered with the core's
+//! [`Reply`]. The driver takes whatever inputs are waiting (a batch), applies them to the core,
 //! writes all of the batch's changes in one transaction (group commit), and only then sends
-//! commands to workers, publishes events to watchers and answers callers. So nothing is sent
-//! or acknowledged that the store could forget, and one fsync covers many submissions.
+//! commands to workers ([`ToWorker`] on their feeds), publishes events to watchers and answers
+//! callers. So nothing is sent or acknowledged that the store could forget, and one fsync
+//! covers many submissions.
+//!
+//! The driver speaks only the core's language: the services translate to and from the wire.
 //!
 //! If the store fails, the driver stops and the scheduler exits: memory may now be ahead of
 //! the store, and a restart rebuilds it from the store, which is the truth.
@@ -15,70 +19,111 @@ use std::time::Duration;
 
 use judge_common::pb;
 use tokio::sync::{mpsc, oneshot, watch};
-use tonic::Status;
+use tracing::Instrument;
 
+use crate::catalog::Catalog;
 use crate::core::{
-    CancelError, Command, Core, Effect, Event, JobFiles, JobId, Millis, NewJob, Persist, Reply,
-    RequestId, SessionId, SubmitError, WorkerHello, WorkerSnapshot,
+    Attempt, CancelError, Command, Core, Effect, Event, JobFiles, JobId, Millis, NewJob, Persist,
+    Reply, RequestId, SessionId, SubmitError, WorkerHello, WorkerSnapshot,
 };
 use crate::store::{Store, StoreError};
 use crate::watch::WatchHub;
 
-/// The sending half of a worker's feed.
-pub type FeedSender = mpsc::Sender<Result<pb::WorkerCommand, Status>>;
+/// What the driver sends down a worker's feed; the worker service turns it into the wire's
+/// `WorkerCommand` (or, for `Closed`, the status that ends the stream).
+#[derive(Debug, Clone)]
+pub enum ToWorker {
+    Welcome {
+        session: SessionId,
+        epoch: u64,
+        report_interval: Duration,
+        adopted: Vec<(JobId, Attempt)>,
+    },
+    Assign(Box<Assignment>),
+    Cancel {
+        job_id: JobId,
+        attempt: Attempt,
+    },
+    Drain,
+    /// The session is over (replaced, revoked, silent); the feed ends with this reason.
+    Closed {
+        reason: String,
+    },
+}
 
-/// Requests to the driver.
-pub enum Input {
-    /// Something that needs no answer.
-    Event(Event),
+/// Everything a worker needs to judge one attempt.
+#[derive(Debug, Clone)]
+pub struct Assignment {
+    pub job_id: JobId,
+    pub attempt: Attempt,
+    pub job: NewJob,
+    pub source: Vec<u8>,
+    pub problem: Arc<pb::ProblemSpec>,
+}
+
+/// The sending half of a worker's feed.
+pub type FeedSender = mpsc::Sender<ToWorker>;
+
+/// What a caller asks of the driver; answered with the core's [`Reply`].
+pub enum Request {
     Submit {
         job: NewJob,
         files: JobFiles,
         source: Vec<u8>,
-        reply: oneshot::Sender<Result<JobId, SubmitError>>,
     },
     Cancel {
         job_id: JobId,
-        reply: oneshot::Sender<Result<pb::JobState, CancelError>>,
     },
+    /// A worker opens its feed: answered with `Reply::Connected(session)`.
     Connect {
         hello: WorkerHello,
         feed: FeedSender,
-        reply: oneshot::Sender<(SessionId, u64)>,
     },
     Drain {
         name: String,
-        reply: oneshot::Sender<bool>,
     },
-    ListWorkers {
-        reply: oneshot::Sender<Vec<WorkerSnapshot>>,
-    },
+    ListWorkers,
 }
 
-enum Pending {
-    Submit(oneshot::Sender<Result<JobId, SubmitError>>),
-    Cancel(oneshot::Sender<Result<pb::JobState, CancelError>>),
-    Drain(oneshot::Sender<bool>),
-    Workers(oneshot::Sender<Vec<WorkerSnapshot>>),
+/// An input to the driver.
+pub enum Input {
+    /// Something that needs no answer.
+    Event(Event),
+    Ask {
+        request: Request,
+        reply: oneshot::Sender<Reply>,
+    },
 }
 
 /// Live sessions, readable by the `Report` handler without a round trip to the driver.
 /// A session's entry is dropped when it closes, which wakes its `Report` stream.
 #[derive(Debug, Clone, Default)]
 pub struct Sessions {
-    inner: Arc<Mutex<HashMap<SessionId, watch::Sender<()>>>>,
+    inner: Arc<Mutex<HashMap<SessionId, LiveSession>>>,
+}
+
+#[derive(Debug)]
+struct LiveSession {
+    worker: String,
+    closed: watch::Sender<()>,
 }
 
 impl Sessions {
-    /// A receiver that errors once the session closes, or `None` if it is not live.
-    pub fn watch(&self, session: SessionId) -> Option<watch::Receiver<()>> {
+    /// The worker's name and a receiver that errors once the session closes, or `None` if
+    /// the session is not live.
+    pub fn watch(&self, session: SessionId) -> Option<(String, watch::Receiver<()>)> {
         let map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(&session).map(|tx| tx.subscribe())
+        map.get(&session)
+            .map(|s| (s.worker.clone(), s.closed.subscribe()))
     }
 
-    fn open(&self, session: SessionId) {
+    fn open(&self, session: SessionId, worker: &str) {
         let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        map.insert(session, watch::channel(()).0);
+        let live = LiveSession {
+            worker: worker.to_string(),
+            closed: watch::channel(()).0,
+        };
+        map.insert(session, live);
     }
 
     fn close(&self, session: SessionId) {
@@ -93,14 +138,22 @@ pub struct DriverHandle {
     tx: mpsc::Sender<Input>,
 }
 
-/// The driver is gone (the scheduler is stopping).
+/// The driver could not answer.
 #[derive(Debug, thiserror::Error)]
-#[error("the scheduler is shutting down")]
-pub struct DriverGone;
+pub enum DriverError {
+    #[error("the scheduler is shutting down")]
+    Gone,
+    #[error("internal error: the driver answered a {0} request with another kind of reply")]
+    WrongReply(&'static str),
+}
 
 impl DriverHandle {
-    pub async fn send(&self, input: Input) -> Result<(), DriverGone> {
-        self.tx.send(input).await.map_err(|_| DriverGone)
+    /// Sends an event that needs no answer.
+    pub async fn send(&self, event: Event) -> Result<(), DriverError> {
+        self.tx
+            .send(Input::Event(event))
+            .await
+            .map_err(|_| DriverError::Gone)
     }
 
     /// Sends an event from a synchronous context (a `Drop`), without waiting.
@@ -113,14 +166,63 @@ impl DriverHandle {
         }
     }
 
-    /// Sends an input that expects an answer and waits for it.
-    pub async fn ask<T>(
+    /// Asks the driver and waits for the core's answer.
+    pub async fn ask(&self, request: Request) -> Result<Reply, DriverError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Input::Ask { request, reply })
+            .await
+            .map_err(|_| DriverError::Gone)?;
+        rx.await.map_err(|_| DriverError::Gone)
+    }
+
+    pub async fn submit(
         &self,
-        make: impl FnOnce(oneshot::Sender<T>) -> Input,
-    ) -> Result<T, DriverGone> {
-        let (tx, rx) = oneshot::channel();
-        self.send(make(tx)).await?;
-        rx.await.map_err(|_| DriverGone)
+        job: NewJob,
+        files: JobFiles,
+        source: Vec<u8>,
+    ) -> Result<Result<JobId, SubmitError>, DriverError> {
+        match self.ask(Request::Submit { job, files, source }).await? {
+            Reply::Submitted(r) => Ok(r),
+            _ => Err(DriverError::WrongReply("submit")),
+        }
+    }
+
+    pub async fn cancel(
+        &self,
+        job_id: JobId,
+    ) -> Result<Result<pb::JobState, CancelError>, DriverError> {
+        match self.ask(Request::Cancel { job_id }).await? {
+            Reply::Cancelled(r) => Ok(r),
+            _ => Err(DriverError::WrongReply("cancel")),
+        }
+    }
+
+    /// Registers a worker; its session id.
+    pub async fn connect(
+        &self,
+        hello: WorkerHello,
+        feed: FeedSender,
+    ) -> Result<SessionId, DriverError> {
+        match self.ask(Request::Connect { hello, feed }).await? {
+            Reply::Connected(session) => Ok(session),
+            _ => Err(DriverError::WrongReply("connect")),
+        }
+    }
+
+    /// `false` when no connected worker has that name.
+    pub async fn drain(&self, name: String) -> Result<bool, DriverError> {
+        match self.ask(Request::Drain { name }).await? {
+            Reply::Drained(found) => Ok(found),
+            _ => Err(DriverError::WrongReply("drain")),
+        }
+    }
+
+    pub async fn list_workers(&self) -> Result<Vec<WorkerSnapshot>, DriverError> {
+        match self.ask(Request::ListWorkers).await? {
+            Reply::Workers(list) => Ok(list),
+            _ => Err(DriverError::WrongReply("list workers")),
+        }
     }
 }
 
@@ -137,16 +239,17 @@ pub struct DriverConfig {
 pub struct Driver {
     core: Core,
     store: Store,
+    catalog: Catalog,
     hub: WatchHub,
     sessions: Sessions,
     config: DriverConfig,
     feeds: HashMap<SessionId, FeedSender>,
-    pending: HashMap<RequestId, Pending>,
+    pending: HashMap<RequestId, oneshot::Sender<Reply>>,
     sources: HashMap<RequestId, Vec<u8>>,
-    specs: HashMap<(String, u32), Arc<pb::ProblemSpec>>,
     next_req: RequestId,
     next_session: u64,
-    /// Events the driver raises itself (a feed found dead), applied with the next batch.
+    /// Events the driver raises itself (a feed found dead, a job that cannot run), applied
+    /// with the next batch.
     internal: Vec<Event>,
 }
 
@@ -162,6 +265,7 @@ impl Driver {
     pub fn new(
         core: Core,
         store: Store,
+        catalog: Catalog,
         hub: WatchHub,
         sessions: Sessions,
         config: DriverConfig,
@@ -169,17 +273,23 @@ impl Driver {
         Driver {
             core,
             store,
+            catalog,
             hub,
             sessions,
             config,
             feeds: HashMap::new(),
             pending: HashMap::new(),
             sources: HashMap::new(),
-            specs: HashMap::new(),
             next_req: 1,
             next_session: 1,
             internal: Vec::new(),
         }
+    }
+
+    /// Events to apply before the first input, e.g. recovered jobs that cannot run.
+    pub fn with_events(mut self, events: Vec<Event>) -> Self {
+        self.internal.extend(events);
+        self
     }
 
     /// Starts the loop; returns the handle and the task (which ends with an error only when
@@ -200,6 +310,7 @@ impl Driver {
         let mut tick = tokio::time::interval(self.config.tick);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut batch = Vec::with_capacity(self.config.max_batch);
+        let mut number: u64 = 0;
         loop {
             tokio::select! {
                 n = rx.recv_many(&mut batch, self.config.max_batch) => {
@@ -209,59 +320,57 @@ impl Driver {
                 }
                 _ = tick.tick() => batch.push(Input::Event(Event::Tick)),
             }
-            let now = now_ms();
-            let mut effects = Vec::new();
-            for event in std::mem::take(&mut self.internal) {
-                effects.extend(self.core.apply(event, now));
-            }
-            for input in batch.drain(..) {
-                if let Some(event) = self.admit(input) {
-                    effects.extend(self.core.apply(event, now));
-                }
-            }
-            self.carry_out(effects).await?;
+            number += 1;
+            let span = tracing::debug_span!("batch", number, inputs = batch.len());
+            self.step(&mut batch).instrument(span).await?;
         }
     }
 
+    /// Applies one batch of inputs and carries out what the core decided.
+    async fn step(&mut self, batch: &mut Vec<Input>) -> Result<(), StoreError> {
+        let now = now_ms();
+        let mut effects = Vec::new();
+        for event in std::mem::take(&mut self.internal) {
+            effects.extend(self.core.apply(event, now));
+        }
+        for input in batch.drain(..) {
+            let event = self.admit(input);
+            tracing::trace!(?event, "event");
+            effects.extend(self.core.apply(event, now));
+        }
+        self.carry_out(effects).await
+    }
+
     /// Turns an input into a core event, parking its reply channel.
-    fn admit(&mut self, input: Input) -> Option<Event> {
+    fn admit(&mut self, input: Input) -> Event {
+        let (request, reply) = match input {
+            Input::Event(e) => return e,
+            Input::Ask { request, reply } => (request, reply),
+        };
         let req = self.next_req;
         self.next_req += 1;
-        Some(match input {
-            Input::Event(e) => e,
-            Input::Submit {
-                job,
-                files,
-                source,
-                reply,
-            } => {
-                self.pending.insert(req, Pending::Submit(reply));
+        self.pending.insert(req, reply);
+        match request {
+            Request::Submit { job, files, source } => {
                 self.sources.insert(req, source);
                 Event::Submit { req, job, files }
             }
-            Input::Cancel { job_id, reply } => {
-                self.pending.insert(req, Pending::Cancel(reply));
-                Event::Cancel { req, job_id }
-            }
-            Input::Drain { name, reply } => {
-                self.pending.insert(req, Pending::Drain(reply));
-                Event::DrainWorker { req, name }
-            }
-            Input::ListWorkers { reply } => {
-                self.pending.insert(req, Pending::Workers(reply));
-                Event::ListWorkers { req }
-            }
-            Input::Connect { hello, feed, reply } => {
+            Request::Cancel { job_id } => Event::Cancel { req, job_id },
+            Request::Drain { name } => Event::DrainWorker { req, name },
+            Request::ListWorkers => Event::ListWorkers { req },
+            Request::Connect { hello, feed } => {
                 let session = (self.config.epoch << 32) | self.next_session;
                 self.next_session += 1;
-                if reply.send((session, self.config.epoch)).is_err() {
-                    return None; // the caller went away before it got its session
-                }
                 self.feeds.insert(session, feed);
-                self.sessions.open(session);
-                Event::WorkerConnected { session, hello }
+                self.sessions.open(session, &hello.name);
+                tracing::debug!(worker = %hello.name, session, "session opened");
+                Event::WorkerConnected {
+                    req,
+                    session,
+                    hello,
+                }
             }
-        })
+        }
     }
 
     async fn carry_out(&mut self, effects: Vec<Effect>) -> Result<(), StoreError> {
@@ -277,6 +386,7 @@ impl Driver {
                 tracing::error!(error = %e, "store write failed; stopping so a restart recovers from the store");
                 return Err(e);
             }
+            tracing::debug!(changes = changes.len(), "batch committed");
         }
         self.sources.clear();
         let assigns: Vec<JobId> = effects
@@ -289,7 +399,7 @@ impl Driver {
                 _ => None,
             })
             .collect();
-        let payloads = if assigns.is_empty() {
+        let mut payloads = if assigns.is_empty() {
             HashMap::new()
         } else {
             self.store.assign_payloads(&assigns).await?
@@ -301,45 +411,25 @@ impl Driver {
                 Effect::Send { session, command } => {
                     let msg = match command {
                         Command::Assign { job_id, attempt } => {
-                            let Some(p) = payloads.get(&job_id) else {
-                                tracing::error!(job_id, "assigned job missing from the store");
-                                continue;
-                            };
-                            let problem =
-                                self.spec(&p.job.problem_id, p.job.problem_version).await?;
-                            pb::worker_command::Command::Assign(pb::Assign {
-                                job_id,
-                                attempt,
-                                language: p.job.language.clone(),
-                                source: p.source.clone(),
-                                problem: Some((*problem).clone()),
-                                run_all_tests: p.job.run_all_tests,
-                            })
+                            match self.assignment(&mut payloads, job_id, attempt).await? {
+                                Some(a) => ToWorker::Assign(Box::new(a)),
+                                None => continue,
+                            }
                         }
-                        Command::Welcome { adopted } => {
-                            pb::worker_command::Command::Welcome(pb::Welcome {
-                                session_id: session,
-                                epoch: self.config.epoch,
-                                report_interval_ms: self.config.report_interval.as_millis() as u32,
-                                adopted: adopted
-                                    .into_iter()
-                                    .map(|(job_id, attempt)| pb::RunningAttempt { job_id, attempt })
-                                    .collect(),
-                            })
-                        }
-                        Command::Cancel { job_id, attempt } => {
-                            pb::worker_command::Command::Cancel(pb::Cancel { job_id, attempt })
-                        }
-                        Command::Drain => pb::worker_command::Command::Drain(pb::Drain {}),
+                        Command::Welcome { adopted } => ToWorker::Welcome {
+                            session,
+                            epoch: self.config.epoch,
+                            report_interval: self.config.report_interval,
+                            adopted,
+                        },
+                        Command::Cancel { job_id, attempt } => ToWorker::Cancel { job_id, attempt },
+                        Command::Drain => ToWorker::Drain,
                     };
-                    self.send_to(session, Ok(pb::WorkerCommand { command: Some(msg) }));
+                    self.send_to(session, msg);
                 }
                 Effect::CloseSession { session, reason } => {
                     tracing::info!(session, %reason, "closing worker session");
-                    self.send_to(
-                        session,
-                        Err(Status::aborted(format!("session closed: {reason}"))),
-                    );
+                    self.send_to(session, ToWorker::Closed { reason });
                     self.feeds.remove(&session);
                     self.sessions.close(session);
                 }
@@ -349,7 +439,42 @@ impl Driver {
         Ok(())
     }
 
-    fn send_to(&mut self, session: SessionId, msg: Result<pb::WorkerCommand, Status>) {
+    /// The assignment to send for a job the core assigned, or `None` when the job cannot
+    /// run (its row or its problem version is gone): it is then abandoned as a judge error
+    /// with the next batch, and the scheduler carries on.
+    async fn assignment(
+        &mut self,
+        payloads: &mut HashMap<JobId, crate::store::AssignPayload>,
+        job_id: JobId,
+        attempt: Attempt,
+    ) -> Result<Option<Assignment>, StoreError> {
+        let Some(p) = payloads.remove(&job_id) else {
+            tracing::error!(job_id, "assigned job missing from the store");
+            self.abandon(job_id, "the job's row is missing from the store".into());
+            return Ok(None);
+        };
+        let (id, version) = (&p.job.problem_id, p.job.problem_version);
+        let Some(problem) = self.catalog.version(id, version).await? else {
+            tracing::warn!(job_id, problem = %id, version, "problem version gone; abandoning the job");
+            self.abandon(job_id, gone_message(id, version));
+            return Ok(None);
+        };
+        let span = tracing::info_span!("attempt", job_id, attempt);
+        span.in_scope(|| tracing::debug!(problem = %id, version, "assigning"));
+        Ok(Some(Assignment {
+            job_id,
+            attempt,
+            job: p.job,
+            source: p.source,
+            problem: problem.spec.clone(),
+        }))
+    }
+
+    fn abandon(&mut self, job_id: JobId, reason: String) {
+        self.internal.push(Event::Abandon { job_id, reason });
+    }
+
+    fn send_to(&mut self, session: SessionId, msg: ToWorker) {
         let Some(feed) = self.feeds.get(&session) else {
             return;
         };
@@ -366,27 +491,19 @@ impl Driver {
         let Some(pending) = self.pending.remove(&req) else {
             return;
         };
-        // A caller that gave up waiting is no error of ours.
-        let _ = match (pending, reply) {
-            (Pending::Submit(tx), Reply::Submitted(r)) => tx.send(r).map_err(|_| ()),
-            (Pending::Cancel(tx), Reply::Cancelled(r)) => tx.send(r).map_err(|_| ()),
-            (Pending::Drain(tx), Reply::Drained(r)) => tx.send(r).map_err(|_| ()),
-            (Pending::Workers(tx), Reply::Workers(r)) => tx.send(r).map_err(|_| ()),
-            _ => {
-                tracing::error!(req, "reply of the wrong kind");
-                Err(())
-            }
-        };
-    }
-
-    /// Problem versions never change, so each is read from the store once.
-    async fn spec(&mut self, id: &str, version: u32) -> Result<Arc<pb::ProblemSpec>, StoreError> {
-        let key = (id.to_string(), version);
-        if let Some(s) = self.specs.get(&key) {
-            return Ok(s.clone());
+        if let Err(Reply::Connected(session)) = pending.send(reply) {
+            // The worker hung up before it learnt its session: nobody will read that feed.
+            self.feeds.remove(&session);
+            self.sessions.close(session);
+            self.internal.push(Event::WorkerDisconnected { session });
         }
-        let spec = Arc::new(self.store.problem_spec(id, version).await?);
-        self.specs.insert(key, spec.clone());
-        Ok(spec)
+        // Any other caller that gave up waiting is no error of ours.
     }
+}
+
+/// Why a job whose problem version is gone cannot run.
+pub fn gone_message(problem: &str, version: u32) -> String {
+    format!(
+        "problem {problem:?} version {version} is no longer stored (removed by gc); submit again"
+    )
 }

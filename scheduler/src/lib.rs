@@ -3,6 +3,7 @@
 
 pub mod blobs;
 pub mod catalog;
+pub mod config;
 pub mod core;
 pub mod driver;
 pub mod gc;

@@ -13,7 +13,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use crate::blobs::BlobStore;
 use crate::catalog::Catalog;
 use crate::core::{Core, CoreConfig, Event};
-use crate::driver::{now_ms, Driver, DriverConfig, DriverHandle, Input, Sessions};
+use crate::driver::{gone_message, now_ms, Driver, DriverConfig, DriverHandle, Sessions};
 use crate::service::{auth, AdminApi, JudgeApi, WorkerApi};
 use crate::store::{Role, Store, StoreError};
 use crate::tokens::TokenCache;
@@ -21,7 +21,7 @@ use crate::watch::WatchHub;
 
 use judge_common::channel::WINDOW;
 
-/// Everything `serve` needs; `main` fills it from flags, environment and the config file.
+/// Everything `serve` needs, checked; built by [`crate::config::ServeConfig::options`].
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
     pub listen: SocketAddr,
@@ -78,12 +78,20 @@ pub async fn start(
             source,
         })?;
     let epoch = store.next_epoch().await?;
-    let catalog = Catalog::default();
+    let catalog = Catalog::new(store.clone());
     let mut unfinished = store.unfinished().await?;
+    // A job whose problem version is gone cannot run: it ends as a judge error once the
+    // driver runs, instead of keeping the scheduler from starting.
+    let mut abandoned = Vec::new();
     for job in &mut unfinished {
-        job.files = catalog
-            .files(&store, &job.job.problem_id, job.job.problem_version)
-            .await?;
+        let (id, version) = (&job.job.problem_id, job.job.problem_version);
+        match catalog.version(id, version).await? {
+            Some(v) => job.files = v.files.clone(),
+            None => abandoned.push(Event::Abandon {
+                job_id: job.job_id,
+                reason: gone_message(id, version),
+            }),
+        }
     }
     let now = now_ms();
     tracing::info!(
@@ -111,10 +119,12 @@ pub async fn start(
     let (driver, driver_task) = Driver::new(
         core,
         store.clone(),
+        catalog.clone(),
         hub.clone(),
         sessions.clone(),
         driver_config,
     )
+    .with_events(abandoned)
     .spawn(8192);
     tokio::spawn(refresh_tokens(
         store.clone(),
@@ -174,6 +184,8 @@ pub async fn start(
         .http2_keepalive_interval(Some(opts.keepalive_interval))
         .http2_keepalive_timeout(Some(opts.keepalive_timeout))
         .tcp_keepalive(Some(opts.keepalive_interval))
+        // One span per call, so that a call's logs (and a session's, inside it) read as one.
+        .trace_fn(|req| tracing::info_span!("rpc", method = %req.uri().path()))
         .add_service(WorkerServiceServer::with_interceptor(
             worker_api,
             auth(tokens.clone(), WORKERS),
@@ -227,11 +239,7 @@ async fn refresh_tokens(store: Store, tokens: TokenCache, driver: DriverHandle, 
             Ok(list) => {
                 for token_id in tokens.replace(list) {
                     tracing::info!(token_id, "token revoked; closing its sessions");
-                    if driver
-                        .send(Input::Event(Event::TokenRevoked { token_id }))
-                        .await
-                        .is_err()
-                    {
+                    if driver.send(Event::TokenRevoked { token_id }).await.is_err() {
                         return;
                     }
                 }
@@ -260,18 +268,10 @@ async fn collect_garbage(store: Store, blobs: BlobStore, every: Duration) {
 }
 
 impl Default for ServeOptions {
+    /// The defaults of [`crate::config::ServeConfig`], which `--help` shows.
     fn default() -> Self {
-        ServeOptions {
-            listen: "127.0.0.1:7070".parse().expect("valid literal address"),
-            database_url: "sqlite://judge-data/judge.db".into(),
-            data_dir: "judge-data".into(),
-            core: CoreConfig::default(),
-            max_source_bytes: 256 * 1024,
-            token_refresh: Duration::from_secs(1),
-            report_interval: Duration::from_secs(5),
-            keepalive_interval: Duration::from_secs(10),
-            keepalive_timeout: Duration::from_secs(20),
-            gc_interval: Duration::from_secs(3600),
-        }
+        crate::config::ServeConfig::default()
+            .options()
+            .expect("the default configuration is valid")
     }
 }

@@ -226,7 +226,14 @@ pub fn run(trace: &Trace, policy: Policy, locality_wait_ms: i64) -> Outcome {
             languages: vec!["c".into()],
             ..Default::default()
         };
-        core.apply(Event::WorkerConnected { session: s, hello }, 0);
+        core.apply(
+            Event::WorkerConnected {
+                req: 0,
+                session: s,
+                hello,
+            },
+            0,
+        );
     }
     for (i, j) in trace.jobs.iter().enumerate() {
         heap.push(Reverse((j.at_ms, Ev::Arrive(i))));

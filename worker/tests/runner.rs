@@ -4,9 +4,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use judge_worker::cgroup::Cgroups;
-use judge_worker::isolation::{Isolation, IsolationConfig};
-use judge_worker::judge::run::{LimitHit, RunOutcome, RunSpec, Runner, SandboxRunner};
+use judge_worker::sandbox::cgroup::Cgroups;
+use judge_worker::sandbox::isolation::{Isolation, IsolationConfig};
+use judge_worker::sandbox::{LimitHit, RunOutcome, RunSpec, Runner, SandboxRunner};
 
 fn runner() -> SandboxRunner {
     let cgroups = Cgroups::detect().unwrap_or_else(|why| panic!("these tests need cgroups: {why}"));

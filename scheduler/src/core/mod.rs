@@ -94,8 +94,16 @@ impl Core {
         match event {
             Event::Submit { req, job, files } => self.on_submit(req, job, files, now, &mut out),
             Event::Cancel { req, job_id } => self.on_cancel(req, job_id, now, &mut out),
-            Event::WorkerConnected { session, hello } => {
-                self.on_connected(session, hello, now, &mut out)
+            Event::WorkerConnected {
+                req,
+                session,
+                hello,
+            } => {
+                self.on_connected(session, hello, now, &mut out);
+                out.push(Effect::Reply {
+                    req,
+                    reply: Reply::Connected(session),
+                });
             }
             Event::WorkerDisconnected { session } => self.on_lost(session, now, &mut out),
             Event::Resources { session, usage } => {
@@ -160,6 +168,16 @@ impl Core {
                 req,
                 reply: Reply::Workers(self.workers.snapshots()),
             }),
+            Event::Abandon { job_id, reason } => {
+                self.finish(
+                    job_id,
+                    pb::JobState::Failed,
+                    Some(pb::Verdict::Je),
+                    reason,
+                    now,
+                    &mut out,
+                );
+            }
             Event::Tick => self.on_tick(now, &mut out),
         }
         self.dispatch(now, &mut out);

@@ -29,7 +29,14 @@ fn hello(name: &str, slots: u32) -> WorkerHello {
 
 /// A worker connects; the effects of that.
 fn connect(core: &mut Core, session: SessionId, hello: WorkerHello, now: Millis) -> Vec<Effect> {
-    core.apply(Event::WorkerConnected { session, hello }, now)
+    core.apply(
+        Event::WorkerConnected {
+            req: 0,
+            session,
+            hello,
+        },
+        now,
+    )
 }
 
 fn files() -> JobFiles {
@@ -100,6 +107,72 @@ fn done(verdict: pb::Verdict) -> JobProgress {
         message: String::new(),
         cancelled: false,
     }
+}
+
+#[test]
+fn a_connect_is_answered_after_its_welcome() {
+    let mut core = Core::new(CoreConfig::default());
+    let fx = core.apply(
+        Event::WorkerConnected {
+            req: 9,
+            session: 4,
+            hello: hello("a", 1),
+        },
+        0,
+    );
+    let welcome = fx.iter().position(|e| {
+        matches!(
+            e,
+            Effect::Send {
+                session: 4,
+                command: Command::Welcome { .. }
+            }
+        )
+    });
+    let reply = fx.iter().position(|e| {
+        matches!(
+            e,
+            Effect::Reply {
+                req: 9,
+                reply: Reply::Connected(4)
+            }
+        )
+    });
+    assert!(
+        welcome.is_some() && reply.is_some() && welcome < reply,
+        "{fx:?}"
+    );
+}
+
+#[test]
+fn an_abandoned_job_ends_as_judge_error_and_frees_its_slot() {
+    let mut core = Core::new(CoreConfig::default());
+    connect(&mut core, 1, hello("a", 1), 0);
+    let fx = core.apply(sub(1, job("c")), 0);
+    let id = submitted_id(&fx);
+    assert_eq!(assigns(&fx), vec![(1, id, 1)]);
+    let reason = "problem aplusb version 1 is gone from the store".to_string();
+    let fx = core.apply(
+        Event::Abandon {
+            job_id: id,
+            reason: reason.clone(),
+        },
+        1,
+    );
+    assert_eq!(
+        finished(&fx),
+        vec![(id, pb::JobState::Failed, Some(pb::Verdict::Je))]
+    );
+    assert!(fx.iter().any(|e| matches!(
+        e,
+        Effect::Persist(Persist::Finished { message, .. }) if *message == reason
+    )));
+    // Its slot is free again, and a late report of the abandoned attempt changes nothing.
+    let fx = core.apply(sub(2, job("c")), 2);
+    let next = submitted_id(&fx);
+    assert_eq!(assigns(&fx), vec![(1, next, 1)]);
+    let fx = core.apply(progress(1, id, 1, done(pb::Verdict::Ac)), 3);
+    assert!(finished(&fx).is_empty());
 }
 
 #[test]
@@ -243,6 +316,7 @@ fn past_the_retry_cap_the_job_fails_as_judge_error() {
     for session in 1..=3 {
         let fx = core.apply(
             Event::WorkerConnected {
+                req: 0,
                 session,
                 hello: hello("a", 1),
             },
@@ -490,7 +564,11 @@ fn random_event_storms_keep_the_invariants() {
                 live.push((session, name.clone()));
                 let mut h = hello(&name, 1 + rng.below(3) as u32);
                 h.running = running;
-                Event::WorkerConnected { session, hello: h }
+                Event::WorkerConnected {
+                    req: 0,
+                    session,
+                    hello: h,
+                }
             } else if roll < 42 && !live.is_empty() {
                 let (session, _) = live.remove(rng.below(live.len() as u64) as usize);
                 Event::WorkerDisconnected { session }
@@ -542,7 +620,14 @@ fn random_event_storms_keep_the_invariants() {
         h.languages.push("java".into());
         let session = next_session;
         held.clear();
-        let fx = core.apply(Event::WorkerConnected { session, hello: h }, now);
+        let fx = core.apply(
+            Event::WorkerConnected {
+                req: 0,
+                session,
+                hello: h,
+            },
+            now,
+        );
         check(&fx, &mut held);
         for _ in 0..10 {
             now += 20_000;

@@ -90,7 +90,9 @@ pub enum Event {
         req: RequestId,
         job_id: JobId,
     },
+    /// A worker opened its feed; the adapter has made the session and holds its feed.
     WorkerConnected {
+        req: RequestId,
         session: SessionId,
         hello: WorkerHello,
     },
@@ -130,6 +132,12 @@ pub enum Event {
     ListWorkers {
         req: RequestId,
     },
+    /// The job cannot be run at all (its problem version is gone from the store): it ends
+    /// as a judge error with `reason`, wherever it was.
+    Abandon {
+        job_id: JobId,
+        reason: String,
+    },
     /// Time passes: grace periods and report deadlines expire.
     Tick,
 }
@@ -157,6 +165,8 @@ pub enum Reply {
     /// `false` when no connected worker has that name.
     Drained(bool),
     Workers(Vec<WorkerSnapshot>),
+    /// The worker's session is registered (its `Welcome` is on its feed).
+    Connected(SessionId),
 }
 
 /// A worker as `ListWorkers` shows it.
@@ -254,7 +264,7 @@ pub enum Command {
     Drain,
 }
 
-/// Tunables of the core; every default is what `--help` shows.
+/// Tunables of the core.
 #[derive(Debug, Clone)]
 pub struct CoreConfig {
     pub max_queued: usize,
@@ -271,17 +281,22 @@ pub struct CoreConfig {
     pub seed: u64,
 }
 
+impl CoreConfig {
+    /// The defaults (the scheduler's flags show them in `--help`).
+    pub const DEFAULT: CoreConfig = CoreConfig {
+        max_queued: 10_000,
+        grace_ms: 10_000,
+        max_attempts: 3,
+        report_timeout_ms: 30_000,
+        policy: Policy::Locality,
+        locality_wait_ms: 5_000,
+        seed: 1,
+    };
+}
+
 impl Default for CoreConfig {
     fn default() -> Self {
-        CoreConfig {
-            max_queued: 10_000,
-            grace_ms: 10_000,
-            max_attempts: 3,
-            report_timeout_ms: 30_000,
-            policy: Policy::Locality,
-            locality_wait_ms: 5_000,
-            seed: 1,
-        }
+        CoreConfig::DEFAULT
     }
 }
 

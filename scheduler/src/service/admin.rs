@@ -9,7 +9,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::check_ident;
 use crate::blobs::{BlobStore, BlobWriter, StagedBlob};
-use crate::driver::{now_ms, DriverHandle, Input};
+use crate::driver::{now_ms, DriverHandle};
 use crate::store::Store;
 
 /// Files of a package read as text to decide the manifest; larger ones are not consulted.
@@ -175,6 +175,8 @@ impl AdminService for AdminApi {
             .store
             .insert_problem(&header.id, &manifest, &files, now_ms())
             .await?;
+        // Submissions from now on get this version.
+        self.catalog.pushed(&header.id, version);
         tracing::info!(problem = %header.id, version, tests = manifest.tests.len(), "problem stored");
         Ok(Response::new(pb::PushProblemResponse {
             id: header.id,
@@ -189,14 +191,7 @@ impl AdminService for AdminApi {
     ) -> Result<Response<pb::DrainWorkerResponse>, Status> {
         let name = req.into_inner().name;
         check_ident("worker name", &name)?;
-        if self
-            .driver
-            .ask(|reply| Input::Drain {
-                name: name.clone(),
-                reply,
-            })
-            .await?
-        {
+        if self.driver.drain(name.clone()).await? {
             Ok(Response::new(pb::DrainWorkerResponse {}))
         } else {
             Err(Status::not_found(format!(

@@ -11,7 +11,7 @@ use tonic::{Request, Response, Status};
 
 use super::check_ident;
 use crate::core::{CancelError, JobId, NewJob, SubmitError};
-use crate::driver::{DriverHandle, Input};
+use crate::driver::DriverHandle;
 use crate::store::{JobRecord, Store};
 use crate::watch::WatchHub;
 
@@ -146,11 +146,19 @@ impl JudgeService for JudgeApi {
             req.job_type
         };
         check_ident("job type", &job_type)?;
+        let not_found = || Status::not_found(format!("problem {:?} not found", req.problem_id));
         let version = self
             .catalog
-            .latest(&self.store, &req.problem_id)
+            .latest(&req.problem_id)
             .await?
-            .ok_or_else(|| Status::not_found(format!("problem {:?} not found", req.problem_id)))?;
+            .ok_or_else(not_found)?;
+        let files = self
+            .catalog
+            .version(&req.problem_id, version)
+            .await?
+            .ok_or_else(not_found)?
+            .files
+            .clone();
         let job = NewJob {
             job_type,
             language: req.language,
@@ -158,21 +166,7 @@ impl JudgeService for JudgeApi {
             problem_version: version,
             run_all_tests: req.run_all_tests,
         };
-        let files = self
-            .catalog
-            .files(&self.store, &job.problem_id, version)
-            .await?;
-        let source = req.source;
-        match self
-            .driver
-            .ask(|reply| Input::Submit {
-                job,
-                files,
-                source,
-                reply,
-            })
-            .await?
-        {
+        match self.driver.submit(job, files, req.source).await? {
             Ok(job_id) => Ok(Response::new(pb::SubmitResponse { job_id })),
             Err(e @ SubmitError::QueueFull(_)) => Err(Status::resource_exhausted(e.to_string())),
         }
@@ -224,11 +218,7 @@ impl JudgeService for JudgeApi {
     ) -> Result<Response<pb::CancelJobResponse>, Status> {
         let id = job_id(req.into_inner().job_id)?;
         self.job_record(id).await?;
-        match self
-            .driver
-            .ask(|reply| Input::Cancel { job_id: id, reply })
-            .await?
-        {
+        match self.driver.cancel(id).await? {
             Ok(state) => Ok(Response::new(pb::CancelJobResponse {
                 state: state as i32,
             })),
@@ -257,10 +247,7 @@ impl JudgeService for JudgeApi {
         &self,
         _req: Request<pb::ListWorkersRequest>,
     ) -> Result<Response<pb::ListWorkersResponse>, Status> {
-        let snaps = self
-            .driver
-            .ask(|reply| Input::ListWorkers { reply })
-            .await?;
+        let snaps = self.driver.list_workers().await?;
         let workers = snaps
             .into_iter()
             .map(|w| pb::WorkerInfo {

@@ -12,7 +12,7 @@ pub use judge::JudgeApi;
 pub use judge::Languages;
 pub use worker::{Transfers, WorkerApi};
 
-use crate::driver::DriverGone;
+use crate::driver::DriverError;
 use crate::store::{Role, StoreError};
 use crate::tokens::{AuthError, Caller, TokenCache};
 
@@ -61,9 +61,12 @@ impl From<StoreError> for Status {
     }
 }
 
-impl From<DriverGone> for Status {
-    fn from(e: DriverGone) -> Status {
-        Status::unavailable(e.to_string())
+impl From<DriverError> for Status {
+    fn from(e: DriverError) -> Status {
+        match e {
+            DriverError::Gone => Status::unavailable(e.to_string()),
+            DriverError::WrongReply(_) => Status::internal(e.to_string()),
+        }
     }
 }
 

@@ -10,11 +10,12 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
+use tracing::Instrument;
 
 use super::{caller, check_ident};
 use crate::blobs::{is_sha256, BlobStore};
 use crate::core::{Event, JobProgress, SessionId, Usage, WorkerHello};
-use crate::driver::{DriverHandle, Input, Sessions};
+use crate::driver::{DriverHandle, Sessions, ToWorker};
 
 /// Commands a worker may have unread before it counts as stuck.
 const FEED_CAPACITY: usize = 256;
@@ -82,15 +83,64 @@ impl Transfers {
 /// A worker's feed. When tonic drops it (the worker hung up, or the connection died), the
 /// core hears `WorkerDisconnected`: the worker is registered exactly as long as this lives.
 pub struct Feed {
-    inner: ReceiverStream<Result<pb::WorkerCommand, Status>>,
+    inner: ReceiverStream<ToWorker>,
     session: SessionId,
     driver: DriverHandle,
+    /// Set once a `Closed` went out: the stream ends after it.
+    ended: bool,
+}
+
+/// The wire form of what the driver sends a worker; `Closed` ends the stream with a status.
+fn to_wire(msg: ToWorker) -> Result<pb::WorkerCommand, Status> {
+    use pb::worker_command::Command as C;
+    let command = match msg {
+        ToWorker::Welcome {
+            session,
+            epoch,
+            report_interval,
+            adopted,
+        } => C::Welcome(pb::Welcome {
+            session_id: session,
+            epoch,
+            report_interval_ms: u32::try_from(report_interval.as_millis()).unwrap_or(u32::MAX),
+            adopted: adopted
+                .into_iter()
+                .map(|(job_id, attempt)| pb::RunningAttempt { job_id, attempt })
+                .collect(),
+        }),
+        ToWorker::Assign(a) => C::Assign(pb::Assign {
+            job_id: a.job_id,
+            attempt: a.attempt,
+            language: a.job.language,
+            source: a.source,
+            problem: Some((*a.problem).clone()),
+            run_all_tests: a.job.run_all_tests,
+        }),
+        ToWorker::Cancel { job_id, attempt } => C::Cancel(pb::Cancel { job_id, attempt }),
+        ToWorker::Drain => C::Drain(pb::Drain {}),
+        ToWorker::Closed { reason } => {
+            return Err(Status::aborted(format!("session closed: {reason}")))
+        }
+    };
+    Ok(pb::WorkerCommand {
+        command: Some(command),
+    })
 }
 
 impl Stream for Feed {
     type Item = Result<pb::WorkerCommand, Status>;
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        Pin::new(&mut self.inner).poll_next(cx)
+        if self.ended {
+            return Poll::Ready(None);
+        }
+        match Pin::new(&mut self.inner).poll_next(cx) {
+            Poll::Ready(Some(msg)) => {
+                let wire = to_wire(msg);
+                self.ended = wire.is_err();
+                Poll::Ready(Some(wire))
+            }
+            other => other.map(|_| None),
+        }
     }
 }
 
@@ -209,6 +259,47 @@ fn verdict(v: i32) -> Result<pb::Verdict, Status> {
     }
 }
 
+impl WorkerApi {
+    /// Forwards a session's reports to the driver until the worker ends the stream or the
+    /// session closes.
+    async fn reports(
+        &self,
+        session: SessionId,
+        first: pb::WorkerReport,
+        stream: &mut Streaming<pb::WorkerReport>,
+        closed: &mut tokio::sync::watch::Receiver<()>,
+    ) -> Result<Response<pb::ReportAck>, Status> {
+        self.forward(session, first).await?;
+        loop {
+            tokio::select! {
+                msg = stream.message() => {
+                    let Some(msg) = msg? else { return Ok(Response::new(pb::ReportAck {})) };
+                    if msg.session_id != session {
+                        return Err(Status::invalid_argument(format!(
+                            "report for session {} on the stream of session {session}", msg.session_id
+                        )));
+                    }
+                    self.forward(session, msg).await?;
+                }
+                _ = closed.changed() => {
+                    return Err(Status::failed_precondition(format!("session {session} closed: connect again")));
+                }
+            }
+        }
+    }
+
+    async fn forward(&self, session: SessionId, report: pb::WorkerReport) -> Result<(), Status> {
+        let event = event_from(session, report)?;
+        if let Event::Progress {
+            job_id, attempt, ..
+        } = &event
+        {
+            tracing::debug_span!("attempt", job_id, attempt).in_scope(|| tracing::debug!("report"));
+        }
+        Ok(self.driver.send(event).await?)
+    }
+}
+
 #[tonic::async_trait]
 impl WorkerService for WorkerApi {
     type ConnectStream = Feed;
@@ -231,19 +322,13 @@ impl WorkerService for WorkerApi {
             .offered(offered.into_iter().map(|(id, _)| id));
         let name = hello.name.clone();
         let (tx, rx) = mpsc::channel(FEED_CAPACITY);
-        let (session, epoch) = self
-            .driver
-            .ask(|reply| Input::Connect {
-                hello,
-                feed: tx,
-                reply,
-            })
-            .await?;
-        tracing::info!(worker = %name, session, epoch, "worker connected");
+        let session = self.driver.connect(hello, tx).await?;
+        tracing::info!(worker = %name, session, "worker connected");
         Ok(Response::new(Feed {
             inner: ReceiverStream::new(rx),
             session,
             driver: self.driver.clone(),
+            ended: false,
         }))
     }
 
@@ -256,30 +341,15 @@ impl WorkerService for WorkerApi {
             return Ok(Response::new(pb::ReportAck {}));
         };
         let session = first.session_id;
-        let mut closed = self.sessions.watch(session).ok_or_else(|| {
+        let (worker, mut closed) = self.sessions.watch(session).ok_or_else(|| {
             Status::failed_precondition(format!(
                 "unknown or stale session {session}: connect again"
             ))
         })?;
-        self.driver
-            .send(Input::Event(event_from(session, first)?))
-            .await?;
-        loop {
-            tokio::select! {
-                msg = stream.message() => {
-                    let Some(msg) = msg? else { return Ok(Response::new(pb::ReportAck {})) };
-                    if msg.session_id != session {
-                        return Err(Status::invalid_argument(format!(
-                            "report for session {} on the stream of session {session}", msg.session_id
-                        )));
-                    }
-                    self.driver.send(Input::Event(event_from(session, msg)?)).await?;
-                }
-                _ = closed.changed() => {
-                    return Err(Status::failed_precondition(format!("session {session} closed: connect again")));
-                }
-            }
-        }
+        let span = tracing::info_span!("session", worker = %worker, session);
+        self.reports(session, first, &mut stream, &mut closed)
+            .instrument(span)
+            .await
     }
 
     type FetchFileStream = ReceiverStream<Result<pb::FileChunk, Status>>;

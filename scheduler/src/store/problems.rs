@@ -209,6 +209,29 @@ impl Store {
         Ok(pruned)
     }
 
+    /// Removes one version of a problem (its tests, files and row), whatever jobs use it;
+    /// `false` if it was not there. For repairs and tests: gc prunes only versions nothing
+    /// uses any more.
+    pub async fn delete_problem_version(&self, id: &str, version: u32) -> Result<bool> {
+        let mut tx = self.pool().begin().await?;
+        for table in ["problem_tests", "problem_files"] {
+            let sql = format!("DELETE FROM {table} WHERE problem_id = $1 AND version = $2");
+            sqlx::query(&sql)
+                .bind(id)
+                .bind(i64::from(version))
+                .execute(&mut *tx)
+                .await?;
+        }
+        let gone = sqlx::query("DELETE FROM problems WHERE id = $1 AND version = $2")
+            .bind(id)
+            .bind(i64::from(version))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(gone > 0)
+    }
+
     /// Every blob some problem version references.
     pub async fn referenced_blobs(&self) -> Result<Vec<String>> {
         let rows = sqlx::query("SELECT DISTINCT sha256 FROM problem_files")

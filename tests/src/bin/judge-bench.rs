@@ -479,12 +479,15 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 async fn sandbox(runs: usize, submissions: usize) -> Result<()> {
-    use judge_worker::judge::run::{RunSpec, Runner, SandboxRunner};
-    let cgroups = Arc::new(judge_worker::cgroup::Cgroups::detect().map_err(anyhow::Error::msg)?);
+    use judge_worker::sandbox::{RunSpec, Runner, SandboxRunner};
+    let cgroups =
+        Arc::new(judge_worker::sandbox::cgroup::Cgroups::detect().map_err(anyhow::Error::msg)?);
     let isolation = Arc::new(
-        judge_worker::isolation::Isolation::new(&judge_worker::isolation::IsolationConfig::base(
-            std::env::temp_dir().join("judge-bench-root"),
-        ))
+        judge_worker::sandbox::isolation::Isolation::new(
+            &judge_worker::sandbox::isolation::IsolationConfig::base(
+                std::env::temp_dir().join("judge-bench-root"),
+            ),
+        )
         .map_err(anyhow::Error::msg)?,
     );
     let variants = [

@@ -96,7 +96,8 @@ async fn main() -> Result<()> {
         cache_size: 1 << 30,
         job_types: vec!["judge".into()],
         languages: judge_worker::judge::languages::defaults(),
-        sandbox_uid_base: judge_worker::DEFAULT_SANDBOX_UID_BASE,
+        sandbox_uid_base: judge_worker::startup::DEFAULT_SANDBOX_UID_BASE,
+        require_sandbox: false,
     })
     .await?;
     let offered: Vec<&str> = worker.languages.iter().map(|l| l.id.as_str()).collect();

@@ -3,11 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// One language's toolchain. Command words may use `{class}`, the public class of a Java
 /// source (`Main` when none is found), and `{memory_mib}`, the run's memory limit in MiB.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Language {
     pub id: String,
@@ -170,8 +170,8 @@ impl Language {
             if prog.starts_with("./") {
                 continue; // the submission's own program, in its directory
             }
-            let found =
-                std::env::var_os("PATH").and_then(|path| crate::spawn::find_program(prog, &path));
+            let found = std::env::var_os("PATH")
+                .and_then(|path| crate::sandbox::spawn::find_program(prog, &path));
             let Some(found) = found else {
                 continue;
             };
@@ -184,7 +184,7 @@ impl Language {
             } else {
                 (found, real)
             };
-            let outside = !crate::rootfs::BASE_VIEW
+            let outside = !crate::sandbox::rootfs::BASE_VIEW
                 .iter()
                 .any(|base| real.starts_with(base));
             if outside {

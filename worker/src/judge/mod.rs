@@ -1,9 +1,7 @@
 //! Judging one submission: compile once, run the tests in order, check each output, report
 //! each result as it happens.
 
-pub mod checker;
 pub mod languages;
-pub mod run;
 pub mod validator;
 
 use std::collections::BTreeMap;
@@ -17,8 +15,10 @@ use pb::job_update::Update;
 use tokio::sync::watch;
 
 use crate::cache::FileCache;
+use crate::core::checker;
+use crate::core::verdict::{self, Ending, Next, Tally};
+use crate::sandbox::{RunOutcome, RunSpec, Runner};
 use languages::{java_class, Language};
-use run::{LimitHit, RunOutcome, RunSpec, Runner};
 
 /// Compiler limits (the same for every language).
 const COMPILE_TIME: Duration = Duration::from_secs(30);
@@ -89,18 +89,23 @@ fn verdict_of(
     flags: &ValidatorFlags,
     memory_error: Option<&str>,
 ) -> (pb::Verdict, String) {
-    let out_of_memory =
-        || memory_error.is_some_and(|m| String::from_utf8_lossy(&run.stderr).contains(m));
-    match run.limit {
-        Some(LimitHit::Time) => (pb::Verdict::Tle, String::new()),
-        Some(LimitHit::Memory) => (pb::Verdict::Mle, String::new()),
-        Some(LimitHit::Output) => (pb::Verdict::Ole, String::new()),
-        None if run.exit_code != Some(0) && out_of_memory() => (pb::Verdict::Mle, String::new()),
-        None if run.exit_code != Some(0) => (pb::Verdict::Rte, String::new()),
+    let end = ending(run, memory_error);
+    match verdict::of_run(end) {
+        Some(v) => (v, String::new()),
         None => match checker::check(&run.stdout, answer, flags) {
             Ok(()) => (pb::Verdict::Ac, String::new()),
             Err(why) => (pb::Verdict::Wa, why),
         },
+    }
+}
+
+/// The facts of a run that decide its verdict.
+fn ending(run: &RunOutcome, memory_error: Option<&str>) -> Ending {
+    Ending {
+        limit: run.limit,
+        exited_zero: run.exit_code == Some(0),
+        runtime_out_of_memory: memory_error
+            .is_some_and(|m| String::from_utf8_lossy(&run.stderr).contains(m)),
     }
 }
 
@@ -212,7 +217,7 @@ impl Judge {
             None => None,
         };
         let time_limit = Duration::from_millis(u64::from(problem.time_limit_ms));
-        let mut overall = pb::Verdict::Ac;
+        let mut tally = Tally::new(assign.run_all_tests);
         for (index, (name, input, answer)) in tests.into_iter().enumerate() {
             let spec = RunSpec {
                 argv: lang.expand(&lang.run, &class, problem.memory_limit_bytes),
@@ -278,19 +283,16 @@ impl Judge {
                 signal: run.signal.unwrap_or(0),
                 message,
             }));
-            if verdict == pb::Verdict::Je {
-                // The judge's own failure: stop, and never blame the submission.
-                return judge_error(format!("test {}: the output validator failed", index));
-            }
-            if verdict != pb::Verdict::Ac && overall == pb::Verdict::Ac {
-                overall = verdict;
-                if !assign.run_all_tests {
-                    break;
+            if tally.add(verdict) == Next::Stop {
+                if tally.verdict() == pb::Verdict::Je {
+                    // The judge's own failure: never blame the submission.
+                    return judge_error(format!("test {index}: the output validator failed"));
                 }
+                break;
             }
         }
         Outcome::Verdict {
-            verdict: overall,
+            verdict: tally.verdict(),
             message: String::new(),
         }
     }

@@ -12,9 +12,9 @@ use judge_common::problem::valid_path;
 use sha2::{Digest, Sha256};
 use tokio::sync::{watch, OnceCell};
 
-use super::run::{path_in_run, Runner};
 use crate::cache::FileCache;
-use crate::rootfs::{self, Bind};
+use crate::sandbox::rootfs::{self, Bind};
+use crate::sandbox::{path_in_run, Runner};
 
 const EXIT_ACCEPT: i32 = 42;
 /// CPU time for building a validator, and for one validation.

@@ -1,109 +1,20 @@
-//! Running one process with limits.
-//!
-//! [`SandboxRunner`] runs the program in a cgroup when the worker has cgroups (memory limit
-//! (MLE), process limit, CPU time over all the run's processes, the whole group killed at the
-//! end) and isolated when the worker is root (namespaces, its own filesystem view, its own
-//! uid, seccomp: see [`crate::isolation`]). Without cgroups, CPU time and peak memory are
-//! what `wait4` reports for the program and the processes it waited for; without isolation, the run sees the worker's files, and the
-//! judging code passes it host paths instead of the sandbox's (see [`Runner::sandboxed`]).
-
-use std::future::Future;
-use std::path::PathBuf;
-use std::pin::Pin;
-use std::time::{Duration, Instant};
+//! [`SandboxRunner`]: one run in a cgroup, isolated, started by the spawn helper; its output
+//! read with caps, its limits watched, its use measured.
 
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use nix::fcntl::OFlag;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::unix::pipe;
 use tokio::sync::watch;
 
-use crate::cgroup::{Cgroups, Limits};
-use crate::isolation::Isolation;
-use crate::rootfs::{self, Bind};
-use crate::spawn::{Command, SpawnError, Spawner};
-
-/// What to run and within which limits.
-#[derive(Debug, Clone)]
-pub struct RunSpec {
-    pub argv: Vec<String>,
-    /// The run's directory: its working directory, shown at `/box` in the sandbox.
-    pub dir: PathBuf,
-    /// Compilers write into their directory; submissions and validators may not.
-    pub dir_writable: bool,
-    /// Files and directories besides `dir` (a validator's input, answer and feedback dir).
-    pub binds: Vec<Bind>,
-    /// File fed to standard input; none means empty input.
-    pub stdin: Option<PathBuf>,
-    pub time_limit: Duration,
-    pub wall_limit: Duration,
-    pub memory_limit_bytes: u64,
-    pub output_limit_bytes: u64,
-    /// Processes and threads the run may have at once.
-    pub max_processes: u32,
-    /// Largest file the run may write (RLIMIT_FSIZE), and the size of its `/tmp`.
-    pub file_size_limit: u64,
-}
-
-/// Which limit stopped the run, if any.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LimitHit {
-    Time,
-    Memory,
-    Output,
-}
-
-/// How a run ended.
-#[derive(Debug, Clone, Default)]
-pub struct RunOutcome {
-    pub exit_code: Option<i32>,
-    pub signal: Option<i32>,
-    pub cpu_ms: u32,
-    pub wall_ms: u32,
-    pub memory_kb: u64,
-    pub stdout: Vec<u8>,
-    /// The first 64 KiB of standard error.
-    pub stderr: Vec<u8>,
-    pub limit: Option<LimitHit>,
-    pub cancelled: bool,
-}
-
-impl RunOutcome {
-    pub fn success(&self) -> bool {
-        self.exit_code == Some(0) && self.limit.is_none() && !self.cancelled
-    }
-}
-
-/// The run could not be carried out: the judge's fault, never the submission's.
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    #[error("cannot start {program}: {source}")]
-    Spawn { program: String, source: SpawnError },
-    #[error("empty command")]
-    EmptyCommand,
-    #[error("i/o error while running: {0}")]
-    Io(#[from] std::io::Error),
-}
-
-pub type RunFuture<'a> = Pin<Box<dyn Future<Output = Result<RunOutcome, RunError>> + Send + 'a>>;
-
-/// Runs processes. `cancel` turning true stops the run at once.
-pub trait Runner: Send + Sync {
-    fn run(&self, spec: RunSpec, cancel: watch::Receiver<bool>) -> RunFuture<'_>;
-    /// Whether runs see the sandbox's paths (`/box`, `/judge/input`...) rather than the host's.
-    fn sandboxed(&self) -> bool;
-}
-
-/// The path a run sees for `bind`: where the sandbox shows it, or the host path without one.
-pub fn path_in_run(runner: &dyn Runner, bind: &Bind) -> String {
-    if runner.sandboxed() {
-        bind.inside.to_string_lossy().into_owned()
-    } else {
-        bind.host.display().to_string()
-    }
-}
+use super::cgroup::{Cgroups, Limits};
+use super::isolation::Isolation;
+use super::rootfs::{self, Bind};
+use super::spawn::{Command, SpawnError, Spawner};
+use super::{LimitHit, RunError, RunFuture, RunOutcome, RunSpec, Runner};
 
 /// The environment of every run: nothing of the worker's (its token may be there).
 const ENV: &[&str] = &[
@@ -115,7 +26,7 @@ const ENV: &[&str] = &[
 const STDERR_CAP: usize = 64 * 1024;
 
 /// Runs programs in a cgroup when it has them, isolated when it can, always started by a
-/// spawn helper (see [`crate::spawn`]).
+/// spawn helper (see [`super::spawn`]).
 #[derive(Debug)]
 pub struct SandboxRunner {
     cgroups: Option<Arc<Cgroups>>,

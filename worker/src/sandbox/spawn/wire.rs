@@ -13,7 +13,7 @@ pub const MAX_REQUEST: usize = 128 * 1024;
 /// Most arguments, environment variables, binds and cgroups a command may have.
 pub const MAX_ARGS: usize = 256;
 pub const MAX_ENV: usize = 16;
-pub const MAX_BINDS: usize = crate::rootfs::MAX_BINDS;
+pub const MAX_BINDS: usize = crate::sandbox::rootfs::MAX_BINDS;
 pub const MAX_CGROUPS: usize = 4;
 /// Descriptors of one request: stdin, stdout, stderr, cgroups, binds.
 pub const MAX_FDS: usize = 3 + MAX_CGROUPS + MAX_BINDS;

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use tokio::sync::{oneshot, watch};
 
-use crate::isolation::{Isolation, RunIsolation};
+use crate::sandbox::isolation::{Isolation, RunIsolation};
 use wire::{Reply, Stage};
 
 /// Why a run could not be started.

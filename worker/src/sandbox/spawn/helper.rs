@@ -15,7 +15,7 @@ use std::os::fd::RawFd;
 
 use super::child;
 use super::wire::{self, Header, Reply, Spawn, Stage, MAX_FDS};
-use crate::isolation::Isolation;
+use crate::sandbox::isolation::Isolation;
 
 /// Runs in progress at once, at most.
 const MAX_RUNS: usize = 1024;

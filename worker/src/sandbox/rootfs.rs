@@ -206,7 +206,7 @@ impl Template {
         paths.extend(read_only.iter().cloned());
         let paths = expand(&paths);
         let staging = staging.to_path_buf();
-        crate::namespace::on_own_thread(libc::CLONE_NEWNS, "mnt", move || {
+        crate::sandbox::namespace::on_own_thread(libc::CLONE_NEWNS, "mnt", move || {
             build_tree(&paths, &staging)
         })
         .map(|ns| Template { ns })

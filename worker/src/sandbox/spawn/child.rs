@@ -8,10 +8,10 @@
 //!
 //! When the helper is isolated, the clone also made new mount, PID, IPC and UTS namespaces:
 //! this process is PID 1 of its own, in a copy of the template's filesystem, in the empty
-//! network namespace (see [`crate::isolation`]). Killing it ends every process of the run.
+//! network namespace (see [`crate::sandbox::isolation`]). Killing it ends every process of the run.
 
 use super::wire::{Spawn, Stage};
-use crate::isolation::Isolation;
+use crate::sandbox::isolation::Isolation;
 
 /// What the child is given, on the helper's stack.
 pub struct Args<'a> {
@@ -70,11 +70,14 @@ unsafe fn prepare(args: &Args) -> Result<(), (Stage, i32)> {
     match args.isolation {
         Some(_) => {
             for (fd, point) in bind_fds.iter().zip(&s.bind_points) {
-                at(Stage::BIND, crate::rootfs::attach(*fd, *point))?;
+                at(Stage::BIND, crate::sandbox::rootfs::attach(*fd, *point))?;
             }
-            at(Stage::TMP, crate::rootfs::mount_tmp(s.tmp_options))?;
-            at(Stage::DIR, libc::chdir(crate::rootfs::BOX.as_ptr()).into())?;
-            at(Stage::PROC, crate::rootfs::mount_proc())?;
+            at(Stage::TMP, crate::sandbox::rootfs::mount_tmp(s.tmp_options))?;
+            at(
+                Stage::DIR,
+                libc::chdir(crate::sandbox::rootfs::BOX.as_ptr()).into(),
+            )?;
+            at(Stage::PROC, crate::sandbox::rootfs::mount_proc())?;
         }
         None => {
             // Its own process group, which the helper kills when it is cancelled or ends.
@@ -99,7 +102,7 @@ unsafe fn prepare(args: &Args) -> Result<(), (Stage, i32)> {
     limit(libc::RLIMIT_STACK, libc::RLIM_INFINITY);
     libc::umask(0o022);
     if h.set_uid != 0 {
-        at(Stage::UID, crate::isolation::drop_to(h.uid))?;
+        at(Stage::UID, crate::sandbox::isolation::drop_to(h.uid))?;
     }
     // If the helper dies (the worker is gone), so does the run. Set after the uid change,
     // which clears it.

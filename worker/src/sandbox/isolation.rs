@@ -1,9 +1,9 @@
 //! The sandbox's parts, prepared once at start: an empty network namespace, the template of
-//! the runs' filesystem (see [`crate::rootfs`]), the seccomp filter refusing what a
+//! the runs' filesystem (see [`crate::sandbox::rootfs`]), the seccomp filter refusing what a
 //! submission never needs, and the pool of uids; and per run, its directories and uid.
 //!
 //! The spawn helper enters the network namespace and the template once ([`Isolation::enter`])
-//! and clones each run into new mount, PID, IPC and UTS namespaces (see [`crate::spawn`]).
+//! and clones each run into new mount, PID, IPC and UTS namespaces (see [`crate::sandbox::spawn`]).
 //! The run is PID 1 of its own: it can signal nothing outside (`kill(-1)` reaches only its
 //! own children), and when it exits every process it left behind dies with it. Before exec
 //! it leaves root for its own uid ([`drop_to`]) and installs the filter
@@ -16,8 +16,8 @@ use std::path::PathBuf;
 
 use seccompiler::BpfProgram;
 
-use crate::rootfs::{self, Bind, Template};
-use crate::uids::{UidLease, UidPool};
+use crate::sandbox::rootfs::{self, Bind, Template};
+use crate::sandbox::uids::{UidLease, UidPool};
 
 /// Prepared before any fork: the compiled filter, one empty network namespace that every
 /// run enters (creating a network namespace per run costs milliseconds; entering one does not,
@@ -49,8 +49,8 @@ impl IsolationConfig {
         IsolationConfig {
             read_only: Vec::new(),
             staging,
-            uid_base: crate::DEFAULT_SANDBOX_UID_BASE,
-            uid_count: crate::SANDBOX_UIDS,
+            uid_base: crate::startup::DEFAULT_SANDBOX_UID_BASE,
+            uid_count: crate::startup::SANDBOX_UIDS,
         }
     }
 }
@@ -66,13 +66,13 @@ pub struct RunIsolation {
 
 /// An empty network namespace: only a loopback device, down.
 fn empty_netns() -> Result<std::os::fd::OwnedFd, String> {
-    crate::namespace::on_own_thread(libc::CLONE_NEWNET, "net", || Ok(()))
+    crate::sandbox::namespace::on_own_thread(libc::CLONE_NEWNET, "net", || Ok(()))
 }
 
 impl Isolation {
     /// Compiles the filter and builds the namespaces runs will enter. Needs root.
     pub fn new(config: &IsolationConfig) -> Result<Isolation, String> {
-        let filter = crate::seccomp::filter()?;
+        let filter = crate::sandbox::seccomp::filter()?;
         Ok(Isolation {
             filter,
             netns: empty_netns()?,

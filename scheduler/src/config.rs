@@ -1,0 +1,240 @@
+//! The scheduler's configuration: one struct for `serve`'s flags, their environment variables
+//! and its TOML file (`--config`). Each default is a constant below, written once and shown by
+//! `--help`; [`ServeConfig::options`] checks every value and names the key of a bad one.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Args;
+use judge_common::config::{seconds, seconds_or_zero, ConfigError};
+use serde::{Deserialize, Serialize};
+
+use crate::core::CoreConfig;
+use crate::server::ServeOptions;
+
+/// The defaults, each used once by the flags and once by [`ServeConfig::default`].
+pub mod defaults {
+    use crate::core::CoreConfig;
+
+    pub const LISTEN: &str = "127.0.0.1:7070";
+    pub const DATA_DIR: &str = "judge-data";
+    pub const MAX_QUEUED: usize = CoreConfig::DEFAULT.max_queued;
+    pub const MAX_SOURCE_BYTES: usize = 256 * 1024;
+    pub const GRACE_SECONDS: f64 = CoreConfig::DEFAULT.grace_ms as f64 / 1000.0;
+    pub const MAX_ATTEMPTS: u32 = CoreConfig::DEFAULT.max_attempts;
+    pub const REPORT_TIMEOUT_SECONDS: f64 = CoreConfig::DEFAULT.report_timeout_ms as f64 / 1000.0;
+    pub const REPORT_INTERVAL_SECONDS: f64 = 5.0;
+    pub const LOCALITY_WAIT_SECONDS: f64 = CoreConfig::DEFAULT.locality_wait_ms as f64 / 1000.0;
+    pub const GC_INTERVAL_SECONDS: f64 = 3600.0;
+    pub const KEEPALIVE_INTERVAL_SECONDS: f64 = 10.0;
+    pub const KEEPALIVE_TIMEOUT_SECONDS: f64 = 20.0;
+    pub const TOKEN_REFRESH_SECONDS: f64 = 1.0;
+}
+
+/// Largest source file the scheduler can be told to accept.
+pub const MAX_SOURCE_BYTES_LIMIT: usize = 64 << 20;
+/// Most attempts a job can be given.
+pub const MAX_ATTEMPTS_LIMIT: u32 = 100;
+
+/// Every key of `judge-scheduler serve` (flags, environment, TOML file).
+#[derive(Args, Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ServeConfig {
+    /// Address to listen on
+    #[arg(long, env = "JUDGE_LISTEN", default_value = defaults::LISTEN)]
+    pub listen: SocketAddr,
+    /// Data directory: the SQLite database (unless --database names another) and test-data
+    /// blobs
+    #[arg(long, env = "JUDGE_DATA_DIR", default_value = defaults::DATA_DIR)]
+    pub data_dir: PathBuf,
+    /// Database URL, sqlite://PATH or postgres://... [default: sqlite://<data-dir>/judge.db]
+    #[arg(long, env = "JUDGE_DATABASE_URL")]
+    pub database: Option<String>,
+    /// Most jobs waiting at once; Submit answers RESOURCE_EXHAUSTED beyond
+    #[arg(long, env = "JUDGE_MAX_QUEUED", default_value_t = defaults::MAX_QUEUED)]
+    pub max_queued: usize,
+    /// Largest accepted source file in bytes (at most 64 MiB)
+    #[arg(long, env = "JUDGE_MAX_SOURCE_BYTES", default_value_t = defaults::MAX_SOURCE_BYTES)]
+    pub max_source_bytes: usize,
+    /// Seconds a lost worker's jobs wait for it to reconnect
+    #[arg(long, env = "JUDGE_GRACE_SECONDS", default_value_t = defaults::GRACE_SECONDS)]
+    pub grace_seconds: f64,
+    /// Attempts per job before it fails as a judge error (1 to 100)
+    #[arg(long, env = "JUDGE_MAX_ATTEMPTS", default_value_t = defaults::MAX_ATTEMPTS)]
+    pub max_attempts: u32,
+    /// Seconds without a report after which a connected worker counts as lost
+    #[arg(long, env = "JUDGE_REPORT_TIMEOUT_SECONDS", default_value_t = defaults::REPORT_TIMEOUT_SECONDS)]
+    pub report_timeout_seconds: f64,
+    /// Seconds between workers' resource reports (told to each worker when it connects);
+    /// must be well below the report timeout
+    #[arg(long, env = "JUDGE_REPORT_INTERVAL_SECONDS", default_value_t = defaults::REPORT_INTERVAL_SECONDS)]
+    pub report_interval_seconds: f64,
+    /// Seconds a job may wait for a worker that already has its files before it goes to one
+    /// that must download them (0: never wait)
+    #[arg(long, env = "JUDGE_LOCALITY_WAIT_SECONDS", default_value_t = defaults::LOCALITY_WAIT_SECONDS)]
+    pub locality_wait_seconds: f64,
+    /// Seconds between sweeps that delete test data no problem version uses any more
+    #[arg(long, env = "JUDGE_GC_INTERVAL_SECONDS", default_value_t = defaults::GC_INTERVAL_SECONDS)]
+    pub gc_interval_seconds: f64,
+    /// Seconds between HTTP/2 and TCP keepalive probes on every connection
+    #[arg(long, env = "JUDGE_KEEPALIVE_INTERVAL_SECONDS", default_value_t = defaults::KEEPALIVE_INTERVAL_SECONDS)]
+    pub keepalive_interval_seconds: f64,
+    /// Seconds without an answer to a keepalive probe before a connection counts as dead
+    #[arg(long, env = "JUDGE_KEEPALIVE_TIMEOUT_SECONDS", default_value_t = defaults::KEEPALIVE_TIMEOUT_SECONDS)]
+    pub keepalive_timeout_seconds: f64,
+    /// Seconds between re-reads of the token table (a revoked token stops working this fast)
+    #[arg(long, env = "JUDGE_TOKEN_REFRESH_SECONDS", default_value_t = defaults::TOKEN_REFRESH_SECONDS)]
+    pub token_refresh_seconds: f64,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            listen: defaults::LISTEN
+                .parse()
+                .expect("the default address parses"),
+            data_dir: defaults::DATA_DIR.into(),
+            database: None,
+            max_queued: defaults::MAX_QUEUED,
+            max_source_bytes: defaults::MAX_SOURCE_BYTES,
+            grace_seconds: defaults::GRACE_SECONDS,
+            max_attempts: defaults::MAX_ATTEMPTS,
+            report_timeout_seconds: defaults::REPORT_TIMEOUT_SECONDS,
+            report_interval_seconds: defaults::REPORT_INTERVAL_SECONDS,
+            locality_wait_seconds: defaults::LOCALITY_WAIT_SECONDS,
+            gc_interval_seconds: defaults::GC_INTERVAL_SECONDS,
+            keepalive_interval_seconds: defaults::KEEPALIVE_INTERVAL_SECONDS,
+            keepalive_timeout_seconds: defaults::KEEPALIVE_TIMEOUT_SECONDS,
+            token_refresh_seconds: defaults::TOKEN_REFRESH_SECONDS,
+        }
+    }
+}
+
+/// The database URL: the given one, or the SQLite file in the data dir.
+pub fn database_url(data_dir: &Path, database: Option<&str>) -> String {
+    match database {
+        Some(url) => url.to_string(),
+        None => format!("sqlite://{}/judge.db", data_dir.display()),
+    }
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl ServeConfig {
+    /// Checks every value and builds what the server starts with. Touches nothing on disk.
+    pub fn options(&self) -> Result<ServeOptions, ConfigError> {
+        let database_url = database_url(&self.data_dir, self.database.as_deref());
+        if !["sqlite:", "postgres:", "postgresql:"]
+            .iter()
+            .any(|p| database_url.starts_with(p))
+        {
+            return Err(ConfigError::value(
+                "database",
+                format!("{database_url:?} is not a sqlite:// or postgres:// URL"),
+            ));
+        }
+        if self.max_queued == 0 {
+            return Err(ConfigError::value("max_queued", "must be at least 1"));
+        }
+        if !(1..=MAX_SOURCE_BYTES_LIMIT).contains(&self.max_source_bytes) {
+            return Err(ConfigError::value(
+                "max_source_bytes",
+                format!(
+                    "must be 1 to {MAX_SOURCE_BYTES_LIMIT}, got {}",
+                    self.max_source_bytes
+                ),
+            ));
+        }
+        if !(1..=MAX_ATTEMPTS_LIMIT).contains(&self.max_attempts) {
+            return Err(ConfigError::value(
+                "max_attempts",
+                format!(
+                    "must be 1 to {MAX_ATTEMPTS_LIMIT}, got {}",
+                    self.max_attempts
+                ),
+            ));
+        }
+        let grace = seconds("grace_seconds", self.grace_seconds)?;
+        let report_timeout = seconds("report_timeout_seconds", self.report_timeout_seconds)?;
+        let report_interval = seconds("report_interval_seconds", self.report_interval_seconds)?;
+        if report_interval * 2 > report_timeout {
+            return Err(ConfigError::value(
+                "report_interval_seconds",
+                format!(
+                    "{} s leaves no room for a late report within report_timeout_seconds ({} s): \
+                     make it at most half of that",
+                    self.report_interval_seconds, self.report_timeout_seconds
+                ),
+            ));
+        }
+        let locality_wait = seconds_or_zero("locality_wait_seconds", self.locality_wait_seconds)?;
+        let keepalive_interval = seconds(
+            "keepalive_interval_seconds",
+            self.keepalive_interval_seconds,
+        )?;
+        let keepalive_timeout =
+            seconds("keepalive_timeout_seconds", self.keepalive_timeout_seconds)?;
+        Ok(ServeOptions {
+            listen: self.listen,
+            database_url,
+            data_dir: self.data_dir.clone(),
+            core: CoreConfig {
+                max_queued: self.max_queued,
+                grace_ms: millis(grace),
+                max_attempts: self.max_attempts,
+                report_timeout_ms: millis(report_timeout),
+                locality_wait_ms: millis(locality_wait),
+                ..CoreConfig::DEFAULT
+            },
+            max_source_bytes: self.max_source_bytes,
+            token_refresh: seconds("token_refresh_seconds", self.token_refresh_seconds)?,
+            report_interval,
+            keepalive_interval,
+            keepalive_timeout,
+            gc_interval: seconds("gc_interval_seconds", self.gc_interval_seconds)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_valid_and_match_the_core() {
+        let opts = ServeConfig::default()
+            .options()
+            .expect("defaults are valid");
+        assert_eq!(opts.core.max_queued, CoreConfig::DEFAULT.max_queued);
+        assert_eq!(opts.core.grace_ms, CoreConfig::DEFAULT.grace_ms);
+        assert_eq!(
+            opts.core.report_timeout_ms,
+            CoreConfig::DEFAULT.report_timeout_ms
+        );
+        assert_eq!(opts.database_url, "sqlite://judge-data/judge.db");
+    }
+
+    #[test]
+    fn a_bad_value_names_its_key() {
+        let bad = |f: fn(&mut ServeConfig)| {
+            let mut c = ServeConfig::default();
+            f(&mut c);
+            c.options().expect_err("refused").to_string()
+        };
+        assert!(bad(|c| c.max_attempts = 0).starts_with("max_attempts:"));
+        assert!(bad(|c| c.grace_seconds = -1.0).starts_with("grace_seconds:"));
+        assert!(bad(|c| c.grace_seconds = f64::NAN).starts_with("grace_seconds:"));
+        assert!(bad(|c| c.report_interval_seconds = 20.0).starts_with("report_interval_seconds:"));
+        assert!(bad(|c| c.database = Some("mysql://x".into())).starts_with("database:"));
+        assert!(bad(|c| c.max_source_bytes = 0).starts_with("max_source_bytes:"));
+        // Zero is a real choice for the locality wait.
+        let c = ServeConfig {
+            locality_wait_seconds: 0.0,
+            ..ServeConfig::default()
+        };
+        assert_eq!(c.options().expect("valid").core.locality_wait_ms, 0);
+    }
+}

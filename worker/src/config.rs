@@ -1,0 +1,179 @@
+//! The worker's configuration: one struct for its flags, their environment variables and its
+//! TOML file (`--config`), each default written once, in the attribute `--help` shows.
+//! [`WorkerConfig::options`] checks every value and names the key of a bad one.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use clap::Args;
+use judge_common::config::{seconds_or_zero, ConfigError};
+use serde::{Deserialize, Serialize};
+
+use crate::judge::languages::{self, Language};
+use crate::startup::WorkerOptions;
+
+/// Most slots a worker may offer.
+pub const MAX_SLOTS: u32 = 1024;
+
+/// Every key of the worker's configuration (flags, environment, TOML file).
+#[derive(Args, Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerConfig {
+    /// Scheduler URL
+    #[arg(long, env = "JUDGE_SCHEDULER", default_value = "http://127.0.0.1:7070")]
+    pub scheduler: String,
+    /// Read the worker token from this file (or pass --token / JUDGE_TOKEN)
+    #[arg(long, env = "JUDGE_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Worker name, unique in the cluster [default: the host name]
+    #[arg(long, env = "JUDGE_WORKER_NAME")]
+    pub name: Option<String>,
+    /// Submissions judged at once (1 to 1024)
+    #[arg(long, env = "JUDGE_SLOTS", default_value_t = 1)]
+    pub slots: u32,
+    /// Directory for fetched test data and submissions being judged
+    #[arg(long, env = "JUDGE_WORK_DIR", default_value = "judge-work")]
+    pub work_dir: PathBuf,
+    /// Directory of the test-data cache [default: <work-dir>/cache]
+    #[arg(long, env = "JUDGE_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Disk budget of the cache, e.g. 20GiB or 500MB
+    #[arg(long, env = "JUDGE_CACHE_SIZE", default_value = "10GiB")]
+    pub cache_size: String,
+    /// Job types taken, comma-separated
+    #[arg(
+        long,
+        env = "JUDGE_JOB_TYPES",
+        value_delimiter = ',',
+        default_value = "judge"
+    )]
+    pub job_types: Vec<String>,
+    /// Seconds to finish running jobs after SIGTERM before exiting anyway
+    #[arg(long, env = "JUDGE_DRAIN_TIMEOUT_SECONDS", default_value_t = 60.0)]
+    pub drain_timeout_seconds: f64,
+    /// Sandboxed runs get uids from this one on, one each, 1000 in all; pick a range no
+    /// account of the host uses
+    #[arg(long, env = "JUDGE_SANDBOX_UID_BASE", default_value_t = crate::startup::DEFAULT_SANDBOX_UID_BASE)]
+    pub sandbox_uid_base: u32,
+    /// Refuse to start unless runs are fully sandboxed (root, cgroups, namespaces), instead
+    /// of judging with what the host allows
+    #[arg(long, env = "JUDGE_REQUIRE_SANDBOX", default_value_t = false, action = clap::ArgAction::Set)]
+    pub require_sandbox: bool,
+    /// Languages replacing or adding to the built-in ones (TOML only: `[[language]]` tables)
+    #[arg(skip)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub language: Vec<Language>,
+}
+
+fn host_name() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "worker".into())
+}
+
+/// A name-like value: 1 to 64 letters, digits, '.', '_' or '-', not starting with '.'
+/// (the scheduler refuses anything else).
+fn check_ident(key: &str, value: &str) -> Result<(), ConfigError> {
+    let ok = !value.is_empty()
+        && value.len() <= 64
+        && !value.starts_with('.')
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::value(
+            key,
+            format!("{value:?} is not valid: use 1 to 64 letters, digits, '.', '_' or '-'"),
+        ))
+    }
+}
+
+impl WorkerConfig {
+    /// The name the worker connects under: the configured one or the host name.
+    pub fn effective_name(&self) -> String {
+        self.name.clone().unwrap_or_else(host_name)
+    }
+
+    /// Checks every value and builds what the worker starts with.
+    pub fn options(&self, token: String) -> Result<WorkerOptions, ConfigError> {
+        if !(self.scheduler.starts_with("http://") || self.scheduler.starts_with("https://")) {
+            return Err(ConfigError::value(
+                "scheduler",
+                format!("{:?} is not an http:// or https:// URL", self.scheduler),
+            ));
+        }
+        let name = self.effective_name();
+        check_ident("name", &name)?;
+        if !(1..=MAX_SLOTS).contains(&self.slots) {
+            return Err(ConfigError::value(
+                "slots",
+                format!("must be 1 to {MAX_SLOTS}, got {}", self.slots),
+            ));
+        }
+        let cache_size = crate::cache::parse_size(&self.cache_size)
+            .map_err(|e| ConfigError::value("cache_size", e))?;
+        if self.job_types.is_empty() {
+            return Err(ConfigError::value(
+                "job_types",
+                "name at least one, e.g. judge",
+            ));
+        }
+        for t in &self.job_types {
+            check_ident("job_types", t)?;
+        }
+        seconds_or_zero("drain_timeout_seconds", self.drain_timeout_seconds)?;
+        if self.sandbox_uid_base == 0 {
+            return Err(ConfigError::value(
+                "sandbox_uid_base",
+                "must not be 0 (root)",
+            ));
+        }
+        if self
+            .sandbox_uid_base
+            .checked_add(crate::startup::SANDBOX_UIDS)
+            .is_none()
+        {
+            return Err(ConfigError::value(
+                "sandbox_uid_base",
+                format!(
+                    "{} leaves no room for {} uids",
+                    self.sandbox_uid_base,
+                    crate::startup::SANDBOX_UIDS
+                ),
+            ));
+        }
+        let mut langs: BTreeMap<String, Language> = languages::defaults();
+        for l in &self.language {
+            check_ident("language.id", &l.id)?;
+            if l.run.is_empty() || l.version.is_empty() {
+                return Err(ConfigError::value(
+                    "language",
+                    format!("{}: `run` and `version` need at least one word each", l.id),
+                ));
+            }
+            langs.insert(l.id.clone(), l.clone());
+        }
+        Ok(WorkerOptions {
+            scheduler: self.scheduler.clone(),
+            token,
+            name,
+            slots: self.slots,
+            work_dir: self.work_dir.clone(),
+            cache_dir: self.cache_dir.clone(),
+            cache_size,
+            job_types: self.job_types.clone(),
+            languages: langs,
+            sandbox_uid_base: self.sandbox_uid_base,
+            require_sandbox: self.require_sandbox,
+        })
+    }
+
+    /// How long a drain may take (valid once [`Self::options`] passed).
+    pub fn drain_timeout(&self) -> std::time::Duration {
+        seconds_or_zero("drain_timeout_seconds", self.drain_timeout_seconds).unwrap_or_default()
+    }
+}

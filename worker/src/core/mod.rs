@@ -1,0 +1,14 @@
+//! The worker's decisions, as plain code: no I/O, no tokio, no clock.
+//!
+//! - [`checker`]: the format's default output validator (token diff with its flags);
+//! - [`verdict`]: one run's verdict from how it ended, and the submission's verdict folded from
+//!   its tests' verdicts;
+//! - [`ledger`]: which attempts the worker holds, and every update each has reported, so that
+//!   a reconnect can re-send exactly what the scheduler may have missed.
+//!
+//! The adapters around it (the executor, the judging flow, the sandbox) do the I/O and ask
+//! these modules what to do; their unit tests need neither root nor a scheduler.
+
+pub mod checker;
+pub mod ledger;
+pub mod verdict;

@@ -1,0 +1,338 @@
+//! The judging flow with a fake [`Runner`]: compile errors, a broken validator, running all
+//! tests or stopping at the first failure, and cancelling, without a sandbox, root or a
+//! scheduler. Test data is put in the cache directory beforehand, as a worker finds it after
+//! a restart, so no file is fetched.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use judge_common::auth::Bearer;
+use judge_common::pb;
+use judge_common::pb::worker_service_client::WorkerServiceClient;
+use judge_worker::cache::FileCache;
+use judge_worker::judge::languages::Language;
+use judge_worker::judge::validator::Validators;
+use judge_worker::judge::{Judge, Outcome};
+use judge_worker::sandbox::{RunFuture, RunOutcome, RunSpec, Runner};
+use pb::job_update::Update;
+use sha2::{Digest, Sha256};
+use tokio::sync::watch;
+
+/// What a fake run does, by its command.
+type Script = dyn Fn(&RunSpec) -> Option<RunOutcome> + Send + Sync;
+
+/// Runs nothing: answers each run from a script. A run the script answers `None` for waits
+/// until it is cancelled, like a program that never ends.
+struct FakeRunner {
+    script: Box<Script>,
+    started: Mutex<Vec<Vec<String>>>,
+    /// Woken whenever a run starts.
+    start: tokio::sync::Notify,
+}
+
+impl FakeRunner {
+    fn new(script: impl Fn(&RunSpec) -> Option<RunOutcome> + Send + Sync + 'static) -> Self {
+        FakeRunner {
+            script: Box::new(script),
+            started: Mutex::new(Vec::new()),
+            start: tokio::sync::Notify::new(),
+        }
+    }
+
+    fn commands(&self) -> Vec<String> {
+        self.started
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|argv| argv[0].clone())
+            .collect()
+    }
+}
+
+impl Runner for FakeRunner {
+    fn run(&self, spec: RunSpec, mut cancel: watch::Receiver<bool>) -> RunFuture<'_> {
+        Box::pin(async move {
+            self.started.lock().unwrap().push(spec.argv.clone());
+            self.start.notify_waiters();
+            match (self.script)(&spec) {
+                Some(outcome) => Ok(outcome),
+                None => {
+                    let _ = cancel.wait_for(|c| *c).await;
+                    Ok(RunOutcome {
+                        cancelled: true,
+                        ..Default::default()
+                    })
+                }
+            }
+        })
+    }
+
+    fn sandboxed(&self) -> bool {
+        false
+    }
+}
+
+fn exited(code: i32, stdout: &[u8], stderr: &str) -> RunOutcome {
+    RunOutcome {
+        exit_code: Some(code),
+        stdout: stdout.to_vec(),
+        stderr: stderr.as_bytes().to_vec(),
+        ..Default::default()
+    }
+}
+
+/// The submission echoes its input; the compiler and validator answer as `compile` and
+/// `validator` say.
+fn echo_script(
+    compile: RunOutcome,
+    validator_exit: i32,
+) -> impl Fn(&RunSpec) -> Option<RunOutcome> {
+    move |spec| match spec.argv[0].as_str() {
+        "cc" => Some(compile.clone()),
+        "prog" => {
+            let input = spec.stdin.as_ref().map(std::fs::read).transpose().ok()?;
+            Some(exited(0, &input.unwrap_or_default(), ""))
+        }
+        "/usr/bin/python3" => Some(exited(validator_exit, b"", "validator says no")),
+        "hang" => None,
+        other => panic!("unexpected command {other}"),
+    }
+}
+
+fn language(run: &str) -> Language {
+    Language {
+        id: "fake".into(),
+        source_file: "main.fake".into(),
+        compile: Some(vec!["cc".into(), "main.fake".into()]),
+        run: vec![run.into()],
+        version: vec!["true".into()],
+        max_processes: 8,
+        read_only: Vec::new(),
+        memory_error: None,
+    }
+}
+
+/// Puts `data` into the cache directory under its hash; its reference.
+fn cached(cache_dir: &Path, data: &[u8]) -> pb::FileRef {
+    let sha = hex::encode(Sha256::digest(data));
+    std::fs::write(cache_dir.join(&sha), data).unwrap();
+    pb::FileRef {
+        sha256: sha,
+        size: data.len() as u64,
+    }
+}
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    judge: Judge,
+    runner: Arc<FakeRunner>,
+    problem: pb::ProblemSpec,
+}
+
+/// Three tests; the second one's answer differs from its input, so an echo fails it.
+async fn setup(runner: FakeRunner, run: &str, with_validator: bool) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let cache_dir = dir.path().join("cache");
+    std::fs::create_dir_all(&cache_dir).unwrap();
+    let tests = ["1 2\n", "3 4\n", "5 6\n"]
+        .iter()
+        .enumerate()
+        .map(|(i, input)| pb::TestCase {
+            name: format!("secret/{}", i + 1),
+            input: Some(cached(&cache_dir, input.as_bytes())),
+            answer: Some(cached(
+                &cache_dir,
+                if i == 1 { b"other\n" } else { input.as_bytes() },
+            )),
+        })
+        .collect();
+    let output_validator = with_validator.then(|| pb::OutputValidator {
+        language: "python3".into(),
+        files: vec![pb::ValidatorFile {
+            path: "validate.py".into(),
+            file: Some(cached(&cache_dir, b"import sys\nsys.exit(42)\n")),
+        }],
+    });
+    let problem = pb::ProblemSpec {
+        id: "p".into(),
+        version: 1,
+        time_limit_ms: 1000,
+        memory_limit_bytes: 64 << 20,
+        output_limit_bytes: 1 << 20,
+        tests,
+        validator_flags: Vec::new(),
+        output_validator,
+    };
+    // Nothing listens there: a fetch would fail, and none must happen.
+    let channel = tonic::transport::Endpoint::from_static("http://127.0.0.1:9").connect_lazy();
+    let client = WorkerServiceClient::with_interceptor(channel, Bearer::new("unused").unwrap());
+    let cache = FileCache::open(cache_dir, 1 << 30, client).await.unwrap();
+    let runner = Arc::new(runner);
+    let work_dir = dir.path().join("work");
+    let judge = Judge {
+        runner: runner.clone(),
+        languages: BTreeMap::from([("fake".to_string(), language(run))]),
+        cache,
+        validators: Validators::new(work_dir.join("validators")),
+        work_dir,
+    };
+    Setup {
+        _dir: dir,
+        judge,
+        runner,
+        problem,
+    }
+}
+
+fn assign(problem: &pb::ProblemSpec, run_all_tests: bool) -> pb::Assign {
+    pb::Assign {
+        job_id: 1,
+        attempt: 1,
+        language: "fake".into(),
+        source: b"source".to_vec(),
+        problem: Some(problem.clone()),
+        run_all_tests,
+    }
+}
+
+/// Judges and returns the outcome and the verdicts of the tests reported, in order.
+async fn judge(s: &Setup, run_all_tests: bool) -> (Outcome, Vec<pb::Verdict>) {
+    let updates = Mutex::new(Vec::new());
+    let report = |u: Update| updates.lock().unwrap().push(u);
+    let (_cancel, rx) = watch::channel(false);
+    let outcome = s
+        .judge
+        .judge(&assign(&s.problem, run_all_tests), &report, rx)
+        .await;
+    let verdicts = updates
+        .into_inner()
+        .unwrap()
+        .into_iter()
+        .filter_map(|u| match u {
+            Update::Test(t) => Some(t.verdict()),
+            _ => None,
+        })
+        .collect();
+    (outcome, verdicts)
+}
+
+fn verdict(outcome: &Outcome) -> pb::Verdict {
+    match outcome {
+        Outcome::Verdict { verdict, .. } => *verdict,
+        Outcome::Cancelled => panic!("cancelled"),
+    }
+}
+
+#[tokio::test]
+async fn a_compile_error_is_ce_with_the_compilers_words_and_runs_nothing() {
+    let compile = exited(1, b"", "main.fake:1: syntax error");
+    let s = setup(FakeRunner::new(echo_script(compile, 42)), "prog", false).await;
+    let (outcome, tests) = judge(&s, true).await;
+    match &outcome {
+        Outcome::Verdict { verdict, message } => {
+            assert_eq!(*verdict, pb::Verdict::Ce);
+            assert!(message.contains("syntax error"), "{message}");
+        }
+        Outcome::Cancelled => panic!("cancelled"),
+    }
+    assert!(tests.is_empty());
+    assert_eq!(s.runner.commands(), vec!["cc"]);
+}
+
+#[tokio::test]
+async fn judging_stops_at_the_first_failure_unless_every_test_is_to_run() {
+    let s = setup(
+        FakeRunner::new(echo_script(exited(0, b"", ""), 42)),
+        "prog",
+        false,
+    )
+    .await;
+    let (outcome, tests) = judge(&s, false).await;
+    assert_eq!(verdict(&outcome), pb::Verdict::Wa);
+    assert_eq!(tests, vec![pb::Verdict::Ac, pb::Verdict::Wa]);
+
+    let (outcome, tests) = judge(&s, true).await;
+    assert_eq!(verdict(&outcome), pb::Verdict::Wa);
+    assert_eq!(
+        tests,
+        vec![pb::Verdict::Ac, pb::Verdict::Wa, pb::Verdict::Ac]
+    );
+    // Compiled once per attempt, then one run per test.
+    assert_eq!(
+        s.runner.commands(),
+        ["cc", "prog", "prog", "cc", "prog", "prog", "prog"]
+    );
+}
+
+#[tokio::test]
+async fn a_broken_validator_is_a_judge_error_not_the_submissions() {
+    let s = setup(
+        FakeRunner::new(echo_script(exited(0, b"", ""), 1)),
+        "prog",
+        true,
+    )
+    .await;
+    let (outcome, tests) = judge(&s, true).await;
+    match &outcome {
+        Outcome::Verdict { verdict, message } => {
+            assert_eq!(*verdict, pb::Verdict::Je);
+            assert!(message.contains("test 0"), "{message}");
+        }
+        Outcome::Cancelled => panic!("cancelled"),
+    }
+    assert_eq!(
+        tests,
+        vec![pb::Verdict::Je],
+        "judging stops at the broken test"
+    );
+}
+
+#[tokio::test]
+async fn a_custom_validator_decides_each_test() {
+    // It accepts everything, even the test whose answer differs.
+    let s = setup(
+        FakeRunner::new(echo_script(exited(0, b"", ""), 42)),
+        "prog",
+        true,
+    )
+    .await;
+    let (outcome, tests) = judge(&s, true).await;
+    assert_eq!(verdict(&outcome), pb::Verdict::Ac);
+    assert_eq!(tests, vec![pb::Verdict::Ac; 3]);
+}
+
+#[tokio::test]
+async fn a_cancel_stops_a_running_test() {
+    let s = setup(
+        FakeRunner::new(echo_script(exited(0, b"", ""), 42)),
+        "hang",
+        false,
+    )
+    .await;
+    let (cancel, rx) = watch::channel(false);
+    let job = assign(&s.problem, false);
+    let report = |_u: Update| {};
+    let judging = s.judge.judge(&job, &report, rx);
+    tokio::pin!(judging);
+    // Cancel once the submission's first run has started.
+    let started = async {
+        loop {
+            let notified = s.runner.start.notified();
+            if s.runner.commands().iter().any(|c| c == "hang") {
+                break;
+            }
+            notified.await;
+        }
+    };
+    tokio::select! {
+        _ = started => {}
+        o = &mut judging => panic!("ended before the run started: {o:?}"),
+    }
+    cancel.send(true).unwrap();
+    let outcome = tokio::time::timeout(Duration::from_secs(10), judging)
+        .await
+        .expect("cancelled within 10 s");
+    assert_eq!(outcome, Outcome::Cancelled);
+}
