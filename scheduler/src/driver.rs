@@ -406,7 +406,15 @@ impl Driver {
         };
         for effect in effects {
             match effect {
-                Effect::Persist(Persist::Event(ev)) => self.hub.publish(ev),
+                Effect::Persist(Persist::Event(ev)) => {
+                    tracing::debug!(
+                        job_id = ev.job_id,
+                        seq = ev.seq,
+                        event = event_name(&ev),
+                        "job event"
+                    );
+                    self.hub.publish(ev)
+                }
                 Effect::Persist(_) => {}
                 Effect::Send { session, command } => {
                     let msg = match command {
@@ -498,6 +506,21 @@ impl Driver {
             self.internal.push(Event::WorkerDisconnected { session });
         }
         // Any other caller that gave up waiting is no error of ours.
+    }
+}
+
+/// What kind of job event this is, for logs.
+fn event_name(ev: &pb::JobEvent) -> &'static str {
+    use pb::job_event::Event as E;
+    match &ev.event {
+        Some(E::Submitted(_)) => "submitted",
+        Some(E::Assigned(_)) => "assigned",
+        Some(E::Started(_)) => "started",
+        Some(E::Compiling(_)) => "compiling",
+        Some(E::Test(_)) => "test",
+        Some(E::Requeued(_)) => "requeued",
+        Some(E::Finished(_)) => "finished",
+        None => "empty",
     }
 }
 

@@ -10,6 +10,8 @@ use judge_common::pb;
 use pb::worker_command::Command;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
+use tonic::Streaming;
+use tracing::Instrument;
 
 use crate::backoff::Backoff;
 use crate::cache::{Client, FileCache};
@@ -90,9 +92,14 @@ impl Connection {
             Err(s) => return End::Lost(format!("feed: {s}")),
         };
         backoff.reset();
+        let span = tracing::info_span!("session", worker = %self.identity.name, session = welcome.session_id);
+        self.serve(feed, welcome).instrument(span).await
+    }
+
+    /// One session, from its `Welcome` on: commands in, reports out, until it ends.
+    async fn serve(&mut self, mut feed: Streaming<pb::WorkerCommand>, welcome: pb::Welcome) -> End {
         let session = welcome.session_id;
         tracing::info!(
-            session,
             epoch = welcome.epoch,
             adopted = welcome.adopted.len(),
             "connected"

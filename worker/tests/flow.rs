@@ -219,8 +219,12 @@ async fn judge(s: &Setup, run_all_tests: bool) -> (Outcome, Vec<pb::Verdict>) {
 }
 
 fn verdict(outcome: &Outcome) -> pb::Verdict {
+    verdict_and_message(outcome).0
+}
+
+fn verdict_and_message(outcome: &Outcome) -> (pb::Verdict, &str) {
     match outcome {
-        Outcome::Verdict { verdict, .. } => *verdict,
+        Outcome::Verdict { verdict, message } => (*verdict, message),
         Outcome::Cancelled => panic!("cancelled"),
     }
 }
@@ -230,13 +234,9 @@ async fn a_compile_error_is_ce_with_the_compilers_words_and_runs_nothing() {
     let compile = exited(1, b"", "main.fake:1: syntax error");
     let s = setup(FakeRunner::new(echo_script(compile, 42)), "prog", false).await;
     let (outcome, tests) = judge(&s, true).await;
-    match &outcome {
-        Outcome::Verdict { verdict, message } => {
-            assert_eq!(*verdict, pb::Verdict::Ce);
-            assert!(message.contains("syntax error"), "{message}");
-        }
-        Outcome::Cancelled => panic!("cancelled"),
-    }
+    let (verdict, message) = verdict_and_message(&outcome);
+    assert_eq!(verdict, pb::Verdict::Ce);
+    assert!(message.contains("syntax error"), "{message}");
     assert!(tests.is_empty());
     assert_eq!(s.runner.commands(), vec!["cc"]);
 }
@@ -275,13 +275,9 @@ async fn a_broken_validator_is_a_judge_error_not_the_submissions() {
     )
     .await;
     let (outcome, tests) = judge(&s, true).await;
-    match &outcome {
-        Outcome::Verdict { verdict, message } => {
-            assert_eq!(*verdict, pb::Verdict::Je);
-            assert!(message.contains("test 0"), "{message}");
-        }
-        Outcome::Cancelled => panic!("cancelled"),
-    }
+    let (verdict, message) = verdict_and_message(&outcome);
+    assert_eq!(verdict, pb::Verdict::Je);
+    assert!(message.contains("test 0"), "{message}");
     assert_eq!(
         tests,
         vec![pb::Verdict::Je],

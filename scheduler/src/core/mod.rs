@@ -4,7 +4,7 @@
 //! same events at the same times give the same effects, which is what lets tests drive it
 //! through worker losses, restarts and races with simulated time.
 //!
-//! Rules it keeps (see DESIGN.md): an attempt is fenced by its number and its session, so late
+//! Rules it keeps (see `docs/ARCHITECTURE.md`): an attempt is fenced by its number and its session, so late
 //! or duplicate reports change nothing; a lost worker's attempts wait `grace_ms` to be
 //! re-adopted, then go back to the queue; each loss counts against `max_attempts`.
 

@@ -291,10 +291,20 @@ impl WorkerApi {
     async fn forward(&self, session: SessionId, report: pb::WorkerReport) -> Result<(), Status> {
         let event = event_from(session, report)?;
         if let Event::Progress {
-            job_id, attempt, ..
+            job_id,
+            attempt,
+            progress,
+            ..
         } = &event
         {
-            tracing::debug_span!("attempt", job_id, attempt).in_scope(|| tracing::debug!("report"));
+            let kind = match progress {
+                JobProgress::Accepted => "accepted",
+                JobProgress::Compiling => "compiling",
+                JobProgress::Test(_) => "test",
+                JobProgress::Finished { .. } => "finished",
+            };
+            tracing::debug_span!("attempt", job_id, attempt)
+                .in_scope(|| tracing::debug!(report = kind, "job update"));
         }
         Ok(self.driver.send(event).await?)
     }

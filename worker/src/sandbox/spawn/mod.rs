@@ -216,6 +216,8 @@ impl Spawner {
         // SAFETY: the child runs only the helper, which never allocates and never returns.
         let helper = match unsafe { libc::fork() } {
             -1 => return Err(io::Error::last_os_error()),
+            // SAFETY: this is the freshly forked child, as `helper::run` requires; `theirs`
+            // is its end of the pair, and it never returns into the parent's code.
             0 => unsafe { helper::run(theirs.as_raw_fd(), isolation.as_deref(), &mut buffers) },
             pid => pid,
         };
