@@ -385,3 +385,96 @@ fn every_default_is_in_help() {
         }
     }
 }
+
+#[test]
+fn a_worker_that_requires_the_sandbox_refuses_to_start_without_it() {
+    use std::os::unix::process::CommandExt;
+    // Started as nobody (when we are root): no isolation and no cgroup of its own to write.
+    let dir = tempfile::tempdir().unwrap();
+    let mut perms = std::fs::metadata(dir.path()).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o777);
+    std::fs::set_permissions(dir.path(), perms).unwrap();
+    let mut cmd = Command::new(bin("judge-worker"));
+    cmd.args([
+        "--token",
+        "unused",
+        "--require-sandbox",
+        "true",
+        "--work-dir",
+    ])
+    .arg(dir.path().join("work"))
+    .env_remove("RUST_BACKTRACE")
+    .current_dir(dir.path());
+    if nix::unistd::geteuid().is_root() {
+        cmd.uid(65534).gid(65534);
+    }
+    let out = cmd.output().unwrap();
+    let said = text(&out);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains("the sandbox is required (require_sandbox) but incomplete")
+            && said.contains("not root, so no isolation"),
+        "{said}"
+    );
+}
+
+#[test]
+fn env_examples_set_only_variables_the_binaries_read() {
+    for (file, binary, args) in [
+        (
+            "systemd/worker.env.example",
+            "judge-worker",
+            &["--help"][..],
+        ),
+        (
+            "systemd/scheduler.env.example",
+            "judge-scheduler",
+            &["serve", "--help"][..],
+        ),
+    ] {
+        let help = text(&Command::new(bin(binary)).args(args).output().unwrap());
+        let body = std::fs::read_to_string(deploy(file)).unwrap();
+        let mut seen = 0;
+        for line in body.lines().map(|l| l.trim_start_matches("# ").trim()) {
+            let Some((key, _)) = line.split_once('=') else {
+                continue;
+            };
+            if !key.chars().all(|c| c.is_ascii_uppercase() || c == '_') || key.is_empty() {
+                continue;
+            }
+            seen += 1;
+            assert!(
+                key == "RUST_LOG" || help.contains(&format!("[env: {key}")),
+                "{file} sets {key}, which {binary} does not read"
+            );
+        }
+        assert!(seen > 0, "{file} sets something");
+    }
+}
+
+#[test]
+fn every_deploy_file_is_in_the_guide() {
+    let guide = std::fs::read_to_string(deploy("README.md")).unwrap();
+    let mut stack = vec![deploy("")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let rel = path
+                .strip_prefix(deploy(""))
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_string();
+            if rel == "README.md" {
+                continue;
+            }
+            let listed = guide.contains(&format!("`{rel}`"))
+                || (rel.ends_with(".env.example") && guide.contains("`systemd/*.env.example`"));
+            assert!(listed, "deploy/README.md lists {rel}");
+        }
+    }
+}
