@@ -2,6 +2,7 @@
 
 pub mod output;
 pub mod push;
+pub mod submit;
 
 use judge_common::auth::Bearer;
 use tonic::service::interceptor::InterceptedService;

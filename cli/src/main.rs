@@ -166,8 +166,11 @@ async fn run(cli: Cli) -> Result<()> {
                 source,
                 job_type: String::new(),
                 run_all_tests: all_tests,
+                request_id: String::new(),
             };
-            let job_id = c.judge.submit(req).await.map_err(rpc)?.into_inner().job_id;
+            let job_id = judgectl::submit::submit(&mut c.judge, req)
+                .await
+                .map_err(rpc)?;
             if !wait {
                 if json {
                     println!("{}", serde_json::json!({ "job_id": job_id }));

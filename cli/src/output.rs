@@ -44,6 +44,7 @@ pub fn job_json(j: &pb::Job) -> Value {
             "message": t.message,
         })).collect::<Vec<_>>(),
         "attempts": j.attempts,
+        "owner": j.owner,
         "worker": if j.worker.is_empty() { Value::Null } else { json!(j.worker) },
         "submitted_at_ms": j.submitted_at_ms,
         "finished_at_ms": if j.finished_at_ms == 0 { Value::Null } else { json!(j.finished_at_ms) },
@@ -63,10 +64,11 @@ pub fn job(j: &pb::Job, as_json: bool) {
         state_name(j.state)
     );
     println!(
-        "verdict: {}   attempts: {}   worker: {}",
+        "verdict: {}   attempts: {}   worker: {}   owner: {}",
         verdict(j.verdict).unwrap_or("-"),
         j.attempts,
-        or_dash(&j.worker)
+        or_dash(&j.worker),
+        or_dash(&j.owner)
     );
     if !j.message.is_empty() {
         println!("message: {}", j.message.trim_end());
@@ -103,13 +105,14 @@ pub fn jobs(list: &[pb::Job], as_json: bool) {
         return;
     }
     println!(
-        "{:>8} {:<16} {:<8} {:<10} {:<8} {:>8} {:<16}",
-        "JOB", "PROBLEM", "LANG", "STATE", "VERDICT", "ATTEMPTS", "WORKER"
+        "{:>8} {:<16} {:<16} {:<8} {:<10} {:<8} {:>8} {:<16}",
+        "JOB", "OWNER", "PROBLEM", "LANG", "STATE", "VERDICT", "ATTEMPTS", "WORKER"
     );
     for j in list {
         println!(
-            "{:>8} {:<16} {:<8} {:<10} {:<8} {:>8} {:<16}",
+            "{:>8} {:<16} {:<16} {:<8} {:<10} {:<8} {:>8} {:<16}",
             j.job_id,
+            or_dash(&j.owner),
             j.problem_id,
             j.language,
             state_name(j.state),

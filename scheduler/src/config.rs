@@ -20,6 +20,8 @@ pub mod defaults {
     pub const LISTEN: &str = "127.0.0.1:7070";
     pub const DATA_DIR: &str = "judge-data";
     pub const MAX_QUEUED: usize = CoreConfig::DEFAULT.max_queued;
+    pub const MAX_QUEUED_PER_TOKEN: usize = CoreConfig::DEFAULT.max_queued_per_owner;
+    pub const MAX_WATCHES_PER_TOKEN: usize = 64;
     pub const MAX_SOURCE_BYTES: usize = 256 * 1024;
     pub const GRACE_SECONDS: f64 = CoreConfig::DEFAULT.grace_ms as f64 / 1000.0;
     pub const MAX_ATTEMPTS: u32 = CoreConfig::DEFAULT.max_attempts;
@@ -54,6 +56,13 @@ pub struct ServeConfig {
     /// Most jobs waiting at once; Submit answers RESOURCE_EXHAUSTED beyond
     #[arg(long, env = "JUDGE_MAX_QUEUED", default_value_t = defaults::MAX_QUEUED)]
     pub max_queued: usize,
+    /// Most jobs one token may have waiting at once; beyond, its Submit answers
+    /// RESOURCE_EXHAUSTED while other tokens still submit
+    #[arg(long, env = "JUDGE_MAX_QUEUED_PER_TOKEN", default_value_t = defaults::MAX_QUEUED_PER_TOKEN)]
+    pub max_queued_per_token: usize,
+    /// Most WatchJob streams one token may have open at once
+    #[arg(long, env = "JUDGE_MAX_WATCHES_PER_TOKEN", default_value_t = defaults::MAX_WATCHES_PER_TOKEN)]
+    pub max_watches_per_token: usize,
     /// Largest accepted source file in bytes (at most 64 MiB)
     #[arg(long, env = "JUDGE_MAX_SOURCE_BYTES", default_value_t = defaults::MAX_SOURCE_BYTES)]
     pub max_source_bytes: usize,
@@ -97,6 +106,8 @@ impl Default for ServeConfig {
             data_dir: defaults::DATA_DIR.into(),
             database: None,
             max_queued: defaults::MAX_QUEUED,
+            max_queued_per_token: defaults::MAX_QUEUED_PER_TOKEN,
+            max_watches_per_token: defaults::MAX_WATCHES_PER_TOKEN,
             max_source_bytes: defaults::MAX_SOURCE_BYTES,
             grace_seconds: defaults::GRACE_SECONDS,
             max_attempts: defaults::MAX_ATTEMPTS,
@@ -136,8 +147,14 @@ impl ServeConfig {
                 format!("{database_url:?} is not a sqlite:// or postgres:// URL"),
             ));
         }
-        if self.max_queued == 0 {
-            return Err(ConfigError::value("max_queued", "must be at least 1"));
+        for (key, value) in [
+            ("max_queued", self.max_queued),
+            ("max_queued_per_token", self.max_queued_per_token),
+            ("max_watches_per_token", self.max_watches_per_token),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::value(key, "must be at least 1"));
+            }
         }
         if !(1..=MAX_SOURCE_BYTES_LIMIT).contains(&self.max_source_bytes) {
             return Err(ConfigError::value(
@@ -183,6 +200,7 @@ impl ServeConfig {
             data_dir: self.data_dir.clone(),
             core: CoreConfig {
                 max_queued: self.max_queued,
+                max_queued_per_owner: self.max_queued_per_token,
                 grace_ms: millis(grace),
                 max_attempts: self.max_attempts,
                 report_timeout_ms: millis(report_timeout),
@@ -190,6 +208,7 @@ impl ServeConfig {
                 ..CoreConfig::DEFAULT
             },
             max_source_bytes: self.max_source_bytes,
+            max_watches_per_token: self.max_watches_per_token,
             token_refresh: seconds("token_refresh_seconds", self.token_refresh_seconds)?,
             report_interval,
             keepalive_interval,

@@ -34,7 +34,8 @@ use crate::watch::WatchHub;
 #[derive(Debug, Clone)]
 pub enum ToWorker {
     Welcome {
-        session: SessionId,
+        /// The session's key, which every report must carry.
+        session_key: String,
         epoch: u64,
         report_interval: Duration,
         adopted: Vec<(JobId, Attempt)>,
@@ -95,40 +96,79 @@ pub enum Input {
     },
 }
 
-/// Live sessions, readable by the `Report` handler without a round trip to the driver.
-/// A session's entry is dropped when it closes, which wakes its `Report` stream.
+/// Live sessions, readable by the `Report` handler without a round trip to the driver, by
+/// the random key a worker's reports carry. A session's entry is dropped when it closes,
+/// which wakes its `Report` stream.
 #[derive(Debug, Clone, Default)]
 pub struct Sessions {
-    inner: Arc<Mutex<HashMap<SessionId, LiveSession>>>,
+    inner: Arc<Mutex<SessionMap>>,
 }
 
+#[derive(Debug, Default)]
+struct SessionMap {
+    by_key: HashMap<String, LiveSession>,
+    keys: HashMap<SessionId, String>,
+}
+
+/// A session as the `Report` handler needs it.
 #[derive(Debug)]
-struct LiveSession {
-    worker: String,
+pub struct LiveSession {
+    /// The core's id of the session.
+    pub id: SessionId,
+    /// The token that opened it: only that token may report on it.
+    pub token_id: String,
+    pub worker: String,
     closed: watch::Sender<()>,
 }
 
+/// The bits of randomness in a session key.
+pub const SESSION_KEY_BITS: usize = 128;
+
+/// A fresh session key: 32 hex digits from the OS's generator.
+fn session_key() -> String {
+    let bytes: [u8; SESSION_KEY_BITS / 8] = rand::random();
+    hex::encode(bytes)
+}
+
 impl Sessions {
-    /// The worker's name and a receiver that errors once the session closes, or `None` if
-    /// the session is not live.
-    pub fn watch(&self, session: SessionId) -> Option<(String, watch::Receiver<()>)> {
+    /// The live session with this key, and a receiver that errors once it closes.
+    pub fn find(&self, key: &str) -> Option<(SessionId, String, String, watch::Receiver<()>)> {
         let map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(&session)
-            .map(|s| (s.worker.clone(), s.closed.subscribe()))
+        map.by_key.get(key).map(|s| {
+            (
+                s.id,
+                s.token_id.clone(),
+                s.worker.clone(),
+                s.closed.subscribe(),
+            )
+        })
     }
 
-    fn open(&self, session: SessionId, worker: &str) {
+    /// Registers a session; its key.
+    fn open(&self, id: SessionId, token_id: &str, worker: &str) -> String {
+        let key = session_key();
         let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let live = LiveSession {
+            id,
+            token_id: token_id.to_string(),
             worker: worker.to_string(),
             closed: watch::channel(()).0,
         };
-        map.insert(session, live);
+        map.by_key.insert(key.clone(), live);
+        map.keys.insert(id, key.clone());
+        key
     }
 
-    fn close(&self, session: SessionId) {
+    fn key(&self, id: SessionId) -> Option<String> {
+        let map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        map.keys.get(&id).cloned()
+    }
+
+    fn close(&self, id: SessionId) {
         let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        map.remove(&session);
+        if let Some(key) = map.keys.remove(&id) {
+            map.by_key.remove(&key);
+        }
     }
 }
 
@@ -362,7 +402,7 @@ impl Driver {
                 let session = (self.config.epoch << 32) | self.next_session;
                 self.next_session += 1;
                 self.feeds.insert(session, feed);
-                self.sessions.open(session, &hello.name);
+                self.sessions.open(session, &hello.token_id, &hello.name);
                 tracing::debug!(worker = %hello.name, session, "session opened");
                 Event::WorkerConnected {
                     req,
@@ -425,7 +465,7 @@ impl Driver {
                             }
                         }
                         Command::Welcome { adopted } => ToWorker::Welcome {
-                            session,
+                            session_key: self.sessions.key(session).unwrap_or_default(),
                             epoch: self.config.epoch,
                             report_interval: self.config.report_interval,
                             adopted,

@@ -34,6 +34,9 @@ enum Cmd {
     /// Create, list and revoke API tokens (works on the database directly).
     #[command(subcommand)]
     Token(TokenCmd),
+    /// Manage worker names (each belongs to the token that first registered it).
+    #[command(subcommand)]
+    Worker(WorkerCmd),
     /// Delete test data that no problem version references (the server also does this hourly).
     Gc {
         #[command(flatten)]
@@ -68,14 +71,34 @@ struct ServeArgs {
 }
 
 #[derive(Subcommand)]
+enum WorkerCmd {
+    /// Free a worker name, so that a worker with any worker token may take it.
+    Forget {
+        name: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(Subcommand)]
 enum TokenCmd {
-    /// Create a token and print it alone on stdout (it is shown only once).
+    /// Create a token and print it alone on stdout (it is shown only once); with
+    /// --names-file, one token per name, printed as `NAME TOKEN` lines.
     Create {
-        /// worker (job feed only), submitter (submit and read) or admin (everything)
+        /// worker (job feed only), submitter (submit and read own jobs) or admin (everything)
         #[arg(long)]
         role: Role,
+        /// The token's name (also the owner shown on its jobs)
+        #[arg(
+            long,
+            required_unless_present = "names_file",
+            conflicts_with = "names_file"
+        )]
+        name: Option<String>,
+        /// A file with one name per line (blank lines and `#` comments skipped), e.g. a class
+        /// list: makes every token in one transaction, or none
         #[arg(long)]
-        name: String,
+        names_file: Option<PathBuf>,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -106,6 +129,28 @@ async fn open_store(args: StoreArgs) -> Result<Store> {
     Store::open(&url)
         .await
         .with_context(|| format!("opening {url}"))
+}
+
+/// The names in a class list: one per line, blank lines and `#` comments skipped, no
+/// repeats.
+fn read_names(path: &Path) -> Result<Vec<String>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut names: Vec<String> = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let name = line.trim();
+        if name.is_empty() || name.starts_with('#') {
+            continue;
+        }
+        if names.iter().any(|n| n == name) {
+            bail!("{}:{}: {name:?} is listed twice", path.display(), i + 1);
+        }
+        names.push(name.to_string());
+    }
+    if names.is_empty() {
+        bail!("{} lists no names", path.display());
+    }
+    Ok(names)
 }
 
 async fn shutdown_signal() {
@@ -153,14 +198,42 @@ async fn main() -> Result<()> {
             tracing::info!(addr = %running.addr, "scheduler listening");
             running.task.await.context("server task")??;
         }
-        Cmd::Token(TokenCmd::Create { role, name, store }) => {
-            if name.is_empty() || name.len() > 64 {
-                bail!("token name must be 1 to 64 characters");
+        Cmd::Token(TokenCmd::Create {
+            role,
+            name,
+            names_file,
+            store,
+        }) => {
+            let names = match (&name, &names_file) {
+                (Some(n), _) => vec![n.clone()],
+                (None, Some(path)) => read_names(path)?,
+                (None, None) => bail!("give --name or --names-file"),
+            };
+            for n in &names {
+                tokens::check_name(n).map_err(anyhow::Error::msg)?;
             }
             let store = open_store(store).await?;
-            let (record, text) = tokens::issue(&name, role, now_ms());
-            store.insert_token(&record).await?;
-            println!("{text}");
+            let issued: Vec<_> = names
+                .iter()
+                .map(|n| tokens::issue(n, role, now_ms()))
+                .collect();
+            let records: Vec<_> = issued.iter().map(|(r, _)| r.clone()).collect();
+            store.insert_tokens(&records).await?;
+            for (record, text) in issued {
+                if name.is_some() {
+                    println!("{text}");
+                } else {
+                    println!("{} {text}", record.name);
+                }
+            }
+        }
+        Cmd::Worker(WorkerCmd::Forget { name, store }) => {
+            let store = open_store(store).await?;
+            if store.forget_worker_name(&name).await? {
+                eprintln!("worker name {name} is free");
+            } else {
+                bail!("no token holds the worker name {name:?}");
+            }
         }
         Cmd::Gc {
             store,

@@ -29,6 +29,8 @@ pub struct ServeOptions {
     pub data_dir: PathBuf,
     pub core: CoreConfig,
     pub max_source_bytes: usize,
+    /// Most `WatchJob` streams one token may have open.
+    pub max_watches_per_token: usize,
     /// How often revocations are picked up from the store.
     pub token_refresh: Duration,
     pub report_interval: Duration,
@@ -168,6 +170,7 @@ pub async fn start(
         hub,
         languages: languages.clone(),
         max_source_bytes: opts.max_source_bytes,
+        watchers: crate::service::Watchers::new(opts.max_watches_per_token),
     };
     let admin_api = AdminApi {
         catalog,

@@ -27,6 +27,22 @@ pub fn issue(name: &str, role: Role, now_ms: i64) -> (TokenRecord, String) {
     (record, format!("jdg_{id}_{secret}"))
 }
 
+/// Checks a token name: 1 to 64 characters, no spaces or control characters (it is shown
+/// as the owner of jobs and printed beside the token).
+pub fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .chars()
+            .all(|c| c.is_alphanumeric() || "._-@".contains(c))
+    {
+        return Err(format!(
+            "token name {name:?} is not valid: use 1 to 64 letters, digits, '.', '_', '-' or '@'"
+        ));
+    }
+    Ok(())
+}
+
 /// Who made a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {

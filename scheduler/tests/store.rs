@@ -45,6 +45,8 @@ fn job() -> NewJob {
         problem_id: "p".into(),
         problem_version: 1,
         run_all_tests: false,
+        owner: "alice".into(),
+        request_id: None,
     }
 }
 

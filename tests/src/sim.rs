@@ -44,7 +44,7 @@ pub async fn run(
     let mut reports = client.clone();
     let report_task = tokio::spawn(async move { reports.report(ReceiverStream::new(rx)).await });
     let job = |job_id, attempt, update| pb::WorkerReport {
-        session_id: session,
+        session_id: session.clone(),
         report: Some(Report::Job(pb::JobUpdate {
             job_id,
             attempt,
@@ -68,7 +68,7 @@ pub async fn run(
             }
             _ = ticker.tick() => {
                 let usage = pb::ResourceUsage { cpu_percent: 1.0, memory_free_bytes: 1 << 30, ..Default::default() };
-                tx.send(pb::WorkerReport { session_id: session, report: Some(Report::Resources(usage)) }).await?;
+                tx.send(pb::WorkerReport { session_id: session.clone(), report: Some(Report::Resources(usage)) }).await?;
             }
         }
     }

@@ -196,6 +196,7 @@ pub fn run(trace: &Trace, policy: Policy, locality_wait_ms: i64) -> Outcome {
         policy,
         locality_wait_ms,
         max_queued: usize::MAX,
+        max_queued_per_owner: usize::MAX,
         report_timeout_ms: i64::MAX / 4,
         ..CoreConfig::default()
     };
@@ -260,6 +261,8 @@ pub fn run(trace: &Trace, policy: Policy, locality_wait_ms: i64) -> Outcome {
                     problem_id: format!("p{}", j.problem),
                     problem_version: 1,
                     run_all_tests: false,
+                    owner: "alice".into(),
+                    request_id: None,
                 };
                 core.apply(
                     Event::Submit {

@@ -340,16 +340,19 @@ async fn worker_rpcs_refuse_malformed_requests() -> anyhow::Result<()> {
     );
 
     // Reports: unknown session, empty report, a session switch mid-stream.
-    let report = |session: u64, r: Option<pb::worker_report::Report>| pb::WorkerReport {
-        session_id: session,
+    let report = |session: &str, r: Option<pb::worker_report::Report>| pb::WorkerReport {
+        session_id: session.to_string(),
         report: r,
     };
     let resources = Some(pb::worker_report::Report::Resources(
         pb::ResourceUsage::default(),
     ));
     assert_status(
-        w.report(tokio_stream::iter(vec![report(12345, resources.clone())]))
-            .await,
+        w.report(tokio_stream::iter(vec![report(
+            "0123456789abcdef0123456789abcdef",
+            resources.clone(),
+        )]))
+        .await,
         Code::FailedPrecondition,
         "unknown or stale session",
     );
@@ -362,19 +365,19 @@ async fn worker_rpcs_refuse_malformed_requests() -> anyhow::Result<()> {
         panic!("first command is Welcome");
     };
     assert_status(
-        w.report(tokio_stream::iter(vec![report(first.session_id, None)]))
+        w.report(tokio_stream::iter(vec![report(&first.session_id, None)]))
             .await,
         Code::InvalidArgument,
         "no content",
     );
     assert_status(
         w.report(tokio_stream::iter(vec![
-            report(first.session_id, resources.clone()),
-            report(first.session_id + 1, resources.clone()),
+            report(&first.session_id, resources.clone()),
+            report("another", resources.clone()),
         ]))
         .await,
         Code::InvalidArgument,
-        "on the stream of session",
+        "another session",
     );
     // A second connection with the same name replaces the first: its session is now stale.
     let mut feed2 = w.connect(good).await?.into_inner();
@@ -386,7 +389,7 @@ async fn worker_rpcs_refuse_malformed_requests() -> anyhow::Result<()> {
     );
     assert_status(
         w.report(tokio_stream::iter(vec![report(
-            first.session_id,
+            &first.session_id,
             resources,
         )]))
         .await,

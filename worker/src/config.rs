@@ -13,7 +13,7 @@ use crate::judge::languages::{self, Language};
 use crate::startup::WorkerOptions;
 
 /// Most slots a worker may offer.
-pub const MAX_SLOTS: u32 = 1024;
+pub const MAX_SLOTS: u32 = 256;
 
 /// Every key of the worker's configuration (flags, environment, TOML file).
 #[derive(Args, Debug, Clone, Serialize, Deserialize)]
@@ -28,7 +28,7 @@ pub struct WorkerConfig {
     /// Worker name, unique in the cluster [default: the host name]
     #[arg(long, env = "JUDGE_WORKER_NAME")]
     pub name: Option<String>,
-    /// Submissions judged at once (1 to 1024)
+    /// Submissions judged at once (1 to 256)
     #[arg(long, env = "JUDGE_SLOTS", default_value_t = 1)]
     pub slots: u32,
     /// Directory for fetched test data and submissions being judged

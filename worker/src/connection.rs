@@ -92,13 +92,15 @@ impl Connection {
             Err(s) => return End::Lost(format!("feed: {s}")),
         };
         backoff.reset();
-        let span = tracing::info_span!("session", worker = %self.identity.name, session = welcome.session_id);
+        // The key is a secret of this session: logs show only its first digits.
+        let shown = welcome.session_id.get(..8).unwrap_or_default().to_string();
+        let span = tracing::info_span!("session", worker = %self.identity.name, session = %shown);
         self.serve(feed, welcome).instrument(span).await
     }
 
     /// One session, from its `Welcome` on: commands in, reports out, until it ends.
     async fn serve(&mut self, mut feed: Streaming<pb::WorkerCommand>, welcome: pb::Welcome) -> End {
-        let session = welcome.session_id;
+        let session = welcome.session_id.clone();
         tracing::info!(
             epoch = welcome.epoch,
             adopted = welcome.adopted.len(),
@@ -197,7 +199,7 @@ async fn wait_drained(drain: &mut watch::Receiver<bool>, executor: &Executor) {
 /// a `Draining` notice once draining starts. Ends only if the stream is gone.
 async fn pump(
     tx: mpsc::Sender<pb::WorkerReport>,
-    session: u64,
+    session: String,
     executor: Executor,
     cache: FileCache,
     interval: Duration,
@@ -216,7 +218,7 @@ async fn pump(
                 break;
             };
             permit.send(pb::WorkerReport {
-                session_id: session,
+                session_id: session.clone(),
                 report: Some(Report::Job(update)),
             });
         }
@@ -226,7 +228,7 @@ async fn pump(
         if *drain.borrow() && !told_draining {
             told_draining = true;
             let msg = pb::WorkerReport {
-                session_id: session,
+                session_id: session.clone(),
                 report: Some(Report::Draining(pb::Draining {})),
             };
             if tx.send(msg).await.is_err() {
@@ -237,15 +239,15 @@ async fn pump(
             _ = wake => {}
             // Inventory changes go out at once: routing depends on them.
             _ = cache_changed => {
-                let msg = pb::WorkerReport { session_id: session, report: Some(Report::Cache(cache.report())) };
+                let msg = pb::WorkerReport { session_id: session.clone(), report: Some(Report::Cache(cache.report())) };
                 if tx.send(msg).await.is_err() {
                     return;
                 }
             }
             _ = ticker.tick() => {
                 let usage = sampler.sample();
-                let msg = pb::WorkerReport { session_id: session, report: Some(Report::Resources(usage)) };
-                let stats = pb::WorkerReport { session_id: session, report: Some(Report::Cache(cache.report())) };
+                let msg = pb::WorkerReport { session_id: session.clone(), report: Some(Report::Resources(usage)) };
+                let stats = pb::WorkerReport { session_id: session.clone(), report: Some(Report::Cache(cache.report())) };
                 if tx.send(msg).await.is_err() || tx.send(stats).await.is_err() {
                     return;
                 }

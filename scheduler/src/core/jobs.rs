@@ -36,6 +36,8 @@ pub struct ActiveJob {
 pub struct JobTable {
     jobs: HashMap<JobId, ActiveJob>,
     queue: BTreeSet<JobId>,
+    /// Queued jobs per owner (only owners with some), for the per-owner bound.
+    queued_by_owner: HashMap<String, usize>,
 }
 
 impl JobTable {
@@ -48,31 +50,61 @@ impl JobTable {
     }
 
     pub fn insert(&mut self, id: JobId, job: ActiveJob) {
-        if job.state == pb::JobState::Queued {
-            self.queue.insert(id);
-        }
+        let queued = job.state == pb::JobState::Queued;
+        let owner = job.job.owner.clone();
         self.jobs.insert(id, job);
+        if queued {
+            self.add_to_queue(id, &owner);
+        }
+    }
+
+    fn add_to_queue(&mut self, id: JobId, owner: &str) {
+        if self.queue.insert(id) {
+            *self.queued_by_owner.entry(owner.to_string()).or_default() += 1;
+        }
+    }
+
+    fn take_from_queue(&mut self, id: JobId) {
+        if !self.queue.remove(&id) {
+            return;
+        }
+        let Some(owner) = self.jobs.get(&id).map(|j| j.job.owner.as_str()) else {
+            return;
+        };
+        if let Some(n) = self.queued_by_owner.get_mut(owner) {
+            *n -= 1;
+            if *n == 0 {
+                self.queued_by_owner.remove(owner);
+            }
+        }
     }
 
     pub fn remove(&mut self, id: JobId) -> Option<ActiveJob> {
-        self.queue.remove(&id);
+        self.take_from_queue(id);
         self.jobs.remove(&id)
     }
 
+    /// Jobs `owner` has waiting.
+    pub fn queued_of(&self, owner: &str) -> usize {
+        self.queued_by_owner.get(owner).copied().unwrap_or(0)
+    }
+
     pub fn enqueue(&mut self, id: JobId) {
-        if let Some(job) = self.jobs.get_mut(&id) {
-            job.skipped_since = None;
-            job.state = pb::JobState::Queued;
-            job.session = None;
-            job.worker = None;
-            job.orphaned_until = None;
-            job.tests_done = 0;
-            self.queue.insert(id);
-        }
+        let Some(job) = self.jobs.get_mut(&id) else {
+            return;
+        };
+        job.skipped_since = None;
+        job.state = pb::JobState::Queued;
+        job.session = None;
+        job.worker = None;
+        job.orphaned_until = None;
+        job.tests_done = 0;
+        let owner = job.job.owner.clone();
+        self.add_to_queue(id, &owner);
     }
 
     pub fn dequeue(&mut self, id: JobId) {
-        self.queue.remove(&id);
+        self.take_from_queue(id);
     }
 
     pub fn queued_len(&self) -> usize {

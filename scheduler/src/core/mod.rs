@@ -17,6 +17,8 @@ mod workers;
 use judge_common::pb;
 use pb::job_event::Event as Ev;
 
+use std::collections::HashMap;
+
 use jobs::{ActiveJob, JobTable};
 pub use types::*;
 use workers::{Worker, WorkerTable};
@@ -32,6 +34,8 @@ pub struct Core {
     assign_clock: u64,
     /// State of the xorshift generator behind the `Random` policy.
     rng: u64,
+    /// Unfinished jobs by `(owner, request_id)`, so a retried Submit gets the same job.
+    requests: HashMap<(String, String), JobId>,
 }
 
 impl Core {
@@ -49,9 +53,14 @@ impl Core {
             next_job_id: max_job_id + 1,
             assign_clock: 0,
             rng: config.seed.max(1),
+            requests: HashMap::new(),
             config,
         };
         for r in unfinished {
+            if let Some(request_id) = &r.job.request_id {
+                core.requests
+                    .insert((r.job.owner.clone(), request_id.clone()), r.job_id);
+            }
             let queued = r.state == pb::JobState::Queued;
             core.jobs.insert(
                 r.job_id,
@@ -192,8 +201,29 @@ impl Core {
         now: Millis,
         out: &mut Vec<Effect>,
     ) {
-        if self.jobs.queued_len() >= self.config.max_queued {
-            let err = SubmitError::QueueFull(self.jobs.queued_len());
+        let request = job
+            .request_id
+            .as_ref()
+            .map(|r| (job.owner.clone(), r.clone()));
+        if let Some(&job_id) = request.as_ref().and_then(|r| self.requests.get(r)) {
+            // A retry of a submission already admitted: the same job, nothing new.
+            out.push(Effect::Reply {
+                req,
+                reply: Reply::Submitted(Ok(job_id)),
+            });
+            return;
+        }
+        let refused = if self.jobs.queued_len() >= self.config.max_queued {
+            Some(SubmitError::QueueFull(self.jobs.queued_len()))
+        } else if self.jobs.queued_of(&job.owner) >= self.config.max_queued_per_owner {
+            Some(SubmitError::OwnerQueueFull {
+                owner: job.owner.clone(),
+                limit: self.config.max_queued_per_owner,
+            })
+        } else {
+            None
+        };
+        if let Some(err) = refused {
             out.push(Effect::Reply {
                 req,
                 reply: Reply::Submitted(Err(err)),
@@ -202,6 +232,9 @@ impl Core {
         }
         let job_id = self.next_job_id;
         self.next_job_id += 1;
+        if let Some(r) = request {
+            self.requests.insert(r, job_id);
+        }
         out.push(Effect::Persist(Persist::InsertJob {
             job_id,
             req,
@@ -506,7 +539,11 @@ impl Core {
             message,
         });
         self.event(job_id, now, ev, out);
-        self.jobs.remove(job_id);
+        if let Some(done) = self.jobs.remove(job_id) {
+            if let Some(r) = done.job.request_id {
+                self.requests.remove(&(done.job.owner, r));
+            }
+        }
     }
 
     /// Appends an event to the job's log with the next sequence number.

@@ -181,6 +181,8 @@ mod tests {
             problem_id: "p".into(),
             problem_version: 1,
             run_all_tests: false,
+            owner: "alice".into(),
+            request_id: None,
         }
     }
 

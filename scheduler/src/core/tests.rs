@@ -11,6 +11,8 @@ fn job(lang: &str) -> NewJob {
         problem_id: "aplusb".into(),
         problem_version: 1,
         run_all_tests: false,
+        owner: "alice".into(),
+        request_id: None,
     }
 }
 

@@ -39,6 +39,11 @@ pub struct NewJob {
     pub problem_id: String,
     pub problem_version: u32,
     pub run_all_tests: bool,
+    /// The name of the token that submitted it: only it (and admins) may see or touch it.
+    pub owner: String,
+    /// The submitter's id for this submission: a retry with the same id from the same owner
+    /// gets the same job.
+    pub request_id: Option<String>,
 }
 
 /// What a worker said about itself when it connected.
@@ -147,6 +152,10 @@ pub enum Event {
 pub enum SubmitError {
     #[error("the queue is full ({0} jobs waiting); try again later")]
     QueueFull(usize),
+    #[error(
+        "{owner} already has {limit} jobs waiting (max_queued_per_token); wait for some to finish"
+    )]
+    OwnerQueueFull { owner: String, limit: usize },
 }
 
 /// Why a cancel request changed nothing.
@@ -268,6 +277,8 @@ pub enum Command {
 #[derive(Debug, Clone)]
 pub struct CoreConfig {
     pub max_queued: usize,
+    /// Most jobs one owner may have waiting at once.
+    pub max_queued_per_owner: usize,
     /// How long a lost worker's attempts wait for it to come back.
     pub grace_ms: Millis,
     /// Attempts per job before it ends as a judge error.
@@ -285,6 +296,7 @@ impl CoreConfig {
     /// The defaults (the scheduler's flags show them in `--help`).
     pub const DEFAULT: CoreConfig = CoreConfig {
         max_queued: 10_000,
+        max_queued_per_owner: 100,
         grace_ms: 10_000,
         max_attempts: 3,
         report_timeout_ms: 30_000,

@@ -9,10 +9,12 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use super::check_ident;
+use super::{caller, check_ident};
 use crate::core::{CancelError, JobId, NewJob, SubmitError};
 use crate::driver::DriverHandle;
+use crate::store::Role;
 use crate::store::{JobRecord, Store};
+use crate::tokens::Caller;
 use crate::watch::WatchHub;
 
 /// Language ids accepted from submitters: those some worker of the cluster has ever offered.
@@ -56,13 +58,85 @@ pub struct JudgeApi {
     pub hub: WatchHub,
     pub languages: Languages,
     pub max_source_bytes: usize,
+    pub watchers: Watchers,
+}
+
+/// Open watches per token, bounded so that no one caller can hold the scheduler's memory.
+#[derive(Debug, Clone)]
+pub struct Watchers {
+    open: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
+    limit: usize,
+}
+
+/// One open watch; it counts until dropped.
+struct WatchSlot {
+    watchers: Watchers,
+    token_id: String,
+}
+
+impl Drop for WatchSlot {
+    fn drop(&mut self) {
+        let mut open = self.watchers.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = open.get_mut(&self.token_id) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.token_id);
+            }
+        }
+    }
+}
+
+impl Watchers {
+    pub fn new(limit: usize) -> Self {
+        Watchers {
+            open: Default::default(),
+            limit,
+        }
+    }
+
+    fn take(&self, token_id: &str) -> Result<WatchSlot, Status> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let n = open.entry(token_id.to_string()).or_default();
+        if *n >= self.limit {
+            return Err(Status::resource_exhausted(format!(
+                "this token already has {} watches open (the limit); close some",
+                self.limit
+            )));
+        }
+        *n += 1;
+        Ok(WatchSlot {
+            watchers: self.clone(),
+            token_id: token_id.to_string(),
+        })
+    }
+}
+
+/// The jobs a caller may see: an admin every job, anyone else only the jobs they submitted.
+fn visible_owner(who: &Caller) -> Option<&str> {
+    match who.role {
+        Role::Admin => None,
+        _ => Some(who.token_name.as_str()),
+    }
+}
+
+/// A request id: optional, 1 to 64 printable ASCII characters.
+fn request_id(id: String) -> Result<Option<String>, Status> {
+    if id.is_empty() {
+        return Ok(None);
+    }
+    if id.len() > 64 || !id.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Status::invalid_argument(
+            "request_id must be 1 to 64 printable ASCII characters without spaces",
+        ));
+    }
+    Ok(Some(id))
 }
 
 fn job_id(id: u64) -> Result<JobId, Status> {
-    if id == 0 {
-        return Err(Status::invalid_argument(
-            "job_id must be set (job ids start at 1)",
-        ));
+    if id == 0 || i64::try_from(id).is_err() {
+        return Err(Status::invalid_argument(format!(
+            "job_id {id} is not a job id (job ids run from 1 to 2^63 - 1)"
+        )));
     }
     Ok(id)
 }
@@ -82,6 +156,7 @@ fn to_pb(r: JobRecord, tests: Vec<pb::TestResult>) -> pb::Job {
         message: r.message,
         submitted_at_ms: r.submitted_at,
         finished_at_ms: r.finished_at.unwrap_or(0),
+        owner: r.job.owner,
     }
 }
 
@@ -113,10 +188,13 @@ async fn replay(store: &Store, id: JobId, last: &mut u64, tx: &EventSender) -> b
 }
 
 impl JudgeApi {
-    async fn job_record(&self, id: JobId) -> Result<JobRecord, Status> {
+    /// The job, if it exists and the caller may see it. Another owner's job is "not found"
+    /// too, word for word, so that ids reveal nothing.
+    async fn job_record(&self, id: JobId, who: &Caller) -> Result<JobRecord, Status> {
         self.store
             .job(id)
             .await?
+            .filter(|r| visible_owner(who).is_none_or(|o| o == r.job.owner))
             .ok_or_else(|| Status::not_found(format!("job {id} not found")))
     }
 }
@@ -127,7 +205,15 @@ impl JudgeService for JudgeApi {
         &self,
         req: Request<pb::SubmitRequest>,
     ) -> Result<Response<pb::SubmitResponse>, Status> {
+        let who = caller(&req)?;
         let req = req.into_inner();
+        let request_id = request_id(req.request_id)?;
+        if let Some(r) = &request_id {
+            // A retry of a submission already stored: the same job.
+            if let Some(job_id) = self.store.job_by_request(&who.token_name, r).await? {
+                return Ok(Response::new(pb::SubmitResponse { job_id }));
+            }
+        }
         check_ident("problem id", &req.problem_id)?;
         self.languages.check(&req.language)?;
         if req.source.is_empty() {
@@ -165,16 +251,21 @@ impl JudgeService for JudgeApi {
             problem_id: req.problem_id,
             problem_version: version,
             run_all_tests: req.run_all_tests,
+            owner: who.token_name,
+            request_id,
         };
         match self.driver.submit(job, files, req.source).await? {
             Ok(job_id) => Ok(Response::new(pb::SubmitResponse { job_id })),
-            Err(e @ SubmitError::QueueFull(_)) => Err(Status::resource_exhausted(e.to_string())),
+            Err(e @ (SubmitError::QueueFull(_) | SubmitError::OwnerQueueFull { .. })) => {
+                Err(Status::resource_exhausted(e.to_string()))
+            }
         }
     }
 
     async fn get_job(&self, req: Request<pb::GetJobRequest>) -> Result<Response<pb::Job>, Status> {
+        let who = caller(&req)?;
         let id = job_id(req.into_inner().job_id)?;
-        let record = self.job_record(id).await?;
+        let record = self.job_record(id, &who).await?;
         let tests = self.store.tests(id, record.attempt).await?;
         Ok(Response::new(to_pb(record, tests)))
     }
@@ -185,14 +276,18 @@ impl JudgeService for JudgeApi {
         &self,
         req: Request<pb::WatchJobRequest>,
     ) -> Result<Response<Self::WatchJobStream>, Status> {
+        let who = caller(&req)?;
         let req = req.into_inner();
         let id = job_id(req.job_id)?;
+        // Checked before anything is kept for the watch: a missing job costs nothing.
+        self.job_record(id, &who).await?;
+        let slot = self.watchers.take(&who.token_id)?;
         // Subscribe before replaying, so no event falls between the two.
         let mut live = self.hub.subscribe(id);
-        self.job_record(id).await?;
         let (tx, rx) = mpsc::channel(64);
         let (store, hub) = (self.store.clone(), self.hub.clone());
         tokio::spawn(async move {
+            let _slot = slot;
             let mut last = req.after_seq;
             let mut done = replay(&store, id, &mut last, &tx).await;
             while !done {
@@ -216,8 +311,9 @@ impl JudgeService for JudgeApi {
         &self,
         req: Request<pb::CancelJobRequest>,
     ) -> Result<Response<pb::CancelJobResponse>, Status> {
+        let who = caller(&req)?;
         let id = job_id(req.into_inner().job_id)?;
-        self.job_record(id).await?;
+        self.job_record(id, &who).await?;
         match self.driver.cancel(id).await? {
             Ok(state) => Ok(Response::new(pb::CancelJobResponse {
                 state: state as i32,
@@ -232,13 +328,14 @@ impl JudgeService for JudgeApi {
         &self,
         req: Request<pb::ListJobsRequest>,
     ) -> Result<Response<pb::ListJobsResponse>, Status> {
+        let who = caller(&req)?;
         let limit = req.into_inner().limit;
         if limit == 0 || limit > 1000 {
             return Err(Status::invalid_argument(format!(
                 "limit must be 1 to 1000, got {limit}"
             )));
         }
-        let records = self.store.recent_jobs(limit).await?;
+        let records = self.store.recent_jobs(limit, visible_owner(&who)).await?;
         let jobs = records.into_iter().map(|r| to_pb(r, Vec::new())).collect();
         Ok(Response::new(pb::ListJobsResponse { jobs }))
     }

@@ -9,7 +9,7 @@ use tonic::{Request, Status};
 
 pub use admin::AdminApi;
 pub use judge::JudgeApi;
-pub use judge::Languages;
+pub use judge::{Languages, Watchers};
 pub use worker::{Transfers, WorkerApi};
 
 use crate::driver::DriverError;

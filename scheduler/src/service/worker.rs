@@ -16,9 +16,21 @@ use super::{caller, check_ident};
 use crate::blobs::{is_sha256, BlobStore};
 use crate::core::{Event, JobProgress, SessionId, Usage, WorkerHello};
 use crate::driver::{DriverHandle, Sessions, ToWorker};
+use crate::store::NameClaim;
 
 /// Commands a worker may have unread before it counts as stuck.
 const FEED_CAPACITY: usize = 256;
+/// Most slots a worker may offer.
+pub const MAX_SLOTS: u32 = 256;
+/// Most languages and job types a worker may offer.
+const MAX_OFFERS: usize = 64;
+/// Most files a worker may list in its cache, at connect or in one report.
+const MAX_LISTED_FILES: usize = 1_000_000;
+/// Most attempts a worker may offer back at connect.
+const MAX_RUNNING: usize = 4096;
+/// Longest test name and message a report may carry.
+const MAX_NAME: usize = 1024;
+const MAX_MESSAGE: usize = 64 * 1024;
 /// Bytes per `FileChunk`.
 const CHUNK: usize = 4 << 20;
 
@@ -95,12 +107,12 @@ fn to_wire(msg: ToWorker) -> Result<pb::WorkerCommand, Status> {
     use pb::worker_command::Command as C;
     let command = match msg {
         ToWorker::Welcome {
-            session,
+            session_key,
             epoch,
             report_interval,
             adopted,
         } => C::Welcome(pb::Welcome {
-            session_id: session,
+            session_id: session_key,
             epoch,
             report_interval_ms: u32::try_from(report_interval.as_millis()).unwrap_or(u32::MAX),
             adopted: adopted
@@ -154,11 +166,31 @@ impl Drop for Feed {
 
 fn hello_from(req: pb::ConnectRequest, token_id: String) -> Result<WorkerHello, Status> {
     check_ident("worker name", &req.name)?;
-    if req.slots == 0 || req.slots > 1024 {
+    if req.slots == 0 || req.slots > MAX_SLOTS {
         return Err(Status::invalid_argument(format!(
-            "slots must be 1 to 1024, got {}",
+            "slots must be 1 to {MAX_SLOTS}, got {}",
             req.slots
         )));
+    }
+    if req.job_types.len() > MAX_OFFERS || req.languages.len() > MAX_OFFERS {
+        return Err(Status::invalid_argument(format!(
+            "at most {MAX_OFFERS} job types and {MAX_OFFERS} languages"
+        )));
+    }
+    if req.running.len() > MAX_RUNNING {
+        return Err(Status::invalid_argument(format!(
+            "at most {MAX_RUNNING} running attempts, got {}",
+            req.running.len()
+        )));
+    }
+    check_files("cached", &req.cached)?;
+    for l in &req.languages {
+        if l.version.len() > MAX_NAME {
+            return Err(Status::invalid_argument(format!(
+                "language {:?}: version text over {MAX_NAME} bytes",
+                l.id
+            )));
+        }
     }
     if req.job_types.is_empty() {
         return Err(Status::invalid_argument(
@@ -192,12 +224,47 @@ fn hello_from(req: pb::ConnectRequest, token_id: String) -> Result<WorkerHello, 
     })
 }
 
+/// A list of cached files: bounded, and every entry a SHA-256.
+fn check_files(what: &str, files: &[String]) -> Result<(), Status> {
+    if files.len() > MAX_LISTED_FILES {
+        return Err(Status::invalid_argument(format!(
+            "{what}: at most {MAX_LISTED_FILES} files, got {}",
+            files.len()
+        )));
+    }
+    if let Some(bad) = files.iter().find(|f| !is_sha256(f)) {
+        return Err(Status::invalid_argument(format!(
+            "{what}: {bad:?} is not a lowercase hex SHA-256"
+        )));
+    }
+    Ok(())
+}
+
+/// Text a report carries: at most `max` bytes.
+fn check_len(what: &str, text: &str, max: usize) -> Result<(), Status> {
+    if text.len() > max {
+        return Err(Status::invalid_argument(format!(
+            "{what} is {} bytes; at most {max}",
+            text.len()
+        )));
+    }
+    Ok(())
+}
+
 /// Translates one report into a core event.
 fn event_from(session: SessionId, report: pb::WorkerReport) -> Result<Event, Status> {
     use pb::worker_report::Report;
     let missing =
         || Status::invalid_argument("report has no content (set resources, job or draining)");
     Ok(match report.report.ok_or_else(missing)? {
+        Report::Resources(r)
+            if !(r.cpu_percent.is_finite() && (0.0..=100_000.0).contains(&r.cpu_percent)) =>
+        {
+            return Err(Status::invalid_argument(format!(
+                "cpu_percent {} is not a percentage",
+                r.cpu_percent
+            )))
+        }
         Report::Resources(r) => Event::Resources {
             session,
             usage: Usage {
@@ -207,12 +274,16 @@ fn event_from(session: SessionId, report: pb::WorkerReport) -> Result<Event, Sta
             },
         },
         Report::Draining(_) => Event::WorkerDraining { session },
-        Report::Cache(c) => Event::CacheChanged {
-            session,
-            added: c.added,
-            removed: c.removed,
-            stats: c.stats.unwrap_or_default(),
-        },
+        Report::Cache(c) => {
+            check_files("added", &c.added)?;
+            check_files("removed", &c.removed)?;
+            Event::CacheChanged {
+                session,
+                added: c.added,
+                removed: c.removed,
+                stats: c.stats.unwrap_or_default(),
+            }
+        }
         Report::Job(j) => {
             use pb::job_update::Update;
             if j.job_id == 0 || j.attempt == 0 {
@@ -228,7 +299,15 @@ fn event_from(session: SessionId, report: pb::WorkerReport) -> Result<Event, Sta
                 Update::Compiling(_) => JobProgress::Compiling,
                 Update::Test(t) => {
                     verdict(t.verdict)?;
+                    check_len("test name", &t.name, MAX_NAME)?;
+                    check_len("test message", &t.message, MAX_MESSAGE)?;
                     JobProgress::Test(t)
+                }
+                Update::Finished(f) if f.message.len() > MAX_MESSAGE => {
+                    return Err(Status::invalid_argument(format!(
+                        "finished message is {} bytes; at most {MAX_MESSAGE}",
+                        f.message.len()
+                    )))
                 }
                 Update::Finished(f) => JobProgress::Finished {
                     verdict: if f.cancelled {
@@ -264,7 +343,7 @@ impl WorkerApi {
     /// session closes.
     async fn reports(
         &self,
-        session: SessionId,
+        (session, key): (SessionId, &str),
         first: pb::WorkerReport,
         stream: &mut Streaming<pb::WorkerReport>,
         closed: &mut tokio::sync::watch::Receiver<()>,
@@ -274,10 +353,10 @@ impl WorkerApi {
             tokio::select! {
                 msg = stream.message() => {
                     let Some(msg) = msg? else { return Ok(Response::new(pb::ReportAck {})) };
-                    if msg.session_id != session {
-                        return Err(Status::invalid_argument(format!(
-                            "report for session {} on the stream of session {session}", msg.session_id
-                        )));
+                    if msg.session_id != key {
+                        return Err(Status::invalid_argument(
+                            "a report for another session on this session's stream",
+                        ));
                     }
                     self.forward(session, msg).await?;
                 }
@@ -322,7 +401,22 @@ impl WorkerService for WorkerApi {
             .iter()
             .map(|l| (l.id.clone(), l.version.clone()))
             .collect();
-        let hello = hello_from(req, who.token_id)?;
+        let hello = hello_from(req, who.token_id.clone())?;
+        // A name belongs to the token that first registered it: an impostor is refused
+        // before it can replace the holder's connection or touch its attempts.
+        if self
+            .store
+            .claim_worker_name(&hello.name, &who.token_id, crate::driver::now_ms())
+            .await?
+            == NameClaim::Taken
+        {
+            tracing::warn!(worker = %hello.name, token = %who.token_name, "worker name held by another token; refused");
+            return Err(Status::permission_denied(format!(
+                "worker name {:?} belongs to another token: pick another name, or free it with \
+                 `judge-scheduler worker forget {}`",
+                hello.name, hello.name
+            )));
+        }
         // Remembered before the worker is registered: a submission it could take is never
         // refused for an unknown language.
         self.store
@@ -346,18 +440,24 @@ impl WorkerService for WorkerApi {
         &self,
         req: Request<Streaming<pb::WorkerReport>>,
     ) -> Result<Response<pb::ReportAck>, Status> {
+        let who = caller(&req)?;
         let mut stream = req.into_inner();
         let Some(first) = stream.message().await? else {
             return Ok(Response::new(pb::ReportAck {}));
         };
-        let session = first.session_id;
-        let (worker, mut closed) = self.sessions.watch(session).ok_or_else(|| {
-            Status::failed_precondition(format!(
-                "unknown or stale session {session}: connect again"
-            ))
+        let key = first.session_id.clone();
+        let (session, owner, worker, mut closed) = self.sessions.find(&key).ok_or_else(|| {
+            Status::failed_precondition("unknown or stale session: connect again")
         })?;
+        // Whatever a token opened belongs to it: another token's reports change nothing.
+        if owner != who.token_id {
+            tracing::warn!(worker = %worker, session, "report on a session of another token refused");
+            return Err(Status::permission_denied(
+                "this session was opened by another token",
+            ));
+        }
         let span = tracing::info_span!("session", worker = %worker, session);
-        self.reports(session, first, &mut stream, &mut closed)
+        self.reports((session, &key), first, &mut stream, &mut closed)
             .instrument(span)
             .await
     }

@@ -148,11 +148,11 @@ async fn write_phase(
     affected += chunked(
         tx,
         &inserts,
-        9,
+        11,
         |v| {
             format!(
                 "INSERT INTO jobs (id, job_type, language, problem_id, problem_version, run_all_tests, \
-                 source, submitted_at, state) VALUES {v}"
+                 source, submitted_at, state, owner, request_id) VALUES {v}"
             )
         },
         |q, c| match c {
@@ -165,7 +165,9 @@ async fn write_phase(
                 .bind(i64::from(job.run_all_tests))
                 .bind(sources.get(req).cloned().unwrap_or_default())
                 .bind(*at)
-                .bind("queued"),
+                .bind("queued")
+                .bind(job.owner.clone())
+                .bind(job.request_id.clone()),
             _ => q,
         },
     )

@@ -67,7 +67,7 @@ fn parse_verdict(s: &str) -> Result<pb::Verdict> {
 }
 
 const JOB_COLUMNS: &str = "id, job_type, language, problem_id, problem_version, run_all_tests, \
-     state, verdict, message, attempt, worker, submitted_at, finished_at";
+     state, verdict, message, attempt, worker, submitted_at, finished_at, owner, request_id";
 
 fn job_from_row(r: &AnyRow) -> Result<JobRecord> {
     let t = "jobs";
@@ -80,6 +80,8 @@ fn job_from_row(r: &AnyRow) -> Result<JobRecord> {
             problem_id: col(r, t, "problem_id")?,
             problem_version: col::<i64>(r, t, "problem_version")? as u32,
             run_all_tests: col::<i64>(r, t, "run_all_tests")? != 0,
+            owner: col(r, t, "owner")?,
+            request_id: col(r, t, "request_id")?,
         },
         state: parse_state(&col::<String>(r, t, "state")?)?,
         verdict: verdict.as_deref().map(parse_verdict).transpose()?,
@@ -121,14 +123,39 @@ impl Store {
         row.as_ref().map(job_from_row).transpose()
     }
 
-    /// The newest `limit` jobs, newest first.
-    pub async fn recent_jobs(&self, limit: u32) -> Result<Vec<JobRecord>> {
-        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs ORDER BY id DESC LIMIT $1");
-        let rows = sqlx::query(&sql)
-            .bind(i64::from(limit))
-            .fetch_all(self.pool())
-            .await?;
+    /// The newest `limit` jobs, newest first; only `owner`'s when given.
+    pub async fn recent_jobs(&self, limit: u32, owner: Option<&str>) -> Result<Vec<JobRecord>> {
+        let rows = match owner {
+            Some(owner) => {
+                let sql = format!(
+                    "SELECT {JOB_COLUMNS} FROM jobs WHERE owner = $1 ORDER BY id DESC LIMIT $2"
+                );
+                sqlx::query(&sql)
+                    .bind(owner)
+                    .bind(i64::from(limit))
+                    .fetch_all(self.pool())
+                    .await?
+            }
+            None => {
+                let sql = format!("SELECT {JOB_COLUMNS} FROM jobs ORDER BY id DESC LIMIT $1");
+                sqlx::query(&sql)
+                    .bind(i64::from(limit))
+                    .fetch_all(self.pool())
+                    .await?
+            }
+        };
         rows.iter().map(job_from_row).collect()
+    }
+
+    /// The job `owner` submitted with `request_id`, if any (a retried Submit).
+    pub async fn job_by_request(&self, owner: &str, request_id: &str) -> Result<Option<JobId>> {
+        let row = sqlx::query("SELECT id FROM jobs WHERE owner = $1 AND request_id = $2")
+            .bind(owner)
+            .bind(request_id)
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|r| col::<i64>(&r, "jobs", "id").map(|id| id as JobId))
+            .transpose()
     }
 
     /// Test results of the given attempt, in order.
@@ -165,7 +192,8 @@ impl Store {
             "SELECT payload FROM job_events WHERE job_id = $1 AND seq > $2 ORDER BY seq",
         )
         .bind(id as i64)
-        .bind(after as i64)
+        // Past every stored seq is past every seq: nothing to replay (never a wrap to < 0).
+        .bind(i64::try_from(after).unwrap_or(i64::MAX))
         .fetch_all(self.pool())
         .await?;
         rows.iter()
@@ -238,8 +266,8 @@ impl Store {
                 .collect::<Vec<_>>()
                 .join(", ");
             let sql = format!(
-                "SELECT id, job_type, language, problem_id, problem_version, run_all_tests, source \
-                 FROM jobs WHERE id IN ({list})"
+                "SELECT id, job_type, language, problem_id, problem_version, run_all_tests, source, \
+                 owner, request_id FROM jobs WHERE id IN ({list})"
             );
             let mut q = sqlx::query(&sql);
             for id in chunk {
@@ -254,6 +282,8 @@ impl Store {
                     problem_id: col(&r, t, "problem_id")?,
                     problem_version: col::<i64>(&r, t, "problem_version")? as u32,
                     run_all_tests: col::<i64>(&r, t, "run_all_tests")? != 0,
+                    owner: col(&r, t, "owner")?,
+                    request_id: col(&r, t, "request_id")?,
                 };
                 out.insert(
                     id,

@@ -18,7 +18,7 @@ use sqlx::{AnyPool, Row};
 
 pub use jobs::{AssignPayload, JobRecord, StoredTest};
 pub use problems::{ProblemRecord, StoredFile};
-pub use tokens::{Role, TokenRecord};
+pub use tokens::{NameClaim, Role, TokenRecord};
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]

@@ -54,22 +54,35 @@ pub struct TokenRecord {
 
 impl Store {
     pub async fn insert_token(&self, t: &TokenRecord) -> Result<()> {
-        let res = sqlx::query(
-            "INSERT INTO tokens (id, name, role, secret_sha256, created_at) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(&t.id)
-        .bind(&t.name)
-        .bind(t.role.as_str())
-        .bind(&t.secret_sha256)
-        .bind(t.created_at)
-        .execute(self.pool())
-        .await;
-        match res {
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StoreError::Conflict(
-                format!("a token named {:?} already exists", t.name),
-            )),
-            other => other.map(|_| ()).map_err(Into::into),
+        self.insert_tokens(std::slice::from_ref(t)).await
+    }
+
+    /// Stores every token or, if any name is taken, none.
+    pub async fn insert_tokens(&self, tokens: &[TokenRecord]) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
+        for t in tokens {
+            let res = sqlx::query(
+                "INSERT INTO tokens (id, name, role, secret_sha256, created_at) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(&t.id)
+            .bind(&t.name)
+            .bind(t.role.as_str())
+            .bind(&t.secret_sha256)
+            .bind(t.created_at)
+            .execute(&mut *tx)
+            .await;
+            match res {
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                    return Err(StoreError::Conflict(format!(
+                        "a token named {:?} already exists; no token was made",
+                        t.name
+                    )))
+                }
+                other => other.map(|_| ())?,
+            }
         }
+        tx.commit().await?;
+        Ok(())
     }
 
     /// All tokens, revoked ones included, by name.
@@ -109,5 +122,72 @@ impl Store {
             return Err(StoreError::NotFound(format!("token {name:?}")));
         }
         Ok(())
+    }
+}
+
+/// Who holds a worker name after a claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NameClaim {
+    /// The caller's token holds it (it did already, or it was free).
+    Ours,
+    /// Another live token holds it.
+    Taken,
+}
+
+impl Store {
+    /// Claims a worker name for a token. A name belongs to the token that first registered
+    /// it, until `forget_worker_name`; a name whose token was revoked or deleted is free.
+    pub async fn claim_worker_name(
+        &self,
+        name: &str,
+        token_id: &str,
+        at: i64,
+    ) -> Result<NameClaim> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(
+            "INSERT INTO worker_names (name, token_id, claimed_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(token_id)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        let row = sqlx::query(
+            "SELECT w.token_id AS holder, \
+               (SELECT COUNT(*) FROM tokens t WHERE t.id = w.token_id AND t.revoked_at IS NULL) AS live \
+             FROM worker_names w WHERE w.name = $1",
+        )
+        .bind(name)
+        .fetch_one(&mut *tx)
+        .await?;
+        let holder: String = col(&row, "worker_names", "holder")?;
+        let live: i64 = col(&row, "worker_names", "live")?;
+        let claim = if holder == token_id {
+            NameClaim::Ours
+        } else if live == 0 {
+            sqlx::query("UPDATE worker_names SET token_id = $1, claimed_at = $2 WHERE name = $3")
+                .bind(token_id)
+                .bind(at)
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
+            NameClaim::Ours
+        } else {
+            NameClaim::Taken
+        };
+        tx.commit().await?;
+        Ok(claim)
+    }
+
+    /// Frees a worker name, so that any worker token may register it; `false` if no token
+    /// held it.
+    pub async fn forget_worker_name(&self, name: &str) -> Result<bool> {
+        let gone = sqlx::query("DELETE FROM worker_names WHERE name = $1")
+            .bind(name)
+            .execute(self.pool())
+            .await?
+            .rows_affected();
+        Ok(gone > 0)
     }
 }
