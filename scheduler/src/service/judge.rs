@@ -291,7 +291,12 @@ impl JudgeService for JudgeApi {
             let mut last = req.after_seq;
             let mut done = replay(&store, id, &mut last, &tx).await;
             while !done {
-                done = match live.recv().await {
+                let next = tokio::select! {
+                    // The watcher went away: stop now, not at the job's next event.
+                    _ = tx.closed() => break,
+                    next = live.recv() => next,
+                };
+                done = match next {
                     Ok(e) if e.seq <= last => false,
                     Ok(e) => forward(&mut last, (*e).clone(), &tx).await,
                     // Fell behind, or the channel was retired: catch up from the store.

@@ -1,0 +1,410 @@
+//! Nobody gets in where they don't belong, tried on the raw wire as an attacker would: forged
+//! reports, stolen worker names, other students' jobs, a flooded queue, watches of jobs that
+//! do not exist. Each attack fails and changes nothing; the honest path still works.
+
+use judge_common::pb;
+use judge_common::pb::judge_service_client::JudgeServiceClient;
+use judge_tests::raw::{finished, hello, report_once, update, RawWorker};
+use judge_tests::*;
+use judgectl::Authed;
+use tonic::Code;
+
+fn refused<T: std::fmt::Debug>(r: Result<T, tonic::Status>, code: Code, needle: &str) {
+    let err = r.expect_err("the request should be refused");
+    assert_eq!(err.code(), code, "{}", err.message());
+    assert!(
+        err.message().contains(needle),
+        "message {:?} should mention {needle:?}",
+        err.message()
+    );
+}
+
+/// A token made while the scheduler runs, once the scheduler accepts it.
+async fn live_token(c: &Cluster, role: &str, name: &str) -> anyhow::Result<String> {
+    let t = token(&c.sched.data_dir, role, name)?;
+    let url = c.sched.url();
+    eventually("the new token to be accepted", WAIT, || {
+        let (url, t) = (url.clone(), t.clone());
+        async move {
+            let mut judge = judge_client(&url, &t).await.ok()?;
+            let r = judge.list_jobs(pb::ListJobsRequest { limit: 1 }).await;
+            match r {
+                Err(s) if s.code() == Code::Unauthenticated => None,
+                _ => Some(()),
+            }
+        }
+    })
+    .await?;
+    Ok(t)
+}
+
+/// A job of `aplusb` running on raw worker `name`: the worker and the assignment.
+async fn running_job(c: &Cluster, name: &str) -> anyhow::Result<(RawWorker, pb::Assign)> {
+    let mut w = RawWorker::connect(&c.sched.url(), &c.worker_token, hello(name, vec![])).await?;
+    let mut judge = c.judge().await?;
+    let id = submit(&mut judge, "aplusb", "python3", AC_PY).await?;
+    let a = w.assigned().await?;
+    assert_eq!(a.job_id, id);
+    w.send(
+        a.job_id,
+        a.attempt,
+        pb::job_update::Update::Accepted(pb::Accepted {}),
+    )
+    .await?;
+    wait_state(&mut judge, id, "running", |j| {
+        j.state == pb::JobState::Running as i32
+    })
+    .await?;
+    Ok((w, a))
+}
+
+async fn job(judge: &mut JudgeServiceClient<Authed>, id: u64) -> Result<pb::Job, tonic::Status> {
+    judge
+        .get_job(pb::GetJobRequest { job_id: id })
+        .await
+        .map(|r| r.into_inner())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_token_cannot_report_on_a_session_it_did_not_open() -> anyhow::Result<()> {
+    let c = Cluster::start(&[]).await?;
+    let intruder = live_token(&c, "worker", "intruder").await?;
+    let (victim, a) = running_job(&c, "victim").await?;
+    let key = victim.welcome.session_id.clone();
+    assert_eq!(key.len(), 32, "a session key is 128 bits of hex");
+    assert!(key.bytes().all(|b| b.is_ascii_hexdigit()));
+
+    // On the victim's session: refused outright.
+    let forged = update(&key, a.job_id, a.attempt, finished(pb::Verdict::Ac));
+    let r = report_once(&c.sched.url(), &intruder, vec![forged]).await?;
+    refused(r, Code::PermissionDenied, "another token");
+    // On a session of its own: accepted as a stream, ignored as an update (not its attempt).
+    let own = RawWorker::connect(&c.sched.url(), &intruder, hello("intruder-1", vec![])).await?;
+    let forged = update(
+        &own.welcome.session_id,
+        a.job_id,
+        a.attempt,
+        finished(pb::Verdict::Ac),
+    );
+    report_once(&c.sched.url(), &intruder, vec![forged]).await??;
+
+    // The victim's own report decides: WA, as its submission deserved here.
+    victim
+        .send(a.job_id, a.attempt, finished(pb::Verdict::Wa))
+        .await?;
+    let mut judge = c.judge().await?;
+    let done = wait_finished(&mut judge, a.job_id).await?;
+    assert_eq!(done.verdict, pb::Verdict::Wa as i32, "{}", c.logs());
+    assert_eq!(done.worker, "victim");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_name_belongs_to_the_token_that_registered_it() -> anyhow::Result<()> {
+    let c = Cluster::start(&[]).await?;
+    let intruder = live_token(&c, "worker", "intruder").await?;
+    let (victim, a) = running_job(&c, "w1").await?;
+
+    // Taking over the name, offering the victim's attempt back: refused, naming the name.
+    let running = vec![pb::RunningAttempt {
+        job_id: a.job_id,
+        attempt: a.attempt,
+    }];
+    let r = RawWorker::connect(&c.sched.url(), &intruder, hello("w1", running)).await;
+    let status = r
+        .err()
+        .and_then(|e| e.downcast::<tonic::Status>().ok())
+        .expect("the connect is refused with a status");
+    refused::<()>(Err(status), Code::PermissionDenied, "\"w1\"");
+
+    // The holder stays connected and keeps its job.
+    let judge = c.judge().await?;
+    let list = connected_workers(&judge, 1, WAIT).await?;
+    assert!(
+        list.iter().any(|w| w.name == "w1" && w.running == 1),
+        "{list:?}"
+    );
+    victim
+        .send(a.job_id, a.attempt, finished(pb::Verdict::Ac))
+        .await?;
+    let done = wait_finished(&mut c.judge().await?, a.job_id).await?;
+    assert_eq!(
+        (done.verdict, done.worker.as_str()),
+        (pb::Verdict::Ac as i32, "w1")
+    );
+
+    // The same token may replace its own connection (a reconnect).
+    let again = RawWorker::connect(&c.sched.url(), &c.worker_token, hello("w1", vec![])).await?;
+    assert_ne!(again.welcome.session_id, victim.welcome.session_id);
+
+    // Once the name is forgotten, another token may take it.
+    drop(again);
+    drop(victim);
+    let out = std::process::Command::new(bin("judge-scheduler"))
+        .args(["worker", "forget", "w1", "--data-dir"])
+        .arg(&c.sched.data_dir)
+        .output()?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    RawWorker::connect(&c.sched.url(), &intruder, hello("w1", vec![])).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submitters_see_and_touch_only_their_own_jobs() -> anyhow::Result<()> {
+    let c = Cluster::start(&[]).await?;
+    let other = live_token(&c, "submitter", "student2").await?;
+    let mut alice = judge_client(&c.sched.url(), &c.submitter).await?;
+    let mut bob = judge_client(&c.sched.url(), &other).await?;
+    // No worker: the job waits, so it can still be cancelled.
+    let id = submit(&mut alice, "aplusb", "python3", "this does not compile(").await?;
+
+    let theirs = job(&mut bob, id).await;
+    refused(theirs, Code::NotFound, &format!("job {id} not found"));
+    let missing = job(&mut bob, 999_999).await;
+    refused(missing, Code::NotFound, "job 999999 not found");
+    let watch = bob
+        .watch_job(pb::WatchJobRequest {
+            job_id: id,
+            after_seq: 0,
+        })
+        .await;
+    refused(watch, Code::NotFound, "not found");
+    let cancel = bob.cancel_job(pb::CancelJobRequest { job_id: id }).await;
+    refused(cancel, Code::NotFound, "not found");
+    let listed = bob
+        .list_jobs(pb::ListJobsRequest { limit: 100 })
+        .await?
+        .into_inner()
+        .jobs;
+    assert!(
+        listed.is_empty(),
+        "bob sees none of alice's jobs: {listed:?}"
+    );
+
+    // The owner sees it; an admin sees it with its owner.
+    let mine = job(&mut alice, id).await?;
+    assert_eq!(mine.owner, "student");
+    let mut admin = c.judge().await?;
+    let all = admin
+        .list_jobs(pb::ListJobsRequest { limit: 100 })
+        .await?
+        .into_inner()
+        .jobs;
+    assert!(all.iter().any(|j| j.job_id == id && j.owner == "student"));
+    // The job is untouched by bob's attempts: still queued, and alice may cancel it.
+    assert_eq!(mine.state, pb::JobState::Queued as i32);
+    alice
+        .cancel_job(pb::CancelJobRequest { job_id: id })
+        .await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_token_cannot_fill_the_queue_for_everyone() -> anyhow::Result<()> {
+    let c = Cluster::start(&["--max-queued-per-token", "2"]).await?;
+    let other = live_token(&c, "submitter", "student2").await?;
+    let mut alice = judge_client(&c.sched.url(), &c.submitter).await?;
+    let mut bob = judge_client(&c.sched.url(), &other).await?;
+    submit(&mut alice, "aplusb", "python3", AC_PY).await?;
+    submit(&mut alice, "aplusb", "python3", AC_PY).await?;
+    let third = submit(&mut alice, "aplusb", "python3", AC_PY).await;
+    let status = third.err().and_then(|e| e.downcast::<tonic::Status>().ok());
+    refused::<()>(
+        status.map_or(Ok(()), Err),
+        Code::ResourceExhausted,
+        "max_queued_per_token",
+    );
+    // Others still submit.
+    submit(&mut bob, "aplusb", "python3", AC_PY).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_submit_returns_the_same_job() -> anyhow::Result<()> {
+    let c = Cluster::start(&[]).await?;
+    let other = live_token(&c, "submitter", "student2").await?;
+    let mut alice = judge_client(&c.sched.url(), &c.submitter).await?;
+    let mut bob = judge_client(&c.sched.url(), &other).await?;
+    let req = pb::SubmitRequest {
+        problem_id: "aplusb".into(),
+        language: "python3".into(),
+        source: AC_PY.into(),
+        request_id: "retry-me-1".into(),
+        ..Default::default()
+    };
+    let first = alice.submit(req.clone()).await?.into_inner().job_id;
+    let again = alice.submit(req.clone()).await?.into_inner().job_id;
+    assert_eq!(first, again, "the retry got the same job");
+    // The same id from another token is another submission.
+    let bobs = bob.submit(req.clone()).await?.into_inner().job_id;
+    assert_ne!(bobs, first);
+    // Across a restart too (from the store this time).
+    let mut c = c;
+    c.sched.kill().await;
+    c.sched = SchedulerProc::start(&c.sched.data_dir, &[]).await?;
+    let mut alice = judge_client(&c.sched.url(), &c.submitter).await?;
+    assert_eq!(alice.submit(req).await?.into_inner().job_id, first);
+    let listed = c
+        .judge()
+        .await?
+        .list_jobs(pb::ListJobsRequest { limit: 100 })
+        .await?
+        .into_inner()
+        .jobs;
+    assert_eq!(listed.len(), 2, "two jobs in all: {listed:?}");
+    let bad = pb::SubmitRequest {
+        request_id: "has spaces".into(),
+        problem_id: "aplusb".into(),
+        language: "python3".into(),
+        source: AC_PY.into(),
+        ..Default::default()
+    };
+    refused(alice.submit(bad).await, Code::InvalidArgument, "request_id");
+    Ok(())
+}
+
+/// The scheduler's resident memory in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    proc_status(pid, "VmRSS")
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watching_jobs_that_do_not_exist_keeps_nothing() -> anyhow::Result<()> {
+    let c = Cluster::start(&[]).await?;
+    let mut judge = judge_client(&c.sched.url(), &c.submitter).await?;
+    let pid = c.sched.pid().expect("scheduler runs");
+    let watch = |judge: &mut JudgeServiceClient<Authed>, job_id| {
+        let mut judge = judge.clone();
+        async move {
+            judge
+                .watch_job(pb::WatchJobRequest {
+                    job_id,
+                    after_seq: 0,
+                })
+                .await
+                .map(|_| ())
+        }
+    };
+    // Warm up allocator and connection, then measure.
+    for id in 0..200u64 {
+        let _ = watch(&mut judge, 1_000_000 + id).await;
+    }
+    let before = rss_kib(pid);
+    for id in 0..3000u64 {
+        refused(
+            watch(&mut judge, 2_000_000 + id).await,
+            Code::NotFound,
+            "not found",
+        );
+    }
+    let after = rss_kib(pid);
+    // 3,000 leaked channels cost about 24 MiB; allow noise well below that.
+    assert!(
+        after < before + 8 * 1024,
+        "the scheduler grew from {before} KiB to {after} KiB"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watches_per_token_are_bounded() -> anyhow::Result<()> {
+    let c = Cluster::start(&["--max-watches-per-token", "3"]).await?;
+    let mut judge = judge_client(&c.sched.url(), &c.submitter).await?;
+    let id = submit(&mut judge, "aplusb", "python3", AC_PY).await?;
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        let s = judge
+            .watch_job(pb::WatchJobRequest {
+                job_id: id,
+                after_seq: 0,
+            })
+            .await?
+            .into_inner();
+        open.push(s);
+    }
+    let fourth = judge
+        .watch_job(pb::WatchJobRequest {
+            job_id: id,
+            after_seq: 0,
+        })
+        .await;
+    refused(fourth, Code::ResourceExhausted, "watches open");
+    // Another token is not affected.
+    let mut admin = c.judge().await?;
+    admin
+        .watch_job(pb::WatchJobRequest {
+            job_id: id,
+            after_seq: 0,
+        })
+        .await?;
+    // A closed watch frees its place (once the scheduler notices the stream is gone).
+    open.clear();
+    eventually("a watch place to free up", WAIT, || {
+        let mut judge = judge.clone();
+        async move {
+            judge
+                .watch_job(pb::WatchJobRequest {
+                    job_id: id,
+                    after_seq: 0,
+                })
+                .await
+                .ok()
+        }
+    })
+    .await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_teacher_makes_a_token_per_student_in_one_step() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("data");
+    let list = dir.path().join("class.txt");
+    std::fs::write(&list, "# class of 2026\nada\n\ngrace\nalan\n")?;
+    let out = std::process::Command::new(bin("judge-scheduler"))
+        .args(["token", "create", "--role", "submitter", "--names-file"])
+        .arg(&list)
+        .arg("--data-dir")
+        .arg(&data)
+        .output()?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout)?;
+    let lines: Vec<(&str, &str)> = text
+        .lines()
+        .map(|l| l.split_once(' ').expect("NAME TOKEN"))
+        .collect();
+    let names: Vec<&str> = lines.iter().map(|(n, _)| *n).collect();
+    assert_eq!(names, ["ada", "grace", "alan"]);
+    assert!(lines.iter().all(|(_, t)| t.starts_with("jdg_")));
+    // Each works, as its own owner.
+    let sched = SchedulerProc::start(&data, &[]).await?;
+    let mut ada = judge_client(&sched.url(), lines[0].1).await?;
+    let jobs = ada.list_jobs(pb::ListJobsRequest { limit: 1 }).await?;
+    assert!(jobs.into_inner().jobs.is_empty());
+    // A list with a name already taken makes no token at all.
+    std::fs::write(&list, "linus\nada\n")?;
+    let out = std::process::Command::new(bin("judge-scheduler"))
+        .args(["token", "create", "--role", "submitter", "--names-file"])
+        .arg(&list)
+        .arg("--data-dir")
+        .arg(&data)
+        .output()?;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("\"ada\" already exists"));
+    let listed = std::process::Command::new(bin("judge-scheduler"))
+        .args(["token", "list", "--data-dir"])
+        .arg(&data)
+        .output()?;
+    assert!(!String::from_utf8_lossy(&listed.stdout).contains("linus"));
+    Ok(())
+}
