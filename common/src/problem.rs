@@ -6,6 +6,7 @@
 
 use serde::Deserialize;
 
+use crate::limits;
 use crate::pb;
 
 /// One file of an uploaded package.
@@ -24,6 +25,10 @@ pub struct Manifest {
     pub time_limit_ms: u32,
     pub memory_limit_bytes: u64,
     pub output_limit_bytes: u64,
+    pub compile_time_limit_ms: u32,
+    pub compile_memory_limit_bytes: u64,
+    pub validator_time_limit_ms: u32,
+    pub validator_memory_limit_bytes: u64,
     pub validator_flags: Vec<String>,
     pub tests: Vec<pb::TestCase>,
     /// The problem's own output validator, if it has one.
@@ -60,14 +65,19 @@ struct ProblemYaml {
     limits: Limits,
 }
 
+/// `limits` in problem.yaml: every key used is checked against its range (see
+/// [`crate::limits`]); keys of the format that judging does not use (time multipliers, code
+/// size...) are accepted and ignored.
 #[derive(Debug, Default, Deserialize)]
 struct Limits {
     time_limit: Option<f64>,
-    memory: Option<u64>,
-    output: Option<u64>,
+    memory: Option<f64>,
+    output: Option<f64>,
+    compilation_time: Option<f64>,
+    compilation_memory: Option<f64>,
+    validation_time: Option<f64>,
+    validation_memory: Option<f64>,
 }
-
-const MIB: u64 = 1024 * 1024;
 
 /// Whether `path` is a safe relative package path.
 pub fn valid_path(path: &str) -> bool {
@@ -141,23 +151,26 @@ pub fn build_manifest(
                     format!("{:?} is not a number", text.trim()),
                 )
             })?,
-            None => 2.0,
+            None => limits::TIME_LIMIT.default,
         },
     };
-    if !(time_limit > 0.0 && time_limit <= 3600.0) {
-        return Err(PackageError::BadValue(
-            "problem.yaml".into(),
-            format!("time limit {time_limit} s is outside (0, 3600]"),
-        ));
-    }
-    let memory_mib = yaml.limits.memory.unwrap_or(1024);
-    let output_mib = yaml.limits.output.unwrap_or(8);
-    if memory_mib == 0 || output_mib == 0 {
-        return Err(PackageError::BadValue(
-            "problem.yaml".into(),
-            "limits must be positive".into(),
-        ));
-    }
+    let bad = |e: String| PackageError::BadValue("problem.yaml".into(), e);
+    let l = &yaml.limits;
+    let time_limit_ms = limits::TIME_LIMIT.millis(Some(time_limit)).map_err(bad)?;
+    let memory_limit_bytes = limits::MEMORY.bytes(l.memory).map_err(bad)?;
+    let output_limit_bytes = limits::OUTPUT.bytes(l.output).map_err(bad)?;
+    let compile_time_limit_ms = limits::COMPILATION_TIME
+        .millis(l.compilation_time)
+        .map_err(bad)?;
+    let compile_memory_limit_bytes = limits::COMPILATION_MEMORY
+        .bytes(l.compilation_memory)
+        .map_err(bad)?;
+    let validator_time_limit_ms = limits::VALIDATION_TIME
+        .millis(l.validation_time)
+        .map_err(bad)?;
+    let validator_memory_limit_bytes = limits::VALIDATION_MEMORY
+        .bytes(l.validation_memory)
+        .map_err(bad)?;
     let validator_flags: Vec<String> = yaml
         .validator_flags
         .map(|f| f.split_whitespace().map(str::to_string).collect())
@@ -183,9 +196,13 @@ pub fn build_manifest(
     Ok(Manifest {
         output_validator,
         name,
-        time_limit_ms: (time_limit * 1000.0).round() as u32,
-        memory_limit_bytes: memory_mib * MIB,
-        output_limit_bytes: output_mib * MIB,
+        time_limit_ms,
+        memory_limit_bytes,
+        output_limit_bytes,
+        compile_time_limit_ms,
+        compile_memory_limit_bytes,
+        validator_time_limit_ms,
+        validator_memory_limit_bytes,
         validator_flags,
         tests,
     })
@@ -298,6 +315,8 @@ fn collect_tests(files: &[PackageFile]) -> Result<Vec<pb::TestCase>, PackageErro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const MIB: u64 = 1024 * 1024;
 
     fn file(path: &str) -> PackageFile {
         PackageFile {

@@ -242,6 +242,11 @@ async fn unfinished_jobs_come_back_with_their_progress() {
             [2, 3],
             "{backend}"
         );
+        // A seq past every stored one (even past i64) replays nothing, never everything.
+        for after in [3, i64::MAX as u64, 1 << 63, u64::MAX] {
+            let events = store.events_after(2, after).await.unwrap();
+            assert!(events.is_empty(), "{backend}: after {after}");
+        }
         assert_eq!(
             store.next_epoch().await.unwrap() + 1,
             store.next_epoch().await.unwrap(),

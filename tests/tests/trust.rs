@@ -408,3 +408,55 @@ async fn a_teacher_makes_a_token_per_student_in_one_step() -> anyhow::Result<()>
     assert!(!String::from_utf8_lossy(&listed.stdout).contains("linus"));
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn absurd_limits_and_oversized_files_are_refused_at_push() -> anyhow::Result<()> {
+    let c = Cluster::start(&[]).await?;
+    let mut admin = admin_client(&c.sched.url(), &c.admin).await?;
+    let pkg = c.dir.path().join("absurd");
+    std::fs::create_dir_all(pkg.join("data/secret"))?;
+    std::fs::write(pkg.join("data/secret/1.in"), "1 2\n")?;
+    std::fs::write(pkg.join("data/secret/1.ans"), "3\n")?;
+    for (yaml, needle) in [
+        ("limits:\n  memory: 17592186044416\n", "limits.memory"),
+        ("limits:\n  output: 17592186044416\n", "limits.output"),
+        ("limits:\n  time_limit: 0.0001\n", "limits.time_limit"),
+        (
+            "limits:\n  compilation_time: 100000\n",
+            "limits.compilation_time",
+        ),
+        (
+            "limits:\n  validation_memory: 1\n",
+            "limits.validation_memory",
+        ),
+    ] {
+        std::fs::write(pkg.join("problem.yaml"), yaml)?;
+        let r = judgectl::push::push(&mut admin, &pkg, Some("absurd".into()), None).await;
+        push_refused(r, needle);
+    }
+    let r = judgectl::push::push(&mut admin, &pkg, Some("absurd".into()), Some(1e-6)).await;
+    push_refused(r, "time_limit");
+    // A problem.yaml over 1 MiB is refused, not ignored.
+    let big = format!("name: big\n#{}\n", "x".repeat(1 << 20));
+    std::fs::write(pkg.join("problem.yaml"), big)?;
+    let r = judgectl::push::push(&mut admin, &pkg, Some("absurd".into()), None).await;
+    push_refused(r, "problem.yaml is");
+    // Nothing was stored.
+    let mut judge = c.judge().await?;
+    let problems = judge
+        .list_problems(pb::ListProblemsRequest {})
+        .await?
+        .into_inner()
+        .problems;
+    assert!(problems.iter().all(|p| p.id != "absurd"), "{problems:?}");
+    Ok(())
+}
+
+/// judgectl's push says the status as `Code: message`.
+fn push_refused<T: std::fmt::Debug>(r: anyhow::Result<T>, needle: &str) {
+    let e = r.expect_err("the push should be refused").to_string();
+    assert!(
+        e.starts_with("InvalidArgument:") && e.contains(needle),
+        "{e:?} should be InvalidArgument and mention {needle:?}"
+    );
+}

@@ -164,6 +164,10 @@ async fn setup(runner: FakeRunner, run: &str, with_validator: bool) -> Setup {
         tests,
         validator_flags: Vec::new(),
         output_validator,
+        compile_time_limit_ms: 30_000,
+        compile_memory_limit_bytes: 1 << 30,
+        validator_time_limit_ms: 10_000,
+        validator_memory_limit_bytes: 1 << 30,
     };
     // Nothing listens there: a fetch would fail, and none must happen.
     let channel = tonic::transport::Endpoint::from_static("http://127.0.0.1:9").connect_lazy();
@@ -297,6 +301,22 @@ async fn a_custom_validator_decides_each_test() {
     let (outcome, tests) = judge(&s, true).await;
     assert_eq!(verdict(&outcome), pb::Verdict::Ac);
     assert_eq!(tests, vec![pb::Verdict::Ac; 3]);
+}
+
+#[tokio::test]
+async fn limits_out_of_range_are_a_judge_error_before_anything_runs() {
+    let mut s = setup(
+        FakeRunner::new(echo_script(exited(0, b"", ""), 42)),
+        "prog",
+        false,
+    )
+    .await;
+    s.problem.memory_limit_bytes = 0;
+    let (outcome, tests) = judge(&s, true).await;
+    let (verdict, message) = verdict_and_message(&outcome);
+    assert_eq!(verdict, pb::Verdict::Je);
+    assert!(message.contains("limits.memory"), "{message}");
+    assert!(tests.is_empty() && s.runner.commands().is_empty());
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@ use crate::blobs::{BlobStore, BlobWriter, StagedBlob};
 use crate::driver::{now_ms, DriverHandle};
 use crate::store::Store;
 
-/// Files of a package read as text to decide the manifest; larger ones are not consulted.
+/// Files of a package read as text to decide the manifest; a larger one is refused.
 const SMALL_FILES: [&str; 2] = ["problem.yaml", ".timelimit"];
 const SMALL_FILE_MAX: u64 = 1 << 20;
 
@@ -50,11 +50,11 @@ impl Upload {
                 }
                 check_ident("problem id", &h.id)?;
                 if let Some(t) = h.time_limit_seconds {
-                    if !(t > 0.0 && t <= 3600.0) {
-                        return Err(Status::invalid_argument(format!(
-                            "time limit {t} s is outside (0, 3600]"
-                        )));
-                    }
+                    judge_common::limits::TIME_LIMIT
+                        .check(Some(t))
+                        .map_err(|e| {
+                            Status::invalid_argument(format!("time_limit_seconds: {e}"))
+                        })?;
                 }
                 self.header = Some(h);
             }
@@ -118,7 +118,13 @@ impl Upload {
         }
         let mut small = BTreeMap::new();
         for name in SMALL_FILES {
-            if let Some(b) = self.staged.get(name).filter(|b| b.size <= SMALL_FILE_MAX) {
+            if let Some(b) = self.staged.get(name) {
+                if b.size > SMALL_FILE_MAX {
+                    return Err(Status::invalid_argument(format!(
+                        "{name} is {} bytes; at most {SMALL_FILE_MAX} bytes are read",
+                        b.size
+                    )));
+                }
                 let text = b.read_to_string().await.map_err(|e| {
                     Status::invalid_argument(format!("{name}: not UTF-8 text ({e})"))
                 })?;

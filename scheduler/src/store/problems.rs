@@ -37,8 +37,10 @@ impl Store {
         let version = col::<i64>(&row, "problems", "v")? + 1;
         sqlx::query(
             "INSERT INTO problems (id, version, name, time_limit_ms, memory_limit_bytes, \
-             output_limit_bytes, validator_flags, created_at, output_validator) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             output_limit_bytes, validator_flags, created_at, output_validator, \
+             compile_time_limit_ms, compile_memory_limit_bytes, validator_time_limit_ms, \
+             validator_memory_limit_bytes) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(id)
         .bind(version)
@@ -54,6 +56,10 @@ impl Store {
                 .as_ref()
                 .map(prost::Message::encode_to_vec),
         )
+        .bind(i64::from(manifest.compile_time_limit_ms))
+        .bind(manifest.compile_memory_limit_bytes as i64)
+        .bind(i64::from(manifest.validator_time_limit_ms))
+        .bind(manifest.validator_memory_limit_bytes as i64)
         .execute(&mut *tx)
         .await?;
         for f in files {
@@ -131,7 +137,9 @@ impl Store {
     pub async fn problem_spec(&self, id: &str, version: u32) -> Result<pb::ProblemSpec> {
         let row = sqlx::query(
             "SELECT time_limit_ms, memory_limit_bytes, output_limit_bytes, validator_flags, \
-             output_validator FROM problems WHERE id = $1 AND version = $2",
+             output_validator, compile_time_limit_ms, compile_memory_limit_bytes, \
+             validator_time_limit_ms, validator_memory_limit_bytes \
+             FROM problems WHERE id = $1 AND version = $2",
         )
         .bind(id)
         .bind(i64::from(version))
@@ -182,6 +190,11 @@ impl Store {
             tests,
             validator_flags: flags.split_whitespace().map(str::to_string).collect(),
             output_validator,
+            compile_time_limit_ms: col::<i64>(&row, t, "compile_time_limit_ms")? as u32,
+            compile_memory_limit_bytes: col::<i64>(&row, t, "compile_memory_limit_bytes")? as u64,
+            validator_time_limit_ms: col::<i64>(&row, t, "validator_time_limit_ms")? as u32,
+            validator_memory_limit_bytes: col::<i64>(&row, t, "validator_memory_limit_bytes")?
+                as u64,
         })
     }
 

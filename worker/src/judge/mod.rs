@@ -20,9 +20,6 @@ use crate::core::verdict::{self, Ending, Next, Tally};
 use crate::sandbox::{RunOutcome, RunSpec, Runner};
 use languages::{java_class, Language};
 
-/// Compiler limits (the same for every language).
-const COMPILE_TIME: Duration = Duration::from_secs(30);
-const COMPILE_MEMORY: u64 = 2 << 30;
 /// Compilers run several processes (gcc) or many threads (javac).
 pub const COMPILE_PROCESSES: u32 = 512;
 /// Largest file a compiler or validator may write.
@@ -51,13 +48,55 @@ pub struct Judge {
     pub validators: validator::Validators,
 }
 
-/// A run of the judge's own tools (compilers, validators): generous limits of their own, and
-/// a directory they may write into.
+/// The limits of one of the judge's own tools (a compiler, a validator), from the problem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ToolLimits {
+    pub time: Duration,
+    pub memory_bytes: u64,
+}
+
+/// The problem's limits, each checked against its range: a scheduler (or anything posing as
+/// one) cannot make the worker run with absurd ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProblemLimits {
+    pub time: Duration,
+    pub memory_bytes: u64,
+    pub output_bytes: u64,
+    pub compile: ToolLimits,
+    pub validator: ToolLimits,
+}
+
+impl ProblemLimits {
+    pub fn of(p: &pb::ProblemSpec) -> Result<ProblemLimits, String> {
+        use judge_common::limits as l;
+        let ms = |r: &l::Range, v: u32| {
+            r.millis(Some(f64::from(v) / 1000.0))
+                .map(|ms| Duration::from_millis(u64::from(ms)))
+        };
+        let mib = |r: &l::Range, v: u64| r.bytes(Some(v as f64 / (1024.0 * 1024.0)));
+        Ok(ProblemLimits {
+            time: ms(&l::TIME_LIMIT, p.time_limit_ms)?,
+            memory_bytes: mib(&l::MEMORY, p.memory_limit_bytes)?,
+            output_bytes: mib(&l::OUTPUT, p.output_limit_bytes)?,
+            compile: ToolLimits {
+                time: ms(&l::COMPILATION_TIME, p.compile_time_limit_ms)?,
+                memory_bytes: mib(&l::COMPILATION_MEMORY, p.compile_memory_limit_bytes)?,
+            },
+            validator: ToolLimits {
+                time: ms(&l::VALIDATION_TIME, p.validator_time_limit_ms)?,
+                memory_bytes: mib(&l::VALIDATION_MEMORY, p.validator_memory_limit_bytes)?,
+            },
+        })
+    }
+}
+
+/// A run of the judge's own tools (compilers, validators): limits of their own, and a
+/// directory they may write into.
 pub fn tool_spec(
     argv: Vec<String>,
     dir: PathBuf,
     stdin: Option<PathBuf>,
-    time: Duration,
+    limits: ToolLimits,
 ) -> RunSpec {
     RunSpec {
         argv,
@@ -65,9 +104,9 @@ pub fn tool_spec(
         dir_writable: true,
         binds: Vec::new(),
         stdin,
-        time_limit: time,
-        wall_limit: time * 2,
-        memory_limit_bytes: COMPILE_MEMORY,
+        time_limit: limits.time,
+        wall_limit: limits.time * 2,
+        memory_limit_bytes: limits.memory_bytes,
         output_limit_bytes: 1 << 20,
         max_processes: COMPILE_PROCESSES,
         file_size_limit: TOOL_FILE_SIZE,
@@ -140,6 +179,10 @@ impl Judge {
         let Some(problem) = assign.problem.as_ref() else {
             return judge_error("assignment without a problem");
         };
+        let limits = match ProblemLimits::of(problem) {
+            Ok(l) => l,
+            Err(e) => return judge_error(format!("problem limits: {e}")),
+        };
         let flags = match ValidatorFlags::parse(&problem.validator_flags) {
             Ok(f) => f,
             Err(e) => return judge_error(format!("problem validator flags: {e}")),
@@ -179,10 +222,10 @@ impl Judge {
         if let Some(compile) = &lang.compile {
             report(Update::Compiling(pb::Compiling {}));
             let spec = tool_spec(
-                lang.expand(compile, &class, COMPILE_MEMORY),
+                lang.expand(compile, &class, limits.compile.memory_bytes),
                 dir.to_path_buf(),
                 None,
-                COMPILE_TIME,
+                limits.compile,
             );
             let run = match self.runner.run(spec, cancel.clone()).await {
                 Ok(r) => r,
@@ -208,7 +251,13 @@ impl Judge {
         let custom = match &problem.output_validator {
             Some(spec) => match self
                 .validators
-                .get(spec, &self.cache, &*self.runner, cancel.clone())
+                .get(
+                    spec,
+                    limits.validator,
+                    &self.cache,
+                    &*self.runner,
+                    cancel.clone(),
+                )
                 .await
             {
                 Ok(built) => Some(built),
@@ -216,19 +265,19 @@ impl Judge {
             },
             None => None,
         };
-        let time_limit = Duration::from_millis(u64::from(problem.time_limit_ms));
+        let time_limit = limits.time;
         let mut tally = Tally::new(assign.run_all_tests);
         for (index, (name, input, answer)) in tests.into_iter().enumerate() {
             let spec = RunSpec {
-                argv: lang.expand(&lang.run, &class, problem.memory_limit_bytes),
+                argv: lang.expand(&lang.run, &class, limits.memory_bytes),
                 dir: dir.to_path_buf(),
                 dir_writable: false,
                 binds: Vec::new(),
                 stdin: Some(input.path.clone()),
                 time_limit,
                 wall_limit: time_limit * 3 + Duration::from_secs(1),
-                memory_limit_bytes: problem.memory_limit_bytes,
-                output_limit_bytes: problem.output_limit_bytes,
+                memory_limit_bytes: limits.memory_bytes,
+                output_limit_bytes: limits.output_bytes,
                 max_processes: lang.max_processes,
                 file_size_limit: RUN_FILE_SIZE,
             };
@@ -261,6 +310,7 @@ impl Judge {
                             &*self.runner,
                             case,
                             &problem.validator_flags,
+                            limits.validator,
                             cancel.clone(),
                         )
                         .await

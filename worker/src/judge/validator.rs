@@ -5,20 +5,18 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use judge_common::pb;
 use judge_common::problem::valid_path;
 use sha2::{Digest, Sha256};
 use tokio::sync::{watch, OnceCell};
 
+use super::ToolLimits;
 use crate::cache::FileCache;
 use crate::sandbox::rootfs::{self, Bind};
 use crate::sandbox::{path_in_run, Runner};
 
 const EXIT_ACCEPT: i32 = 42;
-/// CPU time for building a validator, and for one validation.
-const VALIDATOR_TIME: Duration = Duration::from_secs(60);
 const EXIT_REJECT: i32 = 43;
 /// How much of `judgemessage.txt` a test result keeps.
 const MESSAGE_CAP: usize = 4 * 1024;
@@ -81,6 +79,7 @@ impl Validators {
     pub async fn get(
         &self,
         spec: &pb::OutputValidator,
+        limits: ToolLimits,
         cache: &FileCache,
         runner: &dyn Runner,
         cancel: watch::Receiver<bool>,
@@ -94,7 +93,7 @@ impl Validators {
             .or_default()
             .clone();
         let result = cell
-            .get_or_init(|| self.build(key.clone(), spec, cache, runner, cancel))
+            .get_or_init(|| self.build(key.clone(), spec, limits, cache, runner, cancel))
             .await
             .clone();
         if result.is_err() {
@@ -111,6 +110,7 @@ impl Validators {
         &self,
         key: String,
         spec: &pb::OutputValidator,
+        limits: ToolLimits,
         cache: &FileCache,
         runner: &dyn Runner,
         cancel: watch::Receiver<bool>,
@@ -196,7 +196,7 @@ impl Validators {
             other => return Err(format!("validators in {other:?} are not supported")),
         };
         if let Some(argv) = compile {
-            let spec = super::tool_spec(argv, dir.clone(), None, VALIDATOR_TIME);
+            let spec = super::tool_spec(argv, dir.clone(), None, limits);
             let run = runner
                 .run(spec, cancel)
                 .await
@@ -232,6 +232,7 @@ impl Built {
         runner: &dyn Runner,
         case: Case<'_>,
         flags: &[String],
+        limits: ToolLimits,
         cancel: watch::Receiver<bool>,
     ) -> Judgement {
         let Case {
@@ -256,12 +257,7 @@ impl Built {
         let mut argv = self.argv.clone();
         argv.extend(binds.iter().map(|b| path_in_run(runner, b)));
         argv.extend(flags.iter().cloned());
-        let mut spec = super::tool_spec(
-            argv,
-            self.dir.clone(),
-            Some(output.to_path_buf()),
-            VALIDATOR_TIME,
-        );
+        let mut spec = super::tool_spec(argv, self.dir.clone(), Some(output.to_path_buf()), limits);
         // It reads its own files and the test's, and writes only its feedback.
         spec.dir_writable = false;
         spec.binds = binds.to_vec();
