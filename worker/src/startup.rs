@@ -143,6 +143,8 @@ pub fn prepare(opts: &WorkerOptions) -> Result<Prepared, StartError> {
             staging: work_dir.join("rootfs"),
             uid_base: opts.sandbox_uid_base,
             uid_count: SANDBOX_UIDS,
+            // A submission and its validator (or interactor) may run at once in each slot.
+            netns_ready: opts.slots as usize * 2,
         };
         match isolation::Isolation::new(&config) {
             Ok(i) => Some(Arc::new(i)),

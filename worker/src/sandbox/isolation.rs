@@ -1,9 +1,12 @@
-//! The sandbox's parts, prepared once at start: an empty network namespace, the template of
-//! the runs' filesystem (see [`crate::sandbox::rootfs`]), the seccomp filter refusing what a
-//! submission never needs, and the pool of uids; and per run, its directories and uid.
+//! The sandbox's parts, prepared once at start: an empty network namespace for the spawn
+//! helper, the template of the runs' filesystem (see [`crate::sandbox::rootfs`]), the seccomp
+//! filter refusing what a submission never needs, and the pools of uids and of network
+//! namespaces; and per run, its directories, its uid and its network namespace.
 //!
-//! The spawn helper enters the network namespace and the template once ([`Isolation::enter`])
-//! and clones each run into new mount, PID, IPC and UTS namespaces (see [`crate::sandbox::spawn`]).
+//! The spawn helper enters its network namespace and the template once ([`Isolation::enter`])
+//! and clones each run into new mount, PID, IPC and UTS namespaces (see
+//! [`crate::sandbox::spawn`]); the run then enters a network namespace of its own, which no
+//! other run in progress shares ([`crate::sandbox::netns`]).
 //! The run is PID 1 of its own: it can signal nothing outside (`kill(-1)` reaches only its
 //! own children), and when it exits every process it left behind dies with it. Before exec
 //! it leaves root for its own uid ([`drop_to`]) and installs the filter
@@ -16,19 +19,26 @@ use std::path::PathBuf;
 
 use seccompiler::BpfProgram;
 
+use crate::sandbox::netns::{NetnsLease, NetnsPool};
 use crate::sandbox::rootfs::{self, Bind, Template};
 use crate::sandbox::uids::{UidLease, UidPool};
 
-/// Prepared before any fork: the compiled filter, one empty network namespace that every
-/// run enters (creating a network namespace per run costs milliseconds; entering one does not,
-/// and an empty one isolates just as well: only a loopback device, down), the template of the
-/// runs' filesystem, and the pool of uids.
+/// Prepared before any fork: the compiled filter, the helper's empty network namespace, the
+/// template of the runs' filesystem, and the pools of uids and network namespaces.
 #[derive(Debug)]
 pub struct Isolation {
     filter: BpfProgram,
     netns: std::os::fd::OwnedFd,
     root: Template,
     uids: UidPool,
+    run_netns: NetnsPool,
+}
+
+/// What one run holds while it runs: its uid and its network namespace.
+#[derive(Debug)]
+pub struct RunLease {
+    pub uid: UidLease,
+    pub netns: NetnsLease,
 }
 
 /// How the sandbox is set up.
@@ -41,6 +51,9 @@ pub struct IsolationConfig {
     /// Runs get uids from `uid_base` on, one each.
     pub uid_base: u32,
     pub uid_count: u32,
+    /// Network namespaces made at start (as many as runs at once, typically); more are made
+    /// when needed.
+    pub netns_ready: usize,
 }
 
 impl IsolationConfig {
@@ -51,6 +64,7 @@ impl IsolationConfig {
             staging,
             uid_base: crate::startup::DEFAULT_SANDBOX_UID_BASE,
             uid_count: crate::startup::SANDBOX_UIDS,
+            netns_ready: 2,
         }
     }
 }
@@ -62,9 +76,11 @@ pub struct RunIsolation {
     pub(crate) binds: Vec<(OwnedFd, &'static CStr)>,
     pub(crate) uid: libc::uid_t,
     pub(crate) tmp_options: CString,
+    /// Its network namespace (held open by the run's [`RunLease`]).
+    pub(crate) netns: std::os::fd::RawFd,
 }
 
-/// An empty network namespace: only a loopback device, down.
+/// An empty network namespace: only a loopback device, down (the helper's own).
 fn empty_netns() -> Result<std::os::fd::OwnedFd, String> {
     crate::sandbox::namespace::on_own_thread(libc::CLONE_NEWNET, "net", || Ok(()))
 }
@@ -78,13 +94,19 @@ impl Isolation {
             netns: empty_netns()?,
             root: Template::build(&config.read_only, &config.staging)?,
             uids: UidPool::new(config.uid_base, config.uid_count),
+            run_netns: NetnsPool::new(config.netns_ready)?,
         })
     }
 
-    /// Prepares one run: lends it a uid, gives it the writable binds, and clones every bind
-    /// as a detached mount. `tmp_bytes` is the size of its `/tmp`. Keep the lease until the
-    /// run has ended.
-    pub fn prepare(&self, binds: &[Bind], tmp_bytes: u64) -> io::Result<(RunIsolation, UidLease)> {
+    /// Network namespaces made and not in use now.
+    pub fn idle_netns(&self) -> usize {
+        self.run_netns.idle()
+    }
+
+    /// Prepares one run: lends it a uid and a network namespace, gives it the writable binds,
+    /// and clones every bind as a detached mount. `tmp_bytes` is the size of its `/tmp`.
+    /// Keep the lease until the run has ended.
+    pub fn prepare(&self, binds: &[Bind], tmp_bytes: u64) -> io::Result<(RunIsolation, RunLease)> {
         if binds.len() > rootfs::MAX_BINDS {
             return Err(io::Error::other(format!(
                 "{} binds, at most {}",
@@ -92,12 +114,13 @@ impl Isolation {
                 rootfs::MAX_BINDS
             )));
         }
-        let lease = self
+        let uid = self
             .uids
             .lease()
             .ok_or_else(|| io::Error::other("every sandbox uid is in use"))?;
+        let netns = self.run_netns.lease()?;
         for b in binds.iter().filter(|b| b.writable) {
-            std::os::unix::fs::chown(&b.host, Some(lease.uid()), Some(lease.uid()))?;
+            std::os::unix::fs::chown(&b.host, Some(uid.uid()), Some(uid.uid()))?;
         }
         let binds = binds
             .iter()
@@ -106,10 +129,11 @@ impl Isolation {
         Ok((
             RunIsolation {
                 binds,
-                uid: lease.uid(),
+                uid: uid.uid(),
                 tmp_options: rootfs::tmp_options(tmp_bytes),
+                netns: netns.raw_fd(),
             },
-            lease,
+            RunLease { uid, netns },
         ))
     }
 

@@ -3,9 +3,9 @@
 //! The layers, outermost first (see `docs/ARCHITECTURE.md`):
 //! - [`cgroup`]: memory and process limits, CPU time over every process of the run, and
 //!   killing the whole group (cgroup v1 or v2, detected);
-//! - [`isolation`]: what every run gets when the worker is root: an empty network namespace,
-//!   a filesystem view ([`rootfs`]), a uid of its own ([`uids`]) and a seccomp filter
-//!   ([`seccomp`]);
+//! - [`isolation`]: what every run gets when the worker is root: a network namespace of its
+//!   own ([`netns`]), a filesystem view ([`rootfs`]), a uid of its own ([`uids`]) and a
+//!   seccomp filter ([`seccomp`]);
 //! - [`spawn`]: the single-threaded helper, forked before the async runtime, that clones each
 //!   run into new mount, PID, IPC and UTS namespaces and is the only parent of runs;
 //! - [`runner`]: [`SandboxRunner`], which ties them together for one run: pipes, limits,
@@ -22,6 +22,7 @@
 pub mod cgroup;
 pub mod isolation;
 pub mod namespace;
+pub mod netns;
 pub mod rootfs;
 pub mod runner;
 pub mod seccomp;

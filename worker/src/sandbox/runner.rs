@@ -112,7 +112,7 @@ impl Runner for SandboxRunner {
                 })?),
                 None => None,
             };
-            // The uid lease lives as long as the run.
+            // The lease (uid, network namespace) lives as long as the run.
             let prepared = (|| {
                 let cgroups = group.as_ref().map(|g| g.open_procs()).transpose()?;
                 let isolation = match &self.isolation {
@@ -147,7 +147,7 @@ impl Runner for SandboxRunner {
                 }
                 Err(e) => Err(e.into()),
             };
-            let (mut child, _uid) = match spawned {
+            let (mut child, _lease) = match spawned {
                 Ok(c) => c,
                 Err(SpawnError::HelperGone) => return helper_gone().await,
                 Err(source) => {

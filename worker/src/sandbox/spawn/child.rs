@@ -7,8 +7,9 @@
 //! happen here: no allocation, no locks, no change to memory the helper relies on.
 //!
 //! When the helper is isolated, the clone also made new mount, PID, IPC and UTS namespaces:
-//! this process is PID 1 of its own, in a copy of the template's filesystem, in the empty
-//! network namespace (see [`crate::sandbox::isolation`]). Killing it ends every process of the run.
+//! this process is PID 1 of its own, in a copy of the template's filesystem, in its
+//! own network namespace (see [`crate::sandbox::isolation`]). Killing it ends every process
+//! of the run.
 
 use super::wire::{Spawn, Stage};
 use crate::sandbox::isolation::Isolation;
@@ -16,7 +17,8 @@ use crate::sandbox::isolation::Isolation;
 /// What the child is given, on the helper's stack.
 pub struct Args<'a> {
     pub spawn: &'a Spawn,
-    /// stdin, stdout, stderr, then the cgroups' `cgroup.procs`, then the binds' mounts.
+    /// stdin, stdout, stderr, then the cgroups' `cgroup.procs`, then the binds' mounts, then
+    /// (isolated) the run's network namespace.
     pub fds: &'a [libc::c_int],
     pub isolation: Option<&'a Isolation>,
     /// Set by the child when a step fails: the step and errno.
@@ -60,7 +62,8 @@ unsafe fn prepare(args: &Args) -> Result<(), (Stage, i32)> {
     let h = &s.header;
     let cgroups = h.cgroups as usize;
     let (stdio, rest) = args.fds.split_at(3);
-    let (cgroup_fds, bind_fds) = rest.split_at(cgroups);
+    let (cgroup_fds, rest) = rest.split_at(cgroups);
+    let (bind_fds, netns_fd) = rest.split_at(h.binds as usize);
     // First into the cgroups, so that everything the run does counts.
     for fd in cgroup_fds {
         if libc::write(*fd, b"0".as_ptr().cast(), 1) != 1 {
@@ -69,6 +72,10 @@ unsafe fn prepare(args: &Args) -> Result<(), (Stage, i32)> {
     }
     match args.isolation {
         Some(_) => {
+            // A network namespace of its own: nothing of another run's network is in reach.
+            if let Some(fd) = netns_fd.first() {
+                at(Stage::NETNS, libc::setns(*fd, libc::CLONE_NEWNET).into())?;
+            }
             for (fd, point) in bind_fds.iter().zip(&s.bind_points) {
                 at(Stage::BIND, crate::sandbox::rootfs::attach(*fd, *point))?;
             }

@@ -309,7 +309,7 @@ impl Helper<'_> {
             }
             Some(h) if h.kind == wire::SPAWN && !too_many => {
                 let spawn = Spawn::parse(h, bytes);
-                let wanted = 3 + h.cgroups as usize + h.binds as usize;
+                let wanted = 3 + h.cgroups as usize + h.binds as usize + h.netns as usize;
                 match spawn {
                     Some(spawn) if wanted == count => self.spawn(&spawn, &fds[..count]),
                     _ => self.failed(h.tag, Stage::REQUEST, libc::EINVAL),

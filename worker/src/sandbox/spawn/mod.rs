@@ -318,6 +318,7 @@ impl Spawner {
             bind_points: &points,
             cgroups: cmd.cgroups.len(),
             uid: iso.map(|i| i.uid),
+            netns: iso.is_some(),
             file_size: cmd.file_size,
         }
         .encode()?;
@@ -330,6 +331,7 @@ impl Spawner {
             iso.iter()
                 .flat_map(|i| i.binds.iter().map(|b| b.0.as_raw_fd())),
         );
+        fds.extend(iso.map(|i| i.netns));
 
         let (started_tx, started) = oneshot::channel();
         let (exited_tx, exited) = oneshot::channel();

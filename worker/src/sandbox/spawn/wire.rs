@@ -15,8 +15,8 @@ pub const MAX_ARGS: usize = 256;
 pub const MAX_ENV: usize = 16;
 pub const MAX_BINDS: usize = crate::sandbox::rootfs::MAX_BINDS;
 pub const MAX_CGROUPS: usize = 4;
-/// Descriptors of one request: stdin, stdout, stderr, cgroups, binds.
-pub const MAX_FDS: usize = 3 + MAX_CGROUPS + MAX_BINDS;
+/// Descriptors of one request: stdin, stdout, stderr, cgroups, binds, network namespace.
+pub const MAX_FDS: usize = 3 + MAX_CGROUPS + MAX_BINDS + 1;
 
 pub const SPAWN: u32 = 1;
 pub const KILL: u32 = 2;
@@ -36,7 +36,8 @@ pub struct Header {
     pub env: u32,
     pub binds: u32,
     pub cgroups: u32,
-    pub _pad: u32,
+    /// 1 if a network namespace to enter follows the binds' descriptors.
+    pub netns: u32,
     /// Largest file the run may write.
     pub file_size: u64,
 }
@@ -82,9 +83,10 @@ impl Stage {
     pub const UID: Stage = Stage(10);
     pub const SECCOMP: Stage = Stage(11);
     pub const EXEC: Stage = Stage(12);
+    pub const NETNS: Stage = Stage(13);
 
     /// What the step does, in the order of the numbers above.
-    const WHAT: [&'static str; 13] = [
+    const WHAT: [&'static str; 14] = [
         "setting up the spawn helper",
         "a request the spawn helper could not read",
         "too many runs at once",
@@ -98,6 +100,7 @@ impl Stage {
         "changing to the run's uid",
         "installing the seccomp filter",
         "exec",
+        "entering the run's network namespace",
     ];
 
     pub fn describe(self) -> &'static str {
@@ -134,6 +137,8 @@ pub struct SpawnRequest<'a> {
     pub bind_points: &'a [&'static CStr],
     pub cgroups: usize,
     pub uid: Option<u32>,
+    /// Whether a network namespace's descriptor is sent after the binds'.
+    pub netns: bool,
     pub file_size: u64,
 }
 
@@ -159,7 +164,7 @@ impl SpawnRequest<'_> {
             env: self.env.len() as u32,
             binds: self.bind_points.len() as u32,
             cgroups: self.cgroups as u32,
-            _pad: 0,
+            netns: u32::from(self.netns),
             file_size: self.file_size,
         };
         let mut out = bytes_of(&header).to_vec();
@@ -216,6 +221,7 @@ impl Spawn {
             || env > MAX_ENV
             || binds > MAX_BINDS
             || header.cgroups as usize > MAX_CGROUPS
+            || header.netns > 1
         {
             return None;
         }
@@ -269,6 +275,7 @@ mod tests {
             bind_points: &[c"/box"],
             cgroups: 2,
             uid: Some(60001),
+            netns: false,
             file_size: 99,
         };
         let msg = req.encode().unwrap();
@@ -297,6 +304,7 @@ mod tests {
             bind_points: &[],
             cgroups: 0,
             uid: None,
+            netns: false,
             file_size: 1,
         };
         let msg = req.encode().unwrap();
