@@ -13,7 +13,7 @@ use std::sync::{Arc, RwLock};
 
 use judge_common::pb;
 
-use crate::core::JobFiles;
+use crate::core::{JobFiles, Millis};
 use crate::store::{Result, Store, StoreError};
 
 /// One stored version of a problem.
@@ -21,6 +21,39 @@ use crate::store::{Result, Store, StoreError};
 pub struct ProblemVersion {
     pub spec: Arc<pb::ProblemSpec>,
     pub files: JobFiles,
+    /// The longest an attempt can take (see [`worst_case_ms`]).
+    pub worst_case_ms: Millis,
+}
+
+/// Download speed assumed for an attempt's deadline: slow, so that a worker on a poor link
+/// is not taken for a stuck one.
+pub const SLOW_DOWNLOAD_BYTES_PER_MS: u64 = 1_000; // 1 MB/s
+
+/// The longest an attempt of this problem can take when every limit is hit: its files
+/// downloaded at [`SLOW_DOWNLOAD_BYTES_PER_MS`], the compiler's wall limit, the validator's
+/// build, and for every test the submission's wall limit and the validator's. The worker
+/// gives each run a wall limit of twice its CPU limit (tools) or three times plus a second
+/// (submissions); those are the figures used here.
+pub fn worst_case_ms(spec: &pb::ProblemSpec, files: &JobFiles) -> Millis {
+    let bytes: u64 = files
+        .iter()
+        .map(|(_, size)| *size)
+        .fold(0, u64::saturating_add);
+    let tool = |ms: u32| u64::from(ms).saturating_mul(2);
+    let validator = if spec.output_validator.is_some() {
+        tool(spec.validator_time_limit_ms)
+    } else {
+        0
+    };
+    let per_test = u64::from(spec.time_limit_ms)
+        .saturating_mul(3)
+        .saturating_add(1_000)
+        .saturating_add(validator);
+    let total = (bytes / SLOW_DOWNLOAD_BYTES_PER_MS)
+        .saturating_add(tool(spec.compile_time_limit_ms))
+        .saturating_add(validator)
+        .saturating_add(per_test.saturating_mul(spec.tests.len() as u64));
+    Millis::try_from(total).unwrap_or(Millis::MAX / 4)
 }
 
 #[derive(Debug, Clone)]
@@ -102,8 +135,10 @@ impl Catalog {
             Err(StoreError::NotFound(_)) => return Ok(None),
             Err(e) => return Err(e),
         };
+        let files = job_files(&spec);
         let entry = Arc::new(ProblemVersion {
-            files: job_files(&spec),
+            worst_case_ms: worst_case_ms(&spec, &files),
+            files,
             spec: Arc::new(spec),
         });
         self.versions

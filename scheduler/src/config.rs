@@ -28,6 +28,7 @@ pub mod defaults {
     pub const REPORT_TIMEOUT_SECONDS: f64 = CoreConfig::DEFAULT.report_timeout_ms as f64 / 1000.0;
     pub const REPORT_INTERVAL_SECONDS: f64 = 5.0;
     pub const LOCALITY_WAIT_SECONDS: f64 = CoreConfig::DEFAULT.locality_wait_ms as f64 / 1000.0;
+    pub const ATTEMPT_SLACK_SECONDS: f64 = CoreConfig::DEFAULT.attempt_slack_ms as f64 / 1000.0;
     pub const GC_INTERVAL_SECONDS: f64 = 3600.0;
     pub const KEEPALIVE_INTERVAL_SECONDS: f64 = 10.0;
     pub const KEEPALIVE_TIMEOUT_SECONDS: f64 = 20.0;
@@ -83,6 +84,10 @@ pub struct ServeConfig {
     /// that must download them (0: never wait)
     #[arg(long, env = "JUDGE_LOCALITY_WAIT_SECONDS", default_value_t = defaults::LOCALITY_WAIT_SECONDS)]
     pub locality_wait_seconds: f64,
+    /// Seconds an attempt may run past its worst case (every limit hit, files fetched at
+    /// 1 MB/s) before it is taken back from its worker and re-queued
+    #[arg(long, env = "JUDGE_ATTEMPT_SLACK_SECONDS", default_value_t = defaults::ATTEMPT_SLACK_SECONDS)]
+    pub attempt_slack_seconds: f64,
     /// Seconds between sweeps that delete test data no problem version uses any more
     #[arg(long, env = "JUDGE_GC_INTERVAL_SECONDS", default_value_t = defaults::GC_INTERVAL_SECONDS)]
     pub gc_interval_seconds: f64,
@@ -114,6 +119,7 @@ impl Default for ServeConfig {
             report_timeout_seconds: defaults::REPORT_TIMEOUT_SECONDS,
             report_interval_seconds: defaults::REPORT_INTERVAL_SECONDS,
             locality_wait_seconds: defaults::LOCALITY_WAIT_SECONDS,
+            attempt_slack_seconds: defaults::ATTEMPT_SLACK_SECONDS,
             gc_interval_seconds: defaults::GC_INTERVAL_SECONDS,
             keepalive_interval_seconds: defaults::KEEPALIVE_INTERVAL_SECONDS,
             keepalive_timeout_seconds: defaults::KEEPALIVE_TIMEOUT_SECONDS,
@@ -188,6 +194,7 @@ impl ServeConfig {
             ));
         }
         let locality_wait = seconds_or_zero("locality_wait_seconds", self.locality_wait_seconds)?;
+        let attempt_slack = seconds_or_zero("attempt_slack_seconds", self.attempt_slack_seconds)?;
         let keepalive_interval = seconds(
             "keepalive_interval_seconds",
             self.keepalive_interval_seconds,
@@ -205,6 +212,7 @@ impl ServeConfig {
                 max_attempts: self.max_attempts,
                 report_timeout_ms: millis(report_timeout),
                 locality_wait_ms: millis(locality_wait),
+                attempt_slack_ms: millis(attempt_slack),
                 ..CoreConfig::DEFAULT
             },
             max_source_bytes: self.max_source_bytes,

@@ -70,6 +70,7 @@ pub enum Request {
     Submit {
         job: NewJob,
         files: JobFiles,
+        worst_case_ms: Millis,
         source: Vec<u8>,
     },
     Cancel {
@@ -219,10 +220,16 @@ impl DriverHandle {
     pub async fn submit(
         &self,
         job: NewJob,
-        files: JobFiles,
+        problem: &crate::catalog::ProblemVersion,
         source: Vec<u8>,
     ) -> Result<Result<JobId, SubmitError>, DriverError> {
-        match self.ask(Request::Submit { job, files, source }).await? {
+        let request = Request::Submit {
+            job,
+            files: problem.files.clone(),
+            worst_case_ms: problem.worst_case_ms,
+            source,
+        };
+        match self.ask(request).await? {
             Reply::Submitted(r) => Ok(r),
             _ => Err(DriverError::WrongReply("submit")),
         }
@@ -391,9 +398,19 @@ impl Driver {
         self.next_req += 1;
         self.pending.insert(req, reply);
         match request {
-            Request::Submit { job, files, source } => {
+            Request::Submit {
+                job,
+                files,
+                worst_case_ms,
+                source,
+            } => {
                 self.sources.insert(req, source);
-                Event::Submit { req, job, files }
+                Event::Submit {
+                    req,
+                    job,
+                    files,
+                    worst_case_ms,
+                }
             }
             Request::Cancel { job_id } => Event::Cancel { req, job_id },
             Request::Drain { name } => Event::DrainWorker { req, name },

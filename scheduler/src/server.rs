@@ -88,7 +88,10 @@ pub async fn start(
     for job in &mut unfinished {
         let (id, version) = (&job.job.problem_id, job.job.problem_version);
         match catalog.version(id, version).await? {
-            Some(v) => job.files = v.files.clone(),
+            Some(v) => {
+                job.files = v.files.clone();
+                job.worst_case_ms = v.worst_case_ms;
+            }
             None => abandoned.push(Event::Abandon {
                 job_id: job.job_id,
                 reason: gone_message(id, version),

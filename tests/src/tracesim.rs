@@ -269,6 +269,8 @@ pub fn run(trace: &Trace, policy: Policy, locality_wait_ms: i64) -> Outcome {
                         req: i as u64,
                         job,
                         files: files[j.problem].clone(),
+                        // Simulated workers always finish: no deadline ever matters here.
+                        worst_case_ms: i64::MAX / 8,
                     },
                     t,
                 )

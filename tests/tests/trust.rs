@@ -460,3 +460,55 @@ fn push_refused<T: std::fmt::Debug>(r: anyhow::Result<T>, needle: &str) {
         "{e:?} should be InvalidArgument and mention {needle:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attempt_that_never_finishes_is_taken_back() -> anyhow::Result<()> {
+    let c = Cluster::start(&["--attempt-slack-seconds", "0.5"]).await?;
+    // One test with small limits: its worst case is about 3 s.
+    let pkg = c.dir.path().join("quick");
+    std::fs::create_dir_all(pkg.join("data/secret"))?;
+    std::fs::write(pkg.join("data/secret/1.in"), "1 2\n")?;
+    std::fs::write(pkg.join("data/secret/1.ans"), "3\n")?;
+    std::fs::write(
+        pkg.join("problem.yaml"),
+        "limits:\n  time_limit: 0.05\n  compilation_time: 1\n",
+    )?;
+    let mut admin = admin_client(&c.sched.url(), &c.admin).await?;
+    judgectl::push::push(&mut admin, &pkg, Some("quick".into()), None).await?;
+
+    let mut w = RawWorker::connect(&c.sched.url(), &c.worker_token, hello("sloth", vec![])).await?;
+    let mut judge = c.judge().await?;
+    let id = submit(&mut judge, "quick", "python3", AC_PY).await?;
+    let a = w.assigned().await?;
+    w.send(
+        a.job_id,
+        a.attempt,
+        pb::job_update::Update::Accepted(pb::Accepted {}),
+    )
+    .await?;
+    // It never finishes: the scheduler cancels it and gives the job out again (the worker's
+    // one slot is free once the attempt is taken back, so it comes back here).
+    let cancelled = loop {
+        let msg = tokio::time::timeout(WAIT, w.feed.message()).await??;
+        match msg.and_then(|m| m.command) {
+            Some(pb::worker_command::Command::Cancel(c)) => break c,
+            Some(_) => continue,
+            None => anyhow::bail!("feed ended"),
+        }
+    };
+    assert_eq!((cancelled.job_id, cancelled.attempt), (id, 1));
+    let again = w.assigned().await?;
+    assert_eq!((again.job_id, again.attempt), (id, 2));
+    w.send(id, 2, pb::job_update::Update::Accepted(pb::Accepted {}))
+        .await?;
+    w.send(id, 2, finished(pb::Verdict::Ac)).await?;
+    let done = wait_finished(&mut judge, id).await?;
+    assert_eq!((done.verdict, done.attempts), (pb::Verdict::Ac as i32, 2));
+    let evs = events(&mut judge, id).await?;
+    assert!(
+        evs.iter().any(|e| matches!(&e.event,
+            Some(pb::job_event::Event::Requeued(r)) if r.reason.contains("worst case"))),
+        "{evs:?}"
+    );
+    Ok(())
+}

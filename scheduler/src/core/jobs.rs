@@ -25,6 +25,10 @@ pub struct ActiveJob {
     /// Test results of the current attempt recorded so far (results arrive in order).
     pub tests_done: u32,
     pub files: JobFiles,
+    /// The longest an attempt of it can take (every limit hit, files downloaded slowly).
+    pub worst_case_ms: Millis,
+    /// When the current attempt is overdue (set while it is on a worker).
+    pub deadline: Option<Millis>,
     /// When it was first passed over to wait for a warm worker (since it last entered the
     /// queue): bounds how long it waits for one. Time spent queued behind others does not count.
     pub skipped_since: Option<Millis>,
@@ -98,6 +102,7 @@ impl JobTable {
         job.session = None;
         job.worker = None;
         job.orphaned_until = None;
+        job.deadline = None;
         job.tests_done = 0;
         let owner = job.job.owner.clone();
         self.add_to_queue(id, &owner);
@@ -122,6 +127,18 @@ impl JobTable {
             .jobs
             .iter()
             .filter(|(_, j)| j.orphaned_until.is_some_and(|t| t <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// Jobs on a worker whose attempt is past its deadline at `now`.
+    pub fn overdue(&self, now: Millis) -> Vec<JobId> {
+        let mut ids: Vec<JobId> = self
+            .jobs
+            .iter()
+            .filter(|(_, j)| j.session.is_some() && j.deadline.is_some_and(|d| d <= now))
             .map(|(id, _)| *id)
             .collect();
         ids.sort_unstable();

@@ -75,6 +75,10 @@ impl Core {
                     last_seq: r.last_seq,
                     tests_done: r.tests_done,
                     files: r.files,
+                    worst_case_ms: r.worst_case_ms,
+                    // A recovered attempt gets a whole new allowance from now.
+                    deadline: (!queued)
+                        .then_some(now + r.worst_case_ms + core.config.attempt_slack_ms),
                     skipped_since: None,
                 },
             );
@@ -101,7 +105,12 @@ impl Core {
     pub fn apply(&mut self, event: Event, now: Millis) -> Vec<Effect> {
         let mut out = Vec::new();
         match event {
-            Event::Submit { req, job, files } => self.on_submit(req, job, files, now, &mut out),
+            Event::Submit {
+                req,
+                job,
+                files,
+                worst_case_ms,
+            } => self.on_submit(req, (job, files, worst_case_ms), now, &mut out),
             Event::Cancel { req, job_id } => self.on_cancel(req, job_id, now, &mut out),
             Event::WorkerConnected {
                 req,
@@ -196,8 +205,7 @@ impl Core {
     fn on_submit(
         &mut self,
         req: RequestId,
-        job: NewJob,
-        files: JobFiles,
+        (job, files, worst_case_ms): (NewJob, JobFiles, Millis),
         now: Millis,
         out: &mut Vec<Effect>,
     ) {
@@ -254,6 +262,8 @@ impl Core {
                 last_seq: 0,
                 tests_done: 0,
                 files,
+                worst_case_ms,
+                deadline: None,
                 skipped_since: None,
             },
         );
@@ -376,6 +386,30 @@ impl Core {
         for job_id in self.jobs.expired_orphans(now) {
             self.lose_attempt(job_id, "the worker did not come back", now, out);
         }
+        for job_id in self.jobs.overdue(now) {
+            self.take_back(job_id, now, out);
+        }
+    }
+
+    /// The attempt ran past its worst case: its worker is told to stop it, and it counts as
+    /// lost (re-queued, or failed past the retry cap).
+    fn take_back(&mut self, job_id: JobId, now: Millis, out: &mut Vec<Effect>) {
+        let Some(job) = self.jobs.get_mut(job_id) else {
+            return;
+        };
+        let (session, attempt) = (job.session.take(), job.attempt);
+        let allowed = (job.worst_case_ms + self.config.attempt_slack_ms) / 1000;
+        if let Some(session) = session {
+            out.push(Effect::Send {
+                session,
+                command: Command::Cancel { job_id, attempt },
+            });
+            if let Some(w) = self.workers.get_mut(session) {
+                w.running.remove(&job_id);
+            }
+        }
+        let reason = format!("the attempt took longer than its worst case ({allowed} s)");
+        self.lose_attempt(job_id, &reason, now, out);
     }
 
     /// The current attempt is lost: queue the job again, or give up past the retry cap.

@@ -50,6 +50,7 @@ fn sub(req: RequestId, job: NewJob) -> Event {
         req,
         job,
         files: files(),
+        worst_case_ms: 60_000,
     }
 }
 
@@ -175,6 +176,67 @@ fn an_abandoned_job_ends_as_judge_error_and_frees_its_slot() {
     assert_eq!(assigns(&fx), vec![(1, next, 1)]);
     let fx = core.apply(progress(1, id, 1, done(pb::Verdict::Ac)), 3);
     assert!(finished(&fx).is_empty());
+}
+
+#[test]
+fn an_attempt_past_its_worst_case_is_taken_back_and_counts_against_the_cap() {
+    let config = CoreConfig {
+        attempt_slack_ms: 1_000,
+        max_attempts: 2,
+        ..CoreConfig::default()
+    };
+    let mut core = Core::new(config);
+    connect(&mut core, 1, hello("stuck", 1), 0);
+    let fx = core.apply(sub(1, job("c")), 0);
+    let id = submitted_id(&fx);
+    assert_eq!(assigns(&fx), vec![(1, id, 1)]);
+    core.apply(progress(1, id, 1, JobProgress::Accepted), 10);
+    // The worker keeps reporting (it is not lost), but never finishes.
+    core.apply(
+        Event::Resources {
+            session: 1,
+            usage: Usage::default(),
+        },
+        60_000,
+    );
+    assert!(
+        core.apply(Event::Tick, 60_999).is_empty(),
+        "not yet: 60 s + 1 s of slack"
+    );
+    let fx = core.apply(Event::Tick, 61_000);
+    assert!(fx.contains(&Effect::Send {
+        session: 1,
+        command: Command::Cancel {
+            job_id: id,
+            attempt: 1
+        }
+    }));
+    assert!(
+        fx.iter().any(|e| matches!(
+            e,
+            Effect::Persist(Persist::Event(pb::JobEvent { event: Some(Ev::Requeued(r)), .. }))
+                if r.reason.contains("worst case (61 s)")
+        )),
+        "{fx:?}"
+    );
+    // Its slot is free again: the job goes straight back to the same worker, attempt 2.
+    assert_eq!(assigns(&fx), vec![(1, id, 2)]);
+    // A late result of attempt 1 changes nothing.
+    let fx = core.apply(progress(1, id, 1, done(pb::Verdict::Ac)), 61_001);
+    assert!(finished(&fx).is_empty());
+    // Attempt 2 overruns too: past the cap, a judge error.
+    core.apply(
+        Event::Resources {
+            session: 1,
+            usage: Usage::default(),
+        },
+        100_000,
+    );
+    let fx = core.apply(Event::Tick, 122_001);
+    assert_eq!(
+        finished(&fx),
+        vec![(id, pb::JobState::Failed, Some(pb::Verdict::Je))]
+    );
 }
 
 #[test]
@@ -469,6 +531,7 @@ fn after_a_restart_running_jobs_wait_for_their_worker() {
         last_seq: 3,
         tests_done: 0,
         files: files(),
+        worst_case_ms: 60_000,
     };
     let mut core = Core::recover(CoreConfig::default(), 41, vec![recovered], 1_000);
     let mut h = hello("a", 1);

@@ -90,6 +90,8 @@ pub enum Event {
         req: RequestId,
         job: NewJob,
         files: JobFiles,
+        /// The longest an attempt can take if every limit is hit (see `CoreConfig::attempt_slack_ms`).
+        worst_case_ms: Millis,
     },
     Cancel {
         req: RequestId,
@@ -288,6 +290,9 @@ pub struct CoreConfig {
     pub policy: Policy,
     /// How long a job may wait for a warm worker before it goes to a cold one.
     pub locality_wait_ms: Millis,
+    /// An attempt not finished within its job's worst case plus this is taken back like a
+    /// lost one (a worker that accepts jobs and never finishes them).
+    pub attempt_slack_ms: Millis,
     /// Seed of the `Random` policy's generator (the core stays deterministic).
     pub seed: u64,
 }
@@ -302,6 +307,7 @@ impl CoreConfig {
         report_timeout_ms: 30_000,
         policy: Policy::Locality,
         locality_wait_ms: 5_000,
+        attempt_slack_ms: 60_000,
         seed: 1,
     };
 }
@@ -323,4 +329,5 @@ pub struct RecoveredJob {
     pub last_seq: u64,
     pub tests_done: u32,
     pub files: JobFiles,
+    pub worst_case_ms: Millis,
 }

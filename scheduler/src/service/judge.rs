@@ -238,13 +238,11 @@ impl JudgeService for JudgeApi {
             .latest(&req.problem_id)
             .await?
             .ok_or_else(not_found)?;
-        let files = self
+        let problem = self
             .catalog
             .version(&req.problem_id, version)
             .await?
-            .ok_or_else(not_found)?
-            .files
-            .clone();
+            .ok_or_else(not_found)?;
         let job = NewJob {
             job_type,
             language: req.language,
@@ -254,7 +252,7 @@ impl JudgeService for JudgeApi {
             owner: who.token_name,
             request_id,
         };
-        match self.driver.submit(job, files, req.source).await? {
+        match self.driver.submit(job, &problem, req.source).await? {
             Ok(job_id) => Ok(Response::new(pb::SubmitResponse { job_id })),
             Err(e @ (SubmitError::QueueFull(_) | SubmitError::OwnerQueueFull { .. })) => {
                 Err(Status::resource_exhausted(e.to_string()))

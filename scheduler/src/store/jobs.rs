@@ -252,6 +252,7 @@ impl Store {
                     tests_done: col::<i64>(r, "jobs", "tests_done")? as u32,
                     // Filled in by the caller, from the problem catalog.
                     files: Vec::new().into(),
+                    worst_case_ms: 0,
                 })
             })
             .collect()
