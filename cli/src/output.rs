@@ -45,6 +45,7 @@ pub fn job_json(j: &pb::Job) -> Value {
         })).collect::<Vec<_>>(),
         "attempts": j.attempts,
         "owner": j.owner,
+        "waiting": j.waiting,
         "worker": if j.worker.is_empty() { Value::Null } else { json!(j.worker) },
         "submitted_at_ms": j.submitted_at_ms,
         "finished_at_ms": if j.finished_at_ms == 0 { Value::Null } else { json!(j.finished_at_ms) },
@@ -70,6 +71,9 @@ pub fn job(j: &pb::Job, as_json: bool) {
         or_dash(&j.worker),
         or_dash(&j.owner)
     );
+    if let Some(why) = &j.waiting {
+        println!("waiting: {why}");
+    }
     if !j.message.is_empty() {
         println!("message: {}", j.message.trim_end());
     }

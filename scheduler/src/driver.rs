@@ -85,6 +85,10 @@ pub enum Request {
         name: String,
     },
     ListWorkers,
+    /// Why a queued job waits.
+    Explain {
+        job_id: JobId,
+    },
 }
 
 /// An input to the driver.
@@ -265,6 +269,14 @@ impl DriverHandle {
         }
     }
 
+    /// Why a queued job waits; `None` if it is not queued.
+    pub async fn waiting(&self, job_id: JobId) -> Result<Option<String>, DriverError> {
+        match self.ask(Request::Explain { job_id }).await? {
+            Reply::Waiting(why) => Ok(why),
+            _ => Err(DriverError::WrongReply("explain")),
+        }
+    }
+
     pub async fn list_workers(&self) -> Result<Vec<WorkerSnapshot>, DriverError> {
         match self.ask(Request::ListWorkers).await? {
             Reply::Workers(list) => Ok(list),
@@ -415,6 +427,7 @@ impl Driver {
             Request::Cancel { job_id } => Event::Cancel { req, job_id },
             Request::Drain { name } => Event::DrainWorker { req, name },
             Request::ListWorkers => Event::ListWorkers { req },
+            Request::Explain { job_id } => Event::Explain { req, job_id },
             Request::Connect { hello, feed } => {
                 let session = (self.config.epoch << 32) | self.next_session;
                 self.next_session += 1;

@@ -512,3 +512,43 @@ async fn an_attempt_that_never_finishes_is_taken_back() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_job_says_why_it_waits() -> anyhow::Result<()> {
+    let c = Cluster::start(&[]).await?;
+    let mut judge = c.judge().await?;
+    let id = submit(&mut judge, "aplusb", "c", "int main(){}").await?;
+    let get = |id: u64| {
+        let out = std::process::Command::new(bin("judgectl"))
+            .args(["get", &id.to_string(), "--json"])
+            .env("JUDGE_SCHEDULER", c.sched.url())
+            .env("JUDGE_TOKEN", &c.admin)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["waiting"].as_str().map(str::to_string)
+    };
+    assert_eq!(
+        get(id).as_deref(),
+        Some("no connected worker takes judge jobs")
+    );
+    // A python3-only worker: the C job still cannot run, and says so.
+    let mut w = RawWorker::connect(&c.sched.url(), &c.worker_token, hello("py", vec![])).await?;
+    assert_eq!(get(id).as_deref(), Some("no connected worker offers c"));
+    let busy = submit(&mut judge, "aplusb", "python3", AC_PY).await?;
+    let a = w.assigned().await?;
+    let queued = submit(&mut judge, "aplusb", "python3", AC_PY).await?;
+    assert_eq!(
+        get(queued).as_deref(),
+        Some("all 1 slots of the 1 workers that can run it are busy")
+    );
+    // Not queued: no reason.
+    assert_eq!(get(busy), None);
+    assert_eq!(a.job_id, busy);
+    Ok(())
+}

@@ -12,6 +12,7 @@ mod dispatch;
 mod jobs;
 pub mod routing;
 pub mod types;
+mod waiting;
 mod workers;
 
 use judge_common::pb;
@@ -185,6 +186,10 @@ impl Core {
             Event::ListWorkers { req } => out.push(Effect::Reply {
                 req,
                 reply: Reply::Workers(self.workers.snapshots()),
+            }),
+            Event::Explain { req, job_id } => out.push(Effect::Reply {
+                req,
+                reply: Reply::Waiting(self.waiting(job_id, now)),
             }),
             Event::Abandon { job_id, reason } => {
                 self.finish(

@@ -240,6 +240,25 @@ fn an_attempt_past_its_worst_case_is_taken_back_and_counts_against_the_cap() {
 }
 
 #[test]
+fn a_queued_job_says_why_it_waits() {
+    let mut core = Core::new(CoreConfig::default());
+    let why = |core: &Core, id| core.waiting(id, 0).unwrap_or_default();
+    let java = submitted_id(&core.apply(sub(1, job("java")), 0));
+    assert_eq!(why(&core, java), "no connected worker takes judge jobs");
+    connect(&mut core, 1, hello("a", 1), 0);
+    assert_eq!(why(&core, java), "no connected worker offers java");
+    let c = submitted_id(&core.apply(sub(2, job("c")), 0));
+    assert_eq!(core.waiting(c, 0), None, "it runs at once: not queued");
+    let next = submitted_id(&core.apply(sub(3, job("c")), 0));
+    assert_eq!(
+        why(&core, next),
+        "all 1 slots of the 1 workers that can run it are busy"
+    );
+    core.apply(Event::WorkerDraining { session: 1 }, 0);
+    assert_eq!(why(&core, next), "every worker that offers c is draining");
+}
+
+#[test]
 fn a_job_runs_on_a_worker_and_finishes() {
     let mut core = Core::new(CoreConfig::default());
     connect(&mut core, 1, hello("a", 2), 0);

@@ -139,6 +139,11 @@ pub enum Event {
     ListWorkers {
         req: RequestId,
     },
+    /// Why a queued job waits (answered with `Reply::Waiting`).
+    Explain {
+        req: RequestId,
+        job_id: JobId,
+    },
     /// The job cannot be run at all (its problem version is gone from the store): it ends
     /// as a judge error with `reason`, wherever it was.
     Abandon {
@@ -178,6 +183,8 @@ pub enum Reply {
     Workers(Vec<WorkerSnapshot>),
     /// The worker's session is registered (its `Welcome` is on its feed).
     Connected(SessionId),
+    /// Why the job waits; `None` if it is not queued.
+    Waiting(Option<String>),
 }
 
 /// A worker as `ListWorkers` shows it.

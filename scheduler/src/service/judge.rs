@@ -157,6 +157,7 @@ fn to_pb(r: JobRecord, tests: Vec<pb::TestResult>) -> pb::Job {
         submitted_at_ms: r.submitted_at,
         finished_at_ms: r.finished_at.unwrap_or(0),
         owner: r.job.owner,
+        waiting: None,
     }
 }
 
@@ -264,8 +265,13 @@ impl JudgeService for JudgeApi {
         let who = caller(&req)?;
         let id = job_id(req.into_inner().job_id)?;
         let record = self.job_record(id, &who).await?;
+        let queued = record.state == pb::JobState::Queued;
         let tests = self.store.tests(id, record.attempt).await?;
-        Ok(Response::new(to_pb(record, tests)))
+        let mut job = to_pb(record, tests);
+        if queued {
+            job.waiting = self.driver.waiting(id).await?;
+        }
+        Ok(Response::new(job))
     }
 
     type WatchJobStream = ReceiverStream<Result<pb::JobEvent, Status>>;

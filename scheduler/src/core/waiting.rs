@@ -1,0 +1,55 @@
+//! Why a queued job waits, in words a person can act on: nothing can run it, everything that
+//! could is busy, it waits for a worker that holds its data, or others are ahead of it.
+
+use super::routing;
+use super::{Core, JobId, Millis};
+use judge_common::pb;
+
+impl Core {
+    /// Why the job waits, or `None` if it is not queued (or not known).
+    pub fn waiting(&self, job_id: JobId, now: Millis) -> Option<String> {
+        let job = self.jobs.get(job_id)?;
+        if job.state != pb::JobState::Queued {
+            return None;
+        }
+        let (kind, lang) = (&job.job.job_type, &job.job.language);
+        let workers: Vec<_> = self.workers.iter().map(|(_, w)| w).collect();
+        if !workers.iter().any(|w| w.hello.job_types.contains(kind)) {
+            return Some(format!("no connected worker takes {kind} jobs"));
+        }
+        if !workers
+            .iter()
+            .any(|w| w.hello.job_types.contains(kind) && w.hello.languages.contains(lang))
+        {
+            return Some(format!("no connected worker offers {lang}"));
+        }
+        let able: Vec<_> = workers
+            .iter()
+            .filter(|w| routing::accepts(w, &job.job))
+            .collect();
+        if able.is_empty() {
+            return Some(format!("every worker that offers {lang} is draining"));
+        }
+        if !able.iter().any(|w| w.has_free_slot()) {
+            let slots: u64 = able.iter().map(|w| u64::from(w.hello.slots)).sum();
+            return Some(format!(
+                "all {slots} slots of the {} workers that can run it are busy",
+                able.len()
+            ));
+        }
+        if let Some(since) = job.skipped_since {
+            let left = self.config.locality_wait_ms - (now - since);
+            if left > 0 {
+                return Some(format!(
+                    "waiting up to {} s for a worker that holds the data",
+                    (left + 999) / 1000
+                ));
+            }
+        }
+        let ahead = self.jobs.queued().take_while(|id| *id < job_id).count();
+        Some(match ahead {
+            0 => "next in line for a free worker".to_string(),
+            n => format!("{n} jobs ahead of it in the queue"),
+        })
+    }
+}
