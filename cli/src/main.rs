@@ -25,6 +25,10 @@ struct Cli {
     /// API token (submitter or admin)
     #[arg(long, global = true, env = "JUDGE_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// PEM file of the CA that signed the scheduler's certificate, for an https:// scheduler
+    /// [default: the system's roots]
+    #[arg(long, global = true, env = "JUDGE_CA_CERT")]
+    ca_cert: Option<PathBuf>,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -110,14 +114,26 @@ struct Clients {
     admin: AdminServiceClient<Authed>,
 }
 
-async fn clients(scheduler: Option<String>, token: Option<String>) -> Result<Clients> {
+async fn clients(
+    scheduler: Option<String>,
+    token: Option<String>,
+    ca_cert: Option<PathBuf>,
+) -> Result<Clients> {
     let url = scheduler.unwrap_or_else(|| "http://127.0.0.1:7070".into());
     let token = token.ok_or_else(|| anyhow!("no token: pass --token or set JUDGE_TOKEN"))?;
-    let channel = judge_common::channel::endpoint(&url)
-        .with_context(|| format!("bad scheduler URL {url:?}"))?
+    let tls = judge_common::channel::ClientTls {
+        ca_cert,
+        identity: None,
+    };
+    let channel = judge_common::channel::endpoint(&url, &tls)?
         .connect()
         .await
-        .map_err(|e| anyhow!("cannot reach the scheduler at {url}: {e}"))?;
+        .map_err(|e| {
+            anyhow!(
+                "cannot reach the scheduler at {url}: {}",
+                judgectl::error_chain(&e)
+            )
+        })?;
     let bearer = Bearer::new(&token)?;
     Ok(Clients {
         judge: JudgeServiceClient::with_interceptor(channel.clone(), bearer.clone()),
@@ -126,8 +142,28 @@ async fn clients(scheduler: Option<String>, token: Option<String>) -> Result<Cli
 }
 
 async fn run(cli: Cli) -> Result<()> {
-    let mut c = clients(cli.scheduler, cli.token).await?;
-    let rpc = |s: tonic::Status| anyhow!(status_line(&s));
+    // A plaintext client on a TLS port hears garbage: say what it probably means.
+    let plain = cli
+        .scheduler
+        .as_deref()
+        .is_none_or(|u| u.starts_with("http://"));
+    let mut c = clients(cli.scheduler, cli.token, cli.ca_cert).await?;
+    let rpc = |s: tonic::Status| {
+        let line = status_line(&s);
+        // The client's own words for a connection that broke during the handshake.
+        let broken = [
+            "h2 protocol error",
+            "transport error",
+            "operation was canceled",
+        ]
+        .iter()
+        .any(|m| s.message().contains(m));
+        if plain && broken {
+            anyhow!("{line} (if the scheduler serves TLS, use an https:// URL)")
+        } else {
+            anyhow!(line)
+        }
+    };
     match cli.command {
         Cmd::Problem(ProblemCmd::Push {
             dir,

@@ -55,6 +55,11 @@ fn list_files(root: &Path) -> Result<Vec<(String, PathBuf)>> {
     Ok(out)
 }
 
+/// The server stopped reading the upload (it refused it: its status says why).
+#[derive(Debug, thiserror::Error)]
+#[error("the scheduler stopped reading the upload")]
+struct UploadStopped;
+
 pub async fn push(
     client: &mut AdminServiceClient<Authed>,
     dir: &Path,
@@ -78,9 +83,7 @@ pub async fn push(
         })),
     };
     let producer = tokio::spawn(async move {
-        tx.send(header)
-            .await
-            .map_err(|_| anyhow!("upload stopped"))?;
+        tx.send(header).await.map_err(|_| UploadStopped)?;
         for (rel, path) in files {
             let mut f = tokio::fs::File::open(&path)
                 .await
@@ -102,7 +105,7 @@ pub async fn push(
                     let msg = pb::PushProblemRequest {
                         item: Some(pb::push_problem_request::Item::File(item)),
                     };
-                    tx.send(msg).await.map_err(|_| anyhow!("upload stopped"))?;
+                    tx.send(msg).await.map_err(|_| UploadStopped)?;
                 } else if n == 0 {
                     let item = pb::FileData {
                         path: rel.clone(),
@@ -112,7 +115,7 @@ pub async fn push(
                     let msg = pb::PushProblemRequest {
                         item: Some(pb::push_problem_request::Item::File(item)),
                     };
-                    tx.send(msg).await.map_err(|_| anyhow!("upload stopped"))?;
+                    tx.send(msg).await.map_err(|_| UploadStopped)?;
                 }
                 if n == 0 {
                     break;
@@ -123,11 +126,12 @@ pub async fn push(
         Ok::<(), anyhow::Error>(())
     });
     let result = client.push_problem(ReceiverStream::new(rx)).await;
-    // A local read error explains a broken upload better than the server's view of it.
+    // A local read error explains a broken upload better than the server's view of it; an
+    // upload the server stopped reading is explained by the server's answer.
     match producer.await {
-        Ok(Err(e)) => return Err(e),
+        Ok(Err(e)) if !e.is::<UploadStopped>() => return Err(e),
         Err(e) => return Err(anyhow!("upload task failed: {e}")),
-        Ok(Ok(())) => {}
+        Ok(_) => {}
     }
     result
         .map(|r| r.into_inner())

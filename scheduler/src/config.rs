@@ -47,6 +47,15 @@ pub struct ServeConfig {
     /// Address to listen on
     #[arg(long, env = "JUDGE_LISTEN", default_value = defaults::LISTEN)]
     pub listen: SocketAddr,
+    /// PEM certificate (chain) of the scheduler: every connection is TLS (https:// URLs)
+    #[arg(long, env = "JUDGE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert
+    #[arg(long, env = "JUDGE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA whose certificates workers must present (mutual TLS), besides their token
+    #[arg(long, env = "JUDGE_CLIENT_CA", requires = "tls_cert")]
+    pub client_ca: Option<PathBuf>,
     /// Data directory: the SQLite database (unless --database names another) and test-data
     /// blobs
     #[arg(long, env = "JUDGE_DATA_DIR", default_value = defaults::DATA_DIR)]
@@ -108,6 +117,9 @@ impl Default for ServeConfig {
             listen: defaults::LISTEN
                 .parse()
                 .expect("the default address parses"),
+            tls_cert: None,
+            tls_key: None,
+            client_ca: None,
             data_dir: defaults::DATA_DIR.into(),
             database: None,
             max_queued: defaults::MAX_QUEUED,
@@ -201,8 +213,28 @@ impl ServeConfig {
         )?;
         let keepalive_timeout =
             seconds("keepalive_timeout_seconds", self.keepalive_timeout_seconds)?;
+        let tls =
+            match (&self.tls_cert, &self.tls_key) {
+                (Some(cert), Some(key)) => Some(crate::tls::TlsFiles {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                    client_ca: self.client_ca.clone(),
+                }),
+                (None, None) if self.client_ca.is_some() => return Err(ConfigError::value(
+                    "client_ca",
+                    "mutual TLS needs the scheduler's own certificate: set tls_cert and tls_key",
+                )),
+                (None, None) => None,
+                _ => {
+                    return Err(ConfigError::value(
+                        "tls_cert",
+                        "tls_cert and tls_key go together",
+                    ))
+                }
+            };
         Ok(ServeOptions {
             listen: self.listen,
+            tls,
             database_url,
             data_dir: self.data_dir.clone(),
             core: CoreConfig {

@@ -10,5 +10,6 @@ pub mod gc;
 pub mod server;
 pub mod service;
 pub mod store;
+pub mod tls;
 pub mod tokens;
 pub mod watch;

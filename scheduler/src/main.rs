@@ -34,6 +34,9 @@ enum Cmd {
     /// Create, list and revoke API tokens (works on the database directly).
     #[command(subcommand)]
     Token(TokenCmd),
+    /// TLS material for a classroom without a PKI.
+    #[command(subcommand)]
+    Tls(TlsCmd),
     /// Manage worker names (each belongs to the token that first registered it).
     #[command(subcommand)]
     Worker(WorkerCmd),
@@ -68,6 +71,24 @@ struct ServeArgs {
     /// Print the effective configuration as TOML and exit (non-zero naming a bad key)
     #[arg(long)]
     check_config: bool,
+}
+
+#[derive(Subcommand)]
+enum TlsCmd {
+    /// Write a CA (ca.pem, ca-key.pem) and a server certificate signed by it (server.pem,
+    /// server-key.pem) for the given host names or IP addresses; with --client, client
+    /// certificates for mutual TLS (NAME.pem, NAME-key.pem). Keys are mode 0600.
+    SelfSigned {
+        /// A name or address clients use to reach the scheduler (repeat for more)
+        #[arg(long = "host", required = true)]
+        hosts: Vec<String>,
+        /// A client certificate to make, e.g. one per worker (repeat for more)
+        #[arg(long = "client")]
+        clients: Vec<String>,
+        /// Directory to write into (made if missing)
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -225,6 +246,19 @@ async fn main() -> Result<()> {
                 } else {
                     println!("{} {text}", record.name);
                 }
+            }
+        }
+        Cmd::Tls(TlsCmd::SelfSigned {
+            hosts,
+            clients,
+            out,
+        }) => {
+            for c in &clients {
+                tokens::check_name(c).map_err(|e| anyhow::anyhow!("--client: {e}"))?;
+            }
+            let written = judge_scheduler::tls::self_signed(&hosts, &clients, &out)?;
+            for f in written.files {
+                println!("{}", f.display());
             }
         }
         Cmd::Worker(WorkerCmd::Forget { name, store }) => {

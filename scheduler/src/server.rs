@@ -25,6 +25,8 @@ use judge_common::channel::WINDOW;
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
     pub listen: SocketAddr,
+    /// TLS on every connection, when set.
+    pub tls: Option<crate::tls::TlsFiles>,
     pub database_url: String,
     pub data_dir: PathBuf,
     pub core: CoreConfig,
@@ -57,6 +59,8 @@ pub enum ServeError {
     },
     #[error("gRPC server failed: {0}")]
     Transport(#[from] tonic::transport::Error),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// A running scheduler.
@@ -181,7 +185,12 @@ pub async fn start(
         store: store.clone(),
         blobs,
     };
-    let router = tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    let mutual = opts.tls.as_ref().is_some_and(|t| t.client_ca.is_some());
+    if let Some(tls) = &opts.tls {
+        builder = builder.tls_config(tls.server_config()?)?;
+    }
+    let router = builder
         // Big flow-control windows: test data uploads are hundreds of MB, and the HTTP/2
         // default (64 KiB) would stall them on every round trip.
         .initial_stream_window_size(Some(WINDOW))
@@ -194,15 +203,15 @@ pub async fn start(
         .trace_fn(|req| tracing::info_span!("rpc", method = %req.uri().path()))
         .add_service(WorkerServiceServer::with_interceptor(
             worker_api,
-            auth(tokens.clone(), WORKERS),
+            auth(tokens.clone(), WORKERS, mutual),
         ))
         .add_service(JudgeServiceServer::with_interceptor(
             judge_api,
-            auth(tokens.clone(), PEOPLE),
+            auth(tokens.clone(), PEOPLE, false),
         ))
         .add_service(AdminServiceServer::with_interceptor(
             admin_api,
-            auth(tokens, ADMINS),
+            auth(tokens, ADMINS, false),
         ));
 
     let task = tokio::spawn(async move {

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use clap::Args;
+use judge_common::channel::ClientTls;
 use judge_common::config::{seconds_or_zero, ConfigError};
 use serde::{Deserialize, Serialize};
 
@@ -22,6 +23,16 @@ pub struct WorkerConfig {
     /// Scheduler URL
     #[arg(long, env = "JUDGE_SCHEDULER", default_value = "http://127.0.0.1:7070")]
     pub scheduler: String,
+    /// PEM file of the CA that signed the scheduler's certificate, for an https:// scheduler
+    /// [default: the system's roots]
+    #[arg(long, env = "JUDGE_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
+    /// PEM certificate this worker presents to the scheduler (mutual TLS, with --client-key)
+    #[arg(long, env = "JUDGE_CLIENT_CERT", requires = "client_key")]
+    pub client_cert: Option<PathBuf>,
+    /// PEM key of --client-cert
+    #[arg(long, env = "JUDGE_CLIENT_KEY", requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
     /// Read the worker token from this file (or pass --token / JUDGE_TOKEN)
     #[arg(long, env = "JUDGE_TOKEN_FILE")]
     pub token_file: Option<PathBuf>,
@@ -106,6 +117,26 @@ impl WorkerConfig {
                 format!("{:?} is not an http:// or https:// URL", self.scheduler),
             ));
         }
+        let identity = match (&self.client_cert, &self.client_key) {
+            (Some(c), Some(k)) => Some((c.clone(), k.clone())),
+            (None, None) => None,
+            _ => {
+                return Err(ConfigError::value(
+                    "client_cert",
+                    "client_cert and client_key go together",
+                ))
+            }
+        };
+        let tls = ClientTls {
+            ca_cert: self.ca_cert.clone(),
+            identity,
+        };
+        if self.scheduler.starts_with("http://") && tls != ClientTls::default() {
+            return Err(ConfigError::value(
+                "scheduler",
+                "ca_cert or a client certificate is set, but the URL is http://: use https://",
+            ));
+        }
         let name = self.effective_name();
         check_ident("name", &name)?;
         if !(1..=MAX_SLOTS).contains(&self.slots) {
@@ -159,6 +190,7 @@ impl WorkerConfig {
         }
         Ok(WorkerOptions {
             scheduler: self.scheduler.clone(),
+            tls,
             token,
             name,
             slots: self.slots,

@@ -26,6 +26,8 @@ use crate::sandbox::{cgroup, isolation, SandboxRunner};
 #[derive(Debug, Clone)]
 pub struct WorkerOptions {
     pub scheduler: String,
+    /// TLS towards an `https://` scheduler.
+    pub tls: judge_common::channel::ClientTls,
     pub token: String,
     pub name: String,
     pub slots: u32,
@@ -50,8 +52,8 @@ pub const SANDBOX_UIDS: u32 = 1000;
 /// Why the worker could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("bad scheduler URL {0:?}: {1}")]
-    Url(String, String),
+    #[error(transparent)]
+    Channel(#[from] judge_common::channel::ChannelError),
     #[error(transparent)]
     Token(#[from] judge_common::auth::BadToken),
     #[error("work dir {0}: {1}")]
@@ -184,8 +186,7 @@ pub async fn start_prepared(
         work_dir,
         runner,
     } = prepared;
-    let endpoint = judge_common::channel::endpoint(&opts.scheduler)
-        .map_err(|e| StartError::Url(opts.scheduler.clone(), e.to_string()))?;
+    let endpoint = judge_common::channel::endpoint(&opts.scheduler, &opts.tls)?;
     let channel = endpoint.connect_lazy();
     let client = WorkerServiceClient::with_interceptor(channel, Bearer::new(&opts.token)?)
         .max_decoding_message_size(64 << 20);

@@ -16,12 +16,21 @@ use crate::driver::DriverError;
 use crate::store::{Role, StoreError};
 use crate::tokens::{AuthError, Caller, TokenCache};
 
-/// Builds the interceptor for a service that the given roles may call.
+/// Builds the interceptor for a service that the given roles may call; with `client_cert`,
+/// only over a connection whose client presented a certificate of the client CA (mutual TLS:
+/// rustls has already checked it is one).
 pub fn auth(
     tokens: TokenCache,
     allowed: &'static [Role],
+    client_cert: bool,
 ) -> impl FnMut(Request<()>) -> Result<Request<()>, Status> + Clone {
     move |mut req: Request<()>| {
+        if client_cert && req.peer_certs().is_none_or(|c| c.is_empty()) {
+            return Err(Status::unauthenticated(
+                "this service needs a client certificate signed by the scheduler's client CA \
+                 (--client-cert and --client-key)",
+            ));
+        }
         let header = req
             .metadata()
             .get("authorization")

@@ -421,7 +421,7 @@ async fn transfer(size_mb: usize) -> Result<()> {
     std::io::copy(&mut std::fs::File::open(&blob)?, &mut h)?;
     let disk = t.elapsed();
 
-    let channel = judge_common::channel::endpoint(&s.sched.url())?
+    let channel = judge_common::channel::endpoint(&s.sched.url(), &Default::default())?
         .connect()
         .await?;
     let client = pb::worker_service_client::WorkerServiceClient::with_interceptor(

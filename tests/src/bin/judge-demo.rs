@@ -88,6 +88,7 @@ async fn main() -> Result<()> {
     eprintln!("scheduler on {url} (SQLite in {})", data_dir.display());
     let worker = judge_worker::start(WorkerOptions {
         scheduler: url.clone(),
+        tls: Default::default(),
         token: worker_token,
         name: "demo-worker".into(),
         slots: args.slots,
