@@ -77,28 +77,62 @@ type Times = Arc<Mutex<HashMap<u64, Instant>>>;
 struct Setup {
     _dir: tempfile::TempDir,
     sched: SchedulerProc,
+    /// The scheduler's URL: https:// when it serves TLS.
+    url: String,
     store: Store,
     admin: String,
     worker: String,
 }
 
 async fn setup() -> Result<Setup> {
+    setup_with(false).await
+}
+
+/// A scheduler with the `aplusb` example, serving TLS with a self-signed certificate if
+/// `tls` (the benchmark's clients then trust its CA).
+async fn setup_with(tls: bool) -> Result<Setup> {
     let dir = tempfile::tempdir()?;
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data)?;
     let admin = token(&data, "admin", "admin")?;
     let worker = token(&data, "worker", "sim")?;
-    let sched = SchedulerProc::start(
-        &data,
-        &["--max-queued", "1000000", "--report-timeout-seconds", "60"],
-    )
-    .await?;
-    let mut a = admin_client(&sched.url(), &admin).await?;
+    let mut args: Vec<String> = [
+        "--max-queued",
+        "1000000",
+        "--max-queued-per-token",
+        "1000000",
+        "--report-timeout-seconds",
+        "60",
+    ]
+    .map(String::from)
+    .to_vec();
+    if tls {
+        let certs = dir.path().join("tls");
+        let out = std::process::Command::new(judge_tests::bin("judge-scheduler"))
+            .args(["tls", "self-signed", "--host", "127.0.0.1", "--out"])
+            .arg(&certs)
+            .output()?;
+        anyhow::ensure!(out.status.success(), "tls self-signed failed");
+        judge_tests::trust_ca(&certs.join("ca.pem"));
+        for (flag, file) in [
+            ("--tls-cert", "server.pem"),
+            ("--tls-key", "server-key.pem"),
+        ] {
+            args.push(flag.into());
+            args.push(certs.join(file).display().to_string());
+        }
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let sched = SchedulerProc::start(&data, &args).await?;
+    let scheme = if tls { "https" } else { "http" };
+    let url = format!("{scheme}://{}", sched.addr);
+    let mut a = admin_client(&url, &admin).await?;
     push(&mut a, &example_problem("aplusb"), "aplusb", None).await?;
     let store = Store::open(&format!("sqlite://{}/judge.db", data.display())).await?;
     Ok(Setup {
         _dir: dir,
         sched,
+        url,
         store,
         admin,
         worker,
@@ -142,6 +176,14 @@ async fn wait_done(store: &Store, n: u64) -> Result<()> {
     .await
 }
 
+/// What one throughput run measured.
+struct Figures {
+    rate: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+/// Throughput and latency in plaintext, then the same over TLS, side by side.
 async fn throughput(
     jobs: usize,
     workers: usize,
@@ -149,7 +191,27 @@ async fn throughput(
     submitters: usize,
     latency_seconds: u64,
 ) -> Result<()> {
-    let s = setup().await?;
+    let plain = throughput_once(false, jobs, workers, slots, submitters, latency_seconds).await?;
+    let tls = throughput_once(true, jobs, workers, slots, submitters, latency_seconds).await?;
+    println!(
+        "tls/plaintext: throughput x{:.2}, p50 submit->assign x{:.2}, p99 x{:.2}",
+        tls.rate / plain.rate,
+        tls.p50.as_secs_f64() / plain.p50.as_secs_f64(),
+        tls.p99.as_secs_f64() / plain.p99.as_secs_f64()
+    );
+    Ok(())
+}
+
+async fn throughput_once(
+    tls: bool,
+    jobs: usize,
+    workers: usize,
+    slots: u32,
+    submitters: usize,
+    latency_seconds: u64,
+) -> Result<Figures> {
+    let s = setup_with(tls).await?;
+    let label = if tls { "tls" } else { "plaintext" };
     let assigned: Times = Default::default();
     let on_assign: sim::OnAssign = {
         let assigned = assigned.clone();
@@ -161,7 +223,7 @@ async fn throughput(
         })
     };
     for i in 0..workers {
-        let (url, tok) = (s.sched.url(), s.worker.clone());
+        let (url, tok) = (s.url.clone(), s.worker.clone());
         let cb = on_assign.clone();
         tokio::spawn(sim::run(
             url,
@@ -175,7 +237,7 @@ async fn throughput(
     let clients = {
         let mut v = Vec::new();
         for _ in 0..8 {
-            v.push(judge_client(&s.sched.url(), &s.admin).await?);
+            v.push(judge_client(&s.url.clone(), &s.admin).await?);
         }
         v
     };
@@ -202,8 +264,8 @@ async fn throughput(
     wait_done(&s.store, jobs as u64).await?;
     let elapsed = started.elapsed();
     let rate = jobs as f64 / elapsed.as_secs_f64();
-    println!("throughput: {jobs} jobs submitted in {submitted_in:.2?}, all stored done after {elapsed:.2?}");
-    println!("throughput: {rate:.0} jobs/s end to end (submit -> result stored), {workers} simulated workers x {slots} slots, {submitters} submitters");
+    println!("{label} throughput: {jobs} jobs submitted in {submitted_in:.2?}, all stored done after {elapsed:.2?}");
+    println!("{label} throughput: {rate:.0} jobs/s end to end (submit -> result stored), {workers} simulated workers x {slots} slots, {submitters} submitters");
 
     // 2. Latency at half that rate, open loop: submissions go out on a fixed schedule.
     let target = (rate / 2.0).max(1.0);
@@ -245,13 +307,12 @@ async fn throughput(
         );
     }
     lat.sort();
+    let (p50, p99) = (percentile(&lat, 0.5), percentile(&lat, 0.99));
     println!(
-        "latency: {total} jobs at {target:.0}/s (achieved {actual_rate:.0}/s): submit-to-assign p50 {:.2?}, p99 {:.2?}, max {:.2?}",
-        percentile(&lat, 0.5),
-        percentile(&lat, 0.99),
+        "{label} latency: {total} jobs at {target:.0}/s (achieved {actual_rate:.0}/s): submit-to-assign p50 {p50:.2?}, p99 {p99:.2?}, max {:.2?}",
         lat.last().copied().unwrap_or_default()
     );
-    Ok(())
+    Ok(Figures { rate, p50, p99 })
 }
 
 async fn hold_workers(count: usize, report_seconds: u64) -> Result<()> {
@@ -270,11 +331,11 @@ async fn hold_workers(count: usize, report_seconds: u64) -> Result<()> {
         .sched
         .pid()
         .ok_or_else(|| anyhow::anyhow!("scheduler pid"))?;
-    let judge = judge_client(&s.sched.url(), &s.admin).await?;
+    let judge = judge_client(&s.url.clone(), &s.admin).await?;
     let before = rss_bytes(pid);
     let started = Instant::now();
     for i in 0..count {
-        let (url, tok) = (s.sched.url(), s.worker.clone());
+        let (url, tok) = (s.url.clone(), s.worker.clone());
         tokio::spawn(async move {
             if let Err(e) = sim::run(
                 url,
@@ -396,7 +457,7 @@ async fn transfer(size_mb: usize) -> Result<()> {
         }
     }
     std::fs::write(dir.join("data/secret/1.ans"), "0\n")?;
-    let mut admin = admin_client(&s.sched.url(), &s.admin).await?;
+    let mut admin = admin_client(&s.url.clone(), &s.admin).await?;
     let pid = s
         .sched
         .pid()
@@ -421,7 +482,7 @@ async fn transfer(size_mb: usize) -> Result<()> {
     std::io::copy(&mut std::fs::File::open(&blob)?, &mut h)?;
     let disk = t.elapsed();
 
-    let channel = judge_common::channel::endpoint(&s.sched.url(), &Default::default())?
+    let channel = judge_common::channel::endpoint(&s.url.clone(), &Default::default())?
         .connect()
         .await?;
     let client = pb::worker_service_client::WorkerServiceClient::with_interceptor(
