@@ -86,6 +86,21 @@ pub fn bin(name: &str) -> PathBuf {
     dir.join(name)
 }
 
+/// Asserts that `r` was refused with `code` and a message mentioning `needle`.
+pub fn assert_status<T: std::fmt::Debug>(
+    r: Result<T, tonic::Status>,
+    code: tonic::Code,
+    needle: &str,
+) {
+    let err = r.expect_err("the request should be refused");
+    assert_eq!(err.code(), code, "{}", err.message());
+    assert!(
+        err.message().contains(needle),
+        "message {:?} should mention {needle:?}",
+        err.message()
+    );
+}
+
 /// Polls `f` until it yields a value, or fails after `timeout` naming what it waited for.
 pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> Result<T>
 where

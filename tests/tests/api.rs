@@ -7,16 +7,6 @@ use judge_common::pb;
 use judge_tests::*;
 use tonic::Code;
 
-fn assert_status<T: std::fmt::Debug>(r: Result<T, tonic::Status>, code: Code, needle: &str) {
-    let err = r.expect_err("the request should be refused");
-    assert_eq!(err.code(), code, "{}", err.message());
-    assert!(
-        err.message().contains(needle),
-        "message {:?} should mention {needle:?}",
-        err.message()
-    );
-}
-
 fn submit_req(problem: &str, language: &str, source: &[u8]) -> pb::SubmitRequest {
     pb::SubmitRequest {
         problem_id: problem.into(),

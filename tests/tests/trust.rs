@@ -9,16 +9,6 @@ use judge_tests::*;
 use judgectl::Authed;
 use tonic::Code;
 
-fn refused<T: std::fmt::Debug>(r: Result<T, tonic::Status>, code: Code, needle: &str) {
-    let err = r.expect_err("the request should be refused");
-    assert_eq!(err.code(), code, "{}", err.message());
-    assert!(
-        err.message().contains(needle),
-        "message {:?} should mention {needle:?}",
-        err.message()
-    );
-}
-
 /// A token made while the scheduler runs, once the scheduler accepts it.
 async fn live_token(c: &Cluster, role: &str, name: &str) -> anyhow::Result<String> {
     let t = token(&c.sched.data_dir, role, name)?;
@@ -77,7 +67,7 @@ async fn another_token_cannot_report_on_a_session_it_did_not_open() -> anyhow::R
     // On the victim's session: refused outright.
     let forged = update(&key, a.job_id, a.attempt, finished(pb::Verdict::Ac));
     let r = report_once(&c.sched.url(), &intruder, vec![forged]).await?;
-    refused(r, Code::PermissionDenied, "another token");
+    assert_status(r, Code::PermissionDenied, "another token");
     // On a session of its own: accepted as a stream, ignored as an update (not its attempt).
     let own = RawWorker::connect(&c.sched.url(), &intruder, hello("intruder-1", vec![])).await?;
     let forged = update(
@@ -115,7 +105,7 @@ async fn a_worker_name_belongs_to_the_token_that_registered_it() -> anyhow::Resu
         .err()
         .and_then(|e| e.downcast::<tonic::Status>().ok())
         .expect("the connect is refused with a status");
-    refused::<()>(Err(status), Code::PermissionDenied, "\"w1\"");
+    assert_status::<()>(Err(status), Code::PermissionDenied, "\"w1\"");
 
     // The holder stays connected and keeps its job.
     let judge = c.judge().await?;
@@ -163,18 +153,18 @@ async fn submitters_see_and_touch_only_their_own_jobs() -> anyhow::Result<()> {
     let id = submit(&mut alice, "aplusb", "python3", "this does not compile(").await?;
 
     let theirs = job(&mut bob, id).await;
-    refused(theirs, Code::NotFound, &format!("job {id} not found"));
+    assert_status(theirs, Code::NotFound, &format!("job {id} not found"));
     let missing = job(&mut bob, 999_999).await;
-    refused(missing, Code::NotFound, "job 999999 not found");
+    assert_status(missing, Code::NotFound, "job 999999 not found");
     let watch = bob
         .watch_job(pb::WatchJobRequest {
             job_id: id,
             after_seq: 0,
         })
         .await;
-    refused(watch, Code::NotFound, "not found");
+    assert_status(watch, Code::NotFound, "not found");
     let cancel = bob.cancel_job(pb::CancelJobRequest { job_id: id }).await;
-    refused(cancel, Code::NotFound, "not found");
+    assert_status(cancel, Code::NotFound, "not found");
     let listed = bob
         .list_jobs(pb::ListJobsRequest { limit: 100 })
         .await?
@@ -213,7 +203,7 @@ async fn one_token_cannot_fill_the_queue_for_everyone() -> anyhow::Result<()> {
     submit(&mut alice, "aplusb", "python3", AC_PY).await?;
     let third = submit(&mut alice, "aplusb", "python3", AC_PY).await;
     let status = third.err().and_then(|e| e.downcast::<tonic::Status>().ok());
-    refused::<()>(
+    assert_status::<()>(
         status.map_or(Ok(()), Err),
         Code::ResourceExhausted,
         "max_queued_per_token",
@@ -263,7 +253,7 @@ async fn a_retried_submit_returns_the_same_job() -> anyhow::Result<()> {
         source: AC_PY.into(),
         ..Default::default()
     };
-    refused(alice.submit(bad).await, Code::InvalidArgument, "request_id");
+    assert_status(alice.submit(bad).await, Code::InvalidArgument, "request_id");
     Ok(())
 }
 
@@ -297,7 +287,7 @@ async fn watching_jobs_that_do_not_exist_keeps_nothing() -> anyhow::Result<()> {
     }
     let before = rss_kib(pid);
     for id in 0..3000u64 {
-        refused(
+        assert_status(
             watch(&mut judge, 2_000_000 + id).await,
             Code::NotFound,
             "not found",
@@ -334,7 +324,7 @@ async fn watches_per_token_are_bounded() -> anyhow::Result<()> {
             after_seq: 0,
         })
         .await;
-    refused(fourth, Code::ResourceExhausted, "watches open");
+    assert_status(fourth, Code::ResourceExhausted, "watches open");
     // Another token is not affected.
     let mut admin = c.judge().await?;
     admin

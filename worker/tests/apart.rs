@@ -3,23 +3,17 @@
 //! file in /tmp and in /dev/shm, a TCP port) and a "client" run beside it tries each one.
 //! Needs root and cgroups, as a production worker does.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use judge_worker::sandbox::cgroup::Cgroups;
-use judge_worker::sandbox::isolation::{Isolation, IsolationConfig};
+use common::with_marker;
+use judge_worker::sandbox::isolation::Isolation;
 use judge_worker::sandbox::{RunSpec, Runner, SandboxRunner};
 
 fn runner() -> (SandboxRunner, Arc<Isolation>) {
-    let cgroups = Cgroups::detect().unwrap_or_else(|why| panic!("these tests need cgroups: {why}"));
-    let staging = std::env::temp_dir().join("judge-apart-tests-root");
-    let isolation = Arc::new(
-        Isolation::new(&IsolationConfig::base(staging))
-            .unwrap_or_else(|why| panic!("these tests need root: {why}")),
-    );
-    let runner = SandboxRunner::new(Some(Arc::new(cgroups)), Some(isolation.clone()))
-        .expect("the spawn helper starts");
-    (runner, isolation)
+    common::sandbox("judge-apart-tests-root")
 }
 
 fn python(code: &str, marker: &str, wall: Duration) -> RunSpec {
@@ -91,19 +85,6 @@ if others:
     reached.append("processes %s" % others)
 print("reached:", ", ".join(reached) or "nothing")
 "#;
-
-/// The processes whose command line contains `marker`.
-fn with_marker(marker: &str) -> Vec<u32> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|c| String::from_utf8_lossy(&c).contains(marker))
-                .unwrap_or(false)
-        })
-        .collect()
-}
 
 #[tokio::test]
 async fn two_runs_at_once_share_no_channel() {

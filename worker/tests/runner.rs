@@ -1,20 +1,15 @@
 //! The runner with cgroups, attacked by real programs. These need cgroups (root, or a
 //! delegated cgroup), as a production worker does; CI runs as root.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use judge_worker::sandbox::cgroup::Cgroups;
-use judge_worker::sandbox::isolation::{Isolation, IsolationConfig};
 use judge_worker::sandbox::{LimitHit, RunOutcome, RunSpec, Runner, SandboxRunner};
 
 fn runner() -> SandboxRunner {
-    let cgroups = Cgroups::detect().unwrap_or_else(|why| panic!("these tests need cgroups: {why}"));
-    let staging = std::env::temp_dir().join("judge-runner-tests-root");
-    let isolation = Isolation::new(&IsolationConfig::base(staging))
-        .unwrap_or_else(|why| panic!("these tests need root: {why}"));
-    SandboxRunner::new(Some(Arc::new(cgroups)), Some(Arc::new(isolation)))
-        .expect("the spawn helper starts")
+    common::sandbox("judge-runner-tests-root").0
 }
 
 fn python(code: &str, marker: &str) -> RunSpec {
@@ -49,15 +44,7 @@ async fn run(spec: RunSpec) -> RunOutcome {
 
 /// Processes whose command line contains `marker`.
 fn survivors(marker: &str) -> Vec<u32> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|c| String::from_utf8_lossy(&c).contains(marker))
-                .unwrap_or(false)
-        })
-        .collect()
+    common::with_marker(marker)
 }
 
 #[tokio::test]
