@@ -73,6 +73,19 @@ pub const VALIDATION_MEMORY: Range = Range {
 
 const MIB: f64 = 1024.0 * 1024.0;
 
+/// The wall-clock limit of a submission's run with CPU-time limit `cpu_ms`: room for a
+/// program that waits on I/O, and a second for start-up. The worker applies it; the
+/// scheduler counts it in an attempt's worst case.
+pub fn submission_wall_ms(cpu_ms: u64) -> u64 {
+    cpu_ms.saturating_mul(3).saturating_add(1_000)
+}
+
+/// The wall-clock limit of one of the judge's own tools (compiler, validator) with CPU-time
+/// limit `cpu_ms`.
+pub fn tool_wall_ms(cpu_ms: u64) -> u64 {
+    cpu_ms.saturating_mul(2)
+}
+
 impl Range {
     /// `value` (or the default) if it is within range; else a message naming the field and
     /// the range.

@@ -31,24 +31,21 @@ pub const SLOW_DOWNLOAD_BYTES_PER_MS: u64 = 1_000; // 1 MB/s
 
 /// The longest an attempt of this problem can take when every limit is hit: its files
 /// downloaded at [`SLOW_DOWNLOAD_BYTES_PER_MS`], the compiler's wall limit, the validator's
-/// build, and for every test the submission's wall limit and the validator's. The worker
-/// gives each run a wall limit of twice its CPU limit (tools) or three times plus a second
-/// (submissions); those are the figures used here.
+/// build, and for every test the submission's wall limit and the validator's (the wall
+/// limits the worker applies, from [`judge_common::limits`]).
 pub fn worst_case_ms(spec: &pb::ProblemSpec, files: &JobFiles) -> Millis {
+    use judge_common::limits::{submission_wall_ms, tool_wall_ms};
     let bytes: u64 = files
         .iter()
         .map(|(_, size)| *size)
         .fold(0, u64::saturating_add);
-    let tool = |ms: u32| u64::from(ms).saturating_mul(2);
+    let tool = |ms: u32| tool_wall_ms(u64::from(ms));
     let validator = if spec.output_validator.is_some() {
         tool(spec.validator_time_limit_ms)
     } else {
         0
     };
-    let per_test = u64::from(spec.time_limit_ms)
-        .saturating_mul(3)
-        .saturating_add(1_000)
-        .saturating_add(validator);
+    let per_test = submission_wall_ms(u64::from(spec.time_limit_ms)).saturating_add(validator);
     let total = (bytes / SLOW_DOWNLOAD_BYTES_PER_MS)
         .saturating_add(tool(spec.compile_time_limit_ms))
         .saturating_add(validator)

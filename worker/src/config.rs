@@ -84,23 +84,9 @@ fn host_name() -> String {
         .unwrap_or_else(|| "worker".into())
 }
 
-/// A name-like value: 1 to 64 letters, digits, '.', '_' or '-', not starting with '.'
-/// (the scheduler refuses anything else).
+/// A name-like value, as the scheduler checks it (see [`judge_common::ident`]).
 fn check_ident(key: &str, value: &str) -> Result<(), ConfigError> {
-    let ok = !value.is_empty()
-        && value.len() <= 64
-        && !value.starts_with('.')
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
-    if ok {
-        Ok(())
-    } else {
-        Err(ConfigError::value(
-            key,
-            format!("{value:?} is not valid: use 1 to 64 letters, digits, '.', '_' or '-'"),
-        ))
-    }
+    judge_common::ident::check(value).map_err(|e| ConfigError::value(key, e))
 }
 
 impl WorkerConfig {

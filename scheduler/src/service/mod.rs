@@ -81,17 +81,5 @@ impl From<DriverError> for Status {
 
 /// Validates a name-like identifier (problem id, worker name, job type).
 pub(crate) fn check_ident(what: &str, value: &str) -> Result<(), Status> {
-    let ok = !value.is_empty()
-        && value.len() <= 64
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-        && !value.starts_with('.');
-    if ok {
-        Ok(())
-    } else {
-        Err(Status::invalid_argument(format!(
-            "{what} {value:?} is not valid: use 1 to 64 letters, digits, '.', '_' or '-'"
-        )))
-    }
+    judge_common::ident::check(value).map_err(|e| Status::invalid_argument(format!("{what} {e}")))
 }

@@ -90,6 +90,12 @@ impl ProblemLimits {
     }
 }
 
+/// The wall limit `rule` gives a run with CPU-time limit `cpu`.
+fn wall(rule: fn(u64) -> u64, cpu: Duration) -> Duration {
+    let ms = u64::try_from(cpu.as_millis()).unwrap_or(u64::MAX);
+    Duration::from_millis(rule(ms))
+}
+
 /// A run of the judge's own tools (compilers, validators): limits of their own, and a
 /// directory they may write into.
 pub fn tool_spec(
@@ -105,7 +111,7 @@ pub fn tool_spec(
         binds: Vec::new(),
         stdin,
         time_limit: limits.time,
-        wall_limit: limits.time * 2,
+        wall_limit: wall(judge_common::limits::tool_wall_ms, limits.time),
         memory_limit_bytes: limits.memory_bytes,
         output_limit_bytes: 1 << 20,
         max_processes: COMPILE_PROCESSES,
@@ -275,7 +281,7 @@ impl Judge {
                 binds: Vec::new(),
                 stdin: Some(input.path.clone()),
                 time_limit,
-                wall_limit: time_limit * 3 + Duration::from_secs(1),
+                wall_limit: wall(judge_common::limits::submission_wall_ms, time_limit),
                 memory_limit_bytes: limits.memory_bytes,
                 output_limit_bytes: limits.output_bytes,
                 max_processes: lang.max_processes,
