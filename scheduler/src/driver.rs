@@ -11,7 +11,11 @@
 //! The driver speaks only the core's language: the services translate to and from the wire.
 //!
 //! If the store fails, the driver stops and the scheduler exits: memory may now be ahead of
-//! the store, and a restart rebuilds it from the store, which is the truth.
+//! the store, and a restart rebuilds it from the store, which is the truth. A full disk is
+//! the one failure that passes: the driver throws its core away and rebuilds it from the
+//! store in place (as a restart would), refuses the batch's requests with
+//! [`DriverError::DiskFull`], and closes every worker session, so that workers re-send the
+//! results it could not store (they hold them until adopted, as across any reconnect).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -97,7 +101,7 @@ pub enum Input {
     Event(Event),
     Ask {
         request: Request,
-        reply: oneshot::Sender<Reply>,
+        reply: oneshot::Sender<Result<Reply, DriverError>>,
     },
 }
 
@@ -190,6 +194,9 @@ pub enum DriverError {
     Gone,
     #[error("internal error: the driver answered a {0} request with another kind of reply")]
     WrongReply(&'static str),
+    /// Nothing of the request was stored, for lack of space; it may be tried again later.
+    #[error("the scheduler's disk is full, so nothing new can be stored; try again once there is room ({0})")]
+    DiskFull(String),
 }
 
 impl DriverHandle {
@@ -218,7 +225,7 @@ impl DriverHandle {
             .send(Input::Ask { request, reply })
             .await
             .map_err(|_| DriverError::Gone)?;
-        rx.await.map_err(|_| DriverError::Gone)
+        rx.await.map_err(|_| DriverError::Gone)?
     }
 
     pub async fn submit(
@@ -303,7 +310,7 @@ pub struct Driver {
     sessions: Sessions,
     config: DriverConfig,
     feeds: HashMap<SessionId, FeedSender>,
-    pending: HashMap<RequestId, oneshot::Sender<Reply>>,
+    pending: HashMap<RequestId, oneshot::Sender<Result<Reply, DriverError>>>,
     sources: HashMap<RequestId, Vec<u8>>,
     next_req: RequestId,
     next_session: u64,
@@ -452,11 +459,14 @@ impl Driver {
             })
             .collect();
         if !changes.is_empty() {
-            if let Err(e) = self.store.persist(&changes, &self.sources).await {
-                tracing::error!(error = %e, "store write failed; stopping so a restart recovers from the store");
-                return Err(e);
+            match self.store.persist(&changes, &self.sources).await {
+                Ok(()) => tracing::debug!(changes = changes.len(), "batch committed"),
+                Err(StoreError::DiskFull(why)) => return self.roll_back(why).await,
+                Err(e) => {
+                    tracing::error!(error = %e, "store write failed; stopping so a restart recovers from the store");
+                    return Err(e);
+                }
             }
-            tracing::debug!(changes = changes.len(), "batch committed");
         }
         self.sources.clear();
         let assigns: Vec<JobId> = effects
@@ -517,6 +527,30 @@ impl Driver {
         Ok(())
     }
 
+    /// Forgets a batch the disk had no room for: its requests are refused, the core is
+    /// rebuilt from the store, and every worker session closes so that its worker
+    /// reconnects and re-sends what it holds.
+    async fn roll_back(&mut self, why: String) -> Result<(), StoreError> {
+        tracing::error!(%why, "the disk is full: refusing the batch and rebuilding from the store");
+        self.sources.clear();
+        for (_, pending) in self.pending.drain() {
+            let _ = pending.send(Err(DriverError::DiskFull(why.clone())));
+        }
+        let reason = "the scheduler's disk is full; reconnect and send your results again";
+        for (session, feed) in self.feeds.drain() {
+            let _ = feed.try_send(ToWorker::Closed {
+                reason: reason.to_string(),
+            });
+            self.sessions.close(session);
+        }
+        let config = self.core.config().clone();
+        let (core, abandoned) =
+            crate::recovery::rebuild(&self.store, &self.catalog, config, now_ms()).await?;
+        self.core = core;
+        self.internal = abandoned;
+        Ok(())
+    }
+
     /// The assignment to send for a job the core assigned, or `None` when the job cannot
     /// run (its row or its problem version is gone): it is then abandoned as a judge error
     /// with the next batch, and the scheduler carries on.
@@ -569,7 +603,7 @@ impl Driver {
         let Some(pending) = self.pending.remove(&req) else {
             return;
         };
-        if let Err(Reply::Connected(session)) = pending.send(reply) {
+        if let Err(Ok(Reply::Connected(session))) = pending.send(Ok(reply)) {
             // The worker hung up before it learnt its session: nobody will read that feed.
             self.feeds.remove(&session);
             self.sessions.close(session);

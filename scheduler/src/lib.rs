@@ -7,6 +7,7 @@ pub mod config;
 pub mod core;
 pub mod driver;
 pub mod gc;
+pub mod recovery;
 pub mod server;
 pub mod service;
 pub mod store;

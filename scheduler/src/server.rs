@@ -12,8 +12,8 @@ use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::blobs::BlobStore;
 use crate::catalog::Catalog;
-use crate::core::{Core, CoreConfig, Event};
-use crate::driver::{gone_message, now_ms, Driver, DriverConfig, DriverHandle, Sessions};
+use crate::core::{CoreConfig, Event};
+use crate::driver::{now_ms, Driver, DriverConfig, DriverHandle, Sessions};
 use crate::service::{auth, AdminApi, JudgeApi, WorkerApi};
 use crate::store::{Role, Store, StoreError};
 use crate::tokens::TokenCache;
@@ -83,37 +83,21 @@ pub async fn start(
             path: blob_dir.display().to_string(),
             source,
         })?;
-    let epoch = store.next_epoch().await?;
-    let catalog = Catalog::new(store.clone());
-    let mut unfinished = store.unfinished().await?;
-    // A job whose problem version is gone cannot run: it ends as a judge error once the
-    // driver runs, instead of keeping the scheduler from starting.
-    let mut abandoned = Vec::new();
-    for job in &mut unfinished {
-        let (id, version) = (&job.job.problem_id, job.job.problem_version);
-        match catalog.version(id, version).await? {
-            Some(v) => {
-                job.files = v.files.clone();
-                job.worst_case_ms = v.worst_case_ms;
-            }
-            None => abandoned.push(Event::Abandon {
-                job_id: job.job_id,
-                reason: gone_message(id, version),
-            }),
+    let epoch = match store.next_epoch().await {
+        Ok(epoch) => epoch,
+        // Epochs only tell this run's sessions from an earlier run's: one not stored
+        // repeats at worst after another start on a full disk, and sessions never outlive
+        // a run.
+        Err(StoreError::DiskFull(why)) => {
+            tracing::warn!(%why, "the disk is full: starting anyway; writes are refused until there is room");
+            store.epoch().await? + 1
         }
-    }
-    let now = now_ms();
-    tracing::info!(
-        epoch,
-        unfinished = unfinished.len(),
-        "recovered state from the store"
-    );
-    let core = Core::recover(
-        opts.core.clone(),
-        store.max_job_id().await?,
-        unfinished,
-        now,
-    );
+        Err(e) => return Err(e.into()),
+    };
+    let catalog = Catalog::new(store.clone());
+    let (core, abandoned) =
+        crate::recovery::rebuild(&store, &catalog, opts.core.clone(), now_ms()).await?;
+    tracing::info!(epoch, "recovered state from the store");
 
     let tokens = TokenCache::default();
     tokens.replace(store.tokens().await?);

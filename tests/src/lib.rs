@@ -158,7 +158,8 @@ impl SchedulerProc {
 
     pub async fn start_on(data_dir: &Path, listen: &str, extra: &[&str]) -> Result<SchedulerProc> {
         std::fs::create_dir_all(data_dir)?;
-        let log = data_dir.join(format!(
+        // Beside the data dir, not in it: a test may fill the data dir's disk.
+        let log = data_dir.parent().unwrap_or(data_dir).join(format!(
             "scheduler-{}.log",
             std::time::UNIX_EPOCH.elapsed()?.as_nanos()
         ));
@@ -525,9 +526,19 @@ pub struct Cluster {
 
 impl Cluster {
     pub async fn start(extra: &[&str]) -> Result<Cluster> {
+        Self::start_with(|_| Ok(()), extra).await
+    }
+
+    /// Like [`Cluster::start`], calling `prepare` with the (empty) data dir first: to mount
+    /// a small file system there, for example.
+    pub async fn start_with(
+        prepare: impl FnOnce(&Path) -> Result<()>,
+        extra: &[&str],
+    ) -> Result<Cluster> {
         let dir = tempfile::tempdir()?;
         let data = dir.path().join("data");
         std::fs::create_dir_all(&data)?;
+        prepare(&data)?;
         let admin = token(&data, "admin", "admin")?;
         let worker_token = token(&data, "worker", "workers")?;
         let submitter = token(&data, "submitter", "student")?;

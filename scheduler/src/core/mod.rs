@@ -93,6 +93,11 @@ impl Core {
     }
 
     /// Number of jobs waiting for a worker.
+    /// The settings this core runs with.
+    pub fn config(&self) -> &CoreConfig {
+        &self.config
+    }
+
     pub fn queued(&self) -> usize {
         self.jobs.queued_len()
     }

@@ -24,7 +24,7 @@ pub struct AdminApi {
 }
 
 fn io_status(e: std::io::Error) -> Status {
-    Status::internal(format!("storing the file failed: {e}"))
+    super::io_status("storing the file failed", e)
 }
 
 /// An upload in progress: files staged so far and the one being written. Dropping it (on any

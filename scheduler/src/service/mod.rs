@@ -62,6 +62,7 @@ impl From<StoreError> for Status {
         match e {
             StoreError::NotFound(what) => Status::not_found(format!("{what} not found")),
             StoreError::Conflict(msg) => Status::already_exists(msg),
+            StoreError::DiskFull(why) => disk_full(&why),
             other => {
                 tracing::error!(error = %other, "store error");
                 Status::unavailable("the scheduler's store failed; try again")
@@ -75,7 +76,24 @@ impl From<DriverError> for Status {
         match e {
             DriverError::Gone => Status::unavailable(e.to_string()),
             DriverError::WrongReply(_) => Status::internal(e.to_string()),
+            DriverError::DiskFull(why) => disk_full(&why),
         }
+    }
+}
+
+/// A write refused for lack of space: the caller may try again once there is room.
+pub(crate) fn disk_full(why: &str) -> Status {
+    Status::resource_exhausted(format!(
+        "the scheduler's disk is full, so nothing new can be stored; try again once there is room ({why})"
+    ))
+}
+
+/// A file that could not be stored: a full disk, or another I/O failure.
+pub(crate) fn io_status(what: &str, e: std::io::Error) -> Status {
+    if e.kind() == std::io::ErrorKind::StorageFull {
+        disk_full(&format!("{what}: {e}"))
+    } else {
+        Status::internal(format!("{what}: {e}"))
     }
 }
 

@@ -24,7 +24,11 @@ pub use tokens::{NameClaim, Role, TokenRecord};
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
-    Db(#[from] sqlx::Error),
+    Db(sqlx::Error),
+    /// A write found no room on the disk. Unlike other failures this one passes: the
+    /// scheduler refuses writes and carries on until there is room again.
+    #[error("the disk is full: {0}")]
+    DiskFull(String),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://...")]
@@ -35,6 +39,32 @@ pub enum StoreError {
     Conflict(String),
     #[error("{0} not found")]
     NotFound(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    /// Tells a full disk by the database's own code: SQLite's `SQLITE_FULL` (13),
+    /// PostgreSQL's `disk_full` (53100), or the OS's `ENOSPC` on a file.
+    fn from(e: sqlx::Error) -> Self {
+        let full = match &e {
+            sqlx::Error::Database(db) => {
+                matches!(db.code().as_deref(), Some("13") | Some("53100"))
+            }
+            sqlx::Error::Io(io) => io.kind() == std::io::ErrorKind::StorageFull,
+            _ => false,
+        };
+        if full {
+            StoreError::DiskFull(e.to_string())
+        } else {
+            StoreError::Db(e)
+        }
+    }
+}
+
+impl StoreError {
+    /// Whether this failure is a full disk, which passes (see [`StoreError::DiskFull`]).
+    pub fn is_disk_full(&self) -> bool {
+        matches!(self, StoreError::DiskFull(_))
+    }
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -136,6 +166,17 @@ impl Store {
         }
         tx.commit().await?;
         Ok(epoch as u64)
+    }
+
+    /// The last stored boot epoch (0 before the first start).
+    pub async fn epoch(&self) -> Result<u64> {
+        let row = sqlx::query("SELECT value FROM meta WHERE key = 'epoch'")
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => u64::try_from(col::<i64>(&r, "meta", "value")?).unwrap_or(0),
+            None => 0,
+        })
     }
 
     pub async fn close(&self) {

@@ -1,0 +1,141 @@
+//! A full disk under the data dir: writes are refused with RESOURCE_EXHAUSTED, reads go on,
+//! a result the worker sends meanwhile is not lost, the scheduler starts on the full disk,
+//! and everything carries on by itself once there is room again.
+//!
+//! The data dir is a small tmpfs of its own (so this needs root, as the sandbox tests do).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use judge_common::pb;
+use judge_common::pb::judge_service_client::JudgeServiceClient;
+use judge_tests::*;
+use judgectl::Authed;
+
+/// A tmpfs mounted for the test, unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &Path, size: &str) -> anyhow::Result<Tmpfs> {
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .status()?;
+        anyhow::ensure!(status.success(), "mounting a tmpfs needs root");
+        Ok(Tmpfs(at.to_path_buf()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// Fills the file system holding `dir` to the last byte with one file; its path.
+fn fill(dir: &Path) -> anyhow::Result<PathBuf> {
+    let path = dir.join("filler");
+    let mut f = std::fs::File::create(&path)?;
+    for chunk in [1 << 20, 4096, 512, 1] {
+        let buf = vec![0u8; chunk];
+        while f.write_all(&buf).is_ok() {}
+    }
+    let _ = f.sync_all();
+    Ok(path)
+}
+
+/// Checks that a request was refused as a full disk (judgectl's errors carry the status as
+/// text).
+fn assert_disk_full<T: std::fmt::Debug>(r: anyhow::Result<T>) {
+    let err = r.expect_err("a write on a full disk should be refused");
+    let text = match err.downcast_ref::<tonic::Status>() {
+        Some(s) => format!("{:?}: {}", s.code(), s.message()),
+        None => format!("{err:#}"),
+    };
+    assert!(
+        text.contains("ResourceExhausted") && text.contains("disk is full"),
+        "{text}"
+    );
+}
+
+/// A submission of `aplusb` large enough that storing it needs new room.
+fn big_submission(seconds: f64) -> String {
+    format!("{}# {}\n", slow_aplusb(seconds), "x".repeat(240 * 1024))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_refuses_writes_keeps_results_and_recovers() -> anyhow::Result<()> {
+    let mut mount = None;
+    let mut c = Cluster::start_with(
+        |data| {
+            mount = Some(Tmpfs::mount(data, "16m")?);
+            Ok(())
+        },
+        &[],
+    )
+    .await?;
+    c.add_worker("w1", 1)?;
+    c.wait_workers(1).await?;
+    let mut judge = judge_client(&c.sched.url(), &c.submitter).await?;
+    // A first job warms the worker's cache, so the next one needs nothing from the disk.
+    let warm = submit(&mut judge, "aplusb", "python3", AC_PY).await?;
+    wait_finished(&mut judge, warm).await?;
+    let running = start_slow(&mut judge, 0.5).await?;
+
+    let filler = fill(&c.sched.data_dir)?;
+    // Writes are refused, naming the full disk...
+    assert_disk_full(submit(&mut judge, "aplusb", "python3", &big_submission(0.0)).await);
+    let mut admin = admin_client(&c.sched.url(), &c.admin).await?;
+    let r = judgectl::push::push(
+        &mut admin,
+        &example_problem("aplusb"),
+        Some("second".into()),
+        None,
+    )
+    .await;
+    assert_disk_full(r);
+    // ...while reads go on.
+    let job = |judge: &mut JudgeServiceClient<Authed>| {
+        let mut judge = judge.clone();
+        async move {
+            judge
+                .get_job(pb::GetJobRequest { job_id: running })
+                .await
+                .map(|r| r.into_inner())
+        }
+    };
+    assert!(!is_final(job(&mut judge).await?.state), "ended too soon");
+
+    // The worker finishes meanwhile; its result cannot be stored, and it keeps it.
+    let worker_log = |c: &Cluster| c.workers[0].log();
+    eventually("the worker to finish the second job", WAIT, || async {
+        (worker_log(&c).matches("attempt finished").count() >= 2).then_some(())
+    })
+    .await?;
+    assert!(
+        !is_final(job(&mut judge).await?.state),
+        "a result was stored on a full disk: {}",
+        c.logs()
+    );
+    // Restarting on the full disk works.
+    let addr = c.sched.addr.to_string();
+    c.sched.kill().await;
+    c.sched = SchedulerProc::start_on(&c.sched.data_dir.clone(), &addr, &[]).await?;
+    let mut judge = judge_client(&c.sched.url(), &c.submitter).await?;
+    assert_disk_full(submit(&mut judge, "aplusb", "python3", &big_submission(0.0)).await);
+
+    // Room again: the held result lands without anyone resubmitting, and new work is taken.
+    std::fs::remove_file(&filler)?;
+    let job = wait_finished(&mut judge, running).await?;
+    assert_eq!(job.state, pb::JobState::Done as i32, "{}", c.logs());
+    assert_eq!(job.verdict, pb::Verdict::Ac as i32, "{}", c.logs());
+    let id = submit(&mut judge, "aplusb", "python3", AC_PY).await?;
+    let job = wait_finished(&mut judge, id).await?;
+    assert_eq!(job.verdict, pb::Verdict::Ac as i32, "{}", c.logs());
+    drop(c);
+    drop(mount);
+    Ok(())
+}
