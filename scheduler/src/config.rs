@@ -33,12 +33,15 @@ pub mod defaults {
     pub const KEEPALIVE_INTERVAL_SECONDS: f64 = 10.0;
     pub const KEEPALIVE_TIMEOUT_SECONDS: f64 = 20.0;
     pub const TOKEN_REFRESH_SECONDS: f64 = 1.0;
+    pub const FLEET_SIZE: u32 = 4096;
 }
 
 /// Largest source file the scheduler can be told to accept.
 pub const MAX_SOURCE_BYTES_LIMIT: usize = 64 << 20;
 /// Most attempts a job can be given.
 pub const MAX_ATTEMPTS_LIMIT: u32 = 100;
+/// Largest fleet the listen backlog can be sized for.
+pub const FLEET_SIZE_LIMIT: u32 = 1_000_000;
 
 /// Every key of `judge-scheduler serve` (flags, environment, TOML file).
 #[derive(Args, Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -109,6 +112,11 @@ pub struct ServeConfig {
     /// Seconds between re-reads of the token table (a revoked token stops working this fast)
     #[arg(long, env = "JUDGE_TOKEN_REFRESH_SECONDS", default_value_t = defaults::TOKEN_REFRESH_SECONDS)]
     pub token_refresh_seconds: f64,
+    /// Workers this scheduler is sized for: the listen backlog holds this many connection
+    /// attempts at once, a whole fleet redialling after a restart (1 to 1000000; the kernel
+    /// caps it at net.core.somaxconn)
+    #[arg(long, env = "JUDGE_FLEET_SIZE", default_value_t = defaults::FLEET_SIZE)]
+    pub fleet_size: u32,
 }
 
 impl Default for ServeConfig {
@@ -136,6 +144,7 @@ impl Default for ServeConfig {
             keepalive_interval_seconds: defaults::KEEPALIVE_INTERVAL_SECONDS,
             keepalive_timeout_seconds: defaults::KEEPALIVE_TIMEOUT_SECONDS,
             token_refresh_seconds: defaults::TOKEN_REFRESH_SECONDS,
+            fleet_size: defaults::FLEET_SIZE,
         }
     }
 }
@@ -190,6 +199,12 @@ impl ServeConfig {
                     "must be 1 to {MAX_ATTEMPTS_LIMIT}, got {}",
                     self.max_attempts
                 ),
+            ));
+        }
+        if !(1..=FLEET_SIZE_LIMIT).contains(&self.fleet_size) {
+            return Err(ConfigError::value(
+                "fleet_size",
+                format!("must be 1 to {FLEET_SIZE_LIMIT}, got {}", self.fleet_size),
             ));
         }
         let grace = seconds("grace_seconds", self.grace_seconds)?;
@@ -254,6 +269,7 @@ impl ServeConfig {
             keepalive_interval,
             keepalive_timeout,
             gc_interval: seconds("gc_interval_seconds", self.gc_interval_seconds)?,
+            fleet_size: self.fleet_size,
         })
     }
 }
@@ -289,6 +305,7 @@ mod tests {
         assert!(bad(|c| c.report_interval_seconds = 20.0).starts_with("report_interval_seconds:"));
         assert!(bad(|c| c.database = Some("mysql://x".into())).starts_with("database:"));
         assert!(bad(|c| c.max_source_bytes = 0).starts_with("max_source_bytes:"));
+        assert!(bad(|c| c.fleet_size = 0).starts_with("fleet_size:"));
         // Zero is a real choice for the locality wait.
         let c = ServeConfig {
             locality_wait_seconds: 0.0,

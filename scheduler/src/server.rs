@@ -7,8 +7,8 @@ use std::time::Duration;
 use judge_common::pb::admin_service_server::AdminServiceServer;
 use judge_common::pb::judge_service_server::JudgeServiceServer;
 use judge_common::pb::worker_service_server::WorkerServiceServer;
-use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
+use tokio::net::{TcpListener, TcpSocket};
+use tonic::transport::server::TcpIncoming;
 
 use crate::blobs::BlobStore;
 use crate::catalog::Catalog;
@@ -40,6 +40,8 @@ pub struct ServeOptions {
     pub keepalive_timeout: Duration,
     /// How often unreferenced test data is swept away.
     pub gc_interval: Duration,
+    /// Workers the listen backlog is sized for.
+    pub fleet_size: u32,
 }
 
 /// Why the scheduler could not start or stopped.
@@ -131,12 +133,11 @@ pub async fn start(
         opts.gc_interval,
     ));
 
-    let listener = TcpListener::bind(opts.listen)
-        .await
-        .map_err(|source| ServeError::Listen {
-            addr: opts.listen,
-            source,
-        })?;
+    let listener = listen(opts.listen, opts.fleet_size).map_err(|source| ServeError::Listen {
+        addr: opts.listen,
+        source,
+    })?;
+    let keepalive = opts.keepalive_interval;
     let addr = listener.local_addr().map_err(|source| ServeError::Listen {
         addr: opts.listen,
         source,
@@ -200,7 +201,12 @@ pub async fn start(
         ));
 
     let task = tokio::spawn(async move {
-        let incoming = TcpListenerStream::new(listener);
+        // Every accepted connection without Nagle's delay (each small response would wait
+        // for the peer's delayed ACK, about 40 ms) and with TCP keepalive; tonic sets these
+        // itself only on listeners it binds.
+        let incoming = TcpIncoming::from(listener)
+            .with_nodelay(Some(true))
+            .with_keepalive(Some(keepalive));
         // Stop serving when asked, or when the driver stops (the store failed).
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<Result<(), ServeError>>();
         let watcher = tokio::spawn(async move {
@@ -227,6 +233,29 @@ pub async fn start(
         result_rx.await.unwrap_or(Ok(()))
     });
     Ok(Running { addr, task })
+}
+
+/// A listener whose backlog holds `fleet_size` connection attempts, so that a fleet
+/// redialling at once after a restart is not dropped by the kernel.
+fn listen(addr: SocketAddr, fleet_size: u32) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    let cap = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok());
+    if let Some(cap) = cap.filter(|&cap| cap < fleet_size) {
+        tracing::warn!(
+            fleet_size,
+            somaxconn = cap,
+            "the kernel caps the listen backlog below the fleet size: raise net.core.somaxconn"
+        );
+    }
+    socket.listen(fleet_size)
 }
 
 /// Picks up tokens created or revoked by `judge-scheduler token ...` in another process;

@@ -727,3 +727,66 @@ pub async fn events(
     }
     Ok(out)
 }
+
+/// A connected TCP socket of another process, as its options stand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcpOptions {
+    pub local: String,
+    pub peer: String,
+    pub nodelay: bool,
+    pub keepalive: bool,
+}
+
+/// The options of every connected TCP socket that process `pid` has open, read from copies
+/// of its descriptors (`pidfd_getfd`, which needs root or ptrace rights over it).
+pub fn tcp_options(pid: u32) -> Result<Vec<TcpOptions>> {
+    use nix::sys::socket::{getpeername, getsockname, getsockopt, sockopt, SockaddrStorage};
+    use std::os::fd::{FromRawFd, OwnedFd};
+    // SAFETY: a plain system call with integer arguments.
+    let pidfd = unsafe { nix::libc::syscall(nix::libc::SYS_pidfd_open, pid, 0) };
+    if pidfd < 0 {
+        bail!("pidfd_open({pid}): {}", std::io::Error::last_os_error());
+    }
+    // SAFETY: the descriptor was just returned to us and is owned by nothing else.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as i32) };
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(format!("/proc/{pid}/fd"))? {
+        let entry = entry?;
+        let is_socket = std::fs::read_link(entry.path())
+            .map(|t| t.to_string_lossy().starts_with("socket:"))
+            .unwrap_or(false);
+        let Some(target) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if !is_socket {
+            continue;
+        }
+        use std::os::fd::AsRawFd;
+        // SAFETY: a plain system call with integer arguments.
+        let fd =
+            unsafe { nix::libc::syscall(nix::libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), target, 0) };
+        if fd < 0 {
+            continue; // closed meanwhile
+        }
+        // SAFETY: the descriptor was just returned to us and is owned by nothing else.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+        let Ok(peer) = getpeername::<SockaddrStorage>(fd.as_raw_fd()) else {
+            continue; // a listener, or not connected
+        };
+        if peer.as_sockaddr_in().is_none() && peer.as_sockaddr_in6().is_none() {
+            continue; // a Unix socket
+        }
+        let local = getsockname::<SockaddrStorage>(fd.as_raw_fd())?;
+        out.push(TcpOptions {
+            local: local.to_string(),
+            peer: peer.to_string(),
+            nodelay: getsockopt(&fd, sockopt::TcpNoDelay)?,
+            keepalive: getsockopt(&fd, sockopt::KeepAlive)?,
+        });
+    }
+    Ok(out)
+}
