@@ -10,10 +10,30 @@ use pb::worker_report::Report;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
+type Client = judge_common::pb::worker_service_client::WorkerServiceClient<judgectl::Authed>;
+
+/// One `Connect` up to its `Welcome`: the client, the feed and the session key.
+async fn connect(
+    url: &str,
+    token: &str,
+    hello: pb::ConnectRequest,
+) -> Result<(Client, tonic::Streaming<pb::WorkerCommand>, String)> {
+    let mut client = crate::worker_client(url, token).await?;
+    let mut feed = client.connect(hello).await?.into_inner();
+    match feed.message().await? {
+        Some(pb::WorkerCommand {
+            command: Some(Command::Welcome(w)),
+        }) => Ok((client, feed, w.session_id)),
+        other => bail!("expected Welcome, got {other:?}"),
+    }
+}
+
 /// Called with each assigned job id and when it arrived.
 pub type OnAssign = std::sync::Arc<dyn Fn(u64, Instant) + Send + Sync>;
 
 /// Connects as `name` and serves until the feed ends; resource reports every `report_every`.
+/// A connect that fails (the listen queue full, the scheduler busy) is tried again with
+/// backoff, up to a minute, so that a fleet connecting at once gets in whole.
 pub async fn run(
     url: String,
     token: String,
@@ -22,7 +42,6 @@ pub async fn run(
     report_every: Duration,
     on_assign: Option<OnAssign>,
 ) -> Result<()> {
-    let mut client = crate::worker_client(&url, &token).await?;
     let hello = pb::ConnectRequest {
         name,
         slots,
@@ -33,15 +52,20 @@ pub async fn run(
         }],
         ..Default::default()
     };
-    let mut feed = client.connect(hello).await?.into_inner();
-    let session = match feed.message().await? {
-        Some(pb::WorkerCommand {
-            command: Some(Command::Welcome(w)),
-        }) => w.session_id,
-        other => bail!("expected Welcome, got {other:?}"),
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut delay = Duration::from_millis(50);
+    let (client, mut feed, session) = loop {
+        match connect(&url, &token, hello.clone()).await {
+            Ok(connected) => break connected,
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+            Err(e) => return Err(e),
+        }
     };
     let (tx, rx) = mpsc::channel::<pb::WorkerReport>(1024);
-    let mut reports = client.clone();
+    let mut reports = client;
     let report_task = tokio::spawn(async move { reports.report(ReceiverStream::new(rx)).await });
     let job = |job_id, attempt, update| pb::WorkerReport {
         session_id: session.clone(),
@@ -55,7 +79,8 @@ pub async fn run(
     loop {
         tokio::select! {
             cmd = feed.message() => {
-                let Some(cmd) = cmd? else { break };
+                // The scheduler going away ends a simulated worker quietly.
+                let Ok(Some(cmd)) = cmd else { break };
                 if let Some(Command::Assign(a)) = cmd.command {
                     if let Some(f) = &on_assign {
                         f(a.job_id, Instant::now());

@@ -40,8 +40,7 @@ impl Core {
             let in_time = job
                 .skipped_since
                 .is_none_or(|t| now - t < self.config.locality_wait_ms);
-            let warm =
-                routing::warm_slots(&job.job, &job.files, self.workers.iter().map(|(_, w)| w));
+            let warm = routing::warm_slots(&job.job, &job.files, &self.workers);
             let ask = routing::Ask {
                 job: &job.job,
                 files: &job.files,
@@ -49,7 +48,7 @@ impl Core {
                 may_wait: in_time && waiters < warm,
                 random,
             };
-            let session = match routing::choose(&ask, self.workers.iter()) {
+            let session = match routing::choose(&ask, &self.workers) {
                 routing::Choice::Assign(session) => session,
                 routing::Choice::Wait => {
                     *waiting.entry(key).or_default() += 1;
@@ -64,15 +63,13 @@ impl Core {
             let files = job.files.clone();
             self.jobs.dequeue(job_id);
             self.assign_clock += 1;
-            let Some(w) = self.workers.get_mut(session) else {
+            let Some(name) = self.workers.get(session).map(|w| w.hello.name.clone()) else {
                 continue;
             };
-            w.running.insert(job_id);
-            w.last_assigned = self.assign_clock;
-            // It will fetch what it lacks: count it warm now, so the next job of this problem
-            // goes there too instead of warming yet another worker.
-            w.inventory.extend(files.iter().map(|(sha, _)| sha.clone()));
-            let name = w.hello.name.clone();
+            // It will fetch what it lacks: it counts as warm from now on, so the next job of
+            // this problem goes there too instead of warming yet another worker.
+            self.workers
+                .start(session, job_id, Some(self.assign_clock), &files);
             let Some(job) = self.jobs.get_mut(job_id) else {
                 continue;
             };

@@ -130,27 +130,15 @@ impl Core {
                 });
             }
             Event::WorkerDisconnected { session } => self.on_lost(session, now, &mut out),
-            Event::Resources { session, usage } => {
-                if let Some(w) = self.workers.get_mut(session) {
-                    w.usage = usage;
-                    w.last_report = now;
-                }
-            }
+            Event::Resources { session, usage } => self.workers.set_usage(session, usage, now),
             Event::CacheChanged {
                 session,
                 added,
                 removed,
                 stats,
-            } => {
-                if let Some(w) = self.workers.get_mut(session) {
-                    for sha in removed {
-                        w.inventory.remove(&sha);
-                    }
-                    w.inventory.extend(added);
-                    w.cache = stats;
-                    w.last_report = now;
-                }
-            }
+            } => self
+                .workers
+                .change_cache(session, added, removed, stats, now),
             Event::Progress {
                 session,
                 job_id,
@@ -158,17 +146,13 @@ impl Core {
                 progress,
             } => self.on_progress(session, job_id, attempt, progress, now, &mut out),
             Event::WorkerDraining { session } => {
-                if let Some(w) = self.workers.get_mut(session) {
-                    w.draining = true;
-                    w.last_report = now;
-                }
+                self.workers.set_draining(session);
+                self.workers.touch(session, now);
             }
             Event::DrainWorker { req, name } => {
                 let session = self.workers.session_of(&name);
                 if let Some(session) = session {
-                    if let Some(w) = self.workers.get_mut(session) {
-                        w.draining = true;
-                    }
+                    self.workers.set_draining(session);
                     out.push(Effect::Send {
                         session,
                         command: Command::Drain,
@@ -329,16 +313,7 @@ impl Core {
             });
             self.on_lost(old, now, out);
         }
-        let mut worker = Worker {
-            inventory: hello.cached.iter().cloned().collect(),
-            cache: hello.cache,
-            hello,
-            running: Default::default(),
-            draining: false,
-            usage: Usage::default(),
-            last_report: now,
-            last_assigned: 0,
-        };
+        let worker = Worker::new(hello, now);
         let mut adopted = Vec::new();
         for &(job_id, attempt) in &worker.hello.running {
             let Some(job) = self.jobs.get_mut(job_id) else {
@@ -348,13 +323,15 @@ impl Core {
             if same_attempt && job.worker.as_deref() == Some(worker.hello.name.as_str()) {
                 job.orphaned_until = None;
                 job.session = Some(session);
-                worker.running.insert(job_id);
                 adopted.push((job_id, attempt));
             }
         }
         // Orphans of this worker it did not offer back are gone: no point waiting for them.
         let name = worker.hello.name.clone();
         self.workers.insert(session, worker);
+        for &(job_id, _) in &adopted {
+            self.workers.start(session, job_id, None, &[]);
+        }
         out.push(Effect::Send {
             session,
             command: Command::Welcome { adopted },
@@ -369,7 +346,7 @@ impl Core {
         let Some(worker) = self.workers.remove(session) else {
             return;
         };
-        for job_id in worker.running {
+        for &job_id in worker.running() {
             let Some(job) = self.jobs.get_mut(job_id) else {
                 continue;
             };
@@ -414,9 +391,7 @@ impl Core {
                 session,
                 command: Command::Cancel { job_id, attempt },
             });
-            if let Some(w) = self.workers.get_mut(session) {
-                w.running.remove(&job_id);
-            }
+            self.workers.stop(session, job_id);
         }
         let reason = format!("the attempt took longer than its worst case ({allowed} s)");
         self.lose_attempt(job_id, &reason, now, out);
@@ -460,10 +435,9 @@ impl Core {
         now: Millis,
         out: &mut Vec<Effect>,
     ) {
-        let Some(worker) = self.workers.get_mut(session) else {
+        if !self.workers.touch(session, now) {
             return;
-        };
-        worker.last_report = now;
+        }
         let current = self
             .jobs
             .get(job_id)
@@ -528,9 +502,7 @@ impl Core {
                 if job.state != pb::JobState::Running && job.state != pb::JobState::Assigned {
                     return;
                 }
-                if let Some(w) = self.workers.get_mut(session) {
-                    w.running.remove(&job_id);
-                }
+                self.workers.stop(session, job_id);
                 if cancelled {
                     self.finish(job_id, pb::JobState::Cancelled, None, message, now, out);
                 } else {
@@ -566,8 +538,8 @@ impl Core {
             return;
         };
         let attempt = job.attempt;
-        if let Some(w) = job.session.and_then(|s| self.workers.get_mut(s)) {
-            w.running.remove(&job_id);
+        if let Some(session) = job.session {
+            self.workers.stop(session, job_id);
         }
         out.push(Effect::Persist(Persist::Finished {
             job_id,

@@ -10,46 +10,24 @@
 //! instead of making a cold one download everything. It waits only while the warm workers
 //! could absorb the jobs of that problem already waiting; past that (a hot problem
 //! piling up) it goes cold at once, so another worker warms up instead of a queue growing.
+//!
+//! None of this walks the fleet: the warm candidates come from the workers holding the job's
+//! files, and the best cold one is the first free worker of the job's offer in the table's
+//! rank index (see `workers.rs`). Only the baseline policies (random, least loaded), which
+//! the benchmarks compare against, look at every free candidate.
 
 use std::cmp::Ordering;
+use std::collections::HashMap;
 
 use super::types::{JobFiles, NewJob, Policy, SessionId};
-use super::workers::Worker;
+use super::workers::{Offer, Rank, Worker, WorkerTable};
 
-/// Whether `worker` takes jobs like `job` at all (ignoring free slots).
+/// Whether `worker` takes jobs like `job` at all (ignoring free slots), by name: for
+/// explanations, not the hot path.
 pub fn accepts(worker: &Worker, job: &NewJob) -> bool {
-    !worker.draining
+    !worker.draining()
         && worker.hello.job_types.contains(&job.job_type)
         && worker.hello.languages.contains(&job.language)
-}
-
-/// Whether `worker` could run `job` right now.
-pub fn can_run(worker: &Worker, job: &NewJob) -> bool {
-    worker.has_free_slot() && accepts(worker, job)
-}
-
-/// Bytes of `files` the worker does not hold (as far as its reports say).
-pub fn missing_bytes(worker: &Worker, files: &[(String, u64)]) -> u64 {
-    files
-        .iter()
-        .filter(|(sha, _)| !worker.inventory.contains(sha))
-        .map(|(_, size)| size)
-        .sum()
-}
-
-/// Orders by load: `a.running / a.slots` against `b.running / b.slots`, without floats.
-fn by_load(a: &Worker, b: &Worker) -> Ordering {
-    let la = a.running.len() as u64 * u64::from(b.hello.slots.max(1));
-    let lb = b.running.len() as u64 * u64::from(a.hello.slots.max(1));
-    la.cmp(&lb)
-}
-
-/// A free candidate as the policies see it.
-#[derive(Debug, Clone, Copy)]
-pub struct Candidate<'a> {
-    pub session: SessionId,
-    pub worker: &'a Worker,
-    pub missing: u64,
 }
 
 /// The routing decision for one queued job.
@@ -73,105 +51,146 @@ pub struct Ask<'a> {
     pub random: f64,
 }
 
-/// Picks among `workers` for one job.
-pub fn choose<'a>(
-    ask: &Ask<'_>,
-    workers: impl Iterator<Item = (SessionId, &'a Worker)> + Clone,
-) -> Choice {
-    let candidates: Vec<Candidate<'a>> = workers
-        .clone()
-        .filter(|(_, w)| can_run(w, ask.job))
-        .map(|(session, worker)| Candidate {
-            session,
-            worker,
-            missing: missing_bytes(worker, ask.files),
-        })
-        .collect();
-    if candidates.is_empty() {
-        return Choice::None;
+/// What the routing of one job knows about the workers that hold any of its files.
+struct Warmth {
+    offer: Offer,
+    total: u64,
+    /// Bytes of the job's files each such worker holds.
+    held: HashMap<SessionId, u64>,
+}
+
+impl Warmth {
+    fn of(table: &WorkerTable, offer: Offer, files: &JobFiles) -> Warmth {
+        Warmth {
+            offer,
+            total: files.iter().map(|(_, size)| size).sum(),
+            held: table.held_bytes(files),
+        }
     }
-    let fair = |a: &Candidate, b: &Candidate| {
-        by_load(a.worker, b.worker)
-            .then(a.worker.last_assigned.cmp(&b.worker.last_assigned))
-            .then(a.session.cmp(&b.session))
-    };
-    match ask.policy {
-        Policy::Random => {
-            let i = ((ask.random * candidates.len() as f64) as usize).min(candidates.len() - 1);
-            Choice::Assign(candidates[i].session)
-        }
-        Policy::LeastLoaded => candidates
-            .iter()
-            .min_by(|a, b| fair(a, b))
-            .map_or(Choice::None, |c| Choice::Assign(c.session)),
-        Policy::Locality => {
-            let best = candidates
-                .iter()
-                .min_by(|a, b| {
-                    a.missing
-                        .cmp(&b.missing)
-                        .then(by_load(a.worker, b.worker))
-                        .then(
-                            b.worker
-                                .usage
-                                .memory_free_bytes
-                                .cmp(&a.worker.usage.memory_free_bytes),
-                        )
-                        .then(a.worker.last_assigned.cmp(&b.worker.last_assigned))
-                        .then(a.session.cmp(&b.session))
-                })
-                .copied();
-            let Some(best) = best else {
-                return Choice::None;
-            };
-            if best.missing > 0 && ask.may_wait {
-                let warmer_busy = workers
-                    .filter(|(_, w)| !w.has_free_slot() && accepts(w, ask.job))
-                    .any(|(_, w)| missing_bytes(w, ask.files) < best.missing);
-                if warmer_busy {
-                    return Choice::Wait;
-                }
-            }
-            Choice::Assign(best.session)
-        }
+
+    /// The holders that take the job's offer, with the bytes each misses.
+    fn able<'t>(
+        &'t self,
+        table: &'t WorkerTable,
+    ) -> impl Iterator<Item = (SessionId, &'t Worker, u64)> + 't {
+        self.held.iter().filter_map(move |(s, held)| {
+            let w = table.get(*s)?;
+            w.offers(self.offer).then_some((*s, w, self.total - held))
+        })
     }
 }
 
-/// Total slots of workers that accept the job and hold more of its files than `than` misses.
-pub fn warm_slots<'a>(
-    job: &NewJob,
-    files: &JobFiles,
-    workers: impl Iterator<Item = &'a Worker>,
-) -> u64 {
-    workers
-        .filter(|w| accepts(w, job) && missing_bytes(w, files) == 0)
-        .map(|w| u64::from(w.hello.slots))
+/// Picks a worker for one job.
+pub fn choose(ask: &Ask<'_>, table: &WorkerTable) -> Choice {
+    let Some(offer) = table.offer(&ask.job.job_type, &ask.job.language) else {
+        return Choice::None;
+    };
+    match ask.policy {
+        Policy::Random => {
+            let candidates: Vec<Rank> = table.free_for(offer).collect();
+            if candidates.is_empty() {
+                return Choice::None;
+            }
+            let i = ((ask.random * candidates.len() as f64) as usize).min(candidates.len() - 1);
+            Choice::Assign(candidates[i].session)
+        }
+        Policy::LeastLoaded => table
+            .free_for(offer)
+            .min_by(|a, b| a.fair(b))
+            .map_or(Choice::None, |r| Choice::Assign(r.session)),
+        Policy::Locality => locality(ask, table, offer),
+    }
+}
+
+/// The locality policy: fewest missing bytes, then [`Rank`]; maybe wait for a warmer one.
+fn locality(ask: &Ask<'_>, table: &WorkerTable, offer: Offer) -> Choice {
+    let warmth = Warmth::of(table, offer, ask.files);
+    let better = |a: &(u64, Rank), b: &(u64, Rank)| a.0.cmp(&b.0).then(a.1.cmp(&b.1));
+    let warm_best = warmth
+        .able(table)
+        .filter(|(_, w, _)| w.has_free_slot())
+        .filter_map(|(s, _, missing)| Some((missing, table.rank(s)?)))
+        .min_by(better);
+    // Every free worker outside `held` misses everything: the best of them is the first.
+    let cold_best = table
+        .free_for(offer)
+        .find(|r| !warmth.held.contains_key(&r.session))
+        .map(|r| (warmth.total, r));
+    let best = match (warm_best, cold_best) {
+        (Some(a), Some(b)) => Some(if better(&a, &b) == Ordering::Greater {
+            b
+        } else {
+            a
+        }),
+        (a, b) => a.or(b),
+    };
+    let Some((missing, rank)) = best else {
+        return Choice::None;
+    };
+    if missing > 0 && ask.may_wait {
+        let warmer_busy = warmth
+            .able(table)
+            .any(|(_, w, m)| !w.has_free_slot() && m < missing);
+        if warmer_busy {
+            return Choice::Wait;
+        }
+    }
+    Choice::Assign(rank.session)
+}
+
+/// Total slots of the workers that take the job and hold all of its files.
+pub fn warm_slots(job: &NewJob, files: &JobFiles, table: &WorkerTable) -> u64 {
+    let Some(offer) = table.offer(&job.job_type, &job.language) else {
+        return 0;
+    };
+    let warmth = Warmth::of(table, offer, files);
+    if warmth.total == 0 {
+        // Nothing to hold: every worker that takes it is warm.
+        return table
+            .iter()
+            .filter(|(_, w)| w.offers(offer))
+            .map(|(_, w)| u64::from(w.hello.slots))
+            .sum();
+    }
+    warmth
+        .able(table)
+        .filter(|(_, _, missing)| *missing == 0)
+        .map(|(_, w, _)| u64::from(w.hello.slots))
         .sum()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::types::{Usage, WorkerHello};
-    use std::collections::BTreeSet;
+    use crate::core::types::WorkerHello;
+    use crate::core::workers::Worker;
 
-    fn worker(slots: u32, running: u64, last_assigned: u64, cached: &[&str]) -> Worker {
-        Worker {
-            hello: WorkerHello {
-                name: format!("w{slots}-{running}-{last_assigned}"),
+    /// A worker for a table: `(session, slots, running, last_assigned, cached files)`.
+    type Spec<'a> = (SessionId, u32, u64, u64, &'a [&'a str]);
+
+    fn table(specs: &[Spec]) -> WorkerTable {
+        let mut t = WorkerTable::default();
+        let mut job_id = 1000;
+        for &(session, slots, running, last_assigned, cached) in specs {
+            let hello = WorkerHello {
+                name: format!("w{session}"),
                 slots,
                 job_types: vec!["judge".into()],
                 languages: vec!["c".into()],
+                cached: cached.iter().map(|s| s.to_string()).collect(),
                 ..Default::default()
-            },
-            running: (0..running).collect::<BTreeSet<_>>(),
-            draining: false,
-            usage: Usage::default(),
-            last_report: 0,
-            last_assigned,
-            inventory: cached.iter().map(|s| s.to_string()).collect(),
-            cache: Default::default(),
+            };
+            t.insert(session, Worker::new(hello, 0));
+            // One job started at `last_assigned` and stopped again sets the clock.
+            job_id += 1;
+            t.start(session, job_id, Some(last_assigned), &[]);
+            t.stop(session, job_id);
+            for _ in 0..running {
+                job_id += 1;
+                t.start(session, job_id, None, &[]);
+            }
         }
+        t
     }
 
     fn job() -> NewJob {
@@ -200,72 +219,99 @@ mod tests {
         }
     }
 
-    fn pick(ws: &[(SessionId, Worker)], a: &Ask) -> Choice {
-        choose(a, ws.iter().map(|(s, w)| (*s, w)))
+    /// The choice for the default job and files.
+    fn pick(t: &WorkerTable, policy: Policy, may_wait: bool) -> Choice {
+        let (j, f) = (job(), files());
+        choose(&ask(&j, &f, policy, may_wait), t)
     }
 
     #[test]
     fn the_warm_worker_wins_even_when_busier() {
-        let (j, f) = (job(), files());
-        let ws = [
-            (1, worker(4, 0, 0, &[])),
-            (2, worker(4, 3, 0, &["big", "small"])),
-            (3, worker(4, 0, 0, &["small"])),
-        ];
-        assert_eq!(
-            pick(&ws, &ask(&j, &f, Policy::Locality, true)),
-            Choice::Assign(2)
-        );
-        assert_eq!(
-            pick(&ws, &ask(&j, &f, Policy::LeastLoaded, true)),
-            Choice::Assign(1)
-        );
+        let t = table(&[
+            (1, 4, 0, 0, &[]),
+            (2, 4, 3, 0, &["big", "small"]),
+            (3, 4, 0, 0, &["small"]),
+        ]);
+        assert_eq!(pick(&t, Policy::Locality, true), Choice::Assign(2));
+        assert_eq!(pick(&t, Policy::LeastLoaded, true), Choice::Assign(1));
+        assert_eq!(warm_slots(&job(), &files(), &t), 4);
+    }
+
+    #[test]
+    fn a_partly_warm_worker_beats_a_cold_one() {
+        let t = table(&[(1, 4, 0, 0, &[]), (2, 4, 2, 0, &["small"])]);
+        assert_eq!(pick(&t, Policy::Locality, false), Choice::Assign(2));
+        assert_eq!(warm_slots(&job(), &files(), &t), 0);
     }
 
     #[test]
     fn a_busy_warm_worker_is_waited_for_only_while_allowed() {
-        let (j, f) = (job(), files());
-        let ws = [
-            (1, worker(2, 0, 0, &[])),
-            (2, worker(1, 1, 0, &["big", "small"])),
-        ];
-        assert_eq!(
-            pick(&ws, &ask(&j, &f, Policy::Locality, true)),
-            Choice::Wait
-        );
-        assert_eq!(
-            pick(&ws, &ask(&j, &f, Policy::Locality, false)),
-            Choice::Assign(1)
-        );
+        let t = table(&[(1, 2, 0, 0, &[]), (2, 1, 1, 0, &["big", "small"])]);
+        assert_eq!(pick(&t, Policy::Locality, true), Choice::Wait);
+        assert_eq!(pick(&t, Policy::Locality, false), Choice::Assign(1));
     }
 
     #[test]
     fn least_loaded_wins_by_ratio_and_ties_rotate() {
-        let (j, f) = (job(), files());
-        let ws = [(1, worker(2, 1, 0, &[])), (2, worker(8, 2, 0, &[]))];
-        assert_eq!(
-            pick(&ws, &ask(&j, &f, Policy::Locality, true)),
-            Choice::Assign(2)
-        );
-        let ws = [(1, worker(4, 0, 9, &[])), (2, worker(4, 0, 3, &[]))];
-        assert_eq!(
-            pick(&ws, &ask(&j, &f, Policy::LeastLoaded, true)),
-            Choice::Assign(2)
-        );
+        let t = table(&[(1, 2, 1, 0, &[]), (2, 8, 2, 0, &[])]);
+        assert_eq!(pick(&t, Policy::Locality, true), Choice::Assign(2));
+        let t = table(&[(1, 4, 0, 9, &[]), (2, 4, 0, 3, &[])]);
+        assert_eq!(pick(&t, Policy::LeastLoaded, true), Choice::Assign(2));
+        assert_eq!(pick(&t, Policy::Locality, true), Choice::Assign(2));
     }
 
     #[test]
     fn language_type_slots_and_draining_filter_candidates() {
         let (mut j, f) = (job(), files());
-        let mut draining = worker(4, 0, 0, &[]);
-        draining.draining = true;
-        let ws = [(1, worker(1, 1, 0, &[])), (2, draining)];
-        assert_eq!(
-            pick(&ws, &ask(&j, &f, Policy::Locality, true)),
-            Choice::None
-        );
+        let mut t = table(&[(1, 1, 1, 0, &[]), (2, 4, 0, 0, &[])]);
+        t.set_draining(2);
+        assert_eq!(pick(&t, Policy::Locality, true), Choice::None);
+        assert_eq!(t.free_slots(), 0);
         j.language = "java".into();
-        let ws = [(1, worker(4, 0, 0, &[]))];
-        assert_eq!(pick(&ws, &ask(&j, &f, Policy::Random, true)), Choice::None);
+        let t = table(&[(1, 4, 0, 0, &[])]);
+        assert_eq!(choose(&ask(&j, &f, Policy::Random, true), &t), Choice::None);
+        assert_eq!(pick(&t, Policy::Random, true), Choice::Assign(1));
+    }
+
+    #[test]
+    fn the_indexes_follow_every_change() {
+        let mut t = table(&[(1, 2, 0, 0, &[]), (2, 2, 0, 0, &[])]);
+        assert_eq!(t.free_slots(), 4);
+        // Worker 2 learns the files: it is the warm one now.
+        t.change_cache(
+            2,
+            vec!["big".into(), "small".into()],
+            vec![],
+            Default::default(),
+            0,
+        );
+        assert_eq!(pick(&t, Policy::Locality, true), Choice::Assign(2));
+        // It fills up: the job waits for it, then goes cold to worker 1.
+        t.start(2, 1, Some(1), &[]);
+        t.start(2, 2, Some(2), &[]);
+        assert_eq!(t.free_slots(), 2);
+        assert_eq!(pick(&t, Policy::Locality, true), Choice::Wait);
+        assert_eq!(pick(&t, Policy::Locality, false), Choice::Assign(1));
+        // It forgets "big": worker 1 and 2 are equally cold for it once 2 is free again,
+        // and more free memory decides.
+        t.stop(2, 1);
+        t.stop(2, 2);
+        t.change_cache(
+            2,
+            vec![],
+            vec!["big".into(), "small".into()],
+            Default::default(),
+            0,
+        );
+        let usage = |free| crate::core::types::Usage {
+            memory_free_bytes: free,
+            ..Default::default()
+        };
+        t.set_usage(1, usage(1), 0);
+        t.set_usage(2, usage(2), 0);
+        assert_eq!(pick(&t, Policy::Locality, true), Choice::Assign(2));
+        assert!(t.remove(2).is_some());
+        assert_eq!(t.free_slots(), 2);
+        assert_eq!(pick(&t, Policy::Locality, true), Choice::Assign(1));
     }
 }

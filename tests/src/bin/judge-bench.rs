@@ -29,18 +29,18 @@ struct Args {
 #[derive(Subcommand)]
 enum Cmd {
     Throughput {
-        #[arg(long, default_value_t = 20_000)]
-        jobs: usize,
         #[arg(long, default_value_t = 8)]
         workers: usize,
-        #[arg(long, default_value_t = 64)]
-        slots: u32,
-        /// Concurrent submitting clients
-        #[arg(long, default_value_t = 64)]
-        submitters: usize,
-        /// Length of the fixed-rate latency run
-        #[arg(long, default_value_t = 10)]
-        latency_seconds: u64,
+        #[command(flatten)]
+        load: Load,
+    },
+    /// Plaintext throughput and latency with fleets of each size, as ratios to the first.
+    Fleet {
+        /// Fleet sizes, comma-separated
+        #[arg(long, value_delimiter = ',', default_values_t = [1, 100, 1000, 5000])]
+        counts: Vec<usize>,
+        #[command(flatten)]
+        load: Load,
     },
     /// Routing policies side by side on one synthetic trace, in simulated time.
     Routing {
@@ -70,6 +70,22 @@ enum Cmd {
         #[arg(long, default_value_t = 5)]
         report_seconds: u64,
     },
+}
+
+/// The load of a throughput run.
+#[derive(clap::Args, Clone, Copy)]
+struct Load {
+    #[arg(long, default_value_t = 20_000)]
+    jobs: usize,
+    /// Slots of each simulated worker
+    #[arg(long, default_value_t = 64)]
+    slots: u32,
+    /// Concurrent submitting clients
+    #[arg(long, default_value_t = 64)]
+    submitters: usize,
+    /// Length of the fixed-rate latency run
+    #[arg(long, default_value_t = 10)]
+    latency_seconds: u64,
 }
 
 type Times = Arc<Mutex<HashMap<u64, Instant>>>;
@@ -184,15 +200,9 @@ struct Figures {
 }
 
 /// Throughput and latency in plaintext, then the same over TLS, side by side.
-async fn throughput(
-    jobs: usize,
-    workers: usize,
-    slots: u32,
-    submitters: usize,
-    latency_seconds: u64,
-) -> Result<()> {
-    let plain = throughput_once(false, jobs, workers, slots, submitters, latency_seconds).await?;
-    let tls = throughput_once(true, jobs, workers, slots, submitters, latency_seconds).await?;
+async fn throughput(workers: usize, load: Load) -> Result<()> {
+    let plain = throughput_once(false, workers, load).await?;
+    let tls = throughput_once(true, workers, load).await?;
     println!(
         "tls/plaintext: throughput x{:.2}, p50 submit->assign x{:.2}, p99 x{:.2}",
         tls.rate / plain.rate,
@@ -202,14 +212,36 @@ async fn throughput(
     Ok(())
 }
 
-async fn throughput_once(
-    tls: bool,
-    jobs: usize,
-    workers: usize,
-    slots: u32,
-    submitters: usize,
-    latency_seconds: u64,
-) -> Result<Figures> {
+/// The same throughput run with fleets of each size, one after another, then side by side.
+async fn fleet(counts: &[usize], load: Load) -> Result<()> {
+    let mut rows = Vec::new();
+    for &n in counts {
+        let f = throughput_once(false, n, load).await?;
+        rows.push((n, f));
+    }
+    let Some((_, base)) = rows.first() else {
+        return Ok(());
+    };
+    println!("fleet: workers, jobs/s, x first, p50 submit->assign, p99");
+    for (n, f) in &rows {
+        println!(
+            "fleet: {n:>6} {:>8.0} {:>6.2} {:>10.2?} {:>10.2?}",
+            f.rate,
+            f.rate / base.rate,
+            f.p50,
+            f.p99
+        );
+    }
+    Ok(())
+}
+
+async fn throughput_once(tls: bool, workers: usize, load: Load) -> Result<Figures> {
+    let Load {
+        jobs,
+        slots,
+        submitters,
+        latency_seconds,
+    } = load;
     let s = setup_with(tls).await?;
     let label = if tls { "tls" } else { "plaintext" };
     let assigned: Times = Default::default();
@@ -222,18 +254,7 @@ async fn throughput_once(
                 .insert(id, at);
         })
     };
-    for i in 0..workers {
-        let (url, tok) = (s.url.clone(), s.worker.clone());
-        let cb = on_assign.clone();
-        tokio::spawn(sim::run(
-            url,
-            tok,
-            format!("sim{i}"),
-            slots,
-            Duration::from_secs(5),
-            Some(cb),
-        ));
-    }
+    start_fleet(&s, workers, slots, Duration::from_secs(5), Some(on_assign))?;
     let clients = {
         let mut v = Vec::new();
         for _ in 0..8 {
@@ -241,7 +262,7 @@ async fn throughput_once(
         }
         v
     };
-    connected_workers(&clients[0], workers, Duration::from_secs(30)).await?;
+    connected_workers(&clients[0], workers, Duration::from_secs(300)).await?;
 
     // 1. Saturation: as many submitters as asked, as fast as they go.
     let next = Arc::new(AtomicUsize::new(0));
@@ -315,17 +336,47 @@ async fn throughput_once(
     Ok(Figures { rate, p50, p99 })
 }
 
-async fn hold_workers(count: usize, report_seconds: u64) -> Result<()> {
-    // Two sockets per worker (client and server side) live in this process and the scheduler.
-    let want = (count as u64) * 2 + 1024;
-    let (soft, hard) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)?;
+/// Room for two sockets per simulated worker (client and server side) in this process.
+fn raise_fd_limit(workers: usize) -> Result<()> {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let want = (workers as u64) * 2 + 1024;
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
     if soft < want {
-        nix::sys::resource::setrlimit(
-            nix::sys::resource::Resource::RLIMIT_NOFILE,
-            want.min(hard),
-            hard,
-        )?;
+        setrlimit(Resource::RLIMIT_NOFILE, want.min(hard), hard)?;
     }
+    Ok(())
+}
+
+/// Starts `count` simulated workers, paced (a hundred every 10 ms) so that the listen queue
+/// is not flooded; each also retries its connect, so that the whole fleet gets in.
+fn start_fleet(
+    s: &Setup,
+    count: usize,
+    slots: u32,
+    report_every: Duration,
+    on_assign: Option<sim::OnAssign>,
+) -> Result<()> {
+    raise_fd_limit(count)?;
+    let s_url = s.url.clone();
+    let s_token = s.worker.clone();
+    tokio::spawn(async move {
+        for i in 0..count {
+            let (url, tok, cb) = (s_url.clone(), s_token.clone(), on_assign.clone());
+            tokio::spawn(async move {
+                let name = format!("sim{i}");
+                if let Err(e) = sim::run(url, tok, name, slots, report_every, cb).await {
+                    eprintln!("sim{i}: {e}");
+                }
+            });
+            if i % 100 == 99 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    });
+    Ok(())
+}
+
+async fn hold_workers(count: usize, report_seconds: u64) -> Result<()> {
     let s = setup().await?;
     let pid = s
         .sched
@@ -334,27 +385,7 @@ async fn hold_workers(count: usize, report_seconds: u64) -> Result<()> {
     let judge = judge_client(&s.url.clone(), &s.admin).await?;
     let before = rss_bytes(pid);
     let started = Instant::now();
-    for i in 0..count {
-        let (url, tok) = (s.url.clone(), s.worker.clone());
-        tokio::spawn(async move {
-            if let Err(e) = sim::run(
-                url,
-                tok,
-                format!("sim{i}"),
-                4,
-                Duration::from_secs(report_seconds),
-                None,
-            )
-            .await
-            {
-                eprintln!("sim{i}: {e}");
-            }
-        });
-        if i % 100 == 99 {
-            // Pace the connects a little so the listen backlog never overflows.
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
+    start_fleet(&s, count, 4, Duration::from_secs(report_seconds), None)?;
     let connected = connected_workers(&judge, count, Duration::from_secs(300))
         .await?
         .len();
@@ -694,13 +725,8 @@ async fn sandbox(runs: usize, submissions: usize) -> Result<()> {
 async fn main() -> Result<()> {
     let args = Args::parse();
     match args.cmd {
-        Cmd::Throughput {
-            jobs,
-            workers,
-            slots,
-            submitters,
-            latency_seconds,
-        } => throughput(jobs, workers, slots, submitters, latency_seconds).await,
+        Cmd::Throughput { workers, load } => throughput(workers, load).await,
+        Cmd::Fleet { counts, load } => fleet(&counts, load).await,
         Cmd::Routing { wait_ms, seed } => {
             routing(wait_ms, seed);
             Ok(())
