@@ -537,6 +537,25 @@ async fn transfer(size_mb: usize) -> Result<()> {
     }
     let raw_time = t.elapsed();
     let cache_dir = s._dir.path().join("cache");
+    std::fs::create_dir_all(&cache_dir)?;
+    // Baseline in the same run: what this file system takes in writes, with dd (4 MiB
+    // blocks, no fsync, as the cache writes), then flushed and removed.
+    let dd_file = cache_dir.join("dd-baseline");
+    let t = Instant::now();
+    let status = std::process::Command::new("dd")
+        .args([
+            "if=/dev/zero",
+            "bs=4M",
+            &format!("count={}", size_mb.div_ceil(4)),
+        ])
+        .arg(format!("of={}", dd_file.display()))
+        .stderr(std::process::Stdio::null())
+        .status()?;
+    let dd = t.elapsed();
+    anyhow::ensure!(status.success(), "dd failed");
+    let dd_bytes = std::fs::metadata(&dd_file)?.len();
+    std::fs::remove_file(&dd_file)?;
+    nix::unistd::sync();
     let cache = judge_worker::cache::FileCache::open(cache_dir, 2 << 30, client).await?;
     let t = Instant::now();
     let pinned = cache.acquire(&input).await?;
@@ -557,10 +576,13 @@ async fn transfer(size_mb: usize) -> Result<()> {
         "transfer: bare gRPC stream {raw_time:.2?} = {:.0} MB/s",
         streamed as f64 / 1e6 / raw_time.as_secs_f64()
     );
+    let dd_mbps = dd_bytes as f64 / 1e6 / dd.as_secs_f64();
+    println!("transfer: dd write {dd:.2?} = {dd_mbps:.0} MB/s");
     println!(
-        "transfer: scheduler -> worker cache (hash verified) {fetch:.2?} = {:.0} MB/s = {:.2}x disk",
+        "transfer: scheduler -> worker cache (hash verified) {fetch:.2?} = {:.0} MB/s = {:.2}x disk read+hash = {:.2}x dd write",
         mbps(fetch),
-        disk.as_secs_f64() / fetch.as_secs_f64()
+        disk.as_secs_f64() / fetch.as_secs_f64(),
+        mbps(fetch) / dd_mbps
     );
     Ok(())
 }

@@ -95,6 +95,30 @@ fn valid_sha(s: &str) -> bool {
 }
 
 /// Hashes a file (blocking).
+/// Writes every chunk from `rx` to a new file at `path`.
+fn write_all(
+    path: &Path,
+    mut rx: tokio::sync::mpsc::Receiver<bytes::Bytes>,
+) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::fs::File::create(path)?;
+    while let Some(data) = rx.blocking_recv() {
+        out.write_all(&data)?;
+    }
+    // No fsync: after a crash the rebuild re-hashes every file and drops torn ones, so
+    // durability here would buy nothing but a stall on every download.
+    out.flush()
+}
+
+/// The SHA-256, in hex, of every chunk from `rx` in order.
+fn hash_all(mut rx: tokio::sync::mpsc::Receiver<bytes::Bytes>) -> String {
+    let mut hasher = Sha256::new();
+    while let Some(data) = rx.blocking_recv() {
+        hasher.update(&data);
+    }
+    hex::encode(hasher.finalize())
+}
+
 fn hash_file(path: &Path) -> std::io::Result<String> {
     let mut f = std::fs::File::open(path)?;
     let mut h = Sha256::new();
@@ -289,22 +313,22 @@ impl FileCache {
     }
 
     async fn download_to(&self, sha: &str, tmp: &Path) -> Result<u64, FileError> {
-        // Hashing and writing run on one blocking thread, overlapping the network.
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(8);
+        // Writing and hashing run on two blocking threads of their own, side by side and
+        // beside the network: the write is the bound, the hash (three times faster) hides
+        // behind it. Both get each chunk (`Bytes` clones share the buffer).
+        let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(8);
+        let (hash_tx, hash_rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(8);
         let path = tmp.to_path_buf();
-        let writer = tokio::task::spawn_blocking(move || -> std::io::Result<String> {
-            use std::io::Write;
-            let mut out = std::fs::File::create(&path)?;
-            let mut hasher = Sha256::new();
-            while let Some(data) = rx.blocking_recv() {
-                hasher.update(&data);
-                out.write_all(&data)?;
+        let writer = tokio::task::spawn_blocking(move || write_all(&path, rx));
+        let hasher = tokio::task::spawn_blocking(move || hash_all(hash_rx));
+        let send = |data: bytes::Bytes| {
+            let (tx, hash_tx) = (tx.clone(), hash_tx.clone());
+            async move {
+                let lost = || tonic::Status::internal("local write failed");
+                hash_tx.send(data.clone()).await.map_err(|_| lost())?;
+                tx.send(data).await.map_err(|_| lost())
             }
-            // No fsync: after a crash the rebuild re-hashes every file and drops torn ones,
-            // so durability here would buy nothing but a stall on every download.
-            out.flush()?;
-            Ok(hex::encode(hasher.finalize()))
-        });
+        };
         let mut offset = 0u64;
         let mut resumes = 0;
         loop {
@@ -320,9 +344,7 @@ impl FileCache {
                     }
                     offset += chunk.data.len() as u64;
                     let total = chunk.total_size;
-                    tx.send(chunk.data)
-                        .await
-                        .map_err(|_| tonic::Status::internal("local write failed"))?;
+                    send(chunk.data).await?;
                     if offset >= total {
                         return Ok(());
                     }
@@ -343,7 +365,9 @@ impl FileCache {
                 }
                 Err(status) => {
                     drop(tx);
+                    drop(hash_tx);
                     let _ = writer.await;
+                    let _ = hasher.await;
                     return Err(FileError::Fetch {
                         sha256: sha.to_string(),
                         status,
@@ -352,7 +376,9 @@ impl FileCache {
             }
         }
         drop(tx);
-        let digest = writer.await.map_err(std::io::Error::other)??;
+        drop(hash_tx);
+        writer.await.map_err(std::io::Error::other)??;
+        let digest = hasher.await.map_err(std::io::Error::other)?;
         if digest != sha {
             return Err(FileError::Corrupt(sha.to_string()));
         }
