@@ -26,7 +26,7 @@ pub mod defaults {
     pub const GRACE_SECONDS: f64 = CoreConfig::DEFAULT.grace_ms as f64 / 1000.0;
     pub const MAX_ATTEMPTS: u32 = CoreConfig::DEFAULT.max_attempts;
     pub const REPORT_TIMEOUT_SECONDS: f64 = CoreConfig::DEFAULT.report_timeout_ms as f64 / 1000.0;
-    pub const REPORT_INTERVAL_SECONDS: f64 = 5.0;
+    pub const REPORT_INTERVAL_SECONDS: f64 = 3.0;
     pub const LOCALITY_WAIT_SECONDS: f64 = CoreConfig::DEFAULT.locality_wait_ms as f64 / 1000.0;
     pub const ATTEMPT_SLACK_SECONDS: f64 = CoreConfig::DEFAULT.attempt_slack_ms as f64 / 1000.0;
     pub const GC_INTERVAL_SECONDS: f64 = 3600.0;
@@ -85,7 +85,8 @@ pub struct ServeConfig {
     /// Attempts per job before it fails as a judge error (1 to 100)
     #[arg(long, env = "JUDGE_MAX_ATTEMPTS", default_value_t = defaults::MAX_ATTEMPTS)]
     pub max_attempts: u32,
-    /// Seconds without a report after which a connected worker counts as lost
+    /// Seconds without a report after which a connected worker counts as lost (stuck); its
+    /// jobs are queued again at once
     #[arg(long, env = "JUDGE_REPORT_TIMEOUT_SECONDS", default_value_t = defaults::REPORT_TIMEOUT_SECONDS)]
     pub report_timeout_seconds: f64,
     /// Seconds between workers' resource reports (told to each worker when it connects);

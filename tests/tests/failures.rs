@@ -197,3 +197,77 @@ async fn a_worker_whose_spawn_helper_is_killed_exits_and_its_job_finishes_elsewh
     assert_eq!(job.attempts, 2, "re-queued, not ended as a judge error");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_worker_whose_connection_stays_up_loses_its_job_to_another() -> anyhow::Result<()>
+{
+    // A short report timeout keeps the test short; the default (10 s) is measured by
+    // `judge-bench stuck`.
+    let mut c = Cluster::start(&[
+        "--report-interval-seconds",
+        "0.5",
+        "--report-timeout-seconds",
+        "2",
+        "--grace-seconds",
+        "60",
+    ])
+    .await?;
+    c.add_worker("frozen", 1)?;
+    c.wait_workers(1).await?;
+    let mut judge = c.judge().await?;
+    let id = start_slow(&mut judge, 1.0).await?;
+    let pid = c.workers[0].pid().expect("the worker runs");
+    let stop = |sig| nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig);
+    stop(nix::sys::signal::Signal::SIGSTOP)?;
+    c.add_worker("rescuer", 1)?;
+    // Its TCP connection stays up (the kernel answers for it), but it reports nothing: it
+    // is dropped after the report timeout and its job moves at once, well before the 60 s
+    // grace that a dropped connection would get.
+    let job = wait_finished(&mut judge, id).await;
+    stop(nix::sys::signal::Signal::SIGCONT)?;
+    let job = job?;
+    assert_eq!(job.state, pb::JobState::Done as i32, "{}", c.logs());
+    assert_eq!(job.worker, "rescuer", "{}", c.logs());
+    assert_eq!(job.attempts, 2);
+    assert!(
+        c.sched.log().contains("no report within the timeout"),
+        "{}",
+        c.logs()
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_worker_is_not_mistaken_for_a_stuck_one() -> anyhow::Result<()> {
+    // The same short timeout: 16 slots judging and a 64 MB download at once must not
+    // keep its reports from arriving in time.
+    let mut c = Cluster::start(&[
+        "--report-interval-seconds",
+        "0.5",
+        "--report-timeout-seconds",
+        "2",
+    ])
+    .await?;
+    c.push_sized("big", 64 << 20, 1).await?;
+    c.add_worker("busy", 16)?;
+    c.wait_workers(1).await?;
+    let mut judge = c.judge().await?;
+    let mut ids = Vec::new();
+    for _ in 0..12 {
+        ids.push(submit(&mut judge, "aplusb", "python3", &slow_aplusb(0.5)).await?);
+    }
+    for _ in 0..4 {
+        ids.push(submit(&mut judge, "big", "python3", FIRST_LINE_PY).await?);
+    }
+    for id in ids {
+        let job = wait_finished(&mut judge, id).await?;
+        assert_eq!(job.verdict, pb::Verdict::Ac as i32, "{}", c.logs());
+        assert_eq!(job.attempts, 1, "job {id} was taken back: {}", c.logs());
+    }
+    assert!(
+        !c.sched.log().contains("no report within the timeout"),
+        "{}",
+        c.logs()
+    );
+    Ok(())
+}

@@ -207,13 +207,35 @@ async fn pump(
     mut drain: watch::Receiver<bool>,
 ) {
     use pb::worker_report::Report;
-    let mut ticker = tokio::time::interval(interval);
+    // Updates go out at most this many between two looks at the clock, so that a due
+    // resource report never waits behind a burst of them: it is the worker's heartbeat.
+    const UPDATES_PER_ROUND: usize = 64;
+    let mut next_report = tokio::time::Instant::now();
     let mut told_draining = false;
     loop {
+        if tokio::time::Instant::now() >= next_report {
+            next_report = tokio::time::Instant::now() + interval;
+            let usage = sampler.sample();
+            let msg = pb::WorkerReport {
+                session_id: session.clone(),
+                report: Some(Report::Resources(usage)),
+            };
+            let stats = pb::WorkerReport {
+                session_id: session.clone(),
+                report: Some(Report::Cache(cache.report())),
+            };
+            if tx.send(msg).await.is_err() || tx.send(stats).await.is_err() {
+                return;
+            }
+        }
         let wake = executor.wake.notified();
         let cache_changed = cache.changed.notified();
         // Reserve room first, so an update is only taken out when it can go.
-        while let Ok(permit) = tx.reserve().await {
+        let mut sent = 0;
+        while sent < UPDATES_PER_ROUND {
+            let Ok(permit) = tx.reserve().await else {
+                return;
+            };
             let Some(update) = executor.next_update() else {
                 break;
             };
@@ -221,9 +243,10 @@ async fn pump(
                 session_id: session.clone(),
                 report: Some(Report::Job(update)),
             });
+            sent += 1;
         }
-        if tx.is_closed() {
-            return;
+        if sent == UPDATES_PER_ROUND {
+            continue; // more may be waiting: look at the clock, then go on
         }
         if *drain.borrow() && !told_draining {
             told_draining = true;
@@ -244,14 +267,7 @@ async fn pump(
                     return;
                 }
             }
-            _ = ticker.tick() => {
-                let usage = sampler.sample();
-                let msg = pb::WorkerReport { session_id: session.clone(), report: Some(Report::Resources(usage)) };
-                let stats = pb::WorkerReport { session_id: session.clone(), report: Some(Report::Cache(cache.report())) };
-                if tx.send(msg).await.is_err() || tx.send(stats).await.is_err() {
-                    return;
-                }
-            }
+            _ = tokio::time::sleep_until(next_report) => {}
             r = drain.changed() => if r.is_err() { return },
         }
     }

@@ -129,7 +129,9 @@ impl Core {
                     reply: Reply::Connected(session),
                 });
             }
-            Event::WorkerDisconnected { session } => self.on_lost(session, now, &mut out),
+            Event::WorkerDisconnected { session } => {
+                self.on_lost(session, now, self.config.grace_ms, &mut out)
+            }
             Event::Resources { session, usage } => self.workers.set_usage(session, usage, now),
             Event::CacheChanged {
                 session,
@@ -169,7 +171,7 @@ impl Core {
                         session,
                         reason: "token revoked".into(),
                     });
-                    self.on_lost(session, now, &mut out);
+                    self.on_lost(session, now, self.config.grace_ms, &mut out);
                 }
             }
             Event::ListWorkers { req } => out.push(Effect::Reply {
@@ -311,7 +313,7 @@ impl Core {
                 session: old,
                 reason: "replaced by a new connection".into(),
             });
-            self.on_lost(old, now, out);
+            self.on_lost(old, now, self.config.grace_ms, out);
         }
         let worker = Worker::new(hello, now);
         let mut adopted = Vec::new();
@@ -341,8 +343,8 @@ impl Core {
         }
     }
 
-    /// The worker's feed is gone: its attempts wait for it to come back.
-    fn on_lost(&mut self, session: SessionId, now: Millis, out: &mut Vec<Effect>) {
+    /// The worker's feed is gone: its attempts wait `grace` for it to come back.
+    fn on_lost(&mut self, session: SessionId, now: Millis, grace: Millis, out: &mut Vec<Effect>) {
         let Some(worker) = self.workers.remove(session) else {
             return;
         };
@@ -354,7 +356,7 @@ impl Core {
             if job.cancel_requested {
                 self.cancelled(job_id, now, out);
             } else {
-                job.orphaned_until = Some(now + self.config.grace_ms);
+                job.orphaned_until = Some(now + grace);
             }
         }
     }
@@ -368,7 +370,9 @@ impl Core {
                 session,
                 reason: "no report within the timeout".into(),
             });
-            self.on_lost(session, now, out);
+            // It had the whole timeout to say anything: that was its grace, and its
+            // attempts are queued again at once (just below).
+            self.on_lost(session, now, 0, out);
         }
         for job_id in self.jobs.expired_orphans(now) {
             self.lose_attempt(job_id, "the worker did not come back", now, out);

@@ -342,6 +342,8 @@ fn a_lost_worker_gets_a_grace_period_then_the_job_moves() {
         assigns(&fx).is_empty(),
         "no re-queue inside the grace period"
     );
+    // Worker b stays alive meanwhile.
+    core.apply(progress(2, id, 9, JobProgress::Compiling), 5_000);
     let fx = core.apply(Event::Tick, 100 + 9_999);
     assert!(assigns(&fx).is_empty());
     let fx = core.apply(Event::Tick, 100 + 10_000);
@@ -373,8 +375,8 @@ fn a_worker_back_inside_the_grace_period_keeps_its_job() {
             adopted: vec![(id, 1)]
         }
     }));
-    assert!(assigns(&core.apply(Event::Tick, 25_000)).is_empty());
-    let fx = core.apply(progress(2, id, 1, done(pb::Verdict::Ac)), 25_001);
+    assert!(assigns(&core.apply(Event::Tick, 12_000)).is_empty());
+    let fx = core.apply(progress(2, id, 1, done(pb::Verdict::Ac)), 12_001);
     assert_eq!(
         finished(&fx),
         vec![(id, pb::JobState::Done, Some(pb::Verdict::Ac))]
@@ -507,15 +509,20 @@ fn a_second_connection_with_the_same_name_replaces_the_first() {
 }
 
 #[test]
-fn a_silent_worker_is_treated_as_lost() {
+fn a_silent_worker_is_treated_as_lost_and_its_jobs_move_at_once() {
     let mut core = Core::new(CoreConfig::default());
     connect(&mut core, 1, hello("a", 1), 0);
-    let fx = core.apply(Event::Tick, 29_999);
+    let id = submitted_id(&core.apply(sub(1, job("c")), 0));
+    core.apply(progress(1, id, 1, JobProgress::Accepted), 1);
+    connect(&mut core, 2, hello("b", 1), 5_000);
+    let fx = core.apply(Event::Tick, 1 + 9_999);
     assert!(!fx.iter().any(|e| matches!(e, Effect::CloseSession { .. })));
-    let fx = core.apply(Event::Tick, 30_001);
+    // Past the timeout: closed, and the job goes to the other worker in the same tick.
+    let fx = core.apply(Event::Tick, 10_002);
     assert!(fx
         .iter()
         .any(|e| matches!(e, Effect::CloseSession { session: 1, .. })));
+    assert_eq!(assigns(&fx), vec![(2, id, 2)]);
 }
 
 #[test]

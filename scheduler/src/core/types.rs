@@ -292,7 +292,8 @@ pub struct CoreConfig {
     pub grace_ms: Millis,
     /// Attempts per job before it ends as a judge error.
     pub max_attempts: Attempt,
-    /// A connected worker silent for this long is treated as lost.
+    /// A connected worker silent for this long is treated as lost, and its attempts are
+    /// queued again at once (the timeout was its grace).
     pub report_timeout_ms: Millis,
     pub policy: Policy,
     /// How long a job may wait for a warm worker before it goes to a cold one.
@@ -311,7 +312,7 @@ impl CoreConfig {
         max_queued_per_owner: 100,
         grace_ms: 10_000,
         max_attempts: 3,
-        report_timeout_ms: 30_000,
+        report_timeout_ms: 10_000,
         policy: Policy::Locality,
         locality_wait_ms: 5_000,
         attempt_slack_ms: 60_000,
