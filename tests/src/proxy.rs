@@ -18,6 +18,12 @@ pub struct Proxy {
 
 impl Proxy {
     pub async fn start(upstream: SocketAddr) -> std::io::Result<Proxy> {
+        Self::start_with(upstream, true).await
+    }
+
+    /// A proxy whose sockets towards its clients have Nagle's algorithm on unless
+    /// `nodelay`: a server that forgot TCP_NODELAY, as seen from those clients.
+    pub async fn start_with(upstream: SocketAddr, nodelay: bool) -> std::io::Result<Proxy> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let upstream = Arc::new(Mutex::new(upstream));
@@ -32,6 +38,8 @@ impl Proxy {
                     let Ok(server) = TcpStream::connect(target).await else {
                         return;
                     };
+                    let _ = client.set_nodelay(nodelay);
+                    let _ = server.set_nodelay(true);
                     let (mut cr, mut cw) = client.into_split();
                     let (mut sr, mut sw) = server.into_split();
                     tokio::select! {

@@ -6,6 +6,9 @@
 //! `cargo run --release --bin judge-bench -- workers`    : connected workers one scheduler
 //!     holds with resource reports every 5 s, and its memory per worker.
 
+mod first_judging;
+mod stuck;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -66,10 +69,19 @@ enum Cmd {
     Workers {
         #[arg(long, default_value_t = 5_000)]
         count: usize,
-        /// Seconds between each worker's resource reports
-        #[arg(long, default_value_t = 5)]
+        /// Seconds between each worker's resource reports (the scheduler's default)
+        #[arg(long, default_value_t = 3)]
         report_seconds: u64,
     },
+    /// The first judging of a many-test problem on a cold worker, with and without Nagle.
+    FirstJudging {
+        #[arg(long, default_value_t = 100)]
+        tests: usize,
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
+    /// How long a job stays on a stopped or killed worker, with the default timeouts.
+    Stuck,
 }
 
 /// The load of a throughput run.
@@ -105,23 +117,27 @@ async fn setup() -> Result<Setup> {
 }
 
 /// A scheduler with the `aplusb` example, serving TLS with a self-signed certificate if
-/// `tls` (the benchmark's clients then trust its CA).
+/// `tls` (the benchmark's clients then trust its CA); room in the queue for any load, and a
+/// report timeout that survives this machine's two cores saturated by the benchmark.
 async fn setup_with(tls: bool) -> Result<Setup> {
-    let dir = tempfile::tempdir()?;
-    let data = dir.path().join("data");
-    std::fs::create_dir_all(&data)?;
-    let admin = token(&data, "admin", "admin")?;
-    let worker = token(&data, "worker", "sim")?;
-    let mut args: Vec<String> = [
+    let args = [
         "--max-queued",
         "1000000",
         "--max-queued-per-token",
         "1000000",
         "--report-timeout-seconds",
         "60",
-    ]
-    .map(String::from)
-    .to_vec();
+    ];
+    setup_on(tls, args.map(String::from).to_vec()).await
+}
+
+/// A scheduler with the `aplusb` example and `args` besides.
+async fn setup_on(tls: bool, mut args: Vec<String>) -> Result<Setup> {
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data)?;
+    let admin = token(&data, "admin", "admin")?;
+    let worker = token(&data, "worker", "sim")?;
     if tls {
         let certs = dir.path().join("tls");
         let out = std::process::Command::new(judge_tests::bin("judge-scheduler"))
@@ -162,6 +178,24 @@ fn rss_bytes(pid: u32) -> u64 {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .map_or(0, |kb| kb * 1024)
+}
+
+/// CPU seconds (user and system) a process has used so far.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // After the command's ")", fields 14 and 15 of the line are utime and stime.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let ticks: u64 = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|f| f.parse::<u64>().ok())
+        .sum();
+    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .unwrap_or(100) as f64;
+    ticks as f64 / hz
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -390,8 +424,12 @@ async fn hold_workers(count: usize, report_seconds: u64) -> Result<()> {
         .await?
         .len();
     let connect_time = started.elapsed();
-    // Let two full report rounds pass, then measure.
-    tokio::time::sleep(Duration::from_secs(report_seconds * 2 + 1)).await;
+    // Let two full report rounds pass, then measure; the scheduler's CPU meanwhile is what
+    // the reports cost (nothing else happens).
+    let window = Duration::from_secs(report_seconds * 2 + 1);
+    let cpu_before = cpu_seconds(pid);
+    tokio::time::sleep(window).await;
+    let cpu = cpu_seconds(pid) - cpu_before;
     let after = rss_bytes(pid);
     let mut j = judge.clone();
     let still = j
@@ -409,6 +447,13 @@ async fn hold_workers(count: usize, report_seconds: u64) -> Result<()> {
         before as f64 / 1048576.0,
         after as f64 / 1048576.0,
         per_worker / 1024.0
+    );
+    let reports = count as f64 * window.as_secs_f64() / report_seconds as f64;
+    println!(
+        "workers: scheduler CPU for reports {:.1}% of a core ({:.0} reports/s, {:.1} us each)",
+        100.0 * cpu / window.as_secs_f64(),
+        count as f64 / report_seconds as f64,
+        cpu / reports * 1e6
     );
     if still < count {
         bail!("{} workers were dropped", count - still);
@@ -587,7 +632,7 @@ async fn transfer(size_mb: usize) -> Result<()> {
     Ok(())
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
+pub(crate) fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
 }
@@ -706,17 +751,7 @@ async fn sandbox(runs: usize, submissions: usize) -> Result<()> {
     // Judging throughput: a 10-test problem in C on one worker with 2 slots.
     let setup = setup().await?;
     let dir = setup._dir.path().join("ten");
-    std::fs::create_dir_all(dir.join("data/secret"))?;
-    for i in 0..10 {
-        std::fs::write(
-            dir.join(format!("data/secret/{i:02}.in")),
-            format!("{i} {}\n", i * 7),
-        )?;
-        std::fs::write(
-            dir.join(format!("data/secret/{i:02}.ans")),
-            format!("{}\n", i * 8),
-        )?;
-    }
+    write_sum_problem(&dir, 10)?;
     let mut admin = admin_client(&setup.sched.url(), &setup.admin).await?;
     push(&mut admin, &dir, "ten", None).await?;
     let work = setup._dir.path().join("worker");
@@ -724,7 +759,7 @@ async fn sandbox(runs: usize, submissions: usize) -> Result<()> {
         judge_tests::WorkerProc::start(&setup.sched.url(), &setup.worker, "bench", 2, &work)?;
     let mut judge = judge_client(&setup.sched.url(), &setup.admin).await?;
     connected_workers(&judge, 1, Duration::from_secs(30)).await?;
-    let source = "#include <stdio.h>\nint main(void){long long a,b;scanf(\"%lld %lld\",&a,&b);printf(\"%lld\\n\",a+b);return 0;}\n";
+    let source = SUM_C;
     let started = Instant::now();
     let mut ids = Vec::new();
     for _ in 0..submissions {
@@ -743,6 +778,23 @@ async fn sandbox(runs: usize, submissions: usize) -> Result<()> {
     Ok(())
 }
 
+/// Sums two numbers, in C: solves [`write_sum_problem`].
+const SUM_C: &str = "#include <stdio.h>\nint main(void){long long a,b;scanf(\"%lld %lld\",&a,&b);printf(\"%lld\\n\",a+b);return 0;}\n";
+
+/// Writes a problem of `tests` small tests (two numbers in, their sum out) at `dir`.
+fn write_sum_problem(dir: &std::path::Path, tests: usize) -> Result<()> {
+    std::fs::create_dir_all(dir.join("data/secret"))?;
+    for i in 0..tests {
+        let input = format!("{i} {}\n", i * 7);
+        std::fs::write(dir.join(format!("data/secret/{i:03}.in")), input)?;
+        std::fs::write(
+            dir.join(format!("data/secret/{i:03}.ans")),
+            format!("{}\n", i * 8),
+        )?;
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
@@ -755,6 +807,8 @@ async fn main() -> Result<()> {
         }
         Cmd::Transfer { size_mb } => transfer(size_mb).await,
         Cmd::Sandbox { runs, submissions } => sandbox(runs, submissions).await,
+        Cmd::FirstJudging { tests, rounds } => first_judging::run(tests, rounds).await,
+        Cmd::Stuck => stuck::run().await,
         Cmd::Workers {
             count,
             report_seconds,
