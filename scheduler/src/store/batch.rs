@@ -22,11 +22,31 @@ use super::jobs::state_str;
 use super::Result;
 use crate::core::{JobId, Persist, RequestId};
 
-/// Rows per statement: far below both databases' parameter limits, and small enough that
+/// Most parameters per statement: far below both databases' limits, and few enough that
 /// binding stays cheap (SQLite finds each parameter's name by a linear scan, so binding a
 /// statement costs the square of its parameters: 400 rows of 11 columns spent 15% of the
 /// scheduler's time in that scan, 100 rows still 11%).
-const ROWS: usize = 25;
+const PARAMS: usize = 256;
+
+/// Splits `items` of `cols` values each into chunks whose lengths are powers of two
+/// (largest first, at most [`PARAMS`] values a chunk). Statements differ by their row
+/// count, and each distinct text is prepared once and kept in the connection's statement
+/// cache: with any length there would be so many texts that the cache thrashed and every
+/// statement was parsed and planned anew; with powers of two each kind of change has a few.
+fn pow2_chunks<T>(items: &[T], cols: usize) -> impl Iterator<Item = &[T]> {
+    let most = (PARAMS / cols.max(1)).max(1);
+    let mut rest = items;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let n = rest.len().min(most);
+        let size = 1usize << (usize::BITS - 1 - n.leading_zeros());
+        let (chunk, tail) = rest.split_at(size);
+        rest = tail;
+        Some(chunk)
+    })
+}
 
 type Tx = Transaction<'static, Any>;
 type Q<'a> = Query<'a, Any, AnyArguments<'a>>;
@@ -60,7 +80,7 @@ async fn chunked<T>(
     bind: impl for<'a> Fn(Q<'a>, &'a T) -> Q<'a>,
 ) -> Result<u64> {
     let mut affected = 0;
-    for chunk in items.chunks(ROWS) {
+    for chunk in pow2_chunks(items, cols) {
         let sql = sql_for(&placeholders(chunk.len(), cols));
         let mut q = sqlx::query(&sql);
         for item in chunk {
@@ -320,6 +340,18 @@ async fn write_phase(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn chunks_are_powers_of_two_largest_first() {
+        let items: Vec<u32> = (0..45).collect();
+        let sizes = |cols| -> Vec<usize> {
+            super::pow2_chunks(&items, cols).map(<[u32]>::len).collect()
+        };
+        assert_eq!(sizes(11), vec![16, 16, 8, 4, 1]);
+        assert_eq!(sizes(3), vec![32, 8, 4, 1]);
+        assert_eq!(sizes(1000), vec![1; 45]);
+        assert_eq!(super::pow2_chunks(&items[..0], 3).count(), 0);
+    }
+
     #[test]
     fn placeholders_number_rows_then_columns() {
         assert_eq!(super::placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
