@@ -343,9 +343,8 @@ mod tests {
     #[test]
     fn chunks_are_powers_of_two_largest_first() {
         let items: Vec<u32> = (0..45).collect();
-        let sizes = |cols| -> Vec<usize> {
-            super::pow2_chunks(&items, cols).map(<[u32]>::len).collect()
-        };
+        let sizes =
+            |cols| -> Vec<usize> { super::pow2_chunks(&items, cols).map(<[u32]>::len).collect() };
         assert_eq!(sizes(11), vec![16, 16, 8, 4, 1]);
         assert_eq!(sizes(3), vec![32, 8, 4, 1]);
         assert_eq!(sizes(1000), vec![1; 45]);

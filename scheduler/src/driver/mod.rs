@@ -18,20 +18,26 @@
 //! results it could not store (they hold them until adopted, as across any reconnect).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use judge_common::pb;
-use tokio::sync::{mpsc, oneshot, watch};
-use tracing::Instrument;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::catalog::Catalog;
 use crate::core::{
-    Attempt, CancelError, Command, Core, Effect, Event, JobFiles, JobId, Millis, NewJob, Persist,
-    Reply, RequestId, SessionId, SubmitError, WorkerHello, WorkerSnapshot,
+    Attempt, Command, Core, Effect, Event, JobFiles, JobId, Millis, NewJob, Persist, Reply,
+    RequestId, SessionId, WorkerHello,
 };
 use crate::store::{Store, StoreError};
 use crate::watch::WatchHub;
+use tracing::Instrument;
+
+mod handle;
+mod sessions;
+
+pub use handle::{DriverError, DriverHandle};
+pub use sessions::{LiveSession, Sessions, SESSION_KEY_BITS};
 
 /// What the driver sends down a worker's feed; the worker service turns it into the wire's
 /// `WorkerCommand` (or, for `Closed`, the status that ends the stream).
@@ -103,193 +109,6 @@ pub enum Input {
         request: Request,
         reply: oneshot::Sender<Result<Reply, DriverError>>,
     },
-}
-
-/// Live sessions, readable by the `Report` handler without a round trip to the driver, by
-/// the random key a worker's reports carry. A session's entry is dropped when it closes,
-/// which wakes its `Report` stream.
-#[derive(Debug, Clone, Default)]
-pub struct Sessions {
-    inner: Arc<Mutex<SessionMap>>,
-}
-
-#[derive(Debug, Default)]
-struct SessionMap {
-    by_key: HashMap<String, LiveSession>,
-    keys: HashMap<SessionId, String>,
-}
-
-/// A session as the `Report` handler needs it.
-#[derive(Debug)]
-pub struct LiveSession {
-    /// The core's id of the session.
-    pub id: SessionId,
-    /// The token that opened it: only that token may report on it.
-    pub token_id: String,
-    pub worker: String,
-    closed: watch::Sender<()>,
-}
-
-/// The bits of randomness in a session key.
-pub const SESSION_KEY_BITS: usize = 128;
-
-/// A fresh session key: 32 hex digits from the OS's generator.
-fn session_key() -> String {
-    let bytes: [u8; SESSION_KEY_BITS / 8] = rand::random();
-    hex::encode(bytes)
-}
-
-impl Sessions {
-    /// The live session with this key, and a receiver that errors once it closes.
-    pub fn find(&self, key: &str) -> Option<(SessionId, String, String, watch::Receiver<()>)> {
-        let map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        map.by_key.get(key).map(|s| {
-            (
-                s.id,
-                s.token_id.clone(),
-                s.worker.clone(),
-                s.closed.subscribe(),
-            )
-        })
-    }
-
-    /// Registers a session; its key.
-    fn open(&self, id: SessionId, token_id: &str, worker: &str) -> String {
-        let key = session_key();
-        let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let live = LiveSession {
-            id,
-            token_id: token_id.to_string(),
-            worker: worker.to_string(),
-            closed: watch::channel(()).0,
-        };
-        map.by_key.insert(key.clone(), live);
-        map.keys.insert(id, key.clone());
-        key
-    }
-
-    fn key(&self, id: SessionId) -> Option<String> {
-        let map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        map.keys.get(&id).cloned()
-    }
-
-    fn close(&self, id: SessionId) {
-        let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(key) = map.keys.remove(&id) {
-            map.by_key.remove(&key);
-        }
-    }
-}
-
-/// How callers reach the driver.
-#[derive(Clone)]
-pub struct DriverHandle {
-    tx: mpsc::Sender<Input>,
-}
-
-/// The driver could not answer.
-#[derive(Debug, thiserror::Error)]
-pub enum DriverError {
-    #[error("the scheduler is shutting down")]
-    Gone,
-    #[error("internal error: the driver answered a {0} request with another kind of reply")]
-    WrongReply(&'static str),
-    /// Nothing of the request was stored, for lack of space; it may be tried again later.
-    #[error("the scheduler's disk is full, so nothing new can be stored; try again once there is room ({0})")]
-    DiskFull(String),
-}
-
-impl DriverHandle {
-    /// Sends an event that needs no answer.
-    pub async fn send(&self, event: Event) -> Result<(), DriverError> {
-        self.tx
-            .send(Input::Event(event))
-            .await
-            .map_err(|_| DriverError::Gone)
-    }
-
-    /// Sends an event from a synchronous context (a `Drop`), without waiting.
-    pub fn send_later(&self, event: Event) {
-        let tx = self.tx.clone();
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(async move {
-                let _ = tx.send(Input::Event(event)).await;
-            });
-        }
-    }
-
-    /// Asks the driver and waits for the core's answer.
-    pub async fn ask(&self, request: Request) -> Result<Reply, DriverError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Input::Ask { request, reply })
-            .await
-            .map_err(|_| DriverError::Gone)?;
-        rx.await.map_err(|_| DriverError::Gone)?
-    }
-
-    pub async fn submit(
-        &self,
-        job: NewJob,
-        problem: &crate::catalog::ProblemVersion,
-        source: Vec<u8>,
-    ) -> Result<Result<JobId, SubmitError>, DriverError> {
-        let request = Request::Submit {
-            job,
-            files: problem.files.clone(),
-            worst_case_ms: problem.worst_case_ms,
-            source,
-        };
-        match self.ask(request).await? {
-            Reply::Submitted(r) => Ok(r),
-            _ => Err(DriverError::WrongReply("submit")),
-        }
-    }
-
-    pub async fn cancel(
-        &self,
-        job_id: JobId,
-    ) -> Result<Result<pb::JobState, CancelError>, DriverError> {
-        match self.ask(Request::Cancel { job_id }).await? {
-            Reply::Cancelled(r) => Ok(r),
-            _ => Err(DriverError::WrongReply("cancel")),
-        }
-    }
-
-    /// Registers a worker; its session id.
-    pub async fn connect(
-        &self,
-        hello: WorkerHello,
-        feed: FeedSender,
-    ) -> Result<SessionId, DriverError> {
-        match self.ask(Request::Connect { hello, feed }).await? {
-            Reply::Connected(session) => Ok(session),
-            _ => Err(DriverError::WrongReply("connect")),
-        }
-    }
-
-    /// `false` when no connected worker has that name.
-    pub async fn drain(&self, name: String) -> Result<bool, DriverError> {
-        match self.ask(Request::Drain { name }).await? {
-            Reply::Drained(found) => Ok(found),
-            _ => Err(DriverError::WrongReply("drain")),
-        }
-    }
-
-    /// Why a queued job waits; `None` if it is not queued.
-    pub async fn waiting(&self, job_id: JobId) -> Result<Option<String>, DriverError> {
-        match self.ask(Request::Explain { job_id }).await? {
-            Reply::Waiting(why) => Ok(why),
-            _ => Err(DriverError::WrongReply("explain")),
-        }
-    }
-
-    pub async fn list_workers(&self) -> Result<Vec<WorkerSnapshot>, DriverError> {
-        match self.ask(Request::ListWorkers).await? {
-            Reply::Workers(list) => Ok(list),
-            _ => Err(DriverError::WrongReply("list workers")),
-        }
-    }
 }
 
 /// Settings of the driver loop.

@@ -1,0 +1,120 @@
+//! How services reach the driver: typed requests over its bounded channel.
+
+use judge_common::pb;
+use tokio::sync::{mpsc, oneshot};
+
+use super::{FeedSender, Input, Request};
+use crate::core::{
+    CancelError, Event, JobId, NewJob, Reply, SessionId, SubmitError, WorkerHello, WorkerSnapshot,
+};
+
+/// How callers reach the driver.
+#[derive(Clone)]
+pub struct DriverHandle {
+    pub(super) tx: mpsc::Sender<Input>,
+}
+
+/// The driver could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    #[error("the scheduler is shutting down")]
+    Gone,
+    #[error("internal error: the driver answered a {0} request with another kind of reply")]
+    WrongReply(&'static str),
+    /// Nothing of the request was stored, for lack of space; it may be tried again later.
+    #[error("the scheduler's disk is full, so nothing new can be stored; try again once there is room ({0})")]
+    DiskFull(String),
+}
+
+impl DriverHandle {
+    /// Sends an event that needs no answer.
+    pub async fn send(&self, event: Event) -> Result<(), DriverError> {
+        self.tx
+            .send(Input::Event(event))
+            .await
+            .map_err(|_| DriverError::Gone)
+    }
+
+    /// Sends an event from a synchronous context (a `Drop`), without waiting.
+    pub fn send_later(&self, event: Event) {
+        let tx = self.tx.clone();
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                let _ = tx.send(Input::Event(event)).await;
+            });
+        }
+    }
+
+    /// Asks the driver and waits for the core's answer.
+    pub async fn ask(&self, request: Request) -> Result<Reply, DriverError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Input::Ask { request, reply })
+            .await
+            .map_err(|_| DriverError::Gone)?;
+        rx.await.map_err(|_| DriverError::Gone)?
+    }
+
+    pub async fn submit(
+        &self,
+        job: NewJob,
+        problem: &crate::catalog::ProblemVersion,
+        source: Vec<u8>,
+    ) -> Result<Result<JobId, SubmitError>, DriverError> {
+        let request = Request::Submit {
+            job,
+            files: problem.files.clone(),
+            worst_case_ms: problem.worst_case_ms,
+            source,
+        };
+        match self.ask(request).await? {
+            Reply::Submitted(r) => Ok(r),
+            _ => Err(DriverError::WrongReply("submit")),
+        }
+    }
+
+    pub async fn cancel(
+        &self,
+        job_id: JobId,
+    ) -> Result<Result<pb::JobState, CancelError>, DriverError> {
+        match self.ask(Request::Cancel { job_id }).await? {
+            Reply::Cancelled(r) => Ok(r),
+            _ => Err(DriverError::WrongReply("cancel")),
+        }
+    }
+
+    /// Registers a worker; its session id.
+    pub async fn connect(
+        &self,
+        hello: WorkerHello,
+        feed: FeedSender,
+    ) -> Result<SessionId, DriverError> {
+        match self.ask(Request::Connect { hello, feed }).await? {
+            Reply::Connected(session) => Ok(session),
+            _ => Err(DriverError::WrongReply("connect")),
+        }
+    }
+
+    /// `false` when no connected worker has that name.
+    pub async fn drain(&self, name: String) -> Result<bool, DriverError> {
+        match self.ask(Request::Drain { name }).await? {
+            Reply::Drained(found) => Ok(found),
+            _ => Err(DriverError::WrongReply("drain")),
+        }
+    }
+
+    /// Why a queued job waits; `None` if it is not queued.
+    pub async fn waiting(&self, job_id: JobId) -> Result<Option<String>, DriverError> {
+        match self.ask(Request::Explain { job_id }).await? {
+            Reply::Waiting(why) => Ok(why),
+            _ => Err(DriverError::WrongReply("explain")),
+        }
+    }
+
+    pub async fn list_workers(&self) -> Result<Vec<WorkerSnapshot>, DriverError> {
+        match self.ask(Request::ListWorkers).await? {
+            Reply::Workers(list) => Ok(list),
+            _ => Err(DriverError::WrongReply("list workers")),
+        }
+    }
+}
