@@ -1,10 +1,17 @@
-//! Scheduler benchmarks against the real `judge-scheduler` binary on SQLite, driven by
-//! simulated workers (real gRPC clients that finish each job at once).
+//! Benchmarks against the real `judge-scheduler` binary on SQLite, driven by simulated
+//! workers (real gRPC clients that finish each job at once) or real workers. Each is
+//! `cargo run --release --bin judge-bench -- COMMAND`; BENCHMARKS.md has the figures.
 //!
-//! `cargo run --release --bin judge-bench -- throughput` : jobs/s end to end (submit to result
-//!     stored), then p50/p99 submit-to-assign latency at half that rate.
-//! `cargo run --release --bin judge-bench -- workers`    : connected workers one scheduler
-//!     holds with resource reports every 5 s, and its memory per worker.
+//! - `throughput`: jobs/s end to end (submit to result stored), then p50/p99 submit-to-assign
+//!   latency at half that rate, in plaintext and over TLS.
+//! - `fleet`: the same with fleets of 1, 100, 1,000 and 5,000 workers, as ratios.
+//! - `workers`: connected workers one scheduler holds with resource reports every 3 s, its
+//!   memory per worker and its CPU for the reports.
+//! - `routing`: routing policies on one trace in simulated time.
+//! - `transfer`: one large file into a worker's cache, against `dd`.
+//! - `sandbox`: per-run cost of the sandbox, then judging throughput.
+//! - `first-judging`: a 100-test problem on a cold worker, with and without Nagle.
+//! - `stuck`: how long a job stays on a stopped or killed worker.
 
 mod first_judging;
 mod stuck;
