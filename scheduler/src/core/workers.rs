@@ -201,10 +201,16 @@ impl WorkerTable {
     }
 
     pub fn insert(&mut self, session: SessionId, mut worker: Worker) {
-        let types: Vec<u32> = (worker.hello.job_types.clone().iter())
+        let types: Vec<u32> = worker
+            .hello
+            .job_types
+            .iter()
             .map(|t| self.intern(t))
             .collect();
-        let langs: Vec<u32> = (worker.hello.languages.clone().iter())
+        let langs: Vec<u32> = worker
+            .hello
+            .languages
+            .iter()
             .map(|l| self.intern(l))
             .collect();
         worker.offers = types
