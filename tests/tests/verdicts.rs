@@ -12,6 +12,8 @@ const C: &[(&str, Verdict)] = &[
     ("#include <stdio.h>\nint main(void){for(;;)puts(\"spam spam spam spam\");}\n", Verdict::Ole),
     ("int main(void){int*p=0;return *p;}\n", Verdict::Rte),
     ("int main(void){ return nope; }\n", Verdict::Ce),
+    // POSIX and ONLINE_JUDGE, as contests compile C (the GNU dialect, not strict ISO C).
+    ("#include <stdio.h>\n#include <time.h>\n#include <unistd.h>\n#include <sys/types.h>\n#ifndef ONLINE_JUDGE\n#error no ONLINE_JUDGE\n#endif\nint main(int argc,char**argv){struct timespec t;clock_gettime(CLOCK_MONOTONIC,&t);pid_t p=getpid();if(argc>5){setsid();fork();}long long a,b;scanf(\"%lld %lld\",&a,&b);printf(\"%lld\\n\",a+b);return p<0;}\n", Verdict::Ac),
 ];
 
 const CPP: &[(&str, Verdict)] = &[
@@ -22,6 +24,7 @@ const CPP: &[(&str, Verdict)] = &[
     ("#include <cstdio>\nint main(){for(;;)std::puts(\"spam spam spam spam\");}\n", Verdict::Ole),
     ("#include <stdexcept>\nint main(){throw std::runtime_error(\"boom\");}\n", Verdict::Rte),
     ("int main(){ std::cout << 1; }\n", Verdict::Ce),
+    ("#include <iostream>\n#ifndef ONLINE_JUDGE\n#error no ONLINE_JUDGE\n#endif\nint main(){long long a,b;std::cin>>a>>b;std::cout<<a+b<<\"\\n\";}\n", Verdict::Ac),
 ];
 
 const PYTHON: &[(&str, Verdict)] = &[

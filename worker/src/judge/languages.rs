@@ -59,14 +59,16 @@ pub fn defaults() -> BTreeMap<String, Language> {
         lang(
             "c",
             "main.c",
-            Some("gcc -std=c17 -O2 -o main main.c -lm"),
+            // The GNU dialect, as contests compile C: POSIX (clock_gettime, pid_t, fork) is
+            // there, and ONLINE_JUDGE tells a submission where it runs.
+            Some("gcc -std=gnu17 -O2 -pipe -DONLINE_JUDGE -o main main.c -lm"),
             "./main",
             "gcc --version",
         ),
         lang(
             "cpp",
             "main.cpp",
-            Some("g++ -std=c++20 -O2 -o main main.cpp"),
+            Some("g++ -std=gnu++20 -O2 -pipe -DONLINE_JUDGE -o main main.cpp"),
             "./main",
             "g++ --version",
         ),
