@@ -24,6 +24,16 @@ fn verdict(v: i32) -> Option<&'static str> {
     }
 }
 
+/// A group result and its subgroups, as JSON.
+fn group_json(g: &pb::GroupResult) -> Value {
+    json!({
+        "name": g.name,
+        "verdict": verdict(g.verdict),
+        "score": g.score,
+        "groups": g.groups.iter().map(group_json).collect::<Vec<_>>(),
+    })
+}
+
 pub fn job_json(j: &pb::Job) -> Value {
     json!({
         "job_id": j.job_id,
@@ -42,7 +52,10 @@ pub fn job_json(j: &pb::Job) -> Value {
             "exit_code": t.exit_code,
             "signal": t.signal,
             "message": t.message,
+            "score": t.score,
         })).collect::<Vec<_>>(),
+        "score": j.score,
+        "groups": j.groups.iter().map(group_json).collect::<Vec<_>>(),
         "attempts": j.attempts,
         "owner": j.owner,
         "waiting": j.waiting,
@@ -71,6 +84,9 @@ pub fn job(j: &pb::Job, as_json: bool) {
         or_dash(&j.worker),
         or_dash(&j.owner)
     );
+    if let Some(score) = j.score {
+        println!("score: {score}");
+    }
     if let Some(why) = &j.waiting {
         println!("waiting: {why}");
     }
@@ -84,14 +100,32 @@ pub fn job(j: &pb::Job, as_json: bool) {
         );
         for t in &j.tests {
             println!(
-                "{:<24} {:<8} {:>8} {:>8} {:>10}",
+                "{:<24} {:<8} {:>8} {:>8} {:>10}{}",
                 t.name,
                 verdict(t.verdict).unwrap_or("-"),
                 t.time_ms,
                 t.wall_ms,
-                t.memory_kb
+                t.memory_kb,
+                t.score.map(|s| format!("  score {s}")).unwrap_or_default()
             );
         }
+    }
+    if !j.groups.is_empty() {
+        println!("{:<24} {:<8} {:>8}", "GROUP", "VERDICT", "SCORE");
+        print_groups(&j.groups, 0);
+    }
+}
+
+fn print_groups(groups: &[pb::GroupResult], depth: usize) {
+    for g in groups {
+        let name = format!("{}{}", "  ".repeat(depth), g.name);
+        println!(
+            "{:<24} {:<8} {:>8}",
+            name,
+            verdict(g.verdict).unwrap_or("-"),
+            g.score
+        );
+        print_groups(&g.groups, depth + 1);
     }
 }
 
@@ -186,7 +220,7 @@ pub fn problems(list: &[pb::ProblemInfo], as_json: bool) {
             .iter()
             .map(|p| {
                 json!({"id": p.id, "version": p.version, "name": p.name, "tests": p.test_count,
-                "time_limit_ms": p.time_limit_ms, "total_bytes": p.total_bytes})
+                "time_limit_ms": p.time_limit_ms, "total_bytes": p.total_bytes, "kind": p.kind})
             })
             .collect();
         println!("{}", Value::Array(arr));
@@ -217,7 +251,12 @@ pub fn event_json(ev: &pb::JobEvent) -> Value {
         Some(Event::Test(t)) => (
             "test",
             json!({"index": t.index, "name": t.name, "verdict": verdict(t.verdict),
-                   "time_ms": t.time_ms, "wall_ms": t.wall_ms, "memory_kb": t.memory_kb}),
+                   "time_ms": t.time_ms, "wall_ms": t.wall_ms, "memory_kb": t.memory_kb,
+                   "score": t.score}),
+        ),
+        Some(Event::Group(g)) => (
+            "group",
+            json!({"name": g.name, "verdict": verdict(g.verdict), "score": g.score}),
         ),
         Some(Event::Requeued(r)) => (
             "requeued",
@@ -225,7 +264,8 @@ pub fn event_json(ev: &pb::JobEvent) -> Value {
         ),
         Some(Event::Finished(f)) => (
             "finished",
-            json!({"state": state_name(f.state), "verdict": verdict(f.verdict), "message": f.message}),
+            json!({"state": state_name(f.state), "verdict": verdict(f.verdict),
+                   "message": f.message, "score": f.score}),
         ),
         None => ("unknown", json!({})),
     };
@@ -253,12 +293,26 @@ pub fn progress(ev: &pb::JobEvent) {
             t.name,
             verdict(t.verdict).unwrap_or("?")
         ),
+        Some(Event::Group(g)) => {
+            // A closed group stays on screen: a line of its own under the progress line.
+            let mut err = std::io::stderr();
+            let _ = writeln!(
+                err,
+                "\r\x1b[2Kjob {}: group {} {} score {}",
+                ev.job_id,
+                g.name,
+                verdict(g.verdict).unwrap_or("?"),
+                g.score
+            );
+            return;
+        }
         Some(Event::Requeued(r)) => format!("job {}: re-queued ({})", ev.job_id, r.reason),
         Some(Event::Finished(f)) => format!(
-            "job {}: {} {}",
+            "job {}: {} {}{}",
             ev.job_id,
             state_name(f.state),
-            verdict(f.verdict).unwrap_or("")
+            verdict(f.verdict).unwrap_or(""),
+            f.score.map(|s| format!(" score {s}")).unwrap_or_default()
         ),
         None => return,
     };

@@ -9,6 +9,7 @@ pub mod pb {
 pub mod auth;
 pub mod channel;
 pub mod config;
+pub mod grading;
 pub mod ident;
 pub mod limits;
 pub mod logging;

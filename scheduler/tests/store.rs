@@ -144,6 +144,7 @@ async fn transitions_are_fenced_by_attempt_and_state() {
             state: pb::JobState::Done,
             verdict: Some(verdict),
             message: String::new(),
+            score: Some(2.5),
             at: 20,
         };
         store
@@ -169,6 +170,7 @@ async fn transitions_are_fenced_by_attempt_and_state() {
             (pb::JobState::Done, Some(pb::Verdict::Ac)),
             "{backend}: first finish wins"
         );
+        assert_eq!(rec.score, Some(2.5), "{backend}: the score is kept");
         assert_eq!(rec.worker.as_deref(), Some("v"));
         let payloads = store.assign_payloads(&[1]).await.unwrap();
         assert_eq!(payloads[&1].source, b"print(1)", "{backend}");
@@ -214,7 +216,19 @@ async fn unfinished_jobs_come_back_with_their_progress() {
                 state: pb::JobState::Cancelled,
                 verdict: None,
                 message: "x".into(),
+                score: None,
                 at: 2,
+            },
+            Persist::Group {
+                job_id: 2,
+                attempt: 1,
+                result: pb::GroupResult {
+                    name: "secret/g1".into(),
+                    verdict: pb::Verdict::Ac as i32,
+                    score: 30.0,
+                    index: 0,
+                    groups: Vec::new(),
+                },
             },
         ];
         store
@@ -227,6 +241,14 @@ async fn unfinished_jobs_come_back_with_their_progress() {
             .iter()
             .map(|r| (r.job_id, r.state, r.attempt, r.last_seq, r.tests_done))
             .collect();
+        let job2 = back.iter().find(|r| r.job_id == 2).unwrap();
+        assert_eq!(job2.groups_done, 1, "{backend}");
+        let groups = store.groups(2, 1).await.unwrap();
+        assert_eq!(
+            (groups[0].name.as_str(), groups[0].score),
+            ("secret/g1", 30.0),
+            "{backend}"
+        );
         assert_eq!(
             summary,
             vec![

@@ -58,6 +58,7 @@ pub fn finished(verdict: pb::Verdict) -> pb::job_update::Update {
         verdict: verdict as i32,
         message: String::new(),
         cancelled: false,
+        score: None,
     })
 }
 

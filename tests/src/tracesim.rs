@@ -298,6 +298,7 @@ pub fn run(trace: &Trace, policy: Policy, locality_wait_ms: i64) -> Outcome {
                     verdict: pb::Verdict::Ac,
                     message: String::new(),
                     cancelled: false,
+                    score: None,
                 };
                 fx.extend(core.apply(
                     Event::Progress {

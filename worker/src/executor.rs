@@ -32,20 +32,27 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// The last update of an attempt, from how judging ended.
 fn finished(outcome: Result<Outcome, tokio::task::JoinError>) -> pb::Finished {
     match outcome {
-        Ok(Outcome::Verdict { verdict, message }) => pb::Finished {
+        Ok(Outcome::Verdict {
+            verdict,
+            message,
+            score,
+        }) => pb::Finished {
             verdict: verdict as i32,
             message,
             cancelled: false,
+            score,
         },
         Ok(Outcome::Cancelled) => pb::Finished {
             verdict: 0,
             message: "cancelled".into(),
             cancelled: true,
+            score: None,
         },
         Err(e) => pb::Finished {
             verdict: pb::Verdict::Je as i32,
             message: format!("the judge crashed: {e}"),
             cancelled: false,
+            score: None,
         },
     }
 }

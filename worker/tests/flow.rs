@@ -146,6 +146,7 @@ async fn setup(runner: FakeRunner, run: &str, with_validator: bool) -> Setup {
                 &cache_dir,
                 if i == 1 { b"other\n" } else { input.as_bytes() },
             )),
+            group: 0,
         })
         .collect();
     let output_validator = with_validator.then(|| pb::OutputValidator {
@@ -168,6 +169,7 @@ async fn setup(runner: FakeRunner, run: &str, with_validator: bool) -> Setup {
         compile_memory_limit_bytes: 1 << 30,
         validator_time_limit_ms: 10_000,
         validator_memory_limit_bytes: 1 << 30,
+        judging: None,
     };
     // Nothing listens there: a fetch would fail, and none must happen.
     let channel = tonic::transport::Endpoint::from_static("http://127.0.0.1:9").connect_lazy();
@@ -228,7 +230,9 @@ fn verdict(outcome: &Outcome) -> pb::Verdict {
 
 fn verdict_and_message(outcome: &Outcome) -> (pb::Verdict, &str) {
     match outcome {
-        Outcome::Verdict { verdict, message } => (*verdict, message),
+        Outcome::Verdict {
+            verdict, message, ..
+        } => (*verdict, message),
         Outcome::Cancelled => panic!("cancelled"),
     }
 }

@@ -31,6 +31,7 @@ fn python(code: &str, marker: &str) -> RunSpec {
         output_limit_bytes: 1 << 20,
         max_processes: 16,
         file_size_limit: 8 << 20,
+        piped: None,
     }
 }
 

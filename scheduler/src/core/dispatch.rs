@@ -78,6 +78,7 @@ impl Core {
             job.session = Some(session);
             job.worker = Some(name.clone());
             job.tests_done = 0;
+            job.groups_done = 0;
             job.deadline = Some(now + job.worst_case_ms + self.config.attempt_slack_ms);
             let attempt = job.attempt;
             out.push(Effect::Persist(Persist::Assigned {

@@ -24,6 +24,8 @@ pub struct ActiveJob {
     pub last_seq: u64,
     /// Test results of the current attempt recorded so far (results arrive in order).
     pub tests_done: u32,
+    /// Group results accepted for the current attempt (they come in order too).
+    pub groups_done: u32,
     pub files: JobFiles,
     /// The longest an attempt of it can take (every limit hit, files downloaded slowly).
     pub worst_case_ms: Millis,
@@ -104,6 +106,7 @@ impl JobTable {
         job.orphaned_until = None;
         job.deadline = None;
         job.tests_done = 0;
+        job.groups_done = 0;
         let owner = job.job.owner.clone();
         self.add_to_queue(id, &owner);
     }

@@ -75,6 +75,7 @@ impl Core {
                     cancel_requested: false,
                     last_seq: r.last_seq,
                     tests_done: r.tests_done,
+                    groups_done: r.groups_done,
                     files: r.files,
                     worst_case_ms: r.worst_case_ms,
                     // A recovered attempt gets a whole new allowance from now.
@@ -257,6 +258,7 @@ impl Core {
                 cancel_requested: false,
                 last_seq: 0,
                 tests_done: 0,
+                groups_done: 0,
                 files,
                 worst_case_ms,
                 deadline: None,
@@ -498,10 +500,23 @@ impl Core {
                 }));
                 self.event(job_id, now, Ev::Test(result), out);
             }
+            JobProgress::Group(result) => {
+                if job.state != pb::JobState::Running || result.index != job.groups_done {
+                    return;
+                }
+                job.groups_done += 1;
+                out.push(Effect::Persist(Persist::Group {
+                    job_id,
+                    attempt,
+                    result: result.clone(),
+                }));
+                self.event(job_id, now, Ev::Group(result), out);
+            }
             JobProgress::Finished {
                 verdict,
                 message,
                 cancelled,
+                score,
             } => {
                 if job.state != pb::JobState::Running && job.state != pb::JobState::Assigned {
                     return;
@@ -510,7 +525,13 @@ impl Core {
                 if cancelled {
                     self.finish(job_id, pb::JobState::Cancelled, None, message, now, out);
                 } else {
-                    self.finish(job_id, pb::JobState::Done, Some(verdict), message, now, out);
+                    let ending = JobEnd {
+                        state: pb::JobState::Done,
+                        verdict: Some(verdict),
+                        message,
+                        score,
+                    };
+                    self.finish_with(job_id, ending, now, out);
                 }
             }
         }
@@ -528,7 +549,7 @@ impl Core {
         );
     }
 
-    /// Ends a job: persisted, announced, forgotten.
+    /// Ends a job without a score: persisted, announced, forgotten.
     fn finish(
         &mut self,
         job_id: JobId,
@@ -538,6 +559,17 @@ impl Core {
         now: Millis,
         out: &mut Vec<Effect>,
     ) {
+        let end = JobEnd {
+            state,
+            verdict,
+            message,
+            score: None,
+        };
+        self.finish_with(job_id, end, now, out);
+    }
+
+    /// Ends a job: persisted, announced, forgotten.
+    fn finish_with(&mut self, job_id: JobId, end: JobEnd, now: Millis, out: &mut Vec<Effect>) {
         let Some(job) = self.jobs.get(job_id) else {
             return;
         };
@@ -545,18 +577,26 @@ impl Core {
         if let Some(session) = job.session {
             self.workers.stop(session, job_id);
         }
+        let JobEnd {
+            state,
+            verdict,
+            message,
+            score,
+        } = end;
         out.push(Effect::Persist(Persist::Finished {
             job_id,
             attempt,
             state,
             verdict,
             message: message.clone(),
+            score,
             at: now,
         }));
         let ev = Ev::Finished(pb::FinishedEvent {
             state: state as i32,
             verdict: verdict.unwrap_or(pb::Verdict::Unspecified) as i32,
             message,
+            score,
         });
         self.event(job_id, now, ev, out);
         if let Some(done) = self.jobs.remove(job_id) {
@@ -579,6 +619,14 @@ impl Core {
             event: Some(event),
         })));
     }
+}
+
+/// How a job ends.
+struct JobEnd {
+    state: pb::JobState,
+    verdict: Option<pb::Verdict>,
+    message: String,
+    score: Option<f64>,
 }
 
 #[cfg(test)]

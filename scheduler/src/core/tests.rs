@@ -109,6 +109,7 @@ fn done(verdict: pb::Verdict) -> JobProgress {
         verdict,
         message: String::new(),
         cancelled: false,
+        score: None,
     }
 }
 
@@ -456,6 +457,7 @@ fn cancel_ends_a_queued_job_at_once_and_a_running_one_when_the_worker_confirms()
         verdict: pb::Verdict::Unspecified,
         message: "cancelled".into(),
         cancelled: true,
+        score: None,
     };
     let fx = core.apply(progress(1, running, 1, confirm), 5);
     assert_eq!(
@@ -556,6 +558,7 @@ fn after_a_restart_running_jobs_wait_for_their_worker() {
         worker: Some("a".into()),
         last_seq: 3,
         tests_done: 0,
+        groups_done: 0,
         files: files(),
         worst_case_ms: 60_000,
     };

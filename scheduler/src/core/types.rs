@@ -76,10 +76,14 @@ pub enum JobProgress {
     Accepted,
     Compiling,
     Test(pb::TestResult),
+    /// A test group of a scoring problem closed.
+    Group(pb::GroupResult),
     Finished {
         verdict: pb::Verdict,
         message: String,
         cancelled: bool,
+        /// Scoring problems: the submission's score.
+        score: Option<f64>,
     },
 }
 
@@ -227,6 +231,11 @@ pub enum Persist {
         attempt: Attempt,
         result: pb::TestResult,
     },
+    Group {
+        job_id: JobId,
+        attempt: Attempt,
+        result: pb::GroupResult,
+    },
     /// The attempt was lost; the job waits in the queue again.
     Requeued {
         job_id: JobId,
@@ -239,6 +248,7 @@ pub enum Persist {
         state: pb::JobState,
         verdict: Option<pb::Verdict>,
         message: String,
+        score: Option<f64>,
         at: Millis,
     },
     /// Appends to the job's event log (what `WatchJob` replays).
@@ -336,6 +346,7 @@ pub struct RecoveredJob {
     pub worker: Option<String>,
     pub last_seq: u64,
     pub tests_done: u32,
+    pub groups_done: u32,
     pub files: JobFiles,
     pub worst_case_ms: Millis,
 }

@@ -441,6 +441,7 @@ fn event_name(ev: &pb::JobEvent) -> &'static str {
         Some(E::Started(_)) => "started",
         Some(E::Compiling(_)) => "compiling",
         Some(E::Test(_)) => "test",
+        Some(E::Group(_)) => "group",
         Some(E::Requeued(_)) => "requeued",
         Some(E::Finished(_)) => "finished",
         None => "empty",

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use judge_common::pb;
 use judge_common::pb::admin_service_server::AdminService;
-use judge_common::problem::{build_manifest, valid_path, PackageFile};
+use judge_common::problem::{build_manifest, is_small_file, valid_path, PackageFile};
 use tonic::{Request, Response, Status, Streaming};
 
 use super::check_ident;
@@ -12,8 +12,7 @@ use crate::blobs::{BlobStore, BlobWriter, StagedBlob};
 use crate::driver::{now_ms, DriverHandle};
 use crate::store::Store;
 
-/// Files of a package read as text to decide the manifest; a larger one is refused.
-const SMALL_FILES: [&str; 2] = ["problem.yaml", ".timelimit"];
+/// The largest file read as text to decide the manifest (problem.yaml, group settings...).
 const SMALL_FILE_MAX: u64 = 1 << 20;
 
 pub struct AdminApi {
@@ -117,8 +116,8 @@ impl Upload {
             )));
         }
         let mut small = BTreeMap::new();
-        for name in SMALL_FILES {
-            if let Some(b) = self.staged.get(name) {
+        for (name, b) in &self.staged {
+            if is_small_file(name) {
                 if b.size > SMALL_FILE_MAX {
                     return Err(Status::invalid_argument(format!(
                         "{name} is {} bytes; at most {SMALL_FILE_MAX} bytes are read",
@@ -128,7 +127,7 @@ impl Upload {
                 let text = b.read_to_string().await.map_err(|e| {
                     Status::invalid_argument(format!("{name}: not UTF-8 text ({e})"))
                 })?;
-                small.insert(name, text);
+                small.insert(name.clone(), text);
             }
         }
         let files: Vec<PackageFile> = self

@@ -141,7 +141,28 @@ fn job_id(id: u64) -> Result<JobId, Status> {
     Ok(id)
 }
 
-fn to_pb(r: JobRecord, tests: Vec<pb::TestResult>) -> pb::Job {
+/// Group results, closed children first, nested as the data/ folders are: "secret/g1" goes
+/// under "secret"; top-level groups ("sample", "secret") are the list.
+fn nest_groups(flat: Vec<pb::GroupResult>) -> Vec<pb::GroupResult> {
+    fn parent(name: &str) -> &str {
+        name.rsplit_once('/').map_or("", |(p, _)| p)
+    }
+    fn children(of: &str, flat: &[pb::GroupResult]) -> Vec<pb::GroupResult> {
+        let mut out: Vec<pb::GroupResult> = flat
+            .iter()
+            .filter(|g| parent(&g.name) == of && !g.name.is_empty())
+            .map(|g| pb::GroupResult {
+                groups: children(&g.name, flat),
+                ..g.clone()
+            })
+            .collect();
+        out.sort_by_key(|g| g.index);
+        out
+    }
+    children("", &flat)
+}
+
+fn to_pb(r: JobRecord, tests: Vec<pb::TestResult>, groups: Vec<pb::GroupResult>) -> pb::Job {
     pb::Job {
         job_id: r.job_id,
         problem_id: r.job.problem_id,
@@ -158,6 +179,8 @@ fn to_pb(r: JobRecord, tests: Vec<pb::TestResult>) -> pb::Job {
         finished_at_ms: r.finished_at.unwrap_or(0),
         owner: r.job.owner,
         waiting: None,
+        score: r.score,
+        groups: nest_groups(groups),
     }
 }
 
@@ -267,7 +290,8 @@ impl JudgeService for JudgeApi {
         let record = self.job_record(id, &who).await?;
         let queued = record.state == pb::JobState::Queued;
         let tests = self.store.tests(id, record.attempt).await?;
-        let mut job = to_pb(record, tests);
+        let groups = self.store.groups(id, record.attempt).await?;
+        let mut job = to_pb(record, tests, groups);
         if queued {
             job.waiting = self.driver.waiting(id).await?;
         }
@@ -345,7 +369,10 @@ impl JudgeService for JudgeApi {
             )));
         }
         let records = self.store.recent_jobs(limit, visible_owner(&who)).await?;
-        let jobs = records.into_iter().map(|r| to_pb(r, Vec::new())).collect();
+        let jobs = records
+            .into_iter()
+            .map(|r| to_pb(r, Vec::new(), Vec::new()))
+            .collect();
         Ok(Response::new(pb::ListJobsResponse { jobs }))
     }
 
@@ -394,8 +421,40 @@ impl JudgeService for JudgeApi {
                 test_count: p.test_count,
                 time_limit_ms: p.time_limit_ms,
                 total_bytes: p.total_bytes,
+                kind: p.kind,
             })
             .collect();
         Ok(Response::new(pb::ListProblemsResponse { problems }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(name: &str, index: u32) -> pb::GroupResult {
+        pb::GroupResult {
+            name: name.into(),
+            index,
+            verdict: pb::Verdict::Ac as i32,
+            score: 1.0,
+            groups: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn group_results_nest_as_their_folders() {
+        let flat = vec![
+            group("sample", 0),
+            group("secret/g1", 1),
+            group("secret/g2/deep", 2),
+            group("secret/g2", 3),
+            group("secret", 4),
+        ];
+        let nested = nest_groups(flat);
+        let names = |v: &[pb::GroupResult]| v.iter().map(|g| g.name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&nested), ["sample", "secret"]);
+        assert_eq!(names(&nested[1].groups), ["secret/g1", "secret/g2"]);
+        assert_eq!(names(&nested[1].groups[1].groups), ["secret/g2/deep"]);
     }
 }

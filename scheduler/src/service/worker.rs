@@ -251,6 +251,19 @@ fn check_len(what: &str, text: &str, max: usize) -> Result<(), Status> {
     Ok(())
 }
 
+/// The largest score a worker may report, either way: beyond any package's ranges.
+const MAX_SCORE: f64 = 1e12;
+
+fn check_score(what: &str, score: f64) -> Result<f64, Status> {
+    if score.is_finite() && score.abs() <= MAX_SCORE {
+        Ok(score)
+    } else {
+        Err(Status::invalid_argument(format!(
+            "{what} {score} is not a finite number within ±{MAX_SCORE}"
+        )))
+    }
+}
+
 /// Translates one report into a core event.
 fn event_from(session: SessionId, report: pb::WorkerReport) -> Result<Event, Status> {
     use pb::worker_report::Report;
@@ -301,7 +314,21 @@ fn event_from(session: SessionId, report: pb::WorkerReport) -> Result<Event, Sta
                     verdict(t.verdict)?;
                     check_len("test name", &t.name, MAX_NAME)?;
                     check_len("test message", &t.message, MAX_MESSAGE)?;
+                    if let Some(s) = t.score {
+                        check_score("test score", s)?;
+                    }
                     JobProgress::Test(t)
+                }
+                Update::Group(g) => {
+                    verdict(g.verdict)?;
+                    check_len("group name", &g.name, MAX_NAME)?;
+                    check_score("group score", g.score)?;
+                    if !g.groups.is_empty() {
+                        return Err(Status::invalid_argument(
+                            "a group result from a worker has no subgroups",
+                        ));
+                    }
+                    JobProgress::Group(g)
                 }
                 Update::Finished(f) if f.message.len() > MAX_MESSAGE => {
                     return Err(Status::invalid_argument(format!(
@@ -317,6 +344,10 @@ fn event_from(session: SessionId, report: pb::WorkerReport) -> Result<Event, Sta
                     },
                     message: f.message,
                     cancelled: f.cancelled,
+                    score: match f.score {
+                        Some(s) => Some(check_score("score", s)?),
+                        None => None,
+                    },
                 },
             };
             Event::Progress {
@@ -380,6 +411,7 @@ impl WorkerApi {
                 JobProgress::Accepted => "accepted",
                 JobProgress::Compiling => "compiling",
                 JobProgress::Test(_) => "test",
+                JobProgress::Group(_) => "group",
                 JobProgress::Finished { .. } => "finished",
             };
             tracing::debug_span!("attempt", job_id, attempt)

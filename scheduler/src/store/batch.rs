@@ -97,6 +97,7 @@ fn job_of(change: &Persist) -> JobId {
         | Persist::Assigned { job_id, .. }
         | Persist::Started { job_id, .. }
         | Persist::Test { job_id, .. }
+        | Persist::Group { job_id, .. }
         | Persist::Requeued { job_id, .. }
         | Persist::Finished { job_id, .. } => *job_id,
         Persist::Event(e) => e.job_id,
@@ -151,6 +152,7 @@ async fn write_phase(
     let mut assigned = Vec::new();
     let mut started = Vec::new();
     let mut tests = Vec::new();
+    let mut groups = Vec::new();
     let mut requeued = Vec::new();
     let mut finished = Vec::new();
     for change in phase {
@@ -159,6 +161,7 @@ async fn write_phase(
             Persist::Assigned { .. } => assigned.push(*change),
             Persist::Started { .. } => started.push(*change),
             Persist::Test { .. } => tests.push(*change),
+            Persist::Group { .. } => groups.push(*change),
             Persist::Requeued { .. } => requeued.push(*change),
             Persist::Finished { .. } => finished.push(*change),
             Persist::Event(_) => {}
@@ -241,13 +244,13 @@ async fn write_phase(
     affected += chunked(
         tx,
         &tests,
-        11,
+        12,
         |v| {
             format!(
                 "INSERT INTO job_tests (job_id, attempt, idx, name, verdict, time_ms, wall_ms, \
-                 memory_kb, exit_code, signal, message) \
+                 memory_kb, exit_code, signal, message, score) \
                  SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7, \
-                 v.column8, v.column9, v.column10, v.column11 \
+                 v.column8, v.column9, v.column10, v.column11, v.column12 \
                  FROM (VALUES {v}) AS v, jobs \
                  WHERE jobs.id = v.column1 AND jobs.attempt = v.column2 AND jobs.state = 'running'"
             )
@@ -266,6 +269,39 @@ async fn write_phase(
                     .bind(i64::from(result.exit_code))
                     .bind(i64::from(result.signal))
                     .bind(result.message.clone())
+                    .bind(result.score)
+            }
+            _ => q,
+        },
+    )
+    .await?;
+
+    expected += groups.len() as u64;
+    affected += chunked(
+        tx,
+        &groups,
+        6,
+        |v| {
+            format!(
+                "INSERT INTO job_groups (job_id, attempt, idx, name, verdict, score) \
+                 SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6 \
+                 FROM (VALUES {v}) AS v, jobs \
+                 WHERE jobs.id = v.column1 AND jobs.attempt = v.column2 AND jobs.state = 'running'"
+            )
+        },
+        |q, c| match c {
+            Persist::Group {
+                job_id,
+                attempt,
+                result,
+            } => {
+                let verdict = pb::Verdict::try_from(result.verdict).unwrap_or(pb::Verdict::Je);
+                q.bind(*job_id as i64)
+                    .bind(i64::from(*attempt))
+                    .bind(i64::from(result.index))
+                    .bind(result.name.clone())
+                    .bind(verdict.as_str_name())
+                    .bind(result.score)
             }
             _ => q,
         },
@@ -297,11 +333,11 @@ async fn write_phase(
     affected += chunked(
         tx,
         &finished,
-        6,
+        7,
         |v| {
             format!(
                 "UPDATE jobs SET state = v.column3, verdict = v.column4, message = v.column5, \
-                 finished_at = v.column6 FROM (VALUES {v}) AS v \
+                 finished_at = v.column6, score = v.column7 FROM (VALUES {v}) AS v \
                  WHERE jobs.id = v.column1 AND jobs.attempt = v.column2 \
                  AND jobs.state IN ('queued', 'assigned', 'running')"
             )
@@ -313,6 +349,7 @@ async fn write_phase(
                 state,
                 verdict,
                 message,
+                score,
                 at,
             } => q
                 .bind(*job_id as i64)
@@ -320,7 +357,8 @@ async fn write_phase(
                 .bind(state_str(*state))
                 .bind(verdict.map(|v| v.as_str_name()))
                 .bind(message.clone())
-                .bind(*at),
+                .bind(*at)
+                .bind(*score),
             _ => q,
         },
     )

@@ -25,6 +25,8 @@ pub struct JobRecord {
     pub worker: Option<String>,
     pub submitted_at: i64,
     pub finished_at: Option<i64>,
+    /// Scoring problems: the submission's score, once judged.
+    pub score: Option<f64>,
 }
 
 /// A test result of the job's current attempt.
@@ -67,7 +69,7 @@ fn parse_verdict(s: &str) -> Result<pb::Verdict> {
 }
 
 const JOB_COLUMNS: &str = "id, job_type, language, problem_id, problem_version, run_all_tests, \
-     state, verdict, message, attempt, worker, submitted_at, finished_at, owner, request_id";
+     state, verdict, message, attempt, worker, submitted_at, finished_at, owner, request_id, score";
 
 fn job_from_row(r: &AnyRow) -> Result<JobRecord> {
     let t = "jobs";
@@ -90,6 +92,7 @@ fn job_from_row(r: &AnyRow) -> Result<JobRecord> {
         worker: col(r, t, "worker")?,
         submitted_at: col(r, t, "submitted_at")?,
         finished_at: col(r, t, "finished_at")?,
+        score: col(r, t, "score")?,
     })
 }
 
@@ -161,8 +164,8 @@ impl Store {
     /// Test results of the given attempt, in order.
     pub async fn tests(&self, id: JobId, attempt: u32) -> Result<Vec<StoredTest>> {
         let rows = sqlx::query(
-            "SELECT idx, name, verdict, time_ms, wall_ms, memory_kb, exit_code, signal, message \
-             FROM job_tests WHERE job_id = $1 AND attempt = $2 ORDER BY idx",
+            "SELECT idx, name, verdict, time_ms, wall_ms, memory_kb, exit_code, signal, message, \
+             score FROM job_tests WHERE job_id = $1 AND attempt = $2 ORDER BY idx",
         )
         .bind(id as i64)
         .bind(i64::from(attempt))
@@ -181,6 +184,31 @@ impl Store {
                     exit_code: col::<i64>(r, t, "exit_code")? as i32,
                     signal: col::<i64>(r, t, "signal")? as i32,
                     message: col(r, t, "message")?,
+                    score: col(r, t, "score")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Group results of the given attempt, in the order they closed (flat: `groups` empty).
+    pub async fn groups(&self, id: JobId, attempt: u32) -> Result<Vec<pb::GroupResult>> {
+        let rows = sqlx::query(
+            "SELECT idx, name, verdict, score FROM job_groups \
+             WHERE job_id = $1 AND attempt = $2 ORDER BY idx",
+        )
+        .bind(id as i64)
+        .bind(i64::from(attempt))
+        .fetch_all(self.pool())
+        .await?;
+        let t = "job_groups";
+        rows.iter()
+            .map(|r| {
+                Ok(pb::GroupResult {
+                    index: col::<i64>(r, t, "idx")? as u32,
+                    name: col(r, t, "name")?,
+                    verdict: parse_verdict(&col::<String>(r, t, "verdict")?)? as i32,
+                    score: col(r, t, "score")?,
+                    groups: Vec::new(),
                 })
             })
             .collect()
@@ -235,7 +263,8 @@ impl Store {
         let sql = format!(
             "SELECT {JOB_COLUMNS}, \
                (SELECT COALESCE(MAX(seq), 0) FROM job_events e WHERE e.job_id = jobs.id) AS last_seq, \
-               (SELECT COUNT(*) FROM job_tests t WHERE t.job_id = jobs.id AND t.attempt = jobs.attempt) AS tests_done \
+               (SELECT COUNT(*) FROM job_tests t WHERE t.job_id = jobs.id AND t.attempt = jobs.attempt) AS tests_done, \
+               (SELECT COUNT(*) FROM job_groups g WHERE g.job_id = jobs.id AND g.attempt = jobs.attempt) AS groups_done \
              FROM jobs WHERE state IN ('queued', 'assigned', 'running') ORDER BY id"
         );
         let rows = sqlx::query(&sql).fetch_all(self.pool()).await?;
@@ -250,6 +279,7 @@ impl Store {
                     worker: rec.worker,
                     last_seq: col::<i64>(r, "jobs", "last_seq")? as u64,
                     tests_done: col::<i64>(r, "jobs", "tests_done")? as u32,
+                    groups_done: col::<i64>(r, "jobs", "groups_done")? as u32,
                     // Filled in by the caller, from the problem catalog.
                     files: Vec::new().into(),
                     worst_case_ms: 0,

@@ -15,6 +15,8 @@ pub struct ProblemRecord {
     pub time_limit_ms: u32,
     pub test_count: u32,
     pub total_bytes: u64,
+    /// "pass-fail" or "scoring", then " interactive" for interactive problems.
+    pub kind: String,
 }
 
 /// A file of a stored version.
@@ -39,8 +41,8 @@ impl Store {
             "INSERT INTO problems (id, version, name, time_limit_ms, memory_limit_bytes, \
              output_limit_bytes, validator_flags, created_at, output_validator, \
              compile_time_limit_ms, compile_memory_limit_bytes, validator_time_limit_ms, \
-             validator_memory_limit_bytes) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+             validator_memory_limit_bytes, judging) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(id)
         .bind(version)
@@ -60,6 +62,7 @@ impl Store {
         .bind(manifest.compile_memory_limit_bytes as i64)
         .bind(i64::from(manifest.validator_time_limit_ms))
         .bind(manifest.validator_memory_limit_bytes as i64)
+        .bind(prost::Message::encode_to_vec(&manifest.judging))
         .execute(&mut *tx)
         .await?;
         for f in files {
@@ -81,7 +84,7 @@ impl Store {
             );
             sqlx::query(
                 "INSERT INTO problem_tests (problem_id, version, idx, name, input_sha256, input_size, \
-                 answer_sha256, answer_size) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                 answer_sha256, answer_size, grp) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             )
             .bind(id)
             .bind(version)
@@ -91,6 +94,7 @@ impl Store {
             .bind(input.size as i64)
             .bind(&answer.sha256)
             .bind(answer.size as i64)
+            .bind(i64::from(t.group))
             .execute(&mut *tx)
             .await?;
         }
@@ -101,7 +105,7 @@ impl Store {
     /// The newest version of every problem, by id.
     pub async fn problems(&self) -> Result<Vec<ProblemRecord>> {
         let rows = sqlx::query(
-            "SELECT p.id, p.version, p.name, p.time_limit_ms, \
+            "SELECT p.id, p.version, p.name, p.time_limit_ms, p.judging, \
                (SELECT COUNT(*) FROM problem_tests t WHERE t.problem_id = p.id AND t.version = p.version) AS tests, \
                (SELECT CAST(COALESCE(SUM(f.size), 0) AS BIGINT) FROM problem_files f WHERE f.problem_id = p.id AND f.version = p.version) AS bytes \
              FROM problems p \
@@ -119,6 +123,7 @@ impl Store {
                     time_limit_ms: col::<i64>(r, t, "time_limit_ms")? as u32,
                     test_count: col::<i64>(r, t, "tests")? as u32,
                     total_bytes: col::<i64>(r, t, "bytes")? as u64,
+                    kind: kind_of(decode_judging(col(r, t, "judging")?)?.as_ref()),
                 })
             })
             .collect()
@@ -138,7 +143,7 @@ impl Store {
         let row = sqlx::query(
             "SELECT time_limit_ms, memory_limit_bytes, output_limit_bytes, validator_flags, \
              output_validator, compile_time_limit_ms, compile_memory_limit_bytes, \
-             validator_time_limit_ms, validator_memory_limit_bytes \
+             validator_time_limit_ms, validator_memory_limit_bytes, judging \
              FROM problems WHERE id = $1 AND version = $2",
         )
         .bind(id)
@@ -156,9 +161,10 @@ impl Store {
                 table: "problems",
                 detail: format!("output_validator: {e}"),
             })?;
+        let judging = decode_judging(col(&row, t, "judging")?)?;
         let rows = sqlx::query(
-            "SELECT name, input_sha256, input_size, answer_sha256, answer_size FROM problem_tests \
-             WHERE problem_id = $1 AND version = $2 ORDER BY idx",
+            "SELECT name, input_sha256, input_size, answer_sha256, answer_size, grp \
+             FROM problem_tests WHERE problem_id = $1 AND version = $2 ORDER BY idx",
         )
         .bind(id)
         .bind(i64::from(version))
@@ -178,6 +184,7 @@ impl Store {
                         sha256: col(r, t, "answer_sha256")?,
                         size: col::<i64>(r, t, "answer_size")? as u64,
                     }),
+                    group: u32::try_from(col::<i64>(r, t, "grp")?).unwrap_or(u32::MAX),
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -195,6 +202,7 @@ impl Store {
             validator_time_limit_ms: col::<i64>(&row, t, "validator_time_limit_ms")? as u32,
             validator_memory_limit_bytes: col::<i64>(&row, t, "validator_memory_limit_bytes")?
                 as u64,
+            judging,
         })
     }
 
@@ -253,5 +261,27 @@ impl Store {
         rows.iter()
             .map(|r| col(r, "problem_files", "sha256"))
             .collect()
+    }
+}
+
+/// A version's `judging` column: NULL (a version from before it existed) is a batch
+/// pass-fail problem.
+pub(super) fn decode_judging(blob: Option<Vec<u8>>) -> Result<Option<pb::Judging>> {
+    blob.map(|b| <pb::Judging as prost::Message>::decode(b.as_slice()))
+        .transpose()
+        .map_err(|e| StoreError::Corrupt {
+            table: "problems",
+            detail: format!("judging: {e}"),
+        })
+}
+
+/// How a problem is judged, in a word or two: "pass-fail", "scoring", "+ interactive".
+pub fn kind_of(judging: Option<&pb::Judging>) -> String {
+    let j = judging.cloned().unwrap_or_default();
+    let base = if j.scoring { "scoring" } else { "pass-fail" };
+    if j.interactive {
+        format!("{base} interactive")
+    } else {
+        base.to_string()
     }
 }

@@ -146,6 +146,7 @@ mod tests {
             verdict: pb::Verdict::Ac as i32,
             message: String::new(),
             cancelled: false,
+            score: None,
         })
     }
 

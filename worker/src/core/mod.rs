@@ -3,6 +3,9 @@
 //! - [`checker`]: the format's default output validator (token diff with its flags);
 //! - [`verdict`]: one run's verdict from how it ended, and the submission's verdict folded from
 //!   its tests' verdicts;
+//! - [`grader`]: scoring problems: the walk over test groups and the default grader;
+//! - [`interaction`]: an interactive test's verdict from how the submission and the
+//!   interactor ended;
 //! - [`ledger`]: which attempts the worker holds, and every update each has reported, so that
 //!   a reconnect can re-send exactly what the scheduler may have missed.
 //!
@@ -10,5 +13,7 @@
 //! these modules what to do; their unit tests need neither root nor a scheduler.
 
 pub mod checker;
+pub mod grader;
+pub mod interaction;
 pub mod ledger;
 pub mod verdict;

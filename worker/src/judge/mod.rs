@@ -1,7 +1,9 @@
 //! Judging one submission: compile once, run the tests in order, check each output, report
 //! each result as it happens.
 
+mod interactive;
 pub mod languages;
+mod testset;
 pub mod validator;
 
 use std::collections::BTreeMap;
@@ -15,9 +17,7 @@ use pb::job_update::Update;
 use tokio::sync::watch;
 
 use crate::cache::FileCache;
-use crate::core::checker;
-use crate::core::verdict::{self, Ending, Next, Tally};
-use crate::sandbox::{RunOutcome, RunSpec, Runner};
+use crate::sandbox::{RunSpec, Runner};
 use languages::{java_class, Language};
 
 /// Compilers run several processes (gcc) or many threads (javac).
@@ -35,6 +35,8 @@ pub enum Outcome {
     Verdict {
         verdict: pb::Verdict,
         message: String,
+        /// Scoring problems: the submission's score.
+        score: Option<f64>,
     },
     Cancelled,
 }
@@ -116,6 +118,7 @@ pub fn tool_spec(
         output_limit_bytes: 1 << 20,
         max_processes: COMPILE_PROCESSES,
         file_size_limit: TOOL_FILE_SIZE,
+        piped: None,
     }
 }
 
@@ -123,34 +126,7 @@ fn judge_error(message: impl Into<String>) -> Outcome {
     Outcome::Verdict {
         verdict: pb::Verdict::Je,
         message: message.into(),
-    }
-}
-
-/// The verdict of one test run, with the validator's reason for a WA. `memory_error` is how
-/// the language's runtime says it ran out of memory by itself.
-fn verdict_of(
-    run: &RunOutcome,
-    answer: &[u8],
-    flags: &ValidatorFlags,
-    memory_error: Option<&str>,
-) -> (pb::Verdict, String) {
-    let end = ending(run, memory_error);
-    match verdict::of_run(end) {
-        Some(v) => (v, String::new()),
-        None => match checker::check(&run.stdout, answer, flags) {
-            Ok(()) => (pb::Verdict::Ac, String::new()),
-            Err(why) => (pb::Verdict::Wa, why),
-        },
-    }
-}
-
-/// The facts of a run that decide its verdict.
-fn ending(run: &RunOutcome, memory_error: Option<&str>) -> Ending {
-    Ending {
-        limit: run.limit,
-        exited_zero: run.exit_code == Some(0),
-        runtime_out_of_memory: memory_error
-            .is_some_and(|m| String::from_utf8_lossy(&run.stderr).contains(m)),
+        score: None,
     }
 }
 
@@ -189,10 +165,9 @@ impl Judge {
             Ok(l) => l,
             Err(e) => return judge_error(format!("problem limits: {e}")),
         };
-        let flags = match ValidatorFlags::parse(&problem.validator_flags) {
-            Ok(f) => f,
-            Err(e) => return judge_error(format!("problem validator flags: {e}")),
-        };
+        if let Err(e) = ValidatorFlags::parse(&problem.validator_flags) {
+            return judge_error(format!("problem validator flags: {e}"));
+        }
         let source = String::from_utf8_lossy(&assign.source);
         let class = if lang.source_file.contains("{class}") {
             java_class(&source)
@@ -250,6 +225,7 @@ impl Judge {
                 return Outcome::Verdict {
                     verdict: pb::Verdict::Ce,
                     message,
+                    score: None,
                 };
             }
         }
@@ -271,85 +247,26 @@ impl Judge {
             },
             None => None,
         };
-        let time_limit = limits.time;
-        let mut tally = Tally::new(assign.run_all_tests);
-        for (index, (name, input, answer)) in tests.into_iter().enumerate() {
-            let spec = RunSpec {
-                argv: lang.expand(&lang.run, &class, limits.memory_bytes),
-                dir: dir.to_path_buf(),
-                dir_writable: false,
-                binds: Vec::new(),
-                stdin: Some(input.path.clone()),
-                time_limit,
-                wall_limit: wall(judge_common::limits::submission_wall_ms, time_limit),
-                memory_limit_bytes: limits.memory_bytes,
-                output_limit_bytes: limits.output_bytes,
-                max_processes: lang.max_processes,
-                file_size_limit: RUN_FILE_SIZE,
-            };
-            let run = match self.runner.run(spec, cancel.clone()).await {
-                Ok(r) => r,
-                Err(e) => return judge_error(format!("test {name}: {e}")),
-            };
-            if run.cancelled {
-                return Outcome::Cancelled;
-            }
-            let answer_file = answer;
-            let answer = match tokio::fs::read(&answer_file.path).await {
-                Ok(a) => a,
-                Err(e) => return judge_error(format!("test {name}: cannot read the answer: {e}")),
-            };
-            let (verdict, message) = match &custom {
-                Some(built) if run.success() => {
-                    let output = dir.join(format!("output-{index}"));
-                    if let Err(e) = tokio::fs::write(&output, &run.stdout).await {
-                        return judge_error(format!("test {name}: cannot save the output: {e}"));
-                    }
-                    let case = validator::Case {
-                        input: &input.path,
-                        answer: &answer_file.path,
-                        output: &output,
-                        feedback: &dir.join(format!("feedback-{index}")),
-                    };
-                    match built
-                        .judge(
-                            &*self.runner,
-                            case,
-                            &problem.validator_flags,
-                            limits.validator,
-                            cancel.clone(),
-                        )
-                        .await
-                    {
-                        validator::Judgement::Accepted(m) => (pb::Verdict::Ac, m),
-                        validator::Judgement::Rejected(m) => (pb::Verdict::Wa, m),
-                        validator::Judgement::Broken(m) => (pb::Verdict::Je, m),
-                    }
-                }
-                _ => verdict_of(&run, &answer, &flags, lang.memory_error.as_deref()),
-            };
-            report(Update::Test(pb::TestResult {
-                index: index as u32,
-                name,
-                verdict: verdict as i32,
-                time_ms: run.cpu_ms,
-                wall_ms: run.wall_ms,
-                memory_kb: run.memory_kb,
-                exit_code: run.exit_code.unwrap_or(-1),
-                signal: run.signal.unwrap_or(0),
-                message,
-            }));
-            if tally.add(verdict) == Next::Stop {
-                if tally.verdict() == pb::Verdict::Je {
-                    // The judge's own failure: never blame the submission.
-                    return judge_error(format!("test {index}: the output validator failed"));
-                }
-                break;
-            }
+        let judging = problem.judging.clone().unwrap_or_default();
+        if judging.interactive && custom.is_none() {
+            return judge_error("an interactive problem without its interactor");
         }
-        Outcome::Verdict {
-            verdict: tally.verdict(),
-            message: String::new(),
+        let set = testset::TestSet {
+            judge: self,
+            dir,
+            lang,
+            class: &class,
+            limits,
+            problem,
+            judging: &judging,
+            custom,
+            files: tests,
+            cancel,
+        };
+        if judging.scoring {
+            set.graded(assign.run_all_tests, report).await
+        } else {
+            set.pass_fail(assign.run_all_tests, report).await
         }
     }
 }

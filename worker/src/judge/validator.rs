@@ -14,12 +14,16 @@ use tokio::sync::{watch, OnceCell};
 use super::ToolLimits;
 use crate::cache::FileCache;
 use crate::sandbox::rootfs::{self, Bind};
-use crate::sandbox::{path_in_run, Runner};
+use crate::sandbox::{path_in_run, RunSpec, Runner};
 
-const EXIT_ACCEPT: i32 = 42;
-const EXIT_REJECT: i32 = 43;
+use crate::core::interaction::{EXIT_ACCEPT, EXIT_REJECT};
+
 /// How much of `judgemessage.txt` a test result keeps.
 const MESSAGE_CAP: usize = 4 * 1024;
+/// How much of `score.txt` is read: a number, not a file's worth.
+const SCORE_CAP: u64 = 256;
+/// The largest score a validator may give, either way.
+const SCORE_MAX: f64 = 1e9;
 
 /// A built validator, ready to run.
 #[derive(Debug, Clone)]
@@ -32,7 +36,11 @@ pub struct Built {
 /// What a validator said about one output.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Judgement {
-    Accepted(String),
+    /// Accepted, with the score from `score.txt` if the validator wrote one.
+    Accepted {
+        message: String,
+        score: Option<f64>,
+    },
     Rejected(String),
     /// The validator itself failed.
     Broken(String),
@@ -226,6 +234,40 @@ pub struct Case<'a> {
 }
 
 impl Built {
+    /// The validator's run for one test: `validator input answer feedback_dir [flags]`,
+    /// reading its own files and the test's, writing only into its feedback dir (made here).
+    /// Standard input is left to the caller (the output, or the submission's pipe).
+    pub async fn spec(
+        &self,
+        runner: &dyn Runner,
+        input: &Path,
+        answer: &Path,
+        feedback: &Path,
+        flags: &[String],
+        limits: ToolLimits,
+    ) -> Result<RunSpec, String> {
+        tokio::fs::create_dir_all(feedback)
+            .await
+            .map_err(|e| format!("feedback dir: {e}"))?;
+        let binds = [
+            (input, rootfs::INPUT, false),
+            (answer, rootfs::ANSWER, false),
+            (feedback, rootfs::FEEDBACK, true),
+        ]
+        .map(|(host, inside, writable)| Bind {
+            host: host.to_path_buf(),
+            inside,
+            writable,
+        });
+        let mut argv = self.argv.clone();
+        argv.extend(binds.iter().map(|b| path_in_run(runner, b)));
+        argv.extend(flags.iter().cloned());
+        let mut spec = super::tool_spec(argv, self.dir.clone(), None, limits);
+        spec.dir_writable = false;
+        spec.binds = binds.to_vec();
+        Ok(spec)
+    }
+
     /// Runs the validator on one test's output.
     pub async fn judge(
         &self,
@@ -241,44 +283,22 @@ impl Built {
             output,
             feedback,
         } = case;
-        if let Err(e) = tokio::fs::create_dir_all(feedback).await {
-            return Judgement::Broken(format!("feedback dir: {e}"));
-        }
-        let binds = [
-            (input, rootfs::INPUT, false),
-            (answer, rootfs::ANSWER, false),
-            (feedback, rootfs::FEEDBACK, true),
-        ]
-        .map(|(host, inside, writable)| Bind {
-            host: host.to_path_buf(),
-            inside,
-            writable,
-        });
-        let mut argv = self.argv.clone();
-        argv.extend(binds.iter().map(|b| path_in_run(runner, b)));
-        argv.extend(flags.iter().cloned());
-        let mut spec = super::tool_spec(argv, self.dir.clone(), Some(output.to_path_buf()), limits);
-        // It reads its own files and the test's, and writes only its feedback.
-        spec.dir_writable = false;
-        spec.binds = binds.to_vec();
+        let mut spec = match self
+            .spec(runner, input, answer, feedback, flags, limits)
+            .await
+        {
+            Ok(s) => s,
+            Err(e) => return Judgement::Broken(e),
+        };
+        spec.stdin = Some(output.to_path_buf());
         let run = match runner.run(spec, cancel).await {
             Ok(r) => r,
             Err(e) => return Judgement::Broken(format!("running the validator: {e}")),
         };
-        let message = tokio::fs::read(feedback.join("judgemessage.txt"))
-            .await
-            .unwrap_or_default();
-        let mut message = String::from_utf8_lossy(&message).into_owned();
-        if message.len() > MESSAGE_CAP {
-            let mut end = MESSAGE_CAP;
-            while !message.is_char_boundary(end) {
-                end -= 1;
-            }
-            message.truncate(end);
-        }
+        let said = Feedback::read(feedback).await;
         match (run.limit, run.exit_code) {
-            (None, Some(EXIT_ACCEPT)) => Judgement::Accepted(message),
-            (None, Some(EXIT_REJECT)) => Judgement::Rejected(message),
+            (None, Some(EXIT_ACCEPT)) => said.accepted(),
+            (None, Some(EXIT_REJECT)) => Judgement::Rejected(said.message),
             (limit, code) => Judgement::Broken(format!(
                 "the validator failed (exit {code:?}, signal {:?}, limit {limit:?}): {}",
                 run.signal,
@@ -289,4 +309,64 @@ impl Built {
             )),
         }
     }
+}
+
+/// What a validator left in its feedback dir.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Feedback {
+    /// The start of `judgemessage.txt`.
+    pub message: String,
+    /// `score.txt`: none, a number, or why what it holds is not one.
+    pub score: Result<Option<f64>, String>,
+}
+
+impl Feedback {
+    /// Reads `judgemessage.txt` and `score.txt`, each only up to its cap.
+    pub async fn read(dir: &Path) -> Feedback {
+        let message = read_capped(&dir.join("judgemessage.txt"), MESSAGE_CAP as u64)
+            .await
+            .unwrap_or_default();
+        let mut message = String::from_utf8_lossy(&message).into_owned();
+        if message.len() > MESSAGE_CAP {
+            let mut end = MESSAGE_CAP;
+            while !message.is_char_boundary(end) {
+                end -= 1;
+            }
+            message.truncate(end);
+        }
+        let score = match read_capped(&dir.join("score.txt"), SCORE_CAP).await {
+            None => Ok(None),
+            Some(bytes) => {
+                let text = String::from_utf8_lossy(&bytes);
+                match text.trim().parse::<f64>() {
+                    Ok(x) if x.is_finite() && x.abs() <= SCORE_MAX => Ok(Some(x)),
+                    _ => Err(format!(
+                        "score.txt holds {:?}, not a number within ±{SCORE_MAX}",
+                        text.chars().take(64).collect::<String>()
+                    )),
+                }
+            }
+        };
+        Feedback { message, score }
+    }
+
+    /// An accepting validator's judgement: a bad `score.txt` makes it the judge's fault.
+    pub fn accepted(self) -> Judgement {
+        match self.score {
+            Ok(score) => Judgement::Accepted {
+                message: self.message,
+                score,
+            },
+            Err(why) => Judgement::Broken(format!("{why}; the validator said: {}", self.message)),
+        }
+    }
+}
+
+/// The first `cap` bytes of a file, or none if it cannot be opened.
+async fn read_capped(path: &Path, cap: u64) -> Option<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let file = tokio::fs::File::open(path).await.ok()?;
+    let mut out = Vec::new();
+    file.take(cap).read_to_end(&mut out).await.ok()?;
+    Some(out)
 }

@@ -33,9 +33,11 @@ pub use crate::core::verdict::LimitHit;
 pub use runner::SandboxRunner;
 
 use std::future::Future;
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
@@ -62,6 +64,18 @@ pub struct RunSpec {
     pub max_processes: u32,
     /// Largest file the run may write (RLIMIT_FSIZE), and the size of its `/tmp`.
     pub file_size_limit: u64,
+    /// Standard input and output joined to pipes instead (an interactive problem's submission
+    /// and interactor); `stdin` is then ignored and the output is not captured.
+    pub piped: Option<Piped>,
+}
+
+/// The ends of two pipes a run gets as its standard input and output. The runner hands the
+/// run its own copies and drops these once the run has started, so that the caller's last
+/// copies go when its specs do: each side then sees end-of-file when the other ends.
+#[derive(Debug, Clone)]
+pub struct Piped {
+    pub stdin: Arc<OwnedFd>,
+    pub stdout: Arc<OwnedFd>,
 }
 
 /// How a run ended.
@@ -77,6 +91,8 @@ pub struct RunOutcome {
     pub stderr: Vec<u8>,
     pub limit: Option<LimitHit>,
     pub cancelled: bool,
+    /// When the runner saw the run end (which of two runs ended first).
+    pub ended_at: Option<Instant>,
 }
 
 impl RunOutcome {

@@ -96,13 +96,22 @@ impl Runner for SandboxRunner {
 
     fn run(&self, spec: RunSpec, mut cancel: watch::Receiver<bool>) -> RunFuture<'_> {
         Box::pin(async move {
+            let mut spec = spec;
             let program = spec.argv.first().ok_or(RunError::EmptyCommand)?.clone();
-            let stdin: OwnedFd = match &spec.stdin {
-                Some(p) => std::fs::File::open(p)?.into(),
-                None => std::fs::File::open("/dev/null")?.into(),
+            let stdin: OwnedFd = match (&spec.piped, &spec.stdin) {
+                (Some(p), _) => p.stdin.try_clone()?,
+                (None, Some(p)) => std::fs::File::open(p)?.into(),
+                (None, None) => std::fs::File::open("/dev/null")?.into(),
             };
-            let (stdout, stdout_w) =
-                nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(std::io::Error::from)?;
+            // Captured output comes through a pipe of ours; piped output goes to the other run.
+            let (stdout, stdout_w) = match &spec.piped {
+                Some(p) => (None, p.stdout.try_clone()?),
+                None => {
+                    let (r, w) =
+                        nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(std::io::Error::from)?;
+                    (Some(r), w)
+                }
+            };
             let (stderr, stderr_w) =
                 nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(std::io::Error::from)?;
             let group = match &self.cgroups {
@@ -147,6 +156,8 @@ impl Runner for SandboxRunner {
                 }
                 Err(e) => Err(e.into()),
             };
+            // The run has its own copies now (or never will): ours must not keep a pipe open.
+            spec.piped = None;
             let (mut child, _lease) = match spawned {
                 Ok(c) => c,
                 Err(SpawnError::HelperGone) => return helper_gone().await,
@@ -158,10 +169,15 @@ impl Runner for SandboxRunner {
                 }
             };
             let started = Instant::now();
-            let stdout = pipe::Receiver::from_owned_fd(stdout)?;
             let stderr = pipe::Receiver::from_owned_fd(stderr)?;
             let out_cap = usize::try_from(spec.output_limit_bytes).unwrap_or(usize::MAX);
-            let mut out_task = tokio::spawn(read_capped(stdout, out_cap));
+            let mut out_task = match stdout {
+                Some(fd) => {
+                    let stdout = pipe::Receiver::from_owned_fd(fd)?;
+                    tokio::spawn(read_capped(stdout, out_cap))
+                }
+                None => tokio::spawn(async { Ok((Vec::new(), false)) }),
+            };
             let err_task = tokio::spawn(read_capped(stderr, STDERR_CAP));
             let mut outcome = RunOutcome::default();
             let mut out_result = None;
@@ -171,7 +187,10 @@ impl Runner for SandboxRunner {
             let exit = loop {
                 tokio::select! {
                     exit = child.wait() => match exit {
-                        Ok(exit) => break exit,
+                        Ok(exit) => {
+                            outcome.ended_at = Some(Instant::now());
+                            break exit;
+                        }
                         Err(_) => return helper_gone().await,
                     },
                     _ = cpu_check.tick(), if group.is_some() && outcome.limit.is_none() => {

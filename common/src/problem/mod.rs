@@ -4,10 +4,18 @@
 //! decides which files are tests, in which order, and with which limits, or says exactly which
 //! file is wrong.
 
+mod groups;
+
 use serde::Deserialize;
 
 use crate::limits;
 use crate::pb;
+
+/// Whether a package file is read as text at push to build the manifest (problem.yaml,
+/// `.timelimit`, group settings); such files must be small.
+pub fn is_small_file(path: &str) -> bool {
+    path == "problem.yaml" || path == ".timelimit" || groups::is_settings_file(path)
+}
 
 /// One file of an uploaded package.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,8 +39,11 @@ pub struct Manifest {
     pub validator_memory_limit_bytes: u64,
     pub validator_flags: Vec<String>,
     pub tests: Vec<pb::TestCase>,
-    /// The problem's own output validator, if it has one.
+    /// The problem's own output validator, if it has one (the interactor of an interactive
+    /// problem).
     pub output_validator: Option<pb::OutputValidator>,
+    /// Interactive, scoring, and the test groups.
+    pub judging: pb::Judging,
 }
 
 /// Why a package was refused. Each names the file at fault.
@@ -58,7 +69,7 @@ pub enum PackageError {
 struct ProblemYaml {
     name: Option<serde_yaml_ng::Value>,
     #[serde(rename = "type")]
-    kind: Option<String>,
+    kind: Option<serde_yaml_ng::Value>,
     validation: Option<String>,
     validator_flags: Option<String>,
     #[serde(default)]
@@ -110,26 +121,7 @@ pub fn build_manifest(
             .map_err(|e| PackageError::BadYaml("problem.yaml".into(), e.to_string()))?,
         _ => ProblemYaml::default(),
     };
-    let unsupported = |what: &str| PackageError::Unsupported {
-        path: "problem.yaml".into(),
-        what: what.into(),
-    };
-    if let Some(kind) = yaml.kind.as_deref() {
-        match kind {
-            "pass-fail" => {}
-            "scoring" => return Err(unsupported("type: scoring")),
-            k if k.contains("interactive") => return Err(unsupported("type: interactive")),
-            k => return Err(unsupported(&format!("type: {k}"))),
-        }
-    }
-    if let Some(v) = yaml.validation.as_deref() {
-        match v {
-            "default" => {}
-            v if v.contains("interactive") => return Err(unsupported("validation: interactive")),
-            v if v.starts_with("custom") => {}
-            v => return Err(unsupported(&format!("validation: {v}"))),
-        }
-    }
+    let (interactive, scoring) = problem_type(&yaml)?;
     let name = match yaml.name {
         Some(serde_yaml_ng::Value::String(s)) => s,
         // 2023-07 allows a map of language -> name; take English or the first one.
@@ -179,20 +171,35 @@ pub fn build_manifest(
         PackageError::BadValue("problem.yaml".into(), format!("validator_flags: {e}"))
     })?;
 
-    let tests = collect_tests(files)?;
+    let (tests, test_groups) = groups::collect(files, &read, &validator_flags)?;
     let output_validator = find_validator(files)?;
-    if yaml
-        .validation
-        .as_deref()
-        .is_some_and(|v| v.starts_with("custom"))
-        && output_validator.is_none()
-    {
-        return Err(PackageError::BadValue(
-            "problem.yaml".into(),
-            "validation: custom, but there is no output_validators/<name>/ or output_validator/"
-                .into(),
-        ));
+    if output_validator.is_none() {
+        let why = if interactive {
+            Some("an interactive problem needs its interactor")
+        } else if yaml
+            .validation
+            .as_deref()
+            .is_some_and(|v| v.starts_with("custom"))
+        {
+            Some("validation: custom")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return Err(PackageError::BadValue(
+                "problem.yaml".into(),
+                format!(
+                    "{why}, but there is no output validator \
+                     (output_validators/<name>/ or output_validator/)"
+                ),
+            ));
+        }
     }
+    let judging = pb::Judging {
+        interactive,
+        scoring,
+        groups: test_groups,
+    };
     Ok(Manifest {
         output_validator,
         name,
@@ -205,7 +212,75 @@ pub fn build_manifest(
         validator_memory_limit_bytes,
         validator_flags,
         tests,
+        judging,
     })
+}
+
+/// `(interactive, scoring)` from `type` (2023-07: a word, words, or a list of them) and
+/// `validation` (legacy: `custom interactive`, `custom score`).
+fn problem_type(yaml: &ProblemYaml) -> Result<(bool, bool), PackageError> {
+    let unsupported = |what: String| PackageError::Unsupported {
+        path: "problem.yaml".into(),
+        what,
+    };
+    let bad = |what: String| PackageError::BadValue("problem.yaml".into(), what);
+    let mut types: Vec<String> = Vec::new();
+    match &yaml.kind {
+        None => {}
+        Some(serde_yaml_ng::Value::String(s)) => {
+            types.extend(s.split_whitespace().map(str::to_string))
+        }
+        Some(serde_yaml_ng::Value::Sequence(items)) => {
+            for item in items {
+                let word = item
+                    .as_str()
+                    .ok_or_else(|| bad("type: each entry must be text".into()))?;
+                types.push(word.to_string());
+            }
+        }
+        Some(_) => return Err(bad("type: must be text or a list".into())),
+    }
+    let (mut interactive, mut scoring) = (false, false);
+    for t in &types {
+        match t.as_str() {
+            "pass-fail" => {}
+            "scoring" => scoring = true,
+            "interactive" => interactive = true,
+            "multi-pass" | "submit-answer" => {
+                return Err(unsupported(format!("type: {t}")));
+            }
+            other => return Err(bad(format!("type: unknown problem type {other:?}"))),
+        }
+    }
+    if types.iter().any(|t| t == "pass-fail") && scoring {
+        return Err(bad(
+            "type: pass-fail and scoring contradict each other".into()
+        ));
+    }
+    if let Some(v) = yaml.validation.as_deref() {
+        let mut words = v.split_whitespace();
+        match words.next() {
+            Some("default") if words.next().is_none() => {}
+            Some("default") => {
+                return Err(bad(format!("validation: {v:?}: default takes no options")))
+            }
+            Some("custom") => {
+                for w in words {
+                    match w {
+                        "interactive" => interactive = true,
+                        "score" => {}
+                        other => return Err(bad(format!("validation: unknown option {other:?}"))),
+                    }
+                }
+            }
+            _ => {
+                return Err(bad(format!(
+                    "validation: {v:?}: must be default or custom ..."
+                )))
+            }
+        }
+    }
+    Ok((interactive, scoring))
 }
 
 /// The custom output validator: `output_validator/` (2023-07) or the one directory under
@@ -267,49 +342,6 @@ fn find_validator(files: &[PackageFile]) -> Result<Option<pb::OutputValidator>, 
             })
             .collect(),
     }))
-}
-
-/// `.in`/`.ans` pairs under `data/sample` then `data/secret`, each sorted by path.
-fn collect_tests(files: &[PackageFile]) -> Result<Vec<pb::TestCase>, PackageError> {
-    let find = |path: &str| files.iter().find(|f| f.path == path);
-    let mut tests = Vec::new();
-    for group in ["data/sample/", "data/secret/"] {
-        let mut ins: Vec<&PackageFile> = files
-            .iter()
-            .filter(|f| f.path.starts_with(group) && f.path.ends_with(".in"))
-            .collect();
-        ins.sort_by(|a, b| a.path.cmp(&b.path));
-        for input in ins {
-            let stem = &input.path[..input.path.len() - 3];
-            let ans_path = format!("{stem}.ans");
-            let answer =
-                find(&ans_path).ok_or_else(|| PackageError::MissingAnswer(input.path.clone()))?;
-            tests.push(pb::TestCase {
-                name: stem["data/".len()..].to_string(),
-                input: Some(pb::FileRef {
-                    sha256: input.sha256.clone(),
-                    size: input.size,
-                }),
-                answer: Some(pb::FileRef {
-                    sha256: answer.sha256.clone(),
-                    size: answer.size,
-                }),
-            });
-        }
-        for ans in files
-            .iter()
-            .filter(|f| f.path.starts_with(group) && f.path.ends_with(".ans"))
-        {
-            let stem = &ans.path[..ans.path.len() - 4];
-            if find(&format!("{stem}.in")).is_none() {
-                return Err(PackageError::MissingInput(ans.path.clone()));
-            }
-        }
-    }
-    if tests.is_empty() {
-        return Err(PackageError::NoTests);
-    }
-    Ok(tests)
 }
 
 #[cfg(test)]
@@ -405,7 +437,7 @@ mod tests {
         assert!(build_manifest("p", &missing, yaml, None)
             .unwrap_err()
             .to_string()
-            .contains("no output_validators"));
+            .contains("no output validator"));
     }
 
     #[test]
@@ -421,6 +453,9 @@ mod tests {
         assert!(err.to_string().starts_with("problem.yaml:"), "{err}");
         let interactive = |p: &str| (p == "problem.yaml").then(|| "type: interactive".to_string());
         let err = build_manifest("p", &files, interactive, None).unwrap_err();
+        assert!(err.to_string().contains("needs its interactor"), "{err}");
+        let multi = |p: &str| (p == "problem.yaml").then(|| "type: multi-pass".to_string());
+        let err = build_manifest("p", &files, multi, None).unwrap_err();
         assert!(err.to_string().contains("not supported yet"), "{err}");
         assert_eq!(
             build_manifest("p", &[], no_files, None),
@@ -431,5 +466,45 @@ mod tests {
             build_manifest("p", &escape, no_files, None),
             Err(PackageError::BadPath(_))
         ));
+    }
+
+    #[test]
+    fn interactive_and_scoring_in_either_layout() {
+        let mut files = vec![
+            file("data/sample/1.in"),
+            file("data/sample/1.ans"),
+            file("data/sample/1.interaction"),
+            file("data/secret/1.in"),
+            file("data/secret/1.ans"),
+        ];
+        let yaml =
+            |text: &'static str| move |p: &str| (p == "problem.yaml").then(|| text.to_string());
+        files.push(file("output_validators/io/interactor.cpp"));
+        let legacy =
+            build_manifest("p", &files, yaml("validation: custom interactive"), None).unwrap();
+        assert!(legacy.judging.interactive && !legacy.judging.scoring);
+        // The .interaction file is kept with the package, not run as a test.
+        assert_eq!(legacy.tests.len(), 2);
+        let both = build_manifest("p", &files, yaml("type: [scoring, interactive]"), None).unwrap();
+        assert!(both.judging.interactive && both.judging.scoring);
+        let words = build_manifest("p", &files, yaml("type: scoring interactive"), None).unwrap();
+        assert_eq!(words.judging, both.judging);
+        let scoring = build_manifest("p", &files, yaml("type: scoring"), None).unwrap();
+        assert!(scoring.judging.scoring && !scoring.judging.interactive);
+        assert_eq!(scoring.judging.groups.len(), 3);
+        for (text, says) in [
+            ("type: [pass-fail, scoring]", "contradict"),
+            ("type: puzzle", "unknown problem type"),
+            ("validation: custom interactiv", "unknown option"),
+            ("type: submit-answer", "not supported yet"),
+        ] {
+            let err = build_manifest("p", &files, yaml(text), None)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with("problem.yaml") && err.contains(says),
+                "{text}: {err}"
+            );
+        }
     }
 }
