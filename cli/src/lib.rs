@@ -3,6 +3,7 @@
 pub mod output;
 pub mod push;
 pub mod submit;
+pub mod verify;
 
 use judge_common::auth::Bearer;
 use tonic::service::interceptor::InterceptedService;

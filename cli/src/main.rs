@@ -107,6 +107,24 @@ enum ProblemCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Push a package and judge its own submissions (submissions/<folder>/) on the cluster:
+    /// exits 0 only when each gets what its folder says (accepted, wrong_answer,
+    /// time_limit_exceeded, run_time_error, memory_limit_exceeded, output_limit_exceeded,
+    /// compile_error, partially_accepted, slow_accepted). Needs an admin token.
+    Verify {
+        dir: PathBuf,
+        /// Problem id [default: the directory's name]
+        #[arg(long)]
+        id: Option<String>,
+        /// Set the time limit from the slowest accepted submission times the format's
+        /// multiplier (legacy time_multiplier, default 5; 2023-07 ac_to_time_limit, default
+        /// 2), rounded up to whole seconds, then verify with it
+        #[arg(long)]
+        calibrate: bool,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 struct Clients {
@@ -176,6 +194,26 @@ async fn run(cli: Cli) -> Result<()> {
                 resp.id, resp.version, resp.test_count
             );
             println!("{}", resp.id);
+        }
+        Cmd::Problem(ProblemCmd::Verify {
+            dir,
+            id,
+            calibrate,
+            json,
+        }) => {
+            let report =
+                judgectl::verify::verify(&c.judge, &mut c.admin, &dir, id, calibrate).await?;
+            if json {
+                println!("{}", report.json());
+            } else {
+                report.print_table();
+            }
+            if !report.passed() {
+                bail!(
+                    "{}: some submissions did not get what their folder says",
+                    dir.display()
+                );
+            }
         }
         Cmd::Problem(ProblemCmd::List { json }) => {
             let list = c

@@ -15,7 +15,8 @@ use crate::Authed;
 const CHUNK: usize = 1 << 20;
 
 /// Every regular file under `root` as (package path, file). Symlinks are followed only while
-/// they stay inside the package.
+/// they stay inside the package. `submissions/` is the problem setter's (what `problem
+/// verify` judges), not the judge's: it is not sent.
 fn list_files(root: &Path) -> Result<Vec<(String, PathBuf)>> {
     let canon_root = root
         .canonicalize()
@@ -29,7 +30,7 @@ fn list_files(root: &Path) -> Result<Vec<(String, PathBuf)>> {
             let entry = entry?;
             let path = entry.path();
             let name = entry.file_name();
-            if name == ".git" {
+            if name == ".git" || (dir == root && name == "submissions") {
                 continue;
             }
             let rel = path.strip_prefix(root).map_err(|e| anyhow!("{e}"))?;

@@ -90,6 +90,60 @@ struct Limits {
     validation_memory: Option<f64>,
 }
 
+/// What `judgectl problem verify --calibrate` needs from problem.yaml.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Timing {
+    /// The package's own time limit (`limits.time_limit`), if it sets one.
+    pub time_limit: Option<f64>,
+    /// From the slowest accepted run to the time limit: legacy `limits.time_multiplier`
+    /// (default 5), 2023-07 `limits.time_multipliers.ac_to_time_limit` (default 2).
+    pub multiplier: f64,
+}
+
+/// The [`Timing`] of a package from its problem.yaml (none: a legacy package's defaults).
+pub fn timing(problem_yaml: Option<&str>) -> Result<Timing, PackageError> {
+    use serde_yaml_ng::Value;
+    let bad = |e: String| PackageError::BadValue("problem.yaml".into(), e);
+    let yaml: Value = match problem_yaml {
+        Some(t) if !t.trim().is_empty() => serde_yaml_ng::from_str(t)
+            .map_err(|e| PackageError::BadYaml("problem.yaml".into(), e.to_string()))?,
+        _ => Value::Null,
+    };
+    let modern = yaml
+        .get("problem_format_version")
+        .and_then(Value::as_str)
+        .is_some_and(|v| v.starts_with("2023-07"));
+    let limits = yaml.get("limits");
+    let number = |v: Option<&Value>, key: &str| -> Result<Option<f64>, PackageError> {
+        match v {
+            None => Ok(None),
+            Some(v) => match v.as_f64() {
+                Some(x) if x.is_finite() && x > 0.0 && x <= 1000.0 => Ok(Some(x)),
+                _ => Err(bad(format!(
+                    "{key}: must be a number above 0, at most 1000"
+                ))),
+            },
+        }
+    };
+    let time_limit = number(
+        limits.and_then(|l| l.get("time_limit")),
+        "limits.time_limit",
+    )?;
+    let multiplier = if modern {
+        let m = limits
+            .and_then(|l| l.get("time_multipliers"))
+            .and_then(|m| m.get("ac_to_time_limit"));
+        number(m, "limits.time_multipliers.ac_to_time_limit")?.unwrap_or(2.0)
+    } else {
+        let m = limits.and_then(|l| l.get("time_multiplier"));
+        number(m, "limits.time_multiplier")?.unwrap_or(5.0)
+    };
+    Ok(Timing {
+        time_limit,
+        multiplier,
+    })
+}
+
 /// Whether `path` is a safe relative package path.
 pub fn valid_path(path: &str) -> bool {
     !path.is_empty()
@@ -466,6 +520,23 @@ mod tests {
             build_manifest("p", &escape, no_files, None),
             Err(PackageError::BadPath(_))
         ));
+    }
+
+    #[test]
+    fn timing_follows_the_layout() {
+        assert_eq!(
+            timing(None).unwrap(),
+            Timing {
+                time_limit: None,
+                multiplier: 5.0
+            }
+        );
+        let modern = "problem_format_version: 2023-07-draft\nlimits:\n  time_limit: 1.5\n";
+        assert_eq!(timing(Some(modern)).unwrap().multiplier, 2.0);
+        assert_eq!(timing(Some(modern)).unwrap().time_limit, Some(1.5));
+        let legacy = "limits:\n  time_multiplier: 3\n";
+        assert_eq!(timing(Some(legacy)).unwrap().multiplier, 3.0);
+        assert!(timing(Some("limits:\n  time_multiplier: -1\n")).is_err());
     }
 
     #[test]

@@ -342,7 +342,7 @@ impl Feedback {
                     Ok(x) if x.is_finite() && x.abs() <= SCORE_MAX => Ok(Some(x)),
                     _ => Err(format!(
                         "score.txt holds {:?}, not a number within ±{SCORE_MAX}",
-                        text.chars().take(64).collect::<String>()
+                        text.trim().chars().take(64).collect::<String>()
                     )),
                 }
             }

@@ -188,7 +188,7 @@ impl Runner for SandboxRunner {
                 tokio::select! {
                     exit = child.wait() => match exit {
                         Ok(exit) => {
-                            outcome.ended_at = Some(Instant::now());
+                            outcome.ended_at = Some(exit.reported_at);
                             break exit;
                         }
                         Err(_) => return helper_gone().await,

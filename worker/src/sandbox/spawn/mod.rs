@@ -65,6 +65,10 @@ pub struct Exit {
     /// CPU time of the run and the processes it waited for (`wait4`'s accounting).
     pub cpu: Duration,
     pub max_rss_kb: u64,
+    /// When the helper's word of the end arrived. The helper reaps and reports runs in the
+    /// order they end, and one thread reads its reports in turn, so of two runs the one that
+    /// ended first has the earlier stamp (an interactive test's "who ended first").
+    pub reported_at: std::time::Instant,
 }
 
 /// Starts runs through a helper process. Dropping it ends the helper and its runs.
@@ -456,6 +460,7 @@ impl Reader {
                         status: std::process::ExitStatus::from_raw(reply.status),
                         cpu: Duration::from_micros(reply.cpu_us),
                         max_rss_kb: reply.max_rss_kb,
+                        reported_at: std::time::Instant::now(),
                     });
                 }
             }
