@@ -64,12 +64,24 @@ const JAVA: &[(&str, Verdict)] = &[
     ("public class Main{public static void main(String[] a){int x = \"no\";}}\n", Verdict::Ce),
 ];
 
+const JAVASCRIPT: &[(&str, Verdict)] = &[
+    ("const [a, b] = require('fs').readFileSync(0, 'utf8').trim().split(/\\s+/).map(BigInt);\nconsole.log(String(a + b));\n", Verdict::Ac),
+    ("console.log(7);\n", Verdict::Wa),
+    ("for (;;) {}\n", Verdict::Tle),
+    // V8's heap is capped at the memory limit; running out of it is MLE.
+    ("const k = [];\nfor (;;) k.push(new Array(1 << 20).fill(7));\n", Verdict::Mle),
+    ("const fs = require('fs');\nfor (;;) fs.writeSync(1, 'spam spam spam spam\\n');\n", Verdict::Ole),
+    ("throw new Error('boom');\n", Verdict::Rte),
+    ("const x = ;\n", Verdict::Ce),
+];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_verdict_in_every_language() -> anyhow::Result<()> {
     let mut c = Cluster::start(&[]).await?;
     // The same problem with a 2 s limit, so the TLE cases end soon.
     c.push_example("aplusb", "aplusb2s", Some(2.0)).await?;
     c.add_worker("w", 2)?;
+    c.wait_workers(1).await?;
     let mut judge = c.judge().await?;
     let mut jobs = Vec::new();
     for (lang, cases) in [
@@ -78,6 +90,7 @@ async fn every_verdict_in_every_language() -> anyhow::Result<()> {
         ("python3", PYTHON),
         ("rust", RUST),
         ("java", JAVA),
+        ("javascript", JAVASCRIPT),
     ] {
         for (src, want) in cases {
             jobs.push((

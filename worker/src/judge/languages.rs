@@ -103,6 +103,48 @@ pub fn defaults() -> BTreeMap<String, Language> {
                 "javac -version",
             )
         },
+        Language {
+            // V8's heap gets the memory limit, and running out of it is MLE.
+            memory_error: Some("JavaScript heap out of memory".into()),
+            ..lang(
+                "javascript",
+                "main.js",
+                // A syntax error is CE, not RTE on every test.
+                Some("node --check main.js"),
+                "node --max-old-space-size={memory_mib} --stack-size=65500 main.js",
+                "node --version",
+            )
+        },
+        Language {
+            max_processes: 512,
+            read_only: vec!["/etc/java-*".into()],
+            memory_error: Some("java.lang.OutOfMemoryError".into()),
+            ..lang(
+                "kotlin",
+                "main.kt",
+                Some("kotlinc -J-XX:-UsePerfData main.kt -include-runtime -d main.jar"),
+                "java -XX:-UsePerfData -XX:+UseSerialGC -Xss64m -Xmx{memory_mib}m -jar main.jar",
+                "kotlinc -version",
+            )
+        },
+        Language {
+            // The go tool runs many processes and keeps its build cache under $HOME (/tmp).
+            max_processes: 512,
+            ..lang(
+                "go",
+                "main.go",
+                Some("go build -o main main.go"),
+                "./main",
+                "go version",
+            )
+        },
+        lang(
+            "csharp",
+            "main.cs",
+            Some("mcs -optimize+ -out:main.exe main.cs"),
+            "mono main.exe",
+            "mcs --version",
+        ),
     ]
     .into_iter()
     .map(|l| (l.id.clone(), l))
@@ -254,11 +296,21 @@ mod tests {
     }
 
     #[test]
-    fn all_five_languages_have_defaults() {
+    fn every_built_in_language_has_defaults() {
         let d = defaults();
         assert_eq!(
             d.keys().cloned().collect::<Vec<_>>(),
-            ["c", "cpp", "java", "python3", "rust"]
+            [
+                "c",
+                "cpp",
+                "csharp",
+                "go",
+                "java",
+                "javascript",
+                "kotlin",
+                "python3",
+                "rust"
+            ]
         );
         let java = &d["java"];
         assert_eq!(

@@ -12,8 +12,11 @@
 //! - `sandbox`: per-run cost of the sandbox, then judging throughput.
 //! - `first-judging`: a 100-test problem on a cold worker, with and without Nagle.
 //! - `stuck`: how long a job stays on a stopped or killed worker.
+//! - `interactive`: a query/answer round trip between a sandboxed submission and interactor
+//!   against bare pipes, and judging an interactive problem against a batch one.
 
 mod first_judging;
+mod interactive;
 mod stuck;
 
 use std::collections::HashMap;
@@ -72,6 +75,15 @@ enum Cmd {
         /// Submissions for the judging throughput run
         #[arg(long, default_value_t = 40)]
         submissions: usize,
+    },
+    /// Interactive round trips, sandboxed against bare pipes; interactive judging against
+    /// batch judging of the same tests.
+    Interactive {
+        #[arg(long, default_value_t = 10_000)]
+        trips: usize,
+        /// Submissions of each kind for the judging figure
+        #[arg(long, default_value_t = 10)]
+        rounds: usize,
     },
     Workers {
         #[arg(long, default_value_t = 5_000)]
@@ -817,6 +829,7 @@ async fn main() -> Result<()> {
         Cmd::Sandbox { runs, submissions } => sandbox(runs, submissions).await,
         Cmd::FirstJudging { tests, rounds } => first_judging::run(tests, rounds).await,
         Cmd::Stuck => stuck::run().await,
+        Cmd::Interactive { trips, rounds } => interactive::run(trips, rounds).await,
         Cmd::Workers {
             count,
             report_seconds,
