@@ -542,3 +542,54 @@ async fn a_queued_job_says_why_it_waits() -> anyhow::Result<()> {
     assert_eq!(a.job_id, busy);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scores_from_a_worker_are_range_checked() -> anyhow::Result<()> {
+    let c = Cluster::start(&[]).await?;
+    let (w, a) = running_job(&c, "scorer").await?;
+    let key = w.welcome.session_id.clone();
+    let group = |score: f64| {
+        pb::job_update::Update::Group(pb::GroupResult {
+            name: "secret".into(),
+            verdict: pb::Verdict::Ac as i32,
+            score,
+            index: 0,
+            groups: Vec::new(),
+        })
+    };
+    for (bad, says) in [
+        (group(f64::NAN), "group score"),
+        (group(1e300), "group score"),
+        (
+            pb::job_update::Update::Finished(pb::Finished {
+                verdict: pb::Verdict::Ac as i32,
+                message: String::new(),
+                cancelled: false,
+                score: Some(f64::INFINITY),
+            }),
+            "score",
+        ),
+        (
+            pb::job_update::Update::Group(pb::GroupResult {
+                verdict: pb::Verdict::Ac as i32,
+                groups: vec![pb::GroupResult::default()],
+                ..Default::default()
+            }),
+            "subgroups",
+        ),
+    ] {
+        let r = report_once(
+            &c.sched.url(),
+            &c.worker_token,
+            vec![update(&key, a.job_id, a.attempt, bad)],
+        )
+        .await?;
+        assert_status(r, Code::InvalidArgument, says);
+    }
+    // Nothing of it counted: the job still runs and its real result lands.
+    w.send(a.job_id, a.attempt, finished(pb::Verdict::Ac)).await?;
+    let mut judge = c.judge().await?;
+    let done = wait_finished(&mut judge, a.job_id).await?;
+    assert_eq!((done.verdict(), done.score), (pb::Verdict::Ac, None));
+    Ok(())
+}

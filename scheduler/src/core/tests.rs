@@ -282,6 +282,48 @@ fn a_job_runs_on_a_worker_and_finishes() {
 }
 
 #[test]
+fn group_results_count_once_in_order_and_the_score_is_persisted() {
+    let mut core = Core::new(CoreConfig::default());
+    connect(&mut core, 1, hello("a", 1), 0);
+    let id = submitted_id(&core.apply(sub(7, job("c")), 10));
+    core.apply(progress(1, id, 1, JobProgress::Accepted), 20);
+    let group = |index: u32| {
+        JobProgress::Group(pb::GroupResult {
+            name: format!("secret/g{index}"),
+            verdict: pb::Verdict::Ac as i32,
+            score: 10.0,
+            index,
+            groups: Vec::new(),
+        })
+    };
+    let persisted_groups = |fx: &[Effect]| {
+        fx.iter()
+            .filter(|e| matches!(e, Effect::Persist(Persist::Group { .. })))
+            .count()
+    };
+    assert_eq!(persisted_groups(&core.apply(progress(1, id, 1, group(0)), 21)), 1);
+    // A duplicate, one out of order, and one for another attempt: none counts.
+    assert_eq!(persisted_groups(&core.apply(progress(1, id, 1, group(0)), 22)), 0);
+    assert_eq!(persisted_groups(&core.apply(progress(1, id, 1, group(5)), 23)), 0);
+    assert_eq!(persisted_groups(&core.apply(progress(1, id, 2, group(1)), 24)), 0);
+    assert_eq!(persisted_groups(&core.apply(progress(1, id, 1, group(1)), 25)), 1);
+    let end = JobProgress::Finished {
+        verdict: pb::Verdict::Ac,
+        message: String::new(),
+        cancelled: false,
+        score: Some(20.0),
+    };
+    let fx = core.apply(progress(1, id, 1, end), 30);
+    assert!(fx.iter().any(|e| matches!(
+        e,
+        Effect::Persist(Persist::Finished {
+            score: Some(s),
+            ..
+        }) if *s == 20.0
+    )));
+}
+
+#[test]
 fn jobs_wait_for_a_worker_that_speaks_their_language() {
     let mut core = Core::new(CoreConfig::default());
     let fx = core.apply(sub(1, job("java")), 0);
