@@ -9,6 +9,13 @@ use judge_common::pb::{self, Verdict};
 use judge_tests::*;
 use serde_json::Value;
 
+/// The problems the scheduler lists.
+async fn problems(c: &Cluster) -> anyhow::Result<Vec<pb::ProblemInfo>> {
+    let mut judge = c.judge().await?;
+    let list = judge.list_problems(pb::ListProblemsRequest {}).await?;
+    Ok(list.into_inner().problems)
+}
+
 fn package(name: &str) -> PathBuf {
     workspace().join("tests/packages").join(name)
 }
@@ -83,11 +90,7 @@ async fn interactive_problems_in_both_layouts_follow_every_rule() -> anyhow::Res
     let job = submit(&mut judge, "guess", "python3", garbage).await?;
     assert_eq!(wait_finished(&mut judge, job).await?.verdict(), Verdict::Wa);
     // The sample's .interaction file is kept with the package but is no test.
-    let problems = judge
-        .list_problems(pb::ListProblemsRequest {})
-        .await?
-        .into_inner()
-        .problems;
+    let problems = problems(&c).await?;
     let guess = problems.iter().find(|p| p.id == "guess").unwrap();
     assert_eq!(
         (guess.test_count, guess.kind.as_str()),
@@ -290,12 +293,7 @@ async fn verify_fails_on_a_misfiled_submission_and_calibrates_a_time_limit() -> 
         limit >= 1.0 && limit >= (slowest * 5.0 / 1000.0).ceil(),
         "{report}"
     );
-    let mut judge = c.judge().await?;
-    let problems = judge
-        .list_problems(pb::ListProblemsRequest {})
-        .await?
-        .into_inner()
-        .problems;
+    let problems = problems(&c).await?;
     let p = problems.iter().find(|p| p.id == "calibrated").unwrap();
     assert_eq!(f64::from(p.time_limit_ms), limit * 1000.0);
     Ok(())
@@ -357,12 +355,7 @@ async fn packages_that_contradict_themselves_are_refused_at_push() -> anyhow::Re
         }
     }
     // Nothing refused was stored.
-    let mut judge = c.judge().await?;
-    let problems = judge
-        .list_problems(pb::ListProblemsRequest {})
-        .await?
-        .into_inner()
-        .problems;
+    let problems = problems(&c).await?;
     assert!(problems.iter().all(|p| p.id == "aplusb"), "{problems:?}");
     Ok(())
 }

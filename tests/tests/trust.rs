@@ -587,7 +587,8 @@ async fn scores_from_a_worker_are_range_checked() -> anyhow::Result<()> {
         assert_status(r, Code::InvalidArgument, says);
     }
     // Nothing of it counted: the job still runs and its real result lands.
-    w.send(a.job_id, a.attempt, finished(pb::Verdict::Ac)).await?;
+    w.send(a.job_id, a.attempt, finished(pb::Verdict::Ac))
+        .await?;
     let mut judge = c.judge().await?;
     let done = wait_finished(&mut judge, a.job_id).await?;
     assert_eq!((done.verdict(), done.score), (pb::Verdict::Ac, None));

@@ -301,12 +301,27 @@ fn group_results_count_once_in_order_and_the_score_is_persisted() {
             .filter(|e| matches!(e, Effect::Persist(Persist::Group { .. })))
             .count()
     };
-    assert_eq!(persisted_groups(&core.apply(progress(1, id, 1, group(0)), 21)), 1);
+    assert_eq!(
+        persisted_groups(&core.apply(progress(1, id, 1, group(0)), 21)),
+        1
+    );
     // A duplicate, one out of order, and one for another attempt: none counts.
-    assert_eq!(persisted_groups(&core.apply(progress(1, id, 1, group(0)), 22)), 0);
-    assert_eq!(persisted_groups(&core.apply(progress(1, id, 1, group(5)), 23)), 0);
-    assert_eq!(persisted_groups(&core.apply(progress(1, id, 2, group(1)), 24)), 0);
-    assert_eq!(persisted_groups(&core.apply(progress(1, id, 1, group(1)), 25)), 1);
+    assert_eq!(
+        persisted_groups(&core.apply(progress(1, id, 1, group(0)), 22)),
+        0
+    );
+    assert_eq!(
+        persisted_groups(&core.apply(progress(1, id, 1, group(5)), 23)),
+        0
+    );
+    assert_eq!(
+        persisted_groups(&core.apply(progress(1, id, 2, group(1)), 24)),
+        0
+    );
+    assert_eq!(
+        persisted_groups(&core.apply(progress(1, id, 1, group(1)), 25)),
+        1
+    );
     let end = JobProgress::Finished {
         verdict: pb::Verdict::Ac,
         message: String::new(),

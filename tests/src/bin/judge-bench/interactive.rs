@@ -122,16 +122,7 @@ async fn round_trips(trips: usize) -> Result<()> {
 
     // Sandboxed: two runs joined by pipes, as the worker joins a submission and its
     // interactor (cgroups, namespaces, uid, seccomp on both).
-    let cgroups =
-        Arc::new(judge_worker::sandbox::cgroup::Cgroups::detect().map_err(anyhow::Error::msg)?);
-    let isolation = Arc::new(
-        judge_worker::sandbox::isolation::Isolation::new(
-            &judge_worker::sandbox::isolation::IsolationConfig::base(
-                std::env::temp_dir().join("judge-bench-root"),
-            ),
-        )
-        .map_err(anyhow::Error::msg)?,
-    );
+    let (cgroups, isolation) = super::sandbox_layers()?;
     let runner = SandboxRunner::new(Some(cgroups), Some(isolation))?;
     let pipe = || nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC);
     let (to_pinger, from_echo) = pipe()?;

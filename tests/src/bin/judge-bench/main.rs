@@ -656,8 +656,13 @@ pub(crate) fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
-async fn sandbox(runs: usize, submissions: usize) -> Result<()> {
-    use judge_worker::sandbox::{RunSpec, Runner, SandboxRunner};
+/// The worker's sandbox layers, as a worker running as root makes them.
+type SandboxLayers = (
+    Arc<judge_worker::sandbox::cgroup::Cgroups>,
+    Arc<judge_worker::sandbox::isolation::Isolation>,
+);
+
+fn sandbox_layers() -> Result<SandboxLayers> {
     let cgroups =
         Arc::new(judge_worker::sandbox::cgroup::Cgroups::detect().map_err(anyhow::Error::msg)?);
     let isolation = Arc::new(
@@ -668,6 +673,12 @@ async fn sandbox(runs: usize, submissions: usize) -> Result<()> {
         )
         .map_err(anyhow::Error::msg)?,
     );
+    Ok((cgroups, isolation))
+}
+
+async fn sandbox(runs: usize, submissions: usize) -> Result<()> {
+    use judge_worker::sandbox::{RunSpec, Runner, SandboxRunner};
+    let (cgroups, isolation) = sandbox_layers()?;
     let variants = [
         ("plain runner", SandboxRunner::new(None, None)?),
         (
