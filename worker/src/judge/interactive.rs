@@ -11,7 +11,7 @@ use nix::fcntl::OFlag;
 use tokio::sync::watch;
 
 use super::testset::{ending, TestRun, TestSet};
-use super::validator::Feedback;
+use super::validator::{Feedback, Judgement};
 use super::{judge_error, Outcome};
 use crate::core::interaction::{self, InteractorEnd};
 use crate::sandbox::{Piped, RunOutcome};
@@ -86,7 +86,7 @@ fn first_to_hang_up(
 
 /// Longer than both runs can last: the submission's wall limit plus the interactor's, and
 /// a margin.
-fn submission_wall_bound(set: &TestSet<'_>) -> Duration {
+fn pair_wall_bound(set: &TestSet<'_>) -> Duration {
     let sub = super::wall(judge_common::limits::submission_wall_ms, set.limits.time);
     let val = super::wall(
         judge_common::limits::tool_wall_ms,
@@ -110,7 +110,7 @@ impl TestSet<'_> {
             .try_clone()
             .and_then(|a| Ok((a, to_submission.try_clone()?)))
             .map_err(|e| je(format!("pipe: {e}")))?;
-        let within = submission_wall_bound(self);
+        let within = pair_wall_bound(self);
         let (ready, watching) = std::sync::mpsc::sync_channel(1);
         let order = std::thread::Builder::new()
             .name("interaction".into())
@@ -200,16 +200,17 @@ impl TestSet<'_> {
         let said = Feedback::read(&feedback).await;
         let memory_error = self.lang.memory_error.as_deref();
         match interaction::verdict(end, ending(&sub, memory_error)) {
-            Ok(pb::Verdict::Ac) => match said.score {
-                Ok(score) => Ok(TestRun {
+            // Accepted: its score.txt decides the score, or makes it the judge's fault.
+            Ok(pb::Verdict::Ac) => match said.accepted() {
+                Judgement::Accepted { message, score } => Ok(TestRun {
                     verdict: pb::Verdict::Ac,
-                    message: said.message,
+                    message,
                     score,
                     run: sub,
                 }),
-                Err(why) => Ok(TestRun {
+                Judgement::Rejected(message) | Judgement::Broken(message) => Ok(TestRun {
                     verdict: pb::Verdict::Je,
-                    message: format!("{why}; the interactor said: {}", said.message),
+                    message,
                     score: None,
                     run: sub,
                 }),
