@@ -2,6 +2,7 @@
 
 pub mod output;
 pub mod push;
+pub mod run;
 pub mod submit;
 pub mod verify;
 

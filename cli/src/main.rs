@@ -55,6 +55,32 @@ enum Cmd {
         #[arg(long)]
         all_tests: bool,
     },
+    /// Run a program once on given input through the cluster: its output is printed as it
+    /// printed it, and judgectl exits with its exit code; 124 past the time limit, 125 past
+    /// the memory limit, 126 past the output limit, 127 for a compile error, 128+N killed by
+    /// signal N, 123 without a result (refused, cancelled, the judge failed).
+    Run {
+        /// c, cpp, python3, rust, java...
+        #[arg(long)]
+        language: String,
+        file: PathBuf,
+        /// Standard input for the program [default: empty]
+        #[arg(long)]
+        stdin: Option<PathBuf>,
+        /// CPU seconds [default: the scheduler's, 2 s unless it caps lower]
+        #[arg(long)]
+        time_limit: Option<f64>,
+        /// Memory in MiB [default: the scheduler's, 1024 unless it caps lower]
+        #[arg(long)]
+        memory_limit: Option<u64>,
+        /// Standard output in MiB [default: the scheduler's, 1]
+        #[arg(long)]
+        output_limit: Option<u64>,
+        /// Print one JSON object (outcome, exit_code, signal, stdout, stderr, time_ms,
+        /// wall_ms, memory_kb, job_id, state...) instead of the program's output.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show a job.
     Get {
         job: u64,
@@ -154,12 +180,45 @@ async fn clients(
         })?;
     let bearer = Bearer::new(&token)?;
     Ok(Clients {
-        judge: JudgeServiceClient::with_interceptor(channel.clone(), bearer.clone()),
+        // Run results carry a program's output and error (up to the scheduler's limits).
+        judge: JudgeServiceClient::with_interceptor(channel.clone(), bearer.clone())
+            .max_decoding_message_size(1 << 30)
+            .max_encoding_message_size(1 << 30),
         admin: AdminServiceClient::with_interceptor(channel, bearer),
     })
 }
 
-async fn run(cli: Cli) -> Result<()> {
+/// The limits asked for on the command line, checked enough to convert without overflow
+/// (the scheduler checks them against its maxima).
+fn run_limits(
+    time: Option<f64>,
+    memory: Option<u64>,
+    output: Option<u64>,
+) -> Result<pb::RunLimits> {
+    let time_limit_ms = match time {
+        Some(s) if s.is_finite() && s > 0.0 && s <= 3600.0 => Some((s * 1000.0).round() as u32),
+        Some(s) => bail!("--time-limit {s}: give seconds, more than 0 and at most 3600"),
+        None => None,
+    };
+    let mib = |flag: &str, v: Option<u64>| match v {
+        Some(m) if m <= 1 << 20 => Ok(Some(m << 20)),
+        Some(m) => Err(anyhow!("{flag} {m}: at most 1048576 MiB")),
+        None => Ok(None),
+    };
+    Ok(pb::RunLimits {
+        time_limit_ms,
+        memory_limit_bytes: mib("--memory-limit", memory)?,
+        output_limit_bytes: mib("--output-limit", output)?,
+    })
+}
+
+/// What a command ends with: judgectl's usual 0, or a code of its own (`run`).
+enum Exit {
+    Ok,
+    Code(u8),
+}
+
+async fn run(cli: Cli) -> Result<Exit> {
     // A plaintext client on a TLS port hears garbage: say what it probably means.
     let plain = cli
         .scheduler
@@ -241,6 +300,8 @@ async fn run(cli: Cli) -> Result<()> {
                 job_type: String::new(),
                 run_all_tests: all_tests,
                 request_id: String::new(),
+                stdin: Vec::new(),
+                limits: None,
             };
             let job_id = judgectl::submit::submit(&mut c.judge, req)
                 .await
@@ -251,16 +312,38 @@ async fn run(cli: Cli) -> Result<()> {
                 } else {
                     println!("{job_id}");
                 }
-                return Ok(());
+                return Ok(Exit::Ok);
             }
-            follow(&mut c.judge, job_id, 0, !json, false).await?;
-            let job = c
-                .judge
-                .get_job(pb::GetJobRequest { job_id })
-                .await
-                .map_err(rpc)?
-                .into_inner();
+            let job = finished(&mut c.judge, job_id, !json).await?;
             output::job(&job, json);
+        }
+        Cmd::Run {
+            language,
+            file,
+            stdin,
+            time_limit,
+            memory_limit,
+            output_limit,
+            json,
+        } => {
+            let source =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let input = match &stdin {
+                Some(p) => std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
+                None => Vec::new(),
+            };
+            let limits = run_limits(time_limit, memory_limit, output_limit)?;
+            let req = judgectl::run::request(language, source, input, limits);
+            let job_id = judgectl::submit::submit(&mut c.judge, req)
+                .await
+                .map_err(rpc)?;
+            let job = finished(&mut c.judge, job_id, false).await?;
+            if json {
+                println!("{}", judgectl::run::job_json(&job));
+            } else {
+                judgectl::run::print(&job)?;
+            }
+            return Ok(Exit::Code(judgectl::run::exit_code(job.run.as_ref())));
         }
         Cmd::Get { job, json } => {
             let job = c
@@ -307,7 +390,21 @@ async fn run(cli: Cli) -> Result<()> {
             eprintln!("worker {name} is draining");
         }
     }
-    Ok(())
+    Ok(Exit::Ok)
+}
+
+/// Follows a job until it finishes (a live line on stderr with `progress`); the job then.
+async fn finished(
+    client: &mut JudgeServiceClient<Authed>,
+    job_id: u64,
+    progress: bool,
+) -> Result<pb::Job> {
+    follow(client, job_id, 0, progress, false).await?;
+    let job = client
+        .get_job(pb::GetJobRequest { job_id })
+        .await
+        .map_err(|s| anyhow!(status_line(&s)))?;
+    Ok(job.into_inner())
 }
 
 /// Follows a job's events until it finishes; resumes from the last event after a dropped
@@ -373,11 +470,18 @@ fn tracing_free_warn(s: &tonic::Status) {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    // `run` speaks through its exit code: its own failures get one of its own too.
+    let failure = if matches!(cli.command, Cmd::Run { .. }) {
+        ExitCode::from(judgectl::run::EXIT_NO_RESULT)
+    } else {
+        ExitCode::FAILURE
+    };
     match run(cli).await {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(Exit::Ok) => ExitCode::SUCCESS,
+        Ok(Exit::Code(code)) => ExitCode::from(code),
         Err(e) => {
             eprintln!("judgectl: {e:#}");
-            ExitCode::FAILURE
+            failure
         }
     }
 }

@@ -17,7 +17,7 @@ pub fn state_name(s: i32) -> &'static str {
     }
 }
 
-fn verdict(v: i32) -> Option<&'static str> {
+pub fn verdict(v: i32) -> Option<&'static str> {
     match pb::Verdict::try_from(v) {
         Ok(pb::Verdict::Unspecified) | Err(_) => None,
         Ok(v) => Some(v.as_str_name()),
@@ -37,6 +37,7 @@ fn group_json(g: &pb::GroupResult) -> Value {
 pub fn job_json(j: &pb::Job) -> Value {
     json!({
         "job_id": j.job_id,
+        "job_type": j.job_type,
         "problem": j.problem_id,
         "problem_version": j.problem_version,
         "language": j.language,
@@ -62,6 +63,12 @@ pub fn job_json(j: &pb::Job) -> Value {
         "worker": if j.worker.is_empty() { Value::Null } else { json!(j.worker) },
         "submitted_at_ms": j.submitted_at_ms,
         "finished_at_ms": if j.finished_at_ms == 0 { Value::Null } else { json!(j.finished_at_ms) },
+        "run": j.run.as_ref().map(crate::run::result_json),
+        "run_limits": j.run_limits.as_ref().map(|l| json!({
+            "time_limit_ms": l.time_limit_ms,
+            "memory_limit_bytes": l.memory_limit_bytes,
+            "output_limit_bytes": l.output_limit_bytes,
+        })),
     })
 }
 
@@ -113,6 +120,33 @@ pub fn job(j: &pb::Job, as_json: bool) {
     if !j.groups.is_empty() {
         println!("{:<24} {:<8} {:>8}", "GROUP", "VERDICT", "SCORE");
         print_groups(&j.groups, 0);
+    }
+    if let Some(r) = &j.run {
+        let ended = match (r.exit_code, r.signal) {
+            (Some(code), _) => format!("  exit code {code}"),
+            (None, Some(sig)) => format!("  signal {sig}"),
+            (None, None) => String::new(),
+        };
+        println!(
+            "run: {}{ended}   cpu {} ms   wall {} ms   memory {} KiB",
+            crate::run::outcome_name(r.outcome),
+            r.time_ms,
+            r.wall_ms,
+            r.memory_kb
+        );
+        for (name, bytes, cut) in [
+            ("compiler", r.compile_message.as_bytes(), false),
+            ("stdout", &r.stdout[..], r.stdout_truncated),
+            ("stderr", &r.stderr[..], r.stderr_truncated),
+        ] {
+            if !bytes.is_empty() {
+                let cut = if cut { " (cut at the limit)" } else { "" };
+                println!(
+                    "--- {name}{cut}\n{}",
+                    String::from_utf8_lossy(bytes).trim_end()
+                );
+            }
+        }
     }
 }
 

@@ -53,6 +53,16 @@ pub fn worst_case_ms(spec: &pb::ProblemSpec, files: &JobFiles) -> Millis {
     Millis::try_from(total).unwrap_or(Millis::MAX / 4)
 }
 
+/// The longest a `run` job's attempt can take: the compiler's wall limit (the default
+/// compile time) and the program's wall limit. Its limits are set (resolved at submit).
+pub fn run_worst_case_ms(limits: &pb::RunLimits) -> Millis {
+    use judge_common::limits::{submission_wall_ms, tool_wall_ms, COMPILATION_TIME};
+    let compile_ms = (COMPILATION_TIME.default * 1000.0) as u64;
+    let run_ms = u64::from(limits.time_limit_ms.unwrap_or_default());
+    let total = tool_wall_ms(compile_ms).saturating_add(submission_wall_ms(run_ms));
+    Millis::try_from(total).unwrap_or(Millis::MAX / 4)
+}
+
 #[derive(Debug, Clone)]
 pub struct Catalog {
     store: Store,

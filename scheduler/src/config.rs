@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use clap::Args;
 use judge_common::config::{seconds, seconds_or_zero, ConfigError};
+use judge_common::run_limits::RunMaxima;
 use serde::{Deserialize, Serialize};
 
 use crate::core::CoreConfig;
@@ -34,6 +35,10 @@ pub mod defaults {
     pub const KEEPALIVE_TIMEOUT_SECONDS: f64 = 20.0;
     pub const TOKEN_REFRESH_SECONDS: f64 = 1.0;
     pub const FLEET_SIZE: u32 = 4096;
+    pub const RUN_MAX_TIME_SECONDS: f64 = 10.0;
+    pub const RUN_MAX_MEMORY_MIB: u64 = 1024;
+    pub const RUN_MAX_OUTPUT_MIB: u64 = 4;
+    pub const MAX_STDIN_MIB: u64 = 16;
 }
 
 /// Largest source file the scheduler can be told to accept.
@@ -42,6 +47,8 @@ pub const MAX_SOURCE_BYTES_LIMIT: usize = 64 << 20;
 pub const MAX_ATTEMPTS_LIMIT: u32 = 100;
 /// Largest fleet the listen backlog can be sized for.
 pub const FLEET_SIZE_LIMIT: u32 = 1_000_000;
+/// Largest standard input a `run` job can be allowed, MiB.
+pub const MAX_STDIN_MIB_LIMIT: u64 = 256;
 
 /// Every key of `judge-scheduler serve` (flags, environment, TOML file).
 #[derive(Args, Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -118,6 +125,20 @@ pub struct ServeConfig {
     /// caps it at net.core.somaxconn)
     #[arg(long, env = "JUDGE_FLEET_SIZE", default_value_t = defaults::FLEET_SIZE)]
     pub fleet_size: u32,
+    /// Most CPU seconds a `run` job may ask for (0.05 to 60); one that asks for none gets
+    /// 2 s or this, whichever is less
+    #[arg(long, env = "JUDGE_RUN_MAX_TIME_SECONDS", default_value_t = defaults::RUN_MAX_TIME_SECONDS)]
+    pub run_max_time_seconds: f64,
+    /// Most memory a `run` job may ask for, MiB (16 to 16384); the default is 1024 or this
+    #[arg(long, env = "JUDGE_RUN_MAX_MEMORY_MIB", default_value_t = defaults::RUN_MAX_MEMORY_MIB)]
+    pub run_max_memory_mib: u64,
+    /// Most standard output a `run` job may ask for, MiB (1 to 1024; its standard error is
+    /// kept up to the same size); the default is 1 MiB
+    #[arg(long, env = "JUDGE_RUN_MAX_OUTPUT_MIB", default_value_t = defaults::RUN_MAX_OUTPUT_MIB)]
+    pub run_max_output_mib: u64,
+    /// Largest standard input of a `run` job, MiB (1 to 256)
+    #[arg(long, env = "JUDGE_MAX_STDIN_MIB", default_value_t = defaults::MAX_STDIN_MIB)]
+    pub max_stdin_mib: u64,
 }
 
 impl Default for ServeConfig {
@@ -146,6 +167,10 @@ impl Default for ServeConfig {
             keepalive_timeout_seconds: defaults::KEEPALIVE_TIMEOUT_SECONDS,
             token_refresh_seconds: defaults::TOKEN_REFRESH_SECONDS,
             fleet_size: defaults::FLEET_SIZE,
+            run_max_time_seconds: defaults::RUN_MAX_TIME_SECONDS,
+            run_max_memory_mib: defaults::RUN_MAX_MEMORY_MIB,
+            run_max_output_mib: defaults::RUN_MAX_OUTPUT_MIB,
+            max_stdin_mib: defaults::MAX_STDIN_MIB,
         }
     }
 }
@@ -206,6 +231,16 @@ impl ServeConfig {
             return Err(ConfigError::value(
                 "fleet_size",
                 format!("must be 1 to {FLEET_SIZE_LIMIT}, got {}", self.fleet_size),
+            ));
+        }
+        let run = self.run_maxima()?;
+        if !(1..=MAX_STDIN_MIB_LIMIT).contains(&self.max_stdin_mib) {
+            return Err(ConfigError::value(
+                "max_stdin_mib",
+                format!(
+                    "must be 1 to {MAX_STDIN_MIB_LIMIT}, got {}",
+                    self.max_stdin_mib
+                ),
             ));
         }
         let grace = seconds("grace_seconds", self.grace_seconds)?;
@@ -271,6 +306,37 @@ impl ServeConfig {
             keepalive_timeout,
             gc_interval: seconds("gc_interval_seconds", self.gc_interval_seconds)?,
             fleet_size: self.fleet_size,
+            run,
+            // At most 256 MiB: fits.
+            max_stdin_bytes: (self.max_stdin_mib << 20) as usize,
+        })
+    }
+
+    /// The most a `run` job may ask for, each within what any run may have.
+    fn run_maxima(&self) -> Result<RunMaxima, ConfigError> {
+        use judge_common::run_limits::{MEMORY_BYTES, OUTPUT_BYTES, TIME_MS};
+        let time_ms = self.run_max_time_seconds * 1000.0;
+        if !(time_ms.is_finite() && (TIME_MS.0 as f64..=TIME_MS.1 as f64).contains(&time_ms)) {
+            return Err(ConfigError::value(
+                "run_max_time_seconds",
+                format!("must be 0.05 to 60, got {}", self.run_max_time_seconds),
+            ));
+        }
+        let mib = |key: &str, v: u64, (min, max): (u64, u64)| {
+            let (lo, hi) = ((min >> 20).max(1), max >> 20);
+            if (lo..=hi).contains(&v) {
+                Ok(v << 20)
+            } else {
+                Err(ConfigError::value(
+                    key,
+                    format!("must be {lo} to {hi} MiB, got {v}"),
+                ))
+            }
+        };
+        Ok(RunMaxima {
+            time_ms: time_ms.round() as u32,
+            memory_bytes: mib("run_max_memory_mib", self.run_max_memory_mib, MEMORY_BYTES)?,
+            output_bytes: mib("run_max_output_mib", self.run_max_output_mib, OUTPUT_BYTES)?,
         })
     }
 }
@@ -307,6 +373,10 @@ mod tests {
         assert!(bad(|c| c.database = Some("mysql://x".into())).starts_with("database:"));
         assert!(bad(|c| c.max_source_bytes = 0).starts_with("max_source_bytes:"));
         assert!(bad(|c| c.fleet_size = 0).starts_with("fleet_size:"));
+        assert!(bad(|c| c.run_max_time_seconds = 61.0).starts_with("run_max_time_seconds:"));
+        assert!(bad(|c| c.run_max_memory_mib = 1 << 40).starts_with("run_max_memory_mib:"));
+        assert!(bad(|c| c.run_max_output_mib = 0).starts_with("run_max_output_mib:"));
+        assert!(bad(|c| c.max_stdin_mib = 0).starts_with("max_stdin_mib:"));
         // Zero is a real choice for the locality wait.
         let c = ServeConfig {
             locality_wait_seconds: 0.0,

@@ -21,6 +21,11 @@ pub async fn rebuild(
     let mut unfinished = store.unfinished().await?;
     let mut abandoned = Vec::new();
     for job in &mut unfinished {
+        if let Some(limits) = &job.job.run_limits {
+            // A run job needs no files; its worst case follows from its limits.
+            job.worst_case_ms = crate::catalog::run_worst_case_ms(limits);
+            continue;
+        }
         let (id, version) = (&job.job.problem_id, job.job.problem_version);
         match catalog.version(id, version).await? {
             Some(v) => {

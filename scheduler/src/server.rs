@@ -8,13 +8,14 @@ use judge_common::pb::admin_service_server::AdminServiceServer;
 use judge_common::pb::judge_service_server::JudgeServiceServer;
 use judge_common::pb::worker_service_server::WorkerServiceServer;
 use tokio::net::{TcpListener, TcpSocket};
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::server::TcpIncoming;
 
 use crate::blobs::BlobStore;
 use crate::catalog::Catalog;
 use crate::core::{CoreConfig, Event};
 use crate::driver::{now_ms, Driver, DriverConfig, DriverHandle, Sessions};
-use crate::service::{auth, AdminApi, JudgeApi, WorkerApi};
+use crate::service::{auth, AdminApi, JudgeApi, Offered, WorkerApi};
 use crate::store::{Role, Store, StoreError};
 use crate::tokens::TokenCache;
 use crate::watch::WatchHub;
@@ -42,6 +43,10 @@ pub struct ServeOptions {
     pub gc_interval: Duration,
     /// Workers the listen backlog is sized for.
     pub fleet_size: u32,
+    /// The most a `run` job may ask for.
+    pub run: judge_common::run_limits::RunMaxima,
+    /// Largest standard input of a `run` job.
+    pub max_stdin_bytes: usize,
 }
 
 /// Why the scheduler could not start or stopped.
@@ -146,9 +151,12 @@ pub async fn start(
     const WORKERS: &[Role] = &[Role::Worker, Role::Admin];
     const PEOPLE: &[Role] = &[Role::Submitter, Role::Admin];
     const ADMINS: &[Role] = &[Role::Admin];
-    let languages = crate::service::Languages::new(store.offered_languages().await?);
+    let languages = Offered::new("language", store.offered_languages().await?);
+    let job_types = Offered::new("job type", store.offered_job_types().await?);
     let worker_api = WorkerApi {
         languages: languages.clone(),
+        job_types: job_types.clone(),
+        max_run_output: opts.run.output_bytes,
         store: store.clone(),
         transfers: crate::service::Transfers::new(32),
         driver: driver.clone(),
@@ -161,9 +169,17 @@ pub async fn start(
         store: store.clone(),
         hub,
         languages: languages.clone(),
+        job_types,
         max_source_bytes: opts.max_source_bytes,
+        max_stdin_bytes: opts.max_stdin_bytes,
+        run_maxima: opts.run,
         watchers: crate::service::Watchers::new(opts.max_watches_per_token),
     };
+    // Messages as large as the biggest a run job can bring: its input and source in, its
+    // output and error back from the worker (tonic's default is 4 MiB).
+    let submit_bytes = opts.max_stdin_bytes + opts.max_source_bytes + (1 << 20);
+    let output = usize::try_from(opts.run.output_bytes).unwrap_or(usize::MAX / 4);
+    let report_bytes = output.saturating_mul(2).saturating_add(1 << 20);
     let admin_api = AdminApi {
         catalog,
         driver: driver.clone(),
@@ -187,12 +203,12 @@ pub async fn start(
         // One span per call, so that a call's logs (and a session's, inside it) read as one;
         // at debug level, as a span per call at info costs a few percent of throughput.
         .trace_fn(|req| tracing::debug_span!("rpc", method = %req.uri().path()))
-        .add_service(WorkerServiceServer::with_interceptor(
-            worker_api,
+        .add_service(InterceptedService::new(
+            WorkerServiceServer::new(worker_api).max_decoding_message_size(report_bytes),
             auth(tokens.clone(), WORKERS, mutual),
         ))
-        .add_service(JudgeServiceServer::with_interceptor(
-            judge_api,
+        .add_service(InterceptedService::new(
+            JudgeServiceServer::new(judge_api).max_decoding_message_size(submit_bytes),
             auth(tokens.clone(), PEOPLE, false),
         ))
         .add_service(AdminServiceServer::with_interceptor(

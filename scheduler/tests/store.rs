@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use judge_common::pb;
 use judge_common::problem::{build_manifest, PackageFile};
 use judge_scheduler::core::{NewJob, Persist};
-use judge_scheduler::store::{Role, Store};
+use judge_scheduler::store::{Payload, Role, Store};
 use judge_scheduler::tokens;
 
 /// One store per backend available here.
@@ -47,6 +47,7 @@ fn job() -> NewJob {
         run_all_tests: false,
         owner: "alice".into(),
         request_id: None,
+        run_limits: None,
     }
 }
 
@@ -72,7 +73,13 @@ fn event(job_id: u64, seq: u64) -> Persist {
 #[tokio::test]
 async fn transitions_are_fenced_by_attempt_and_state() {
     for (backend, store, _keep) in stores().await {
-        let sources = HashMap::from([(7, b"print(1)".to_vec())]);
+        let sources = HashMap::from([(
+            7,
+            Payload {
+                source: b"print(1)".to_vec(),
+                stdin: Vec::new(),
+            },
+        )]);
         let insert = Persist::InsertJob {
             job_id: 1,
             req: 7,
@@ -145,6 +152,7 @@ async fn transitions_are_fenced_by_attempt_and_state() {
             verdict: Some(verdict),
             message: String::new(),
             score: Some(2.5),
+            run: None,
             at: 20,
         };
         store
@@ -173,7 +181,104 @@ async fn transitions_are_fenced_by_attempt_and_state() {
         assert_eq!(rec.score, Some(2.5), "{backend}: the score is kept");
         assert_eq!(rec.worker.as_deref(), Some("v"));
         let payloads = store.assign_payloads(&[1]).await.unwrap();
-        assert_eq!(payloads[&1].source, b"print(1)", "{backend}");
+        assert_eq!(payloads[&1].payload.source, b"print(1)", "{backend}");
+    }
+}
+
+#[tokio::test]
+async fn a_run_job_keeps_its_input_limits_and_result() {
+    for (backend, store, _keep) in stores().await {
+        let limits = pb::RunLimits {
+            time_limit_ms: Some(1500),
+            memory_limit_bytes: Some(64 << 20),
+            output_limit_bytes: Some(4096),
+        };
+        let run = NewJob {
+            job_type: "run".into(),
+            problem_id: String::new(),
+            problem_version: 0,
+            run_limits: Some(limits),
+            ..job()
+        };
+        let stdin: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+        let sources = HashMap::from([(
+            3,
+            Payload {
+                source: b"cat".to_vec(),
+                stdin: stdin.clone(),
+            },
+        )]);
+        let insert = Persist::InsertJob {
+            job_id: 1,
+            req: 3,
+            job: run,
+            at: 1,
+        };
+        store.persist(&[&insert], &sources).await.unwrap();
+        let back = store.unfinished().await.unwrap();
+        assert_eq!(back[0].job.run_limits, Some(limits), "{backend}");
+        let payloads = store.assign_payloads(&[1]).await.unwrap();
+        assert_eq!(
+            payloads[&1].payload.stdin, stdin,
+            "{backend}: input kept byte for byte"
+        );
+        assert_eq!(payloads[&1].job.run_limits, Some(limits), "{backend}");
+        assert_eq!(store.run_result(1).await.unwrap(), None, "{backend}");
+
+        let assigned = Persist::Assigned {
+            job_id: 1,
+            attempt: 1,
+            worker: "w".into(),
+        };
+        let result = pb::RunResult {
+            outcome: pb::RunOutcome::Exited as i32,
+            exit_code: Some(3),
+            stdout: vec![0, 1, 2, 255],
+            stderr: b"oops".to_vec(),
+            stderr_truncated: true,
+            time_ms: 12,
+            ..Default::default()
+        };
+        let finished = Persist::Finished {
+            job_id: 1,
+            attempt: 1,
+            state: pb::JobState::Done,
+            verdict: None,
+            message: String::new(),
+            score: None,
+            run: Some(Box::new(result.clone())),
+            at: 5,
+        };
+        store
+            .persist(&[&assigned, &finished], &HashMap::new())
+            .await
+            .unwrap();
+        assert_eq!(
+            store.run_result(1).await.unwrap(),
+            Some(result),
+            "{backend}"
+        );
+        let rec = store.job(1).await.unwrap().unwrap();
+        assert_eq!(
+            (rec.state, rec.verdict),
+            (pb::JobState::Done, None),
+            "{backend}"
+        );
+        // A judge job has neither input nor limits.
+        let judge = Persist::InsertJob {
+            job_id: 2,
+            req: 9,
+            job: job(),
+            at: 1,
+        };
+        store.persist(&[&judge], &HashMap::new()).await.unwrap();
+        let payloads = store.assign_payloads(&[2]).await.unwrap();
+        assert!(payloads[&2].payload.stdin.is_empty() && payloads[&2].job.run_limits.is_none());
+        let types = store.offered_job_types().await.unwrap();
+        assert_eq!(types, ["judge"], "{backend}: judge is known from the start");
+        store.offer(&[], &["run".to_string()], 3).await.unwrap();
+        let types = store.offered_job_types().await.unwrap();
+        assert_eq!(types, ["judge", "run"], "{backend}");
     }
 }
 
@@ -217,6 +322,7 @@ async fn unfinished_jobs_come_back_with_their_progress() {
                 verdict: None,
                 message: "x".into(),
                 score: None,
+                run: None,
                 at: 2,
             },
             Persist::Group {

@@ -403,10 +403,12 @@ async fn channel(url: &str) -> Result<tonic::transport::Channel> {
 }
 
 pub async fn judge_client(url: &str, token: &str) -> Result<JudgeServiceClient<Authed>> {
-    Ok(JudgeServiceClient::with_interceptor(
-        channel(url).await?,
-        Bearer::new(token)?,
-    ))
+    // Run jobs' results carry whole outputs.
+    Ok(
+        JudgeServiceClient::with_interceptor(channel(url).await?, Bearer::new(token)?)
+            .max_decoding_message_size(1 << 30)
+            .max_encoding_message_size(1 << 30),
+    )
 }
 
 pub async fn admin_client(url: &str, token: &str) -> Result<AdminServiceClient<Authed>> {

@@ -59,6 +59,7 @@ pub fn finished(verdict: pb::Verdict) -> pb::job_update::Update {
         message: String::new(),
         cancelled: false,
         score: None,
+        run: None,
     })
 }
 

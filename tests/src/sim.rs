@@ -87,7 +87,7 @@ pub async fn run(
                     }
                     use pb::job_update::Update;
                     tx.send(job(a.job_id, a.attempt, Update::Accepted(pb::Accepted {}))).await?;
-                    let done = pb::Finished { verdict: pb::Verdict::Ac as i32, message: String::new(), cancelled: false, score: None };
+                    let done = pb::Finished { verdict: pb::Verdict::Ac as i32, message: String::new(), cancelled: false, score: None, run: None };
                     tx.send(job(a.job_id, a.attempt, Update::Finished(done))).await?;
                 }
             }

@@ -263,6 +263,7 @@ pub fn run(trace: &Trace, policy: Policy, locality_wait_ms: i64) -> Outcome {
                     run_all_tests: false,
                     owner: "alice".into(),
                     request_id: None,
+                    run_limits: None,
                 };
                 core.apply(
                     Event::Submit {
@@ -299,6 +300,7 @@ pub fn run(trace: &Trace, policy: Policy, locality_wait_ms: i64) -> Outcome {
                     message: String::new(),
                     cancelled: false,
                     score: None,
+                    run: None,
                 };
                 fx.extend(core.apply(
                     Event::Progress {

@@ -566,6 +566,7 @@ async fn scores_from_a_worker_are_range_checked() -> anyhow::Result<()> {
                 message: String::new(),
                 cancelled: false,
                 score: Some(f64::INFINITY),
+                run: None,
             }),
             "score",
         ),

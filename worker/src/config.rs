@@ -51,12 +51,13 @@ pub struct WorkerConfig {
     /// Disk budget of the cache, e.g. 20GiB or 500MB
     #[arg(long, env = "JUDGE_CACHE_SIZE", default_value = "10GiB")]
     pub cache_size: String,
-    /// Job types taken, comma-separated
+    /// Job types taken, comma-separated: judge (problems' tests), run (one run on given
+    /// input)
     #[arg(
         long,
         env = "JUDGE_JOB_TYPES",
         value_delimiter = ',',
-        default_value = "judge"
+        default_value = "judge,run"
     )]
     pub job_types: Vec<String>,
     /// Seconds to finish running jobs after SIGTERM before exiting anyway
@@ -140,7 +141,8 @@ impl WorkerConfig {
             ));
         }
         for t in &self.job_types {
-            check_ident("job_types", t)?;
+            t.parse::<judge_common::job_kind::JobKind>()
+                .map_err(|e| ConfigError::value("job_types", e.to_string()))?;
         }
         seconds_or_zero("drain_timeout_seconds", self.drain_timeout_seconds)?;
         if self.sandbox_uid_base == 0 {

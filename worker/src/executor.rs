@@ -41,18 +41,28 @@ fn finished(outcome: Result<Outcome, tokio::task::JoinError>) -> pb::Finished {
             message,
             cancelled: false,
             score,
+            run: None,
+        },
+        Ok(Outcome::Ran(run)) => pb::Finished {
+            verdict: 0,
+            message: String::new(),
+            cancelled: false,
+            score: None,
+            run: Some(*run),
         },
         Ok(Outcome::Cancelled) => pb::Finished {
             verdict: 0,
             message: "cancelled".into(),
             cancelled: true,
             score: None,
+            run: None,
         },
         Err(e) => pb::Finished {
             verdict: pb::Verdict::Je as i32,
             message: format!("the judge crashed: {e}"),
             cancelled: false,
             score: None,
+            run: None,
         },
     }
 }

@@ -200,6 +200,7 @@ fn assign(problem: &pb::ProblemSpec, run_all_tests: bool) -> pb::Assign {
         source: b"source".to_vec(),
         problem: Some(problem.clone()),
         run_all_tests,
+        run: None,
     }
 }
 
@@ -233,6 +234,7 @@ fn verdict_and_message(outcome: &Outcome) -> (pb::Verdict, &str) {
         Outcome::Verdict {
             verdict, message, ..
         } => (*verdict, message),
+        Outcome::Ran(_) => panic!("a run result for a judge job"),
         Outcome::Cancelled => panic!("cancelled"),
     }
 }

@@ -517,6 +517,7 @@ impl Core {
                 message,
                 cancelled,
                 score,
+                run,
             } => {
                 if job.state != pb::JobState::Running && job.state != pb::JobState::Assigned {
                     return;
@@ -525,11 +526,30 @@ impl Core {
                 if cancelled {
                     self.finish(job_id, pb::JobState::Cancelled, None, message, now, out);
                 } else {
-                    let ending = JobEnd {
-                        state: pb::JobState::Done,
-                        verdict: Some(verdict),
-                        message,
-                        score,
+                    let is_run = job.job.run_limits.is_some();
+                    let ending = match run {
+                        // A run that ended has no verdict (a failed one is JE, without result).
+                        Some(run) if is_run => JobEnd {
+                            state: pb::JobState::Done,
+                            verdict: None,
+                            message,
+                            score: None,
+                            run: Some(run),
+                        },
+                        Some(_) => JobEnd {
+                            state: pb::JobState::Done,
+                            verdict: Some(pb::Verdict::Je),
+                            message: "the worker sent a run result for a judge job".into(),
+                            score: None,
+                            run: None,
+                        },
+                        None => JobEnd {
+                            state: pb::JobState::Done,
+                            verdict: Some(verdict).filter(|v| *v != pb::Verdict::Unspecified),
+                            message,
+                            score,
+                            run: None,
+                        },
                     };
                     self.finish_with(job_id, ending, now, out);
                 }
@@ -564,6 +584,7 @@ impl Core {
             verdict,
             message,
             score: None,
+            run: None,
         };
         self.finish_with(job_id, end, now, out);
     }
@@ -582,6 +603,7 @@ impl Core {
             verdict,
             message,
             score,
+            run,
         } = end;
         out.push(Effect::Persist(Persist::Finished {
             job_id,
@@ -590,6 +612,7 @@ impl Core {
             verdict,
             message: message.clone(),
             score,
+            run,
             at: now,
         }));
         let ev = Ev::Finished(pb::FinishedEvent {
@@ -627,6 +650,7 @@ struct JobEnd {
     verdict: Option<pb::Verdict>,
     message: String,
     score: Option<f64>,
+    run: Option<Box<pb::RunResult>>,
 }
 
 #[cfg(test)]

@@ -202,6 +202,7 @@ mod tests {
             run_all_tests: false,
             owner: "alice".into(),
             request_id: None,
+            run_limits: None,
         }
     }
 

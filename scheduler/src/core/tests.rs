@@ -13,6 +13,7 @@ fn job(lang: &str) -> NewJob {
         run_all_tests: false,
         owner: "alice".into(),
         request_id: None,
+        run_limits: None,
     }
 }
 
@@ -110,6 +111,7 @@ fn done(verdict: pb::Verdict) -> JobProgress {
         message: String::new(),
         cancelled: false,
         score: None,
+        run: None,
     }
 }
 
@@ -327,12 +329,14 @@ fn group_results_count_once_in_order_and_the_score_is_persisted() {
         message: String::new(),
         cancelled: false,
         score: Some(20.0),
+        run: None,
     };
     let fx = core.apply(progress(1, id, 1, end), 30);
     assert!(fx.iter().any(|e| matches!(
         e,
         Effect::Persist(Persist::Finished {
             score: Some(s),
+            run: None,
             ..
         }) if *s == 20.0
     )));
@@ -515,6 +519,7 @@ fn cancel_ends_a_queued_job_at_once_and_a_running_one_when_the_worker_confirms()
         message: "cancelled".into(),
         cancelled: true,
         score: None,
+        run: None,
     };
     let fx = core.apply(progress(1, running, 1, confirm), 5);
     assert_eq!(

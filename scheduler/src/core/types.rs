@@ -44,6 +44,9 @@ pub struct NewJob {
     /// The submitter's id for this submission: a retry with the same id from the same owner
     /// gets the same job.
     pub request_id: Option<String>,
+    /// `run` jobs: the limits, every field set (its standard input travels beside the job,
+    /// as its source does, never through the core).
+    pub run_limits: Option<pb::RunLimits>,
 }
 
 /// What a worker said about itself when it connected.
@@ -84,6 +87,8 @@ pub enum JobProgress {
         cancelled: bool,
         /// Scoring problems: the submission's score.
         score: Option<f64>,
+        /// `run` jobs: the result.
+        run: Option<Box<pb::RunResult>>,
     },
 }
 
@@ -249,6 +254,8 @@ pub enum Persist {
         verdict: Option<pb::Verdict>,
         message: String,
         score: Option<f64>,
+        /// `run` jobs: the result.
+        run: Option<Box<pb::RunResult>>,
         at: Millis,
     },
     /// Appends to the job's event log (what `WatchJob` replays).

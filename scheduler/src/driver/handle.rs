@@ -3,9 +3,10 @@
 use judge_common::pb;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{FeedSender, Input, Request};
+use super::{FeedSender, Input, Payload, Request};
 use crate::core::{
-    CancelError, Event, JobId, NewJob, Reply, SessionId, SubmitError, WorkerHello, WorkerSnapshot,
+    CancelError, Event, JobFiles, JobId, Millis, NewJob, Reply, SessionId, SubmitError,
+    WorkerHello, WorkerSnapshot,
 };
 
 /// How callers reach the driver.
@@ -55,17 +56,19 @@ impl DriverHandle {
         rx.await.map_err(|_| DriverError::Gone)?
     }
 
+    /// Asks the core to admit `job`, which needs `files` and may take `worst_case_ms`.
     pub async fn submit(
         &self,
         job: NewJob,
-        problem: &crate::catalog::ProblemVersion,
-        source: Vec<u8>,
+        files: JobFiles,
+        worst_case_ms: Millis,
+        payload: Payload,
     ) -> Result<Result<JobId, SubmitError>, DriverError> {
         let request = Request::Submit {
             job,
-            files: problem.files.clone(),
-            worst_case_ms: problem.worst_case_ms,
-            source,
+            files,
+            worst_case_ms,
+            payload,
         };
         match self.ask(request).await? {
             Reply::Submitted(r) => Ok(r),

@@ -29,6 +29,7 @@ use crate::core::{
     Attempt, Command, Core, Effect, Event, JobFiles, JobId, Millis, NewJob, Persist, Reply,
     RequestId, SessionId, WorkerHello,
 };
+pub use crate::store::Payload;
 use crate::store::{Store, StoreError};
 use crate::watch::WatchHub;
 use tracing::Instrument;
@@ -62,14 +63,17 @@ pub enum ToWorker {
     },
 }
 
-/// Everything a worker needs to judge one attempt.
+/// Everything a worker needs to carry out one attempt.
 #[derive(Debug, Clone)]
 pub struct Assignment {
     pub job_id: JobId,
     pub attempt: Attempt,
     pub job: NewJob,
     pub source: Vec<u8>,
-    pub problem: Arc<pb::ProblemSpec>,
+    /// A judge job's problem.
+    pub problem: Option<Arc<pb::ProblemSpec>>,
+    /// A run job's input and limits.
+    pub run: Option<pb::RunInput>,
 }
 
 /// The sending half of a worker's feed.
@@ -81,7 +85,7 @@ pub enum Request {
         job: NewJob,
         files: JobFiles,
         worst_case_ms: Millis,
-        source: Vec<u8>,
+        payload: Payload,
     },
     Cancel {
         job_id: JobId,
@@ -130,7 +134,8 @@ pub struct Driver {
     config: DriverConfig,
     feeds: HashMap<SessionId, FeedSender>,
     pending: HashMap<RequestId, oneshot::Sender<Result<Reply, DriverError>>>,
-    sources: HashMap<RequestId, Vec<u8>>,
+    /// Sources (and run inputs) of this batch's submissions, by request, until stored.
+    sources: HashMap<RequestId, Payload>,
     next_req: RequestId,
     next_session: u64,
     /// Events the driver raises itself (a feed found dead, a job that cannot run), applied
@@ -240,9 +245,9 @@ impl Driver {
                 job,
                 files,
                 worst_case_ms,
-                source,
+                payload,
             } => {
-                self.sources.insert(req, source);
+                self.sources.insert(req, payload);
                 Event::Submit {
                     req,
                     job,
@@ -384,20 +389,35 @@ impl Driver {
             self.abandon(job_id, "the job's row is missing from the store".into());
             return Ok(None);
         };
+        let span = tracing::info_span!("attempt", job_id, attempt);
+        if let Some(limits) = p.job.run_limits {
+            span.in_scope(|| tracing::debug!(language = %p.job.language, "assigning a run"));
+            return Ok(Some(Assignment {
+                job_id,
+                attempt,
+                job: p.job,
+                source: p.payload.source,
+                problem: None,
+                run: Some(pb::RunInput {
+                    stdin: p.payload.stdin,
+                    limits: Some(limits),
+                }),
+            }));
+        }
         let (id, version) = (&p.job.problem_id, p.job.problem_version);
         let Some(problem) = self.catalog.version(id, version).await? else {
             tracing::warn!(job_id, problem = %id, version, "problem version gone; abandoning the job");
             self.abandon(job_id, gone_message(id, version));
             return Ok(None);
         };
-        let span = tracing::info_span!("attempt", job_id, attempt);
         span.in_scope(|| tracing::debug!(problem = %id, version, "assigning"));
         Ok(Some(Assignment {
             job_id,
             attempt,
             job: p.job,
-            source: p.source,
-            problem: problem.spec.clone(),
+            source: p.payload.source,
+            problem: Some(problem.spec.clone()),
+            run: None,
         }))
     }
 

@@ -1,7 +1,6 @@
 //! `JudgeService`: what people use to submit, follow and cancel jobs.
 
-use std::collections::BTreeSet;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use judge_common::pb;
 use judge_common::pb::judge_service_server::JudgeService;
@@ -10,54 +9,27 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::{caller, check_ident};
-use crate::core::{CancelError, JobId, NewJob, SubmitError};
+use crate::core::{CancelError, JobFiles, JobId, Millis, NewJob, SubmitError};
 use crate::driver::DriverHandle;
 use crate::store::Role;
 use crate::store::{JobRecord, Store};
 use crate::tokens::Caller;
 use crate::watch::WatchHub;
-
-/// Language ids accepted from submitters: those some worker of the cluster has ever offered.
-#[derive(Debug, Clone, Default)]
-pub struct Languages(Arc<RwLock<BTreeSet<String>>>);
-
-impl Languages {
-    pub fn new(ids: impl IntoIterator<Item = String>) -> Self {
-        Languages(Arc::new(RwLock::new(ids.into_iter().collect())))
-    }
-
-    /// A worker offers these.
-    pub fn offered(&self, ids: impl IntoIterator<Item = String>) {
-        self.0
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend(ids);
-    }
-
-    fn check(&self, id: &str) -> Result<(), Status> {
-        let known = self.0.read().unwrap_or_else(|p| p.into_inner());
-        if known.contains(id) {
-            return Ok(());
-        }
-        let list: Vec<&str> = known.iter().map(String::as_str).collect();
-        let known = if list.is_empty() {
-            "none yet (no worker has connected)".to_string()
-        } else {
-            list.join(", ")
-        };
-        Err(Status::invalid_argument(format!(
-            "no worker of this cluster has offered language {id:?}; known: {known}"
-        )))
-    }
-}
+use judge_common::job_kind::JobKind;
+use judge_common::run_limits::RunMaxima;
 
 pub struct JudgeApi {
     pub catalog: crate::catalog::Catalog,
     pub driver: DriverHandle,
     pub store: Store,
     pub hub: WatchHub,
-    pub languages: Languages,
+    pub languages: super::Offered,
+    pub job_types: super::Offered,
     pub max_source_bytes: usize,
+    /// Largest standard input of a `run` job.
+    pub max_stdin_bytes: usize,
+    /// The most a `run` job may ask for.
+    pub run_maxima: RunMaxima,
     pub watchers: Watchers,
 }
 
@@ -181,6 +153,8 @@ fn to_pb(r: JobRecord, tests: Vec<pb::TestResult>, groups: Vec<pb::GroupResult>)
         waiting: None,
         score: r.score,
         groups: nest_groups(groups),
+        run: None,
+        run_limits: r.job.run_limits,
     }
 }
 
@@ -211,7 +185,73 @@ async fn replay(store: &Store, id: JobId, last: &mut u64, tx: &EventSender) -> b
     }
 }
 
+/// What admitting a submission takes, beside the request.
+struct Admitted {
+    version: u32,
+    files: JobFiles,
+    worst_case_ms: Millis,
+    run_limits: Option<pb::RunLimits>,
+}
+
 impl JudgeApi {
+    /// A judge job: the problem's newest version, its files and worst case.
+    async fn judge_job(&self, req: &pb::SubmitRequest) -> Result<Admitted, Status> {
+        check_ident("problem id", &req.problem_id)?;
+        if !req.stdin.is_empty() || req.limits.is_some() {
+            return Err(Status::invalid_argument(
+                "stdin and limits are for run jobs; a judge job takes the problem's",
+            ));
+        }
+        let not_found = || Status::not_found(format!("problem {:?} not found", req.problem_id));
+        let version = self
+            .catalog
+            .latest(&req.problem_id)
+            .await?
+            .ok_or_else(not_found)?;
+        let problem = self
+            .catalog
+            .version(&req.problem_id, version)
+            .await?
+            .ok_or_else(not_found)?;
+        Ok(Admitted {
+            version,
+            files: problem.files.clone(),
+            worst_case_ms: problem.worst_case_ms,
+            run_limits: None,
+        })
+    }
+
+    /// A run job: no problem, bounded input, limits within the scheduler's maxima.
+    fn run_job(&self, req: &pb::SubmitRequest) -> Result<Admitted, Status> {
+        if !req.problem_id.is_empty() {
+            return Err(Status::invalid_argument(
+                "a run job has no problem: leave problem_id empty",
+            ));
+        }
+        if req.run_all_tests {
+            return Err(Status::invalid_argument(
+                "run_all_tests is for judge jobs; a run job has no tests",
+            ));
+        }
+        if req.stdin.len() > self.max_stdin_bytes {
+            return Err(Status::invalid_argument(format!(
+                "stdin is {} bytes; the limit is {} bytes",
+                req.stdin.len(),
+                self.max_stdin_bytes
+            )));
+        }
+        let limits = self
+            .run_maxima
+            .resolve(req.limits.as_ref())
+            .map_err(|e| Status::invalid_argument(format!("limits: {e}")))?;
+        Ok(Admitted {
+            version: 0,
+            files: Vec::new().into(),
+            worst_case_ms: crate::catalog::run_worst_case_ms(&limits),
+            run_limits: Some(limits),
+        })
+    }
+
     /// The job, if it exists and the caller may see it. Another owner's job is "not found"
     /// too, word for word, so that ids reveal nothing.
     async fn job_record(&self, id: JobId, who: &Caller) -> Result<JobRecord, Status> {
@@ -230,15 +270,27 @@ impl JudgeService for JudgeApi {
         req: Request<pb::SubmitRequest>,
     ) -> Result<Response<pb::SubmitResponse>, Status> {
         let who = caller(&req)?;
-        let req = req.into_inner();
-        let request_id = request_id(req.request_id)?;
+        let mut req = req.into_inner();
+        let request_id = request_id(std::mem::take(&mut req.request_id))?;
         if let Some(r) = &request_id {
             // A retry of a submission already stored: the same job.
             if let Some(job_id) = self.store.job_by_request(&who.token_name, r).await? {
                 return Ok(Response::new(pb::SubmitResponse { job_id }));
             }
         }
-        check_ident("problem id", &req.problem_id)?;
+        let kind = if req.job_type.is_empty() {
+            JobKind::Judge
+        } else {
+            req.job_type
+                .parse::<JobKind>()
+                .map_err(|e| Status::invalid_argument(e.to_string()))?
+        };
+        if kind == JobKind::Console {
+            return Err(Status::invalid_argument(
+                "console jobs are live: open them with the Console call, not Submit",
+            ));
+        }
+        self.job_types.check(kind.as_str())?;
         self.languages.check(&req.language)?;
         if req.source.is_empty() {
             return Err(Status::invalid_argument("source is empty"));
@@ -250,33 +302,29 @@ impl JudgeService for JudgeApi {
                 self.max_source_bytes
             )));
         }
-        let job_type = if req.job_type.is_empty() {
-            "judge".to_string()
-        } else {
-            req.job_type
+        let admitted = match kind {
+            JobKind::Run => self.run_job(&req)?,
+            _ => self.judge_job(&req).await?,
         };
-        check_ident("job type", &job_type)?;
-        let not_found = || Status::not_found(format!("problem {:?} not found", req.problem_id));
-        let version = self
-            .catalog
-            .latest(&req.problem_id)
-            .await?
-            .ok_or_else(not_found)?;
-        let problem = self
-            .catalog
-            .version(&req.problem_id, version)
-            .await?
-            .ok_or_else(not_found)?;
         let job = NewJob {
-            job_type,
+            job_type: kind.as_str().to_string(),
             language: req.language,
             problem_id: req.problem_id,
-            problem_version: version,
+            problem_version: admitted.version,
             run_all_tests: req.run_all_tests,
             owner: who.token_name,
             request_id,
+            run_limits: admitted.run_limits,
         };
-        match self.driver.submit(job, &problem, req.source).await? {
+        let payload = crate::driver::Payload {
+            source: req.source,
+            stdin: req.stdin,
+        };
+        match self
+            .driver
+            .submit(job, admitted.files, admitted.worst_case_ms, payload)
+            .await?
+        {
             Ok(job_id) => Ok(Response::new(pb::SubmitResponse { job_id })),
             Err(e @ (SubmitError::QueueFull(_) | SubmitError::OwnerQueueFull { .. })) => {
                 Err(Status::resource_exhausted(e.to_string()))
@@ -291,7 +339,11 @@ impl JudgeService for JudgeApi {
         let queued = record.state == pb::JobState::Queued;
         let tests = self.store.tests(id, record.attempt).await?;
         let groups = self.store.groups(id, record.attempt).await?;
+        let is_run = record.job.run_limits.is_some();
         let mut job = to_pb(record, tests, groups);
+        if is_run {
+            job.run = self.store.run_result(id).await?;
+        }
         if queued {
             job.waiting = self.driver.waiting(id).await?;
         }

@@ -3,13 +3,15 @@
 
 mod admin;
 mod judge;
+mod offers;
 mod worker;
 
 use tonic::{Request, Status};
 
 pub use admin::AdminApi;
 pub use judge::JudgeApi;
-pub use judge::{Languages, Watchers};
+pub use judge::Watchers;
+pub use offers::Offered;
 pub use worker::{Transfers, WorkerApi};
 
 use crate::driver::DriverError;

@@ -17,6 +17,7 @@ use crate::blobs::{is_sha256, BlobStore};
 use crate::core::{Event, JobProgress, SessionId, Usage, WorkerHello};
 use crate::driver::{DriverHandle, Sessions, ToWorker};
 use crate::store::NameClaim;
+use judge_common::job_kind::JobKind;
 
 /// Commands a worker may have unread before it counts as stuck.
 const FEED_CAPACITY: usize = 256;
@@ -35,7 +36,10 @@ const MAX_MESSAGE: usize = 64 * 1024;
 const CHUNK: usize = 4 << 20;
 
 pub struct WorkerApi {
-    pub languages: super::Languages,
+    pub languages: super::Offered,
+    pub job_types: super::Offered,
+    /// The most standard output (and error) a `run` job's result may carry.
+    pub max_run_output: u64,
     pub store: crate::store::Store,
     pub driver: DriverHandle,
     pub sessions: Sessions,
@@ -125,8 +129,9 @@ fn to_wire(msg: ToWorker) -> Result<pb::WorkerCommand, Status> {
             attempt: a.attempt,
             language: a.job.language,
             source: a.source,
-            problem: Some((*a.problem).clone()),
+            problem: a.problem.map(|p| (*p).clone()),
             run_all_tests: a.job.run_all_tests,
+            run: a.run,
         }),
         ToWorker::Cancel { job_id, attempt } => C::Cancel(pb::Cancel { job_id, attempt }),
         ToWorker::Drain => C::Drain(pb::Drain {}),
@@ -198,7 +203,8 @@ fn hello_from(req: pb::ConnectRequest, token_id: String) -> Result<WorkerHello, 
         ));
     }
     for t in &req.job_types {
-        check_ident("job type", t)?;
+        t.parse::<JobKind>()
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
     }
     if req.languages.is_empty() {
         return Err(Status::invalid_argument(
@@ -265,7 +271,40 @@ fn check_score(what: &str, score: f64) -> Result<f64, Status> {
 }
 
 /// Translates one report into a core event.
-fn event_from(session: SessionId, report: pb::WorkerReport) -> Result<Event, Status> {
+/// A `run` job's result from a worker, within every bound: a known outcome, an exit code or
+/// a signal that can be, output no longer than any run may keep.
+fn run_result(r: pb::RunResult, max_output: u64) -> Result<pb::RunResult, Status> {
+    use pb::RunOutcome as O;
+    let bad = |why: String| Err(Status::invalid_argument(format!("run result: {why}")));
+    let outcome = match O::try_from(r.outcome) {
+        Ok(O::Unspecified) | Err(_) => return bad(format!("invalid outcome {}", r.outcome)),
+        Ok(o) => o,
+    };
+    if outcome == O::Exited && !r.exit_code.is_some_and(|c| (0..=255).contains(&c)) {
+        return bad(format!("exit code {:?} of an exited run", r.exit_code));
+    }
+    if outcome == O::Signaled && !r.signal.is_some_and(|s| (1..=64).contains(&s)) {
+        return bad(format!("signal {:?} of a signaled run", r.signal));
+    }
+    for (name, len) in [("stdout", r.stdout.len()), ("stderr", r.stderr.len())] {
+        if len as u64 > max_output {
+            return bad(format!("{name} is {len} bytes; at most {max_output}"));
+        }
+    }
+    if r.compile_message.len() > MAX_MESSAGE {
+        return bad(format!(
+            "compile message is {} bytes; at most {MAX_MESSAGE}",
+            r.compile_message.len()
+        ));
+    }
+    Ok(r)
+}
+
+fn event_from(
+    session: SessionId,
+    report: pb::WorkerReport,
+    max_run_output: u64,
+) -> Result<Event, Status> {
     use pb::worker_report::Report;
     let missing =
         || Status::invalid_argument("report has no content (set resources, job or draining)");
@@ -337,10 +376,14 @@ fn event_from(session: SessionId, report: pb::WorkerReport) -> Result<Event, Sta
                     )))
                 }
                 Update::Finished(f) => JobProgress::Finished {
-                    verdict: if f.cancelled {
+                    verdict: if f.cancelled || f.run.is_some() {
                         pb::Verdict::Unspecified
                     } else {
                         verdict(f.verdict)?
+                    },
+                    run: match f.run {
+                        Some(r) => Some(Box::new(run_result(r, max_run_output)?)),
+                        None => None,
                     },
                     message: f.message,
                     cancelled: f.cancelled,
@@ -399,7 +442,7 @@ impl WorkerApi {
     }
 
     async fn forward(&self, session: SessionId, report: pb::WorkerReport) -> Result<(), Status> {
-        let event = event_from(session, report)?;
+        let event = event_from(session, report, self.max_run_output)?;
         if let Event::Progress {
             job_id,
             attempt,
@@ -452,10 +495,11 @@ impl WorkerService for WorkerApi {
         // Remembered before the worker is registered: a submission it could take is never
         // refused for an unknown language.
         self.store
-            .offer_languages(&offered, crate::driver::now_ms())
+            .offer(&offered, &hello.job_types, crate::driver::now_ms())
             .await?;
         self.languages
             .offered(offered.into_iter().map(|(id, _)| id));
+        self.job_types.offered(hello.job_types.iter().cloned());
         let name = hello.name.clone();
         let (tx, rx) = mpsc::channel(FEED_CAPACITY);
         let session = self.driver.connect(hello, tx).await?;

@@ -18,7 +18,7 @@ use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use sqlx::{Any, Transaction};
 
-use super::jobs::state_str;
+use super::jobs::{state_str, Payload};
 use super::Result;
 use crate::core::{JobId, Persist, RequestId};
 
@@ -108,7 +108,7 @@ fn job_of(change: &Persist) -> JobId {
 pub(super) async fn write(
     tx: &mut Tx,
     changes: &[&Persist],
-    sources: &HashMap<RequestId, Vec<u8>>,
+    sources: &HashMap<RequestId, Payload>,
 ) -> Result<()> {
     let mut seen: HashMap<JobId, usize> = HashMap::new();
     let mut phases: Vec<Vec<&Persist>> = Vec::new();
@@ -146,7 +146,7 @@ pub(super) async fn write(
 async fn write_phase(
     tx: &mut Tx,
     phase: &[&Persist],
-    sources: &HashMap<RequestId, Vec<u8>>,
+    sources: &HashMap<RequestId, Payload>,
 ) -> Result<()> {
     let mut inserts = Vec::new();
     let mut assigned = Vec::new();
@@ -174,26 +174,35 @@ async fn write_phase(
     affected += chunked(
         tx,
         &inserts,
-        11,
+        13,
         |v| {
             format!(
                 "INSERT INTO jobs (id, job_type, language, problem_id, problem_version, run_all_tests, \
-                 source, submitted_at, state, owner, request_id) VALUES {v}"
+                 source, submitted_at, state, owner, request_id, stdin, run_limits) VALUES {v}"
             )
         },
         |q, c| match c {
-            Persist::InsertJob { job_id, req, job, at } => q
-                .bind(*job_id as i64)
-                .bind(job.job_type.clone())
-                .bind(job.language.clone())
-                .bind(job.problem_id.clone())
-                .bind(i64::from(job.problem_version))
-                .bind(i64::from(job.run_all_tests))
-                .bind(sources.get(req).cloned().unwrap_or_default())
-                .bind(*at)
-                .bind("queued")
-                .bind(job.owner.clone())
-                .bind(job.request_id.clone()),
+            Persist::InsertJob { job_id, req, job, at } => {
+                let payload = sources.get(req);
+                q.bind(*job_id as i64)
+                    .bind(job.job_type.clone())
+                    .bind(job.language.clone())
+                    .bind(job.problem_id.clone())
+                    .bind(i64::from(job.problem_version))
+                    .bind(i64::from(job.run_all_tests))
+                    .bind(payload.map(|p| p.source.clone()).unwrap_or_default())
+                    .bind(*at)
+                    .bind("queued")
+                    .bind(job.owner.clone())
+                    .bind(job.request_id.clone())
+                    // A run job's input, even an empty one; none for a judge job.
+                    .bind(
+                        job.run_limits
+                            .is_some()
+                            .then(|| payload.map(|p| p.stdin.clone()).unwrap_or_default()),
+                    )
+                    .bind(job.run_limits.as_ref().map(|l| l.encode_to_vec()))
+            }
             _ => q,
         },
     )
@@ -333,11 +342,12 @@ async fn write_phase(
     affected += chunked(
         tx,
         &finished,
-        7,
+        8,
         |v| {
             format!(
                 "UPDATE jobs SET state = v.column3, verdict = v.column4, message = v.column5, \
-                 finished_at = v.column6, score = v.column7 FROM (VALUES {v}) AS v \
+                 finished_at = v.column6, score = v.column7, run_result = v.column8 \
+                 FROM (VALUES {v}) AS v \
                  WHERE jobs.id = v.column1 AND jobs.attempt = v.column2 \
                  AND jobs.state IN ('queued', 'assigned', 'running')"
             )
@@ -350,6 +360,7 @@ async fn write_phase(
                 verdict,
                 message,
                 score,
+                run,
                 at,
             } => q
                 .bind(*job_id as i64)
@@ -358,7 +369,8 @@ async fn write_phase(
                 .bind(verdict.map(|v| v.as_str_name()))
                 .bind(message.clone())
                 .bind(*at)
-                .bind(*score),
+                .bind(*score)
+                .bind(run.as_ref().map(|r| r.encode_to_vec())),
             _ => q,
         },
     )

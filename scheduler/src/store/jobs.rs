@@ -69,22 +69,50 @@ fn parse_verdict(s: &str) -> Result<pb::Verdict> {
 }
 
 const JOB_COLUMNS: &str = "id, job_type, language, problem_id, problem_version, run_all_tests, \
-     state, verdict, message, attempt, worker, submitted_at, finished_at, owner, request_id, score";
+     state, verdict, message, attempt, worker, submitted_at, finished_at, owner, request_id, score, \
+     run_limits";
+
+/// What a submission brings besides its settings: kept beside the job, never in the core.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Payload {
+    pub source: Vec<u8>,
+    /// A `run` job's standard input (empty for a judge job).
+    pub stdin: Vec<u8>,
+}
+
+/// A stored protobuf column, decoded.
+fn decoded<M: Message + Default>(bytes: Option<Vec<u8>>, detail: &str) -> Result<Option<M>> {
+    bytes
+        .map(|b| {
+            M::decode(b.as_slice()).map_err(|e| StoreError::Corrupt {
+                table: "jobs",
+                detail: format!("{detail}: {e}"),
+            })
+        })
+        .transpose()
+}
+
+/// The settings of a job row (the columns every job query selects).
+fn new_job(r: &AnyRow) -> Result<NewJob> {
+    let t = "jobs";
+    Ok(NewJob {
+        job_type: col(r, t, "job_type")?,
+        language: col(r, t, "language")?,
+        problem_id: col(r, t, "problem_id")?,
+        problem_version: col::<i64>(r, t, "problem_version")? as u32,
+        run_all_tests: col::<i64>(r, t, "run_all_tests")? != 0,
+        owner: col(r, t, "owner")?,
+        request_id: col(r, t, "request_id")?,
+        run_limits: decoded(col(r, t, "run_limits")?, "run_limits")?,
+    })
+}
 
 fn job_from_row(r: &AnyRow) -> Result<JobRecord> {
     let t = "jobs";
     let verdict: Option<String> = col(r, t, "verdict")?;
     Ok(JobRecord {
         job_id: col::<i64>(r, t, "id")? as JobId,
-        job: NewJob {
-            job_type: col(r, t, "job_type")?,
-            language: col(r, t, "language")?,
-            problem_id: col(r, t, "problem_id")?,
-            problem_version: col::<i64>(r, t, "problem_version")? as u32,
-            run_all_tests: col::<i64>(r, t, "run_all_tests")? != 0,
-            owner: col(r, t, "owner")?,
-            request_id: col(r, t, "request_id")?,
-        },
+        job: new_job(r)?,
         state: parse_state(&col::<String>(r, t, "state")?)?,
         verdict: verdict.as_deref().map(parse_verdict).transpose()?,
         message: col(r, t, "message")?,
@@ -100,7 +128,7 @@ fn job_from_row(r: &AnyRow) -> Result<JobRecord> {
 #[derive(Debug, Clone)]
 pub struct AssignPayload {
     pub job: NewJob,
-    pub source: Vec<u8>,
+    pub payload: Payload,
 }
 
 impl Store {
@@ -109,7 +137,7 @@ impl Store {
     pub async fn persist(
         &self,
         changes: &[&Persist],
-        sources: &HashMap<RequestId, Vec<u8>>,
+        sources: &HashMap<RequestId, Payload>,
     ) -> Result<()> {
         let mut tx = self.pool().begin().await?;
         super::batch::write(&mut tx, changes, sources).await?;
@@ -214,6 +242,18 @@ impl Store {
             .collect()
     }
 
+    /// A `run` job's result, once it has one.
+    pub async fn run_result(&self, id: JobId) -> Result<Option<pb::RunResult>> {
+        let row = sqlx::query("SELECT run_result FROM jobs WHERE id = $1")
+            .bind(id as i64)
+            .fetch_optional(self.pool())
+            .await?;
+        match row {
+            Some(r) => decoded(col(&r, "jobs", "run_result")?, "run_result"),
+            None => Ok(None),
+        }
+    }
+
     /// The job's events with `seq > after`, in order.
     pub async fn events_after(&self, id: JobId, after: u64) -> Result<Vec<pb::JobEvent>> {
         let rows = sqlx::query(
@@ -298,7 +338,7 @@ impl Store {
                 .join(", ");
             let sql = format!(
                 "SELECT id, job_type, language, problem_id, problem_version, run_all_tests, source, \
-                 owner, request_id FROM jobs WHERE id IN ({list})"
+                 owner, request_id, run_limits, stdin FROM jobs WHERE id IN ({list})"
             );
             let mut q = sqlx::query(&sql);
             for id in chunk {
@@ -307,20 +347,16 @@ impl Store {
             let t = "jobs";
             for r in q.fetch_all(self.pool()).await? {
                 let id = col::<i64>(&r, t, "id")? as JobId;
-                let job = NewJob {
-                    job_type: col(&r, t, "job_type")?,
-                    language: col(&r, t, "language")?,
-                    problem_id: col(&r, t, "problem_id")?,
-                    problem_version: col::<i64>(&r, t, "problem_version")? as u32,
-                    run_all_tests: col::<i64>(&r, t, "run_all_tests")? != 0,
-                    owner: col(&r, t, "owner")?,
-                    request_id: col(&r, t, "request_id")?,
+                let stdin: Option<Vec<u8>> = col(&r, t, "stdin")?;
+                let payload = Payload {
+                    source: col(&r, t, "source")?,
+                    stdin: stdin.unwrap_or_default(),
                 };
                 out.insert(
                     id,
                     AssignPayload {
-                        job,
-                        source: col(&r, t, "source")?,
+                        job: new_job(&r)?,
+                        payload,
                     },
                 );
             }

@@ -147,6 +147,7 @@ mod tests {
             message: String::new(),
             cancelled: false,
             score: None,
+            run: None,
         })
     }
 

@@ -1,6 +1,6 @@
 //! Verdicts: one test's from how its run ended, and the submission's from its tests'.
 
-use judge_common::pb::Verdict;
+use judge_common::pb::{RunOutcome, Verdict};
 
 /// Which limit stopped a run, if any.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +31,20 @@ pub fn of_run(end: Ending) -> Option<Verdict> {
         None if !end.exited_zero && end.runtime_out_of_memory => Some(Verdict::Mle),
         None if !end.exited_zero => Some(Verdict::Rte),
         None => None,
+    }
+}
+
+/// How a `run` job's program ended: the limit that stopped it (a runtime's own
+/// out-of-memory failure counts as the memory limit), else the signal that killed it, else
+/// its exit.
+pub fn run_outcome(end: Ending, signaled: bool) -> RunOutcome {
+    match end.limit {
+        Some(LimitHit::Time) => RunOutcome::TimeLimit,
+        Some(LimitHit::Memory) => RunOutcome::MemoryLimit,
+        Some(LimitHit::Output) => RunOutcome::OutputLimit,
+        None if !end.exited_zero && end.runtime_out_of_memory => RunOutcome::MemoryLimit,
+        None if signaled => RunOutcome::Signaled,
+        None => RunOutcome::Exited,
     }
 }
 
@@ -120,6 +134,27 @@ mod tests {
         assert_eq!(of_run(ended(None, false, true)), Some(Verdict::Mle));
         // A clean exit lets the output decide, whatever stderr said.
         assert_eq!(of_run(ended(None, true, true)), None);
+    }
+
+    #[test]
+    fn a_run_ends_by_its_limit_then_its_signal_then_its_exit() {
+        let run = |limit, zero, oom, signaled| run_outcome(ended(limit, zero, oom), signaled);
+        assert_eq!(
+            run(Some(LimitHit::Time), false, false, true),
+            RunOutcome::TimeLimit
+        );
+        assert_eq!(
+            run(Some(LimitHit::Memory), false, false, true),
+            RunOutcome::MemoryLimit
+        );
+        assert_eq!(
+            run(Some(LimitHit::Output), false, false, true),
+            RunOutcome::OutputLimit
+        );
+        assert_eq!(run(None, false, true, false), RunOutcome::MemoryLimit);
+        assert_eq!(run(None, false, false, true), RunOutcome::Signaled);
+        assert_eq!(run(None, false, false, false), RunOutcome::Exited);
+        assert_eq!(run(None, true, true, false), RunOutcome::Exited);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 mod interactive;
 pub mod languages;
+mod run;
 mod testset;
 pub mod validator;
 
@@ -38,7 +39,17 @@ pub enum Outcome {
         /// Scoring problems: the submission's score.
         score: Option<f64>,
     },
+    /// A `run` job's program ran (or did not compile).
+    Ran(Box<pb::RunResult>),
     Cancelled,
+}
+
+/// Why a submission has no program to run.
+enum NotCompiled {
+    /// It did not compile: the compiler's words.
+    Error(String),
+    /// Judging ends here (cancelled, or the judge's own failure).
+    Stop(Outcome),
 }
 
 /// Everything judging needs, shared by all slots.
@@ -143,7 +154,10 @@ impl Judge {
             .work_dir
             .join("jobs")
             .join(format!("{}-{}", assign.job_id, assign.attempt));
-        let outcome = self.judge_in(&dir, assign, report, cancel).await;
+        let outcome = match &assign.run {
+            Some(input) => self.run_in(&dir, assign, input, report, cancel).await,
+            None => self.judge_in(&dir, assign, report, cancel).await,
+        };
         let _ = tokio::fs::remove_dir_all(&dir).await;
         outcome
     }
@@ -168,20 +182,6 @@ impl Judge {
         if let Err(e) = ValidatorFlags::parse(&problem.validator_flags) {
             return judge_error(format!("problem validator flags: {e}"));
         }
-        let source = String::from_utf8_lossy(&assign.source);
-        let class = if lang.source_file.contains("{class}") {
-            java_class(&source)
-        } else {
-            "Main".into()
-        };
-        if let Err(e) = tokio::fs::create_dir_all(dir).await {
-            return judge_error(format!("cannot create {}: {e}", dir.display()));
-        }
-        let source_path = dir.join(lang.source_file.replace("{class}", &class));
-        if let Err(e) = tokio::fs::write(&source_path, &assign.source).await {
-            return judge_error(format!("cannot write the source: {e}"));
-        }
-
         // Fetch (and pin) every file first: a missing file is the judge's problem, found
         // before any run. The pins keep them in the cache until this attempt ends.
         let mut tests = Vec::with_capacity(problem.tests.len());
@@ -200,35 +200,20 @@ impl Judge {
             tests.push((t.name.clone(), input, answer));
         }
 
-        if let Some(compile) = &lang.compile {
-            report(Update::Compiling(pb::Compiling {}));
-            let spec = tool_spec(
-                lang.expand(compile, &class, limits.compile.memory_bytes),
-                dir.to_path_buf(),
-                None,
-                limits.compile,
-            );
-            let run = match self.runner.run(spec, cancel.clone()).await {
-                Ok(r) => r,
-                Err(e) => return judge_error(format!("compiler: {e}")),
-            };
-            if run.cancelled {
-                return Outcome::Cancelled;
-            }
-            if !run.success() {
-                let mut text = String::from_utf8_lossy(&run.stderr).into_owned();
-                text.push_str(&String::from_utf8_lossy(&run.stdout));
-                if run.limit.is_some() {
-                    text.push_str("\n(the compiler hit its time or memory limit)");
-                }
-                let message: String = text.chars().take(COMPILE_MESSAGE_CAP).collect();
+        let class = match self
+            .compile(dir, lang, &assign.source, limits.compile, report, &cancel)
+            .await
+        {
+            Ok(class) => class,
+            Err(NotCompiled::Error(message)) => {
                 return Outcome::Verdict {
                     verdict: pb::Verdict::Ce,
                     message,
                     score: None,
-                };
+                }
             }
-        }
+            Err(NotCompiled::Stop(end)) => return end,
+        };
 
         let custom = match &problem.output_validator {
             Some(spec) => match self
@@ -268,5 +253,61 @@ impl Judge {
         } else {
             set.pass_fail(assign.run_all_tests, report).await
         }
+    }
+
+    /// Writes the source into `dir` and compiles it there (if its language compiles): the
+    /// name of its main class (Java) on success.
+    async fn compile(
+        &self,
+        dir: &std::path::Path,
+        lang: &Language,
+        source: &[u8],
+        limits: ToolLimits,
+        report: &(dyn Fn(Update) + Send + Sync),
+        cancel: &watch::Receiver<bool>,
+    ) -> Result<String, NotCompiled> {
+        let stop = |m: String| NotCompiled::Stop(judge_error(m));
+        let text = String::from_utf8_lossy(source);
+        let class = if lang.source_file.contains("{class}") {
+            java_class(&text)
+        } else {
+            "Main".into()
+        };
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|e| stop(format!("cannot create {}: {e}", dir.display())))?;
+        let source_path = dir.join(lang.source_file.replace("{class}", &class));
+        tokio::fs::write(&source_path, source)
+            .await
+            .map_err(|e| stop(format!("cannot write the source: {e}")))?;
+        let Some(compile) = &lang.compile else {
+            return Ok(class);
+        };
+        report(Update::Compiling(pb::Compiling {}));
+        let spec = tool_spec(
+            lang.expand(compile, &class, limits.memory_bytes),
+            dir.to_path_buf(),
+            None,
+            limits,
+        );
+        let run = self
+            .runner
+            .run(spec, cancel.clone())
+            .await
+            .map_err(|e| stop(format!("compiler: {e}")))?;
+        if run.cancelled {
+            return Err(NotCompiled::Stop(Outcome::Cancelled));
+        }
+        if !run.success() {
+            let mut text = String::from_utf8_lossy(&run.stderr).into_owned();
+            text.push_str(&String::from_utf8_lossy(&run.stdout));
+            if run.limit.is_some() {
+                text.push_str("\n(the compiler hit its time or memory limit)");
+            }
+            return Err(NotCompiled::Error(
+                text.chars().take(COMPILE_MESSAGE_CAP).collect(),
+            ));
+        }
+        Ok(class)
     }
 }

@@ -87,8 +87,10 @@ pub struct RunOutcome {
     pub wall_ms: u32,
     pub memory_kb: u64,
     pub stdout: Vec<u8>,
-    /// The first 64 KiB of standard error.
+    /// The first 64 KiB of standard error (the rest is read and dropped).
     pub stderr: Vec<u8>,
+    /// Standard error went past 64 KiB.
+    pub stderr_truncated: bool,
     pub limit: Option<LimitHit>,
     pub cancelled: bool,
     /// When the runner saw the run end (which of two runs ended first).

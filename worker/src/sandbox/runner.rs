@@ -68,22 +68,31 @@ async fn helper_gone() -> Result<RunOutcome, RunError> {
     std::future::pending().await
 }
 
-/// Reads at most `cap` bytes; `true` in the result if there was more.
+/// Reads at most `cap` bytes; `true` in the result if there was more. With `drain`, reads
+/// on to the end and drops the rest (standard error: writing more of it is no reason to
+/// fail, and a closed pipe would kill the writer with SIGPIPE); without, stops at the cap
+/// (standard output: over the cap is over the limit).
 async fn read_capped(
     mut r: impl AsyncRead + Unpin,
     cap: usize,
+    drain: bool,
 ) -> std::io::Result<(Vec<u8>, bool)> {
     let mut out = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
+    let mut over = false;
     loop {
         let n = r.read(&mut buf).await?;
         if n == 0 {
-            return Ok((out, false));
+            return Ok((out, over));
         }
         if out.len() + n > cap {
             let room = cap - out.len();
             out.extend_from_slice(&buf[..room]);
-            return Ok((out, true));
+            over = true;
+            if !drain {
+                return Ok((out, true));
+            }
+            continue;
         }
         out.extend_from_slice(&buf[..n]);
     }
@@ -174,11 +183,11 @@ impl Runner for SandboxRunner {
             let mut out_task = match stdout {
                 Some(fd) => {
                     let stdout = pipe::Receiver::from_owned_fd(fd)?;
-                    tokio::spawn(read_capped(stdout, out_cap))
+                    tokio::spawn(read_capped(stdout, out_cap, false))
                 }
                 None => tokio::spawn(async { Ok((Vec::new(), false)) }),
             };
-            let err_task = tokio::spawn(read_capped(stderr, STDERR_CAP));
+            let err_task = tokio::spawn(read_capped(stderr, STDERR_CAP, true));
             let mut outcome = RunOutcome::default();
             let mut out_result = None;
             let deadline = tokio::time::sleep(spec.wall_limit);
@@ -239,10 +248,11 @@ impl Runner for SandboxRunner {
                     Err(_) => Vec::new(),
                 },
             };
-            outcome.stderr = match tokio::time::timeout(grace, err_task).await {
-                Ok(r) => r.map_err(std::io::Error::other)??.0,
-                Err(_) => Vec::new(),
-            };
+            (outcome.stderr, outcome.stderr_truncated) =
+                match tokio::time::timeout(grace, err_task).await {
+                    Ok(r) => r.map_err(std::io::Error::other)??,
+                    Err(_) => (Vec::new(), false),
+                };
             outcome.wall_ms = wall.as_millis() as u32;
             let cpu = match measured {
                 Some((cpu, peak, oom)) => {
