@@ -1,5 +1,6 @@
 //! judgectl as a library: the pieces the demo and tests share with the command.
 
+pub mod console;
 pub mod output;
 pub mod push;
 pub mod run;

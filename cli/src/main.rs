@@ -81,6 +81,21 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Run a program live on a worker, on this terminal: keys go to it as typed (Ctrl-C
+    /// interrupts it, Ctrl-D ends its input), its output comes back as it prints. Without a
+    /// terminal, standard input is streamed and then closed. Exits as `run` does.
+    Console {
+        /// c, cpp, python3, rust, java...
+        #[arg(long)]
+        language: String,
+        file: PathBuf,
+        /// CPU seconds [default: the scheduler's, 2 s unless it caps lower]
+        #[arg(long)]
+        time_limit: Option<f64>,
+        /// Memory in MiB [default: the scheduler's, 1024 unless it caps lower]
+        #[arg(long)]
+        memory_limit: Option<u64>,
+    },
     /// Show a job.
     Get {
         job: u64,
@@ -345,6 +360,18 @@ async fn run(cli: Cli) -> Result<Exit> {
             }
             return Ok(Exit::Code(judgectl::run::exit_code(job.run.as_ref())));
         }
+        Cmd::Console {
+            language,
+            file,
+            time_limit,
+            memory_limit,
+        } => {
+            let source =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let limits = run_limits(time_limit, memory_limit, None)?;
+            let code = judgectl::console::console(&mut c.judge, language, source, limits).await?;
+            return Ok(Exit::Code(code));
+        }
         Cmd::Get { job, json } => {
             let job = c
                 .judge
@@ -471,7 +498,7 @@ fn tracing_free_warn(s: &tonic::Status) {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     // `run` speaks through its exit code: its own failures get one of its own too.
-    let failure = if matches!(cli.command, Cmd::Run { .. }) {
+    let failure = if matches!(cli.command, Cmd::Run { .. } | Cmd::Console { .. }) {
         ExitCode::from(judgectl::run::EXIT_NO_RESULT)
     } else {
         ExitCode::FAILURE

@@ -6,7 +6,8 @@ use serde_json::{json, Value};
 
 use judge_common::pb;
 
-/// Exit code when the program ran past its CPU or wall time (as `timeout(1)`).
+/// Exit code when the program ran past its CPU or wall time, or a console sat idle too long
+/// (as `timeout(1)`).
 pub const EXIT_TIME_LIMIT: u8 = 124;
 /// Exit code when the program ran out of memory.
 pub const EXIT_MEMORY_LIMIT: u8 = 125;
@@ -48,7 +49,7 @@ pub fn exit_code(r: Option<&pb::RunResult>) -> u8 {
             .exit_code
             .and_then(|c| u8::try_from(c).ok())
             .unwrap_or(EXIT_NO_RESULT),
-        Ok(O::TimeLimit) => EXIT_TIME_LIMIT,
+        Ok(O::TimeLimit | O::WallLimit | O::IdleLimit) => EXIT_TIME_LIMIT,
         Ok(O::MemoryLimit) => EXIT_MEMORY_LIMIT,
         Ok(O::OutputLimit) => EXIT_OUTPUT_LIMIT,
         Ok(O::CompileError) => EXIT_COMPILE_ERROR,
@@ -70,6 +71,8 @@ pub fn outcome_name(outcome: i32) -> &'static str {
         Ok(O::OutputLimit) => "output_limit",
         Ok(O::Signaled) => "signaled",
         Ok(O::CompileError) => "compile_error",
+        Ok(O::IdleLimit) => "idle_limit",
+        Ok(O::WallLimit) => "wall_limit",
         Ok(O::Unspecified) | Err(_) => "unknown",
     }
 }

@@ -12,7 +12,7 @@ use judge_common::run_limits::RunMaxima;
 use serde::{Deserialize, Serialize};
 
 use crate::core::CoreConfig;
-use crate::server::ServeOptions;
+use crate::server::{ConsoleLimits, ServeOptions};
 
 /// The defaults, each used once by the flags and once by [`ServeConfig::default`].
 pub mod defaults {
@@ -39,6 +39,8 @@ pub mod defaults {
     pub const RUN_MAX_MEMORY_MIB: u64 = 1024;
     pub const RUN_MAX_OUTPUT_MIB: u64 = 4;
     pub const MAX_STDIN_MIB: u64 = 16;
+    pub const CONSOLE_MAX_SECONDS: u32 = 600;
+    pub const CONSOLE_IDLE_SECONDS: u32 = 120;
 }
 
 /// Largest source file the scheduler can be told to accept.
@@ -139,6 +141,12 @@ pub struct ServeConfig {
     /// Largest standard input of a `run` job, MiB (1 to 256)
     #[arg(long, env = "JUDGE_MAX_STDIN_MIB", default_value_t = defaults::MAX_STDIN_MIB)]
     pub max_stdin_mib: u64,
+    /// Most seconds a console stays open (1 to 86400)
+    #[arg(long, env = "JUDGE_CONSOLE_MAX_SECONDS", default_value_t = defaults::CONSOLE_MAX_SECONDS)]
+    pub console_max_seconds: u32,
+    /// Seconds without input or output after which a console is closed (1 to 86400)
+    #[arg(long, env = "JUDGE_CONSOLE_IDLE_SECONDS", default_value_t = defaults::CONSOLE_IDLE_SECONDS)]
+    pub console_idle_seconds: u32,
 }
 
 impl Default for ServeConfig {
@@ -171,6 +179,8 @@ impl Default for ServeConfig {
             run_max_memory_mib: defaults::RUN_MAX_MEMORY_MIB,
             run_max_output_mib: defaults::RUN_MAX_OUTPUT_MIB,
             max_stdin_mib: defaults::MAX_STDIN_MIB,
+            console_max_seconds: defaults::CONSOLE_MAX_SECONDS,
+            console_idle_seconds: defaults::CONSOLE_IDLE_SECONDS,
         }
     }
 }
@@ -243,6 +253,17 @@ impl ServeConfig {
                 ),
             ));
         }
+        for (key, value) in [
+            ("console_max_seconds", self.console_max_seconds),
+            ("console_idle_seconds", self.console_idle_seconds),
+        ] {
+            if !(1..=86_400).contains(&value) {
+                return Err(ConfigError::value(
+                    key,
+                    format!("must be 1 to 86400, got {value}"),
+                ));
+            }
+        }
         let grace = seconds("grace_seconds", self.grace_seconds)?;
         let report_timeout = seconds("report_timeout_seconds", self.report_timeout_seconds)?;
         let report_interval = seconds("report_interval_seconds", self.report_interval_seconds)?;
@@ -309,6 +330,10 @@ impl ServeConfig {
             run,
             // At most 256 MiB: fits.
             max_stdin_bytes: (self.max_stdin_mib << 20) as usize,
+            console: ConsoleLimits {
+                max_seconds: self.console_max_seconds,
+                idle_seconds: self.console_idle_seconds,
+            },
         })
     }
 
@@ -377,6 +402,7 @@ mod tests {
         assert!(bad(|c| c.run_max_memory_mib = 1 << 40).starts_with("run_max_memory_mib:"));
         assert!(bad(|c| c.run_max_output_mib = 0).starts_with("run_max_output_mib:"));
         assert!(bad(|c| c.max_stdin_mib = 0).starts_with("max_stdin_mib:"));
+        assert!(bad(|c| c.console_idle_seconds = 0).starts_with("console_idle_seconds:"));
         // Zero is a real choice for the locality wait.
         let c = ServeConfig {
             locality_wait_seconds: 0.0,

@@ -4,6 +4,7 @@
 pub mod blobs;
 pub mod catalog;
 pub mod config;
+pub mod consoles;
 pub mod core;
 pub mod driver;
 pub mod gc;

@@ -21,6 +21,14 @@ pub async fn rebuild(
     let mut unfinished = store.unfinished().await?;
     let mut abandoned = Vec::new();
     for job in &mut unfinished {
+        if job.job.is_live() {
+            // Its client and its terminal went with the scheduler that stopped.
+            abandoned.push(Event::Abandon {
+                job_id: job.job_id,
+                reason: "the scheduler restarted; live consoles end with it".into(),
+            });
+            continue;
+        }
         if let Some(limits) = &job.job.run_limits {
             // A run job needs no files; its worst case follows from its limits.
             job.worst_case_ms = crate::catalog::run_worst_case_ms(limits);

@@ -47,6 +47,16 @@ pub struct ServeOptions {
     pub run: judge_common::run_limits::RunMaxima,
     /// Largest standard input of a `run` job.
     pub max_stdin_bytes: usize,
+    pub console: ConsoleLimits,
+}
+
+/// How long a console may last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConsoleLimits {
+    /// Most seconds open.
+    pub max_seconds: u32,
+    /// Most seconds without input or output.
+    pub idle_seconds: u32,
 }
 
 /// Why the scheduler could not start or stopped.
@@ -110,6 +120,8 @@ pub async fn start(
     tokens.replace(store.tokens().await?);
     let hub = WatchHub::default();
     let sessions = Sessions::default();
+    let consoles = crate::consoles::Consoles::default();
+    let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
     let driver_config = DriverConfig {
         epoch,
         tick: Duration::from_millis(200),
@@ -122,6 +134,7 @@ pub async fn start(
         catalog.clone(),
         hub.clone(),
         sessions.clone(),
+        consoles.clone(),
         driver_config,
     )
     .with_events(abandoned)
@@ -157,6 +170,7 @@ pub async fn start(
         languages: languages.clone(),
         job_types: job_types.clone(),
         max_run_output: opts.run.output_bytes,
+        consoles,
         store: store.clone(),
         transfers: crate::service::Transfers::new(32),
         driver: driver.clone(),
@@ -173,6 +187,8 @@ pub async fn start(
         max_source_bytes: opts.max_source_bytes,
         max_stdin_bytes: opts.max_stdin_bytes,
         run_maxima: opts.run,
+        console_limits: opts.console,
+        stopping,
         watchers: crate::service::Watchers::new(opts.max_watches_per_token),
     };
     // Messages as large as the biggest a run job can bring: its input and source in, its
@@ -227,7 +243,11 @@ pub async fn start(
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<Result<(), ServeError>>();
         let watcher = tokio::spawn(async move {
             let result = tokio::select! {
-                _ = shutdown => Ok(()),
+                _ = shutdown => {
+                    // Live consoles end first, telling their clients why.
+                    let _ = stopping_tx.send(true);
+                    Ok(())
+                }
                 r = driver_task => match r {
                     Ok(Ok(())) => Ok(()),
                     Ok(Err(e)) => Err(ServeError::Store(e)),

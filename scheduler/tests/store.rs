@@ -78,6 +78,7 @@ async fn transitions_are_fenced_by_attempt_and_state() {
             Payload {
                 source: b"print(1)".to_vec(),
                 stdin: Vec::new(),
+                console: None,
             },
         )]);
         let insert = Persist::InsertJob {
@@ -206,6 +207,7 @@ async fn a_run_job_keeps_its_input_limits_and_result() {
             Payload {
                 source: b"cat".to_vec(),
                 stdin: stdin.clone(),
+                console: None,
             },
         )]);
         let insert = Persist::InsertJob {

@@ -52,12 +52,12 @@ pub struct WorkerConfig {
     #[arg(long, env = "JUDGE_CACHE_SIZE", default_value = "10GiB")]
     pub cache_size: String,
     /// Job types taken, comma-separated: judge (problems' tests), run (one run on given
-    /// input)
+    /// input), console (a live program on a terminal)
     #[arg(
         long,
         env = "JUDGE_JOB_TYPES",
         value_delimiter = ',',
-        default_value = "judge,run"
+        default_value = "judge,run,console"
     )]
     pub job_types: Vec<String>,
     /// Seconds to finish running jobs after SIGTERM before exiting anyway

@@ -38,6 +38,8 @@ enum End {
 
 pub struct Connection {
     pub client: Client,
+    /// Told each new session's key, for consoles' streams.
+    pub attacher: crate::attach::Attacher,
     pub identity: Identity,
     pub executor: Executor,
     pub cache: FileCache,
@@ -106,6 +108,7 @@ impl Connection {
             adopted = welcome.adopted.len(),
             "connected"
         );
+        self.attacher.set_session(&session);
         self.executor.reconcile(&welcome.adopted);
 
         let (tx, rx) = mpsc::channel(256);

@@ -6,6 +6,7 @@
 //!   (everything that isolates a run), [`resources`] (what the machine has free);
 //! - [`startup`] and [`config`]: what `main` calls to build and start a worker.
 
+pub mod attach;
 pub mod backoff;
 pub mod cache;
 pub mod config;

@@ -198,17 +198,20 @@ pub async fn start_prepared(
         .await
         .map_err(|e| StartError::WorkDir(cache_dir.display().to_string(), e))?;
     let helper_lost = runner.helper_lost();
+    let attacher = crate::attach::Attacher::new(client.clone());
     let judge = Judge {
         runner,
         languages: offered,
         cache: cache.clone(),
         work_dir: work_dir.clone(),
         validators: judge::validator::Validators::new(work_dir.join("validators")),
+        attacher: Some(attacher.clone()),
     };
     let executor = Executor::new(Arc::new(judge));
     let (drain, _) = watch::channel(false);
     let connection = Connection {
         client,
+        attacher,
         identity: Identity {
             name: opts.name,
             slots: opts.slots,

@@ -35,6 +35,7 @@ fn python(code: &str, marker: &str, wall: Duration) -> RunSpec {
         max_processes: 16,
         file_size_limit: 8 << 20,
         piped: None,
+        terminal: None,
     }
 }
 

@@ -183,6 +183,7 @@ async fn setup(runner: FakeRunner, run: &str, with_validator: bool) -> Setup {
         cache,
         validators: Validators::new(work_dir.join("validators")),
         work_dir,
+        attacher: None,
     };
     Setup {
         _dir: dir,
@@ -201,6 +202,7 @@ fn assign(problem: &pb::ProblemSpec, run_all_tests: bool) -> pb::Assign {
         problem: Some(problem.clone()),
         run_all_tests,
         run: None,
+        console: None,
     }
 }
 

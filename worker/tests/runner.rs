@@ -32,6 +32,7 @@ fn python(code: &str, marker: &str) -> RunSpec {
         max_processes: 16,
         file_size_limit: 8 << 20,
         piped: None,
+        terminal: None,
     }
 }
 

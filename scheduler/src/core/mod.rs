@@ -218,16 +218,22 @@ impl Core {
             });
             return;
         }
-        let refused = if self.jobs.queued_len() >= self.config.max_queued {
-            Some(SubmitError::QueueFull(self.jobs.queued_len()))
-        } else if self.jobs.queued_of(&job.owner) >= self.config.max_queued_per_owner {
-            Some(SubmitError::OwnerQueueFull {
-                owner: job.owner.clone(),
-                limit: self.config.max_queued_per_owner,
-            })
-        } else {
-            None
-        };
+        let refused =
+            if job.is_live() && !self.workers.iter().any(|(_, w)| routing::accepts(w, &job)) {
+                Some(SubmitError::NoWorker {
+                    kind: job.job_type.clone(),
+                    language: job.language.clone(),
+                })
+            } else if self.jobs.queued_len() >= self.config.max_queued {
+                Some(SubmitError::QueueFull(self.jobs.queued_len()))
+            } else if self.jobs.queued_of(&job.owner) >= self.config.max_queued_per_owner {
+                Some(SubmitError::OwnerQueueFull {
+                    owner: job.owner.clone(),
+                    limit: self.config.max_queued_per_owner,
+                })
+            } else {
+                None
+            };
         if let Some(err) = refused {
             out.push(Effect::Reply {
                 req,
@@ -357,6 +363,9 @@ impl Core {
             job.session = None;
             if job.cancel_requested {
                 self.cancelled(job_id, now, out);
+            } else if job.job.is_live() {
+                // Its terminal was on that worker: nothing to come back to.
+                self.lose_attempt(job_id, "the worker was lost", now, out);
             } else {
                 job.orphaned_until = Some(now + grace);
             }
@@ -411,6 +420,16 @@ impl Core {
         let attempt = job.attempt;
         if job.cancel_requested {
             self.cancelled(job_id, now, out);
+        } else if job.job.is_live() {
+            // A live job is never run twice: its client saw the first run.
+            self.finish(
+                job_id,
+                pb::JobState::Failed,
+                Some(pb::Verdict::Je),
+                reason.to_string(),
+                now,
+                out,
+            );
         } else if attempt >= self.config.max_attempts {
             let message = format!("gave up after {attempt} lost attempts (last: {reason})");
             self.finish(

@@ -44,9 +44,17 @@ pub struct NewJob {
     /// The submitter's id for this submission: a retry with the same id from the same owner
     /// gets the same job.
     pub request_id: Option<String>,
-    /// `run` jobs: the limits, every field set (its standard input travels beside the job,
-    /// as its source does, never through the core).
+    /// `run` and `console` jobs: the limits, every field set (a run's input travels beside
+    /// the job, as its source does, never through the core).
     pub run_limits: Option<pb::RunLimits>,
+}
+
+impl NewJob {
+    /// A live job (a console): it runs once, on a worker connected when it is submitted,
+    /// and is never queued again once it has started; losing its worker ends it.
+    pub fn is_live(&self) -> bool {
+        self.job_type == "console"
+    }
 }
 
 /// What a worker said about itself when it connected.
@@ -172,6 +180,9 @@ pub enum SubmitError {
         "{owner} already has {limit} jobs waiting (max_queued_per_token); wait for some to finish"
     )]
     OwnerQueueFull { owner: String, limit: usize },
+    /// A live job needs a worker now, not one that may come back.
+    #[error("no connected worker takes {kind} jobs in {language}")]
+    NoWorker { kind: String, language: String },
 }
 
 /// Why a cancel request changed nothing.

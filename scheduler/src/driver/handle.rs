@@ -63,12 +63,14 @@ impl DriverHandle {
         files: JobFiles,
         worst_case_ms: Millis,
         payload: Payload,
+        link: Option<crate::consoles::Link>,
     ) -> Result<Result<JobId, SubmitError>, DriverError> {
         let request = Request::Submit {
             job,
             files,
             worst_case_ms,
             payload,
+            link,
         };
         match self.ask(request).await? {
             Reply::Submitted(r) => Ok(r),

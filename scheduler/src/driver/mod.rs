@@ -25,6 +25,7 @@ use judge_common::pb;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::catalog::Catalog;
+use crate::consoles::{Consoles, Link};
 use crate::core::{
     Attempt, Command, Core, Effect, Event, JobFiles, JobId, Millis, NewJob, Persist, Reply,
     RequestId, SessionId, WorkerHello,
@@ -74,6 +75,8 @@ pub struct Assignment {
     pub problem: Option<Arc<pb::ProblemSpec>>,
     /// A run job's input and limits.
     pub run: Option<pb::RunInput>,
+    /// A console's terminal and limits.
+    pub console: Option<pb::ConsoleSpec>,
 }
 
 /// The sending half of a worker's feed.
@@ -86,6 +89,8 @@ pub enum Request {
         files: JobFiles,
         worst_case_ms: Millis,
         payload: Payload,
+        /// A console's channels, registered once the core admits it.
+        link: Option<Link>,
     },
     Cancel {
         job_id: JobId,
@@ -136,6 +141,9 @@ pub struct Driver {
     pending: HashMap<RequestId, oneshot::Sender<Result<Reply, DriverError>>>,
     /// Sources (and run inputs) of this batch's submissions, by request, until stored.
     sources: HashMap<RequestId, Payload>,
+    /// Consoles' channels, by request, until the core admits them.
+    links: HashMap<RequestId, Link>,
+    consoles: Consoles,
     next_req: RequestId,
     next_session: u64,
     /// Events the driver raises itself (a feed found dead, a job that cannot run), applied
@@ -158,6 +166,7 @@ impl Driver {
         catalog: Catalog,
         hub: WatchHub,
         sessions: Sessions,
+        consoles: Consoles,
         config: DriverConfig,
     ) -> Self {
         Driver {
@@ -170,6 +179,8 @@ impl Driver {
             feeds: HashMap::new(),
             pending: HashMap::new(),
             sources: HashMap::new(),
+            links: HashMap::new(),
+            consoles,
             next_req: 1,
             next_session: 1,
             internal: Vec::new(),
@@ -246,8 +257,12 @@ impl Driver {
                 files,
                 worst_case_ms,
                 payload,
+                link,
             } => {
                 self.sources.insert(req, payload);
+                if let Some(link) = link {
+                    self.links.insert(req, link);
+                }
                 Event::Submit {
                     req,
                     job,
@@ -310,6 +325,7 @@ impl Driver {
         };
         for effect in effects {
             match effect {
+                Effect::Persist(Persist::Finished { job_id, .. }) => self.consoles.remove(job_id),
                 Effect::Persist(Persist::Event(ev)) => {
                     tracing::debug!(
                         job_id = ev.job_id,
@@ -324,7 +340,12 @@ impl Driver {
                     let msg = match command {
                         Command::Assign { job_id, attempt } => {
                             match self.assignment(&mut payloads, job_id, attempt).await? {
-                                Some(a) => ToWorker::Assign(Box::new(a)),
+                                Some(a) => {
+                                    if a.console.is_some() {
+                                        self.consoles.assigned(job_id, session, attempt);
+                                    }
+                                    ToWorker::Assign(Box::new(a))
+                                }
                                 None => continue,
                             }
                         }
@@ -357,6 +378,7 @@ impl Driver {
     async fn roll_back(&mut self, why: String) -> Result<(), StoreError> {
         tracing::error!(%why, "the disk is full: refusing the batch and rebuilding from the store");
         self.sources.clear();
+        self.links.clear();
         for (_, pending) in self.pending.drain() {
             let _ = pending.send(Err(DriverError::DiskFull(why.clone())));
         }
@@ -390,6 +412,18 @@ impl Driver {
             return Ok(None);
         };
         let span = tracing::info_span!("attempt", job_id, attempt);
+        if let Some(console) = p.payload.console {
+            span.in_scope(|| tracing::debug!(language = %p.job.language, "assigning a console"));
+            return Ok(Some(Assignment {
+                job_id,
+                attempt,
+                job: p.job,
+                source: p.payload.source,
+                problem: None,
+                run: None,
+                console: Some(console),
+            }));
+        }
         if let Some(limits) = p.job.run_limits {
             span.in_scope(|| tracing::debug!(language = %p.job.language, "assigning a run"));
             return Ok(Some(Assignment {
@@ -402,6 +436,7 @@ impl Driver {
                     stdin: p.payload.stdin,
                     limits: Some(limits),
                 }),
+                console: None,
             }));
         }
         let (id, version) = (&p.job.problem_id, p.job.problem_version);
@@ -418,6 +453,7 @@ impl Driver {
             source: p.payload.source,
             problem: Some(problem.spec.clone()),
             run: None,
+            console: None,
         }))
     }
 
@@ -439,6 +475,9 @@ impl Driver {
     }
 
     fn answer(&mut self, req: RequestId, reply: Reply) {
+        if let (Some(link), Reply::Submitted(Ok(job_id))) = (self.links.remove(&req), &reply) {
+            self.consoles.admitted(*job_id, link);
+        }
         let Some(pending) = self.pending.remove(&req) else {
             return;
         };

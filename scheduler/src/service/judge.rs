@@ -28,8 +28,11 @@ pub struct JudgeApi {
     pub max_source_bytes: usize,
     /// Largest standard input of a `run` job.
     pub max_stdin_bytes: usize,
-    /// The most a `run` job may ask for.
+    /// The most a `run` job (and a console) may ask for.
     pub run_maxima: RunMaxima,
+    pub console_limits: crate::server::ConsoleLimits,
+    /// Turns true when the scheduler stops: live consoles end, telling their clients.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
     pub watchers: Watchers,
 }
 
@@ -158,7 +161,7 @@ fn to_pb(r: JobRecord, tests: Vec<pb::TestResult>, groups: Vec<pb::GroupResult>)
     }
 }
 
-type EventSender = mpsc::Sender<Result<pb::JobEvent, Status>>;
+pub(super) type EventSender = mpsc::Sender<Result<pb::JobEvent, Status>>;
 
 /// Sends one event to a watcher; `true` when the watch is over (last event, or watcher gone).
 async fn forward(last: &mut u64, e: pb::JobEvent, tx: &EventSender) -> bool {
@@ -185,12 +188,49 @@ async fn replay(store: &Store, id: JobId, last: &mut u64, tx: &EventSender) -> b
     }
 }
 
+/// The status of a submission the core refused.
+pub(super) fn submit_error(e: SubmitError) -> Status {
+    match e {
+        SubmitError::QueueFull(_) | SubmitError::OwnerQueueFull { .. } => {
+            Status::resource_exhausted(e.to_string())
+        }
+        SubmitError::NoWorker { .. } => Status::failed_precondition(e.to_string()),
+    }
+}
+
 /// What admitting a submission takes, beside the request.
 struct Admitted {
     version: u32,
     files: JobFiles,
     worst_case_ms: Millis,
     run_limits: Option<pb::RunLimits>,
+}
+
+/// Sends job `id`'s events after `after` to `tx`, the stored ones first, then live ones
+/// as they are committed, until the job finishes or `tx` closes.
+pub(super) async fn follow(store: Store, hub: WatchHub, id: JobId, after: u64, tx: EventSender) {
+    // Subscribe before replaying, so no event falls between the two.
+    let mut live = hub.subscribe(id);
+    let mut last = after;
+    let mut done = replay(&store, id, &mut last, &tx).await;
+    while !done {
+        let next = tokio::select! {
+            // The watcher went away: stop now, not at the job's next event.
+            _ = tx.closed() => break,
+            next = live.recv() => next,
+        };
+        done = match next {
+            Ok(e) if e.seq <= last => false,
+            Ok(e) => forward(&mut last, (*e).clone(), &tx).await,
+            // Fell behind, or the channel was retired: catch up from the store.
+            Err(_) => {
+                live = hub.subscribe(id);
+                replay(&store, id, &mut last, &tx).await
+            }
+        };
+    }
+    drop(live);
+    hub.release(id);
 }
 
 impl JudgeApi {
@@ -319,17 +359,27 @@ impl JudgeService for JudgeApi {
         let payload = crate::driver::Payload {
             source: req.source,
             stdin: req.stdin,
+            console: None,
         };
         match self
             .driver
-            .submit(job, admitted.files, admitted.worst_case_ms, payload)
+            .submit(job, admitted.files, admitted.worst_case_ms, payload, None)
             .await?
         {
             Ok(job_id) => Ok(Response::new(pb::SubmitResponse { job_id })),
-            Err(e @ (SubmitError::QueueFull(_) | SubmitError::OwnerQueueFull { .. })) => {
-                Err(Status::resource_exhausted(e.to_string()))
-            }
+            Err(e) => Err(submit_error(e)),
         }
+    }
+
+    type ConsoleStream = super::console::ConsoleStream;
+
+    async fn console(
+        &self,
+        req: Request<tonic::Streaming<pb::ConsoleRequest>>,
+    ) -> Result<Response<Self::ConsoleStream>, Status> {
+        let who = caller(&req)?;
+        let stream = JudgeApi::console(self, who, req.into_inner()).await?;
+        Ok(Response::new(stream))
     }
 
     async fn get_job(&self, req: Request<pb::GetJobRequest>) -> Result<Response<pb::Job>, Status> {
@@ -362,32 +412,11 @@ impl JudgeService for JudgeApi {
         // Checked before anything is kept for the watch: a missing job costs nothing.
         self.job_record(id, &who).await?;
         let slot = self.watchers.take(&who.token_id)?;
-        // Subscribe before replaying, so no event falls between the two.
-        let mut live = self.hub.subscribe(id);
         let (tx, rx) = mpsc::channel(64);
-        let (store, hub) = (self.store.clone(), self.hub.clone());
+        let watch = follow(self.store.clone(), self.hub.clone(), id, req.after_seq, tx);
         tokio::spawn(async move {
             let _slot = slot;
-            let mut last = req.after_seq;
-            let mut done = replay(&store, id, &mut last, &tx).await;
-            while !done {
-                let next = tokio::select! {
-                    // The watcher went away: stop now, not at the job's next event.
-                    _ = tx.closed() => break,
-                    next = live.recv() => next,
-                };
-                done = match next {
-                    Ok(e) if e.seq <= last => false,
-                    Ok(e) => forward(&mut last, (*e).clone(), &tx).await,
-                    // Fell behind, or the channel was retired: catch up from the store.
-                    Err(_) => {
-                        live = hub.subscribe(id);
-                        replay(&store, id, &mut last, &tx).await
-                    }
-                };
-            }
-            drop(live);
-            hub.release(id);
+            watch.await
         });
         Ok(Response::new(ReceiverStream::new(rx)))
     }

@@ -2,6 +2,7 @@
 //! Every request is checked here and refused with a status that names the problem.
 
 mod admin;
+mod console;
 mod judge;
 mod offers;
 mod worker;

@@ -40,6 +40,7 @@ pub struct WorkerApi {
     pub job_types: super::Offered,
     /// The most standard output (and error) a `run` job's result may carry.
     pub max_run_output: u64,
+    pub consoles: crate::consoles::Consoles,
     pub store: crate::store::Store,
     pub driver: DriverHandle,
     pub sessions: Sessions,
@@ -132,6 +133,7 @@ fn to_wire(msg: ToWorker) -> Result<pb::WorkerCommand, Status> {
             problem: a.problem.map(|p| (*p).clone()),
             run_all_tests: a.job.run_all_tests,
             run: a.run,
+            console: a.console,
         }),
         ToWorker::Cancel { job_id, attempt } => C::Cancel(pb::Cancel { job_id, attempt }),
         ToWorker::Drain => C::Drain(pb::Drain {}),
@@ -510,6 +512,18 @@ impl WorkerService for WorkerApi {
             driver: self.driver.clone(),
             ended: false,
         }))
+    }
+
+    type AttachStream = super::console::AttachStream;
+
+    async fn attach(
+        &self,
+        req: Request<Streaming<pb::AttachUp>>,
+    ) -> Result<Response<Self::AttachStream>, Status> {
+        let who = caller(&req)?;
+        let stream =
+            super::console::attach(&self.consoles, &self.sessions, who, req.into_inner()).await?;
+        Ok(Response::new(stream))
     }
 
     async fn report(

@@ -174,11 +174,12 @@ async fn write_phase(
     affected += chunked(
         tx,
         &inserts,
-        13,
+        14,
         |v| {
             format!(
                 "INSERT INTO jobs (id, job_type, language, problem_id, problem_version, run_all_tests, \
-                 source, submitted_at, state, owner, request_id, stdin, run_limits) VALUES {v}"
+                 source, submitted_at, state, owner, request_id, stdin, run_limits, console) \
+                 VALUES {v}"
             )
         },
         |q, c| match c {
@@ -202,6 +203,11 @@ async fn write_phase(
                             .then(|| payload.map(|p| p.stdin.clone()).unwrap_or_default()),
                     )
                     .bind(job.run_limits.as_ref().map(|l| l.encode_to_vec()))
+                    .bind(
+                        payload
+                            .and_then(|p| p.console.as_ref())
+                            .map(|c| c.encode_to_vec()),
+                    )
             }
             _ => q,
         },

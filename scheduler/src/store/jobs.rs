@@ -78,6 +78,8 @@ pub struct Payload {
     pub source: Vec<u8>,
     /// A `run` job's standard input (empty for a judge job).
     pub stdin: Vec<u8>,
+    /// A `console` job's terminal and limits.
+    pub console: Option<pb::ConsoleSpec>,
 }
 
 /// A stored protobuf column, decoded.
@@ -338,7 +340,7 @@ impl Store {
                 .join(", ");
             let sql = format!(
                 "SELECT id, job_type, language, problem_id, problem_version, run_all_tests, source, \
-                 owner, request_id, run_limits, stdin FROM jobs WHERE id IN ({list})"
+                 owner, request_id, run_limits, stdin, console FROM jobs WHERE id IN ({list})"
             );
             let mut q = sqlx::query(&sql);
             for id in chunk {
@@ -351,6 +353,7 @@ impl Store {
                 let payload = Payload {
                     source: col(&r, t, "source")?,
                     stdin: stdin.unwrap_or_default(),
+                    console: decoded(col(&r, t, "console")?, "console")?,
                 };
                 out.insert(
                     id,

@@ -1,6 +1,7 @@
 //! Judging one submission: compile once, run the tests in order, check each output, report
 //! each result as it happens.
 
+mod console;
 mod interactive;
 pub mod languages;
 mod run;
@@ -59,6 +60,8 @@ pub struct Judge {
     pub cache: FileCache,
     pub work_dir: PathBuf,
     pub validators: validator::Validators,
+    /// Dials consoles' streams; `None` where consoles are not taken.
+    pub attacher: Option<crate::attach::Attacher>,
 }
 
 /// The limits of one of the judge's own tools (a compiler, a validator), from the problem.
@@ -130,6 +133,7 @@ pub fn tool_spec(
         max_processes: COMPILE_PROCESSES,
         file_size_limit: TOOL_FILE_SIZE,
         piped: None,
+        terminal: None,
     }
 }
 
@@ -154,9 +158,10 @@ impl Judge {
             .work_dir
             .join("jobs")
             .join(format!("{}-{}", assign.job_id, assign.attempt));
-        let outcome = match &assign.run {
-            Some(input) => self.run_in(&dir, assign, input, report, cancel).await,
-            None => self.judge_in(&dir, assign, report, cancel).await,
+        let outcome = match (&assign.run, &assign.console) {
+            (Some(input), _) => self.run_in(&dir, assign, input, report, cancel).await,
+            (None, Some(spec)) => self.console_in(&dir, assign, spec, report, cancel).await,
+            (None, None) => self.judge_in(&dir, assign, report, cancel).await,
         };
         let _ = tokio::fs::remove_dir_all(&dir).await;
         outcome

@@ -14,7 +14,7 @@ use crate::core::verdict::run_outcome;
 use crate::sandbox::RunSpec;
 
 /// The compiler's limits for a run job: the defaults problems get.
-fn compile_limits() -> ToolLimits {
+pub(super) fn compile_limits() -> ToolLimits {
     use judge_common::limits::{COMPILATION_MEMORY, COMPILATION_TIME};
     let secs = COMPILATION_TIME.default;
     ToolLimits {
@@ -74,6 +74,7 @@ impl Judge {
             max_processes: lang.max_processes,
             file_size_limit: RUN_FILE_SIZE,
             piped: None,
+            terminal: None,
         };
         let run = match self.runner.run(spec, cancel).await {
             Ok(r) => r,

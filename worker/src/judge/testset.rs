@@ -197,6 +197,7 @@ impl TestSet<'_> {
             max_processes: self.lang.max_processes,
             file_size_limit: RUN_FILE_SIZE,
             piped: None,
+            terminal: None,
         }
     }
 

@@ -67,6 +67,10 @@ pub struct RunSpec {
     /// Standard input and output joined to pipes instead (an interactive problem's submission
     /// and interactor); `stdin` is then ignored and the output is not captured.
     pub piped: Option<Piped>,
+    /// A terminal's other side as standard input, output and error, and the run's
+    /// controlling terminal (a console); `stdin` and `piped` are then ignored and nothing is
+    /// captured. The runner drops its copy once the run has started.
+    pub terminal: Option<Arc<OwnedFd>>,
 }
 
 /// The ends of two pipes a run gets as its standard input and output. The runner hands the

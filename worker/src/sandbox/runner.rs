@@ -107,22 +107,30 @@ impl Runner for SandboxRunner {
         Box::pin(async move {
             let mut spec = spec;
             let program = spec.argv.first().ok_or(RunError::EmptyCommand)?.clone();
-            let stdin: OwnedFd = match (&spec.piped, &spec.stdin) {
-                (Some(p), _) => p.stdin.try_clone()?,
-                (None, Some(p)) => std::fs::File::open(p)?.into(),
-                (None, None) => std::fs::File::open("/dev/null")?.into(),
+            let stdin: OwnedFd = match (&spec.terminal, &spec.piped, &spec.stdin) {
+                (Some(t), _, _) => t.try_clone()?,
+                (None, Some(p), _) => p.stdin.try_clone()?,
+                (None, None, Some(p)) => std::fs::File::open(p)?.into(),
+                (None, None, None) => std::fs::File::open("/dev/null")?.into(),
             };
-            // Captured output comes through a pipe of ours; piped output goes to the other run.
-            let (stdout, stdout_w) = match &spec.piped {
-                Some(p) => (None, p.stdout.try_clone()?),
-                None => {
-                    let (r, w) =
-                        nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(std::io::Error::from)?;
+            // Captured output comes through pipes of ours; piped output goes to the other
+            // run; a terminal's goes to whoever holds its other side.
+            let pipe = || nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(std::io::Error::from);
+            let (stdout, stdout_w) = match (&spec.terminal, &spec.piped) {
+                (Some(t), _) => (None, t.try_clone()?),
+                (None, Some(p)) => (None, p.stdout.try_clone()?),
+                (None, None) => {
+                    let (r, w) = pipe()?;
                     (Some(r), w)
                 }
             };
-            let (stderr, stderr_w) =
-                nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(std::io::Error::from)?;
+            let (stderr, stderr_w) = match &spec.terminal {
+                Some(t) => (None, t.try_clone()?),
+                None => {
+                    let (r, w) = pipe()?;
+                    (Some(r), w)
+                }
+            };
             let group = match &self.cgroups {
                 Some(c) => Some(c.create(Limits {
                     memory_bytes: spec.memory_limit_bytes,
@@ -150,9 +158,13 @@ impl Runner for SandboxRunner {
             let spawned = match prepared {
                 Ok((cgroups, isolation)) => {
                     let (isolation, lease) = isolation.unzip();
+                    let mut env: Vec<String> = ENV.iter().map(|e| e.to_string()).collect();
+                    if spec.terminal.is_some() {
+                        env.push("TERM=xterm".into());
+                    }
                     let cmd = Command {
                         argv: spec.argv.clone(),
-                        env: ENV.iter().map(|e| e.to_string()).collect(),
+                        env,
                         dir: spec.dir.clone(),
                         stdin,
                         stdout: stdout_w,
@@ -160,13 +172,16 @@ impl Runner for SandboxRunner {
                         cgroups,
                         isolation,
                         file_size: spec.file_size_limit,
+                        terminal: spec.terminal.is_some(),
                     };
                     self.spawner.spawn(cmd).await.map(|child| (child, lease))
                 }
                 Err(e) => Err(e.into()),
             };
-            // The run has its own copies now (or never will): ours must not keep a pipe open.
+            // The run has its own copies now (or never will): ours must not keep a pipe (or
+            // the terminal) open.
             spec.piped = None;
+            spec.terminal = None;
             let (mut child, _lease) = match spawned {
                 Ok(c) => c,
                 Err(SpawnError::HelperGone) => return helper_gone().await,
@@ -178,7 +193,7 @@ impl Runner for SandboxRunner {
                 }
             };
             let started = Instant::now();
-            let stderr = pipe::Receiver::from_owned_fd(stderr)?;
+
             let out_cap = usize::try_from(spec.output_limit_bytes).unwrap_or(usize::MAX);
             let mut out_task = match stdout {
                 Some(fd) => {
@@ -187,7 +202,13 @@ impl Runner for SandboxRunner {
                 }
                 None => tokio::spawn(async { Ok((Vec::new(), false)) }),
             };
-            let err_task = tokio::spawn(read_capped(stderr, STDERR_CAP, true));
+            let err_task = match stderr {
+                Some(fd) => {
+                    let stderr = pipe::Receiver::from_owned_fd(fd)?;
+                    tokio::spawn(read_capped(stderr, STDERR_CAP, true))
+                }
+                None => tokio::spawn(async { Ok((Vec::new(), false)) }),
+            };
             let mut outcome = RunOutcome::default();
             let mut out_result = None;
             let deadline = tokio::time::sleep(spec.wall_limit);

@@ -143,6 +143,7 @@ async fn round_trips(trips: usize) -> Result<()> {
             stdin: Arc::new(stdin),
             stdout: Arc::new(stdout),
         }),
+        terminal: None,
     };
     let pinger_spec = spec(
         vec!["./pinger".into(), trips.to_string()],

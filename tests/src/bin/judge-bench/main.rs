@@ -707,6 +707,7 @@ async fn sandbox(runs: usize, submissions: usize) -> Result<()> {
         max_processes: 16,
         file_size_limit: 1 << 20,
         piped: None,
+        terminal: None,
     };
     // Cancel: from the cancel signal to the run being over (its whole group killed), for a
     // sandboxed program that sleeps.

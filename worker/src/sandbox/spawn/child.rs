@@ -87,13 +87,22 @@ unsafe fn prepare(args: &Args) -> Result<(), (Stage, i32)> {
             at(Stage::PROC, crate::sandbox::rootfs::mount_proc())?;
         }
         None => {
-            // Its own process group, which the helper kills when it is cancelled or ends.
-            at(Stage::DIR, libc::setpgid(0, 0).into())?;
+            // Its own process group, which the helper kills when it is cancelled or ends (a
+            // terminal's session below is one too).
+            if h.terminal == 0 {
+                at(Stage::DIR, libc::setpgid(0, 0).into())?;
+            }
             at(Stage::DIR, libc::chdir(s.dir).into())?;
         }
     }
     for (fd, target) in stdio.iter().zip(0..) {
         at(Stage::STDIO, libc::dup2(*fd, target).into())?;
+    }
+    if h.terminal != 0 {
+        // A session of its own whose controlling terminal is its stdin: the terminal's
+        // Ctrl-C and Ctrl-\ signal its foreground process group, which is the run.
+        at(Stage::STDIO, libc::setsid().into())?;
+        at(Stage::STDIO, libc::ioctl(0, libc::TIOCSCTTY, 0).into())?;
     }
     // Nothing of the helper's or the worker's stays open: not the socket, not the binds.
     libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);

@@ -56,6 +56,9 @@ pub struct Command {
     pub isolation: Option<RunIsolation>,
     /// Largest file the run may write.
     pub file_size: u64,
+    /// stdin (and stdout, stderr) is a terminal: the run starts a session with it as its
+    /// controlling terminal, so that Ctrl-C there is SIGINT to it.
+    pub terminal: bool,
 }
 
 /// How a run ended, as its parent saw it.
@@ -323,6 +326,7 @@ impl Spawner {
             cgroups: cmd.cgroups.len(),
             uid: iso.map(|i| i.uid),
             netns: iso.is_some(),
+            terminal: cmd.terminal,
             file_size: cmd.file_size,
         }
         .encode()?;

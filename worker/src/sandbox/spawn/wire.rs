@@ -38,6 +38,8 @@ pub struct Header {
     pub cgroups: u32,
     /// 1 if a network namespace to enter follows the binds' descriptors.
     pub netns: u32,
+    /// 1 if stdin is a terminal the run takes as its controlling terminal (a new session).
+    pub terminal: u32,
     /// Largest file the run may write.
     pub file_size: u64,
 }
@@ -139,6 +141,8 @@ pub struct SpawnRequest<'a> {
     pub uid: Option<u32>,
     /// Whether a network namespace's descriptor is sent after the binds'.
     pub netns: bool,
+    /// Whether stdin is a terminal to take as the controlling one.
+    pub terminal: bool,
     pub file_size: u64,
 }
 
@@ -165,6 +169,7 @@ impl SpawnRequest<'_> {
             binds: self.bind_points.len() as u32,
             cgroups: self.cgroups as u32,
             netns: u32::from(self.netns),
+            terminal: u32::from(self.terminal),
             file_size: self.file_size,
         };
         let mut out = bytes_of(&header).to_vec();
@@ -222,6 +227,7 @@ impl Spawn {
             || binds > MAX_BINDS
             || header.cgroups as usize > MAX_CGROUPS
             || header.netns > 1
+            || header.terminal > 1
         {
             return None;
         }
@@ -276,6 +282,7 @@ mod tests {
             cgroups: 2,
             uid: Some(60001),
             netns: false,
+            terminal: false,
             file_size: 99,
         };
         let msg = req.encode().unwrap();
@@ -305,6 +312,7 @@ mod tests {
             cgroups: 0,
             uid: None,
             netns: false,
+            terminal: false,
             file_size: 1,
         };
         let msg = req.encode().unwrap();

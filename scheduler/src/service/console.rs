@@ -1,0 +1,428 @@
+//! Consoles: a client's `Console` stream and its worker's `Attach` stream, relayed.
+//!
+//! The client opens with the program and its terminal; the console is admitted as a live job
+//! (the core picks a worker that takes consoles, with a free slot). The worker, which never
+//! listens, dials `Attach` for it from the session the attempt went to, and the two streams
+//! are joined through bounded channels ([`crate::consoles`]): a client that stops reading
+//! stops the worker's stream (and so the program's output), a worker that stops reading stops
+//! the client's, and the scheduler holds at most a few chunks per direction.
+//!
+//! Lifecycle events (assigned, compiling) come from the job's event log, as `WatchJob`'s do;
+//! the end comes from the job's finish, once the worker has sent the last of the output.
+
+use std::time::Duration;
+
+use judge_common::job_kind::JobKind;
+use judge_common::pb;
+use pb::console_event::Event as Out;
+use pb::console_request::Msg as In;
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Status, Streaming};
+
+use super::judge::{follow, submit_error, JudgeApi};
+use crate::consoles::{Link, Up};
+use crate::core::{JobId, NewJob};
+use crate::driver::Payload;
+use crate::server::ConsoleLimits;
+use crate::tokens::Caller;
+
+/// Largest input message a client may send.
+pub const MAX_INPUT: usize = 64 * 1024;
+/// Largest terminal side, in characters.
+pub const MAX_SIDE: u32 = 1000;
+/// How long the client has to send its opening message.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Messages buffered per direction.
+const DEPTH: usize = 16;
+/// How long the end waits for the worker's last output after the job finished.
+const DRAIN: Duration = Duration::from_secs(2);
+
+pub type ConsoleStream = ReceiverStream<Result<pb::ConsoleEvent, Status>>;
+
+fn event(e: Out) -> pb::ConsoleEvent {
+    pb::ConsoleEvent { event: Some(e) }
+}
+
+/// A terminal size within bounds, or the status that names the problem.
+pub fn check_size(size: Option<pb::TerminalSize>) -> Result<pb::TerminalSize, Status> {
+    match size {
+        Some(s) if (1..=MAX_SIDE).contains(&s.rows) && (1..=MAX_SIDE).contains(&s.cols) => Ok(s),
+        Some(s) => Err(Status::invalid_argument(format!(
+            "terminal size {}x{}: rows and cols must be 1 to {MAX_SIDE}",
+            s.rows, s.cols
+        ))),
+        None => Err(Status::invalid_argument("the terminal size is missing")),
+    }
+}
+
+/// A message after the opening one, as the worker takes it.
+fn later(msg: pb::ConsoleRequest) -> Result<pb::AttachDown, Status> {
+    use pb::attach_down::Msg as Down;
+    let down = match msg.msg {
+        None => return Err(Status::invalid_argument("an empty console message")),
+        Some(In::Open(_)) => {
+            return Err(Status::invalid_argument(
+                "a second open message: a console is opened once",
+            ))
+        }
+        Some(In::Input(b)) if b.len() > MAX_INPUT => {
+            return Err(Status::invalid_argument(format!(
+                "an input message of {} bytes; at most {MAX_INPUT}",
+                b.len()
+            )))
+        }
+        Some(In::Input(b)) => Down::Input(b),
+        Some(In::Resize(s)) => Down::Resize(check_size(Some(s))?),
+        Some(In::Eof(e)) => Down::Eof(e),
+    };
+    Ok(pb::AttachDown { msg: Some(down) })
+}
+
+impl JudgeApi {
+    /// Admits the console `open` asks for and starts relaying; the client's stream.
+    pub(super) async fn console(
+        &self,
+        who: Caller,
+        mut requests: Streaming<pb::ConsoleRequest>,
+    ) -> Result<ConsoleStream, Status> {
+        let first = tokio::time::timeout(OPEN_TIMEOUT, requests.message())
+            .await
+            .map_err(|_| Status::deadline_exceeded("no open message within 30 s"))??;
+        let open = match first.and_then(|m| m.msg) {
+            Some(In::Open(o)) => o,
+            Some(_) => {
+                return Err(Status::invalid_argument(
+                    "the first console message must be open (language, source, size)",
+                ))
+            }
+            None => {
+                return Err(Status::invalid_argument(
+                    "the console stream ended unopened",
+                ))
+            }
+        };
+        let spec = self.console_spec(&open)?;
+        let (input_tx, input_rx) = mpsc::channel(DEPTH);
+        let (up_tx, up_rx) = mpsc::channel(DEPTH);
+        let job = NewJob {
+            job_type: JobKind::Console.as_str().to_string(),
+            language: open.language,
+            problem_id: String::new(),
+            problem_version: 0,
+            run_all_tests: false,
+            owner: who.token_name,
+            request_id: None,
+            run_limits: spec.limits,
+        };
+        let worst = console_worst_case_ms(&self.console_limits);
+        let payload = Payload {
+            source: open.source,
+            stdin: Vec::new(),
+            console: Some(spec),
+        };
+        let link = Link {
+            input: input_rx,
+            output: up_tx,
+        };
+        let job_id = self
+            .driver
+            .submit(job, Vec::new().into(), worst, payload, Some(link))
+            .await?
+            .map_err(submit_error)?;
+        let (tx, rx) = mpsc::channel(DEPTH);
+        let relay = Relay {
+            api: RelayApi {
+                store: self.store.clone(),
+                hub: self.hub.clone(),
+                driver: self.driver.clone(),
+                stopping: self.stopping.clone(),
+            },
+            job_id,
+            tx,
+        };
+        tokio::spawn(relay.run(requests, input_tx, up_rx));
+        Ok(ReceiverStream::new(rx))
+    }
+
+    /// The worker's part of `open`, checked.
+    fn console_spec(&self, open: &pb::ConsoleOpen) -> Result<pb::ConsoleSpec, Status> {
+        self.job_types.check(JobKind::Console.as_str())?;
+        self.languages.check(&open.language)?;
+        if open.source.is_empty() || open.source.len() > self.max_source_bytes {
+            return Err(Status::invalid_argument(format!(
+                "source is {} bytes; it must be 1 to {}",
+                open.source.len(),
+                self.max_source_bytes
+            )));
+        }
+        let size = check_size(open.size)?;
+        let limits = self
+            .run_maxima
+            .resolve(open.limits.as_ref())
+            .map_err(|e| Status::invalid_argument(format!("limits: {e}")))?;
+        Ok(pb::ConsoleSpec {
+            size: Some(size),
+            limits: Some(limits),
+            piped_input: open.piped_input,
+            max_seconds: self.console_limits.max_seconds,
+            idle_seconds: self.console_limits.idle_seconds,
+        })
+    }
+}
+
+/// The longest a console's attempt can take: compiling, then open for its most seconds.
+fn console_worst_case_ms(limits: &ConsoleLimits) -> crate::core::Millis {
+    let run = pb::RunLimits {
+        time_limit_ms: Some(0),
+        ..Default::default()
+    };
+    crate::catalog::run_worst_case_ms(&run) + i64::from(limits.max_seconds) * 1000
+}
+
+/// What a relay needs of the scheduler.
+struct RelayApi {
+    store: crate::store::Store,
+    hub: crate::watch::WatchHub,
+    driver: crate::driver::DriverHandle,
+    stopping: watch::Receiver<bool>,
+}
+
+/// One console's relay: client input to the worker, worker output and lifecycle to the
+/// client, the end once both the job and its output are over.
+struct Relay {
+    api: RelayApi,
+    job_id: JobId,
+    tx: mpsc::Sender<Result<pb::ConsoleEvent, Status>>,
+}
+
+impl Relay {
+    async fn run(
+        self,
+        requests: Streaming<pb::ConsoleRequest>,
+        input: mpsc::Sender<pb::AttachDown>,
+        mut up: mpsc::Receiver<Up>,
+    ) {
+        let job_id = self.job_id;
+        if self
+            .tx
+            .send(Ok(event(Out::Queued(pb::ConsoleQueued { job_id }))))
+            .await
+            .is_err()
+        {
+            self.gone().await;
+            return;
+        }
+        let (bad_tx, mut bad) = mpsc::channel(1);
+        // Holding `input` here keeps the worker's stream open after the client's input ends.
+        let reader = tokio::spawn(read_input(requests, input.clone(), bad_tx));
+        let (events_tx, mut events) = mpsc::channel(DEPTH);
+        let watcher = tokio::spawn(follow(
+            self.api.store.clone(),
+            self.api.hub.clone(),
+            job_id,
+            0,
+            events_tx,
+        ));
+        let stopping = stopped(self.api.stopping.clone());
+        tokio::pin!(stopping);
+        let mut finished: Option<pb::FinishedEvent> = None;
+        let mut output_open = true;
+        let drain = tokio::time::sleep(Duration::MAX);
+        tokio::pin!(drain);
+        let end = loop {
+            tokio::select! {
+                _ = self.tx.closed() => {
+                    self.gone().await;
+                    break None;
+                }
+                Some(status) = bad.recv() => {
+                    let _ = self.tx.send(Err(status)).await;
+                    self.gone().await;
+                    break None;
+                }
+                _ = &mut stopping => {
+                    break Some(ending(None, "the scheduler is stopping".into(), job_id));
+                }
+                Some(ev) = events.recv() => {
+                    use pb::job_event::Event as Ev;
+                    let out = match ev.ok().and_then(|e| e.event) {
+                        Some(Ev::Assigned(a)) => Some(Out::Assigned(pb::ConsoleAssigned { worker: a.worker })),
+                        Some(Ev::Compiling(_)) => Some(Out::Compiling(pb::ConsoleCompiling {})),
+                        Some(Ev::Finished(f)) => {
+                            let lost = f.state != pb::JobState::Done as i32;
+                            finished = Some(f);
+                            if !output_open || lost {
+                                break self.end(finished.take()).await;
+                            }
+                            drain.as_mut().reset(tokio::time::Instant::now() + DRAIN);
+                            None
+                        }
+                        _ => None,
+                    };
+                    if let Some(out) = out {
+                        if self.tx.send(Ok(event(out))).await.is_err() {
+                            self.gone().await;
+                            break None;
+                        }
+                    }
+                }
+                chunk = up.recv(), if output_open => {
+                    let out = match chunk {
+                        Some(Up::Attached) => Out::Running(pb::ConsoleRunning {}),
+                        Some(Up::Output(b)) => Out::Output(b),
+                        None => {
+                            output_open = false;
+                            if finished.is_some() {
+                                break self.end(finished.take()).await;
+                            }
+                            continue;
+                        }
+                    };
+                    if self.tx.send(Ok(event(out))).await.is_err() {
+                        self.gone().await;
+                        break None;
+                    }
+                }
+                _ = &mut drain, if finished.is_some() => break self.end(finished.take()).await,
+            }
+        };
+        if let Some(end) = end {
+            let _ = self.tx.send(Ok(event(Out::End(end)))).await;
+        }
+        reader.abort();
+        watcher.abort();
+        drop(input);
+    }
+
+    /// The client is gone (or broke the rules): the program is stopped.
+    async fn gone(&self) {
+        let _ = self.api.driver.cancel(self.job_id).await;
+    }
+
+    /// The end message for a finished console.
+    async fn end(&self, finished: Option<pb::FinishedEvent>) -> Option<pb::ConsoleEnd> {
+        let f = finished?;
+        let run = if f.state == pb::JobState::Done as i32 {
+            self.api.store.run_result(self.job_id).await.ok().flatten()
+        } else {
+            None
+        };
+        let message = match (&run, f.state) {
+            (Some(r), _) => r.compile_message.clone(),
+            (None, s) if s == pb::JobState::Cancelled as i32 => "cancelled".into(),
+            (None, _) => f.message,
+        };
+        Some(ending(run, message, self.job_id))
+    }
+}
+
+/// Resolves once `stopping` turns true (never if its sender goes first).
+async fn stopped(mut stopping: watch::Receiver<bool>) {
+    loop {
+        if *stopping.borrow_and_update() {
+            return;
+        }
+        if stopping.changed().await.is_err() {
+            return std::future::pending().await;
+        }
+    }
+}
+
+fn ending(run: Option<pb::RunResult>, message: String, job_id: JobId) -> pb::ConsoleEnd {
+    pb::ConsoleEnd {
+        outcome: run.as_ref().map_or(0, |r| r.outcome),
+        exit_code: run.as_ref().and_then(|r| r.exit_code),
+        signal: run.as_ref().and_then(|r| r.signal),
+        message,
+        job_id,
+    }
+}
+
+/// Passes the client's messages on to the worker, one at a time: while the worker does not
+/// take them, the client's stream is not read (its flow control slows the client down). A
+/// message that breaks the rules is reported on `bad`.
+async fn read_input(
+    mut requests: Streaming<pb::ConsoleRequest>,
+    input: mpsc::Sender<pb::AttachDown>,
+    bad: mpsc::Sender<Status>,
+) {
+    loop {
+        match requests.message().await {
+            Ok(Some(msg)) => match later(msg) {
+                Ok(down) => {
+                    if input.send(down).await.is_err() {
+                        return;
+                    }
+                }
+                Err(status) => {
+                    let _ = bad.send(status).await;
+                    return;
+                }
+            },
+            // The client's input ended (it still reads the output), or its stream broke.
+            Ok(None) | Err(_) => return,
+        }
+    }
+}
+
+/// What the worker's `Attach` receives: the client's input, resizes and end of input.
+pub type AttachStream =
+    std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::AttachDown, Status>> + Send>>;
+
+/// Largest output message a worker may send.
+const MAX_OUTPUT: usize = 1 << 20;
+
+/// The worker's side of a console: checked to come from the session (and token) its attempt
+/// was assigned on, then joined to the client's relay.
+pub(super) async fn attach(
+    consoles: &crate::consoles::Consoles,
+    sessions: &crate::driver::Sessions,
+    who: Caller,
+    mut up: Streaming<pb::AttachUp>,
+) -> Result<AttachStream, Status> {
+    use pb::attach_up::Msg;
+    let first = tokio::time::timeout(OPEN_TIMEOUT, up.message())
+        .await
+        .map_err(|_| Status::deadline_exceeded("no open message within 30 s"))??;
+    let Some(Msg::Open(open)) = first.and_then(|m| m.msg) else {
+        return Err(Status::invalid_argument(
+            "the first attach message must be open (session, job, attempt)",
+        ));
+    };
+    let (session, owner, _worker, mut closed) = sessions
+        .find(&open.session_id)
+        .ok_or_else(|| Status::failed_precondition("unknown or stale session: connect again"))?;
+    if owner != who.token_id {
+        return Err(Status::permission_denied(
+            "this session was opened by another token",
+        ));
+    }
+    let Link { input, output } = consoles
+        .attach(open.job_id, session, open.attempt)
+        .map_err(|e| Status::permission_denied(e.to_string()))?;
+    if output.send(Up::Attached).await.is_err() {
+        return Err(Status::cancelled("the console's client is gone"));
+    }
+    tokio::spawn(async move {
+        loop {
+            let msg = tokio::select! {
+                msg = up.message() => msg,
+                // The session closed (worker lost): the console ends with it.
+                _ = closed.changed() => return,
+            };
+            let bytes = match msg {
+                Ok(Some(pb::AttachUp {
+                    msg: Some(Msg::Output(b)),
+                })) if b.len() <= MAX_OUTPUT => b,
+                // Done (or broken, or a message out of place): the output is over.
+                _ => return,
+            };
+            if output.send(Up::Output(bytes)).await.is_err() {
+                return;
+            }
+        }
+    });
+    let down = ReceiverStream::new(input);
+    Ok(Box::pin(tokio_stream::StreamExt::map(down, Ok)))
+}

@@ -1,0 +1,349 @@
+//! A console: the program runs in the sandbox with a pseudo-terminal as its standard input,
+//! output and error, and the terminal's other side is relayed over the `Attach` stream the
+//! worker dials. Prompts reach the client before a newline; Ctrl-C is SIGINT to the program,
+//! Ctrl-D end of input, as at a local terminal.
+//!
+//! The program runs under `/bin/sh`: in its PID namespace the first process is init, which
+//! the kernel spares from every signal it does not handle, so a program started as init
+//! would ignore Ctrl-C. Under the shell it is an ordinary process of the terminal's
+//! foreground group, and the shell exits as it did (128 + N when signal N ended it).
+//!
+//! Bounded both ways: output is read from the terminal only when the previous chunk has
+//! been taken (a client that does not read stalls the program, as a full terminal does), and
+//! input is read from the stream only when the previous input is written.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use judge_common::pb;
+use judge_common::run_limits;
+use pb::job_update::Update;
+use tokio::io::unix::AsyncFd;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tonic::Streaming;
+
+use super::run::compile_limits;
+use super::testset::ending;
+use super::{judge_error, Judge, NotCompiled, Outcome, RUN_FILE_SIZE};
+use crate::core::verdict::run_outcome;
+use crate::sandbox::{LimitHit, RunOutcome, RunSpec};
+
+/// Bytes read from the terminal at a time.
+const CHUNK: usize = 16 * 1024;
+/// Ctrl-D: end of input for a program reading the terminal line by line.
+const EOF_CHAR: u8 = 0x04;
+
+/// The terminal's side the worker holds, non-blocking.
+struct Master(AsyncFd<OwnedFd>);
+
+impl Master {
+    fn new(fd: OwnedFd) -> std::io::Result<Master> {
+        use nix::fcntl::{fcntl, FcntlArg, OFlag};
+        let flags = OFlag::from_bits_truncate(fcntl(&fd, FcntlArg::F_GETFL)?);
+        fcntl(&fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+        // SAFETY: the descriptor is owned here and is neither replaced nor closed while
+        // registered (the AsyncFd owns it until it is dropped).
+        let fd = unsafe { AsyncFd::register(fd) }.map_err(std::io::Error::from)?;
+        Ok(Master(fd))
+    }
+
+    /// Some bytes of output; empty once every process holding the terminal is gone.
+    async fn read(&self) -> std::io::Result<Vec<u8>> {
+        loop {
+            let mut guard = self.0.readable().await?;
+            let mut buf = vec![0u8; CHUNK];
+            match guard.try_io(|fd| {
+                nix::unistd::read(fd.get_ref(), &mut buf).map_err(std::io::Error::from)
+            }) {
+                Ok(Ok(n)) => {
+                    buf.truncate(n);
+                    return Ok(buf);
+                }
+                // EIO: the other side is closed for good.
+                Ok(Err(e)) if e.raw_os_error() == Some(libc::EIO) => return Ok(Vec::new()),
+                Ok(Err(e)) => return Err(e),
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    /// Writes some of `bytes`; how many.
+    async fn write(&self, bytes: &[u8]) -> std::io::Result<usize> {
+        loop {
+            let mut guard = self.0.writable().await?;
+            match guard
+                .try_io(|fd| nix::unistd::write(fd.get_ref(), bytes).map_err(std::io::Error::from))
+            {
+                Ok(r) => return r,
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    fn resize(&self, size: &pb::TerminalSize) {
+        let ws = winsize(size);
+        // SAFETY: TIOCSWINSZ reads a winsize from the pointer, which outlives the call.
+        unsafe {
+            libc::ioctl(self.0.get_ref().as_raw_fd(), libc::TIOCSWINSZ, &ws);
+        }
+    }
+}
+
+fn winsize(size: &pb::TerminalSize) -> nix::pty::Winsize {
+    nix::pty::Winsize {
+        ws_row: size.rows.min(u32::from(u16::MAX)) as u16,
+        ws_col: size.cols.min(u32::from(u16::MAX)) as u16,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    }
+}
+
+/// A new terminal of `size`: the worker's side and the program's. Piped input is not
+/// echoed (a person's typing is).
+fn terminal(size: &pb::TerminalSize, echo: bool) -> std::io::Result<(OwnedFd, OwnedFd)> {
+    use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+    use nix::sys::termios::{tcgetattr, tcsetattr, LocalFlags, SetArg};
+    let pty = nix::pty::openpty(&winsize(size), None)?;
+    for fd in [&pty.master, &pty.slave] {
+        fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))?;
+    }
+    if !echo {
+        let mut t = tcgetattr(&pty.slave)?;
+        t.local_flags.remove(LocalFlags::ECHO);
+        tcsetattr(&pty.slave, SetArg::TCSANOW, &t)?;
+    }
+    Ok((pty.master, pty.slave))
+}
+
+/// How the relay ended, besides the run's own outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// The program ended by itself (or hit a limit of the run).
+    Ran,
+    /// No input and no output for the idle limit.
+    Idle,
+    /// The job was cancelled, or the scheduler's side of the stream went away.
+    Cancelled,
+}
+
+impl Judge {
+    /// Runs `assign`'s program live on a terminal relayed through `Attach`.
+    pub(super) async fn console_in(
+        &self,
+        dir: &Path,
+        assign: &pb::Assign,
+        spec: &pb::ConsoleSpec,
+        report: &(dyn Fn(Update) + Send + Sync),
+        cancel: watch::Receiver<bool>,
+    ) -> Outcome {
+        let Some(lang) = self.languages.get(&assign.language) else {
+            return judge_error(format!("this worker has no language {:?}", assign.language));
+        };
+        let Some(attacher) = &self.attacher else {
+            return judge_error("this worker cannot attach consoles");
+        };
+        let limits = match spec.limits.as_ref().map(run_limits::check) {
+            Some(Ok(l)) => l,
+            Some(Err(e)) => return judge_error(format!("console limits: {e}")),
+            None => return judge_error("a console without limits"),
+        };
+        let size = match spec.size {
+            Some(s) if (1..=1000).contains(&s.rows) && (1..=1000).contains(&s.cols) => s,
+            other => return judge_error(format!("terminal size {other:?}")),
+        };
+        if !(1..=86_400).contains(&spec.max_seconds) || !(1..=86_400).contains(&spec.idle_seconds) {
+            return judge_error("console seconds outside 1 to 86400");
+        }
+        let class = match self
+            .compile(dir, lang, &assign.source, compile_limits(), report, &cancel)
+            .await
+        {
+            Ok(class) => class,
+            Err(NotCompiled::Error(message)) => {
+                return Outcome::Ran(Box::new(pb::RunResult {
+                    outcome: pb::RunOutcome::CompileError as i32,
+                    compile_message: message,
+                    ..Default::default()
+                }))
+            }
+            Err(NotCompiled::Stop(end)) => return end,
+        };
+        let (master, slave) = match terminal(&size, !spec.piped_input) {
+            Ok(t) => t,
+            Err(e) => return judge_error(format!("cannot open a terminal: {e}")),
+        };
+        let master = match Master::new(master) {
+            Ok(m) => m,
+            Err(e) => return judge_error(format!("terminal: {e}")),
+        };
+        let (up, down) = match attacher.open(assign.job_id, assign.attempt).await {
+            Ok(streams) => streams,
+            Err(s) => return judge_error(format!("cannot attach the console: {}", s.message())),
+        };
+        let mut argv: Vec<String> = ["/bin/sh", "-c", "\"$@\"; exit $?", "sh"]
+            .map(String::from)
+            .to_vec();
+        argv.extend(lang.expand(&lang.run, &class, limits.memory_bytes));
+        let run_spec = RunSpec {
+            argv,
+            dir: dir.to_path_buf(),
+            dir_writable: false,
+            binds: Vec::new(),
+            stdin: None,
+            time_limit: limits.time,
+            wall_limit: Duration::from_secs(u64::from(spec.max_seconds)),
+            memory_limit_bytes: limits.memory_bytes,
+            output_limit_bytes: limits.output_bytes,
+            // The shell too.
+            max_processes: lang.max_processes.saturating_add(1),
+            file_size_limit: RUN_FILE_SIZE,
+            piped: None,
+            terminal: Some(Arc::new(slave)),
+        };
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let run = self.runner.run(run_spec, stop_rx);
+        let idle = Duration::from_secs(u64::from(spec.idle_seconds));
+        let (run, stop) = relay(&master, up, down, run, idle, cancel, stop_tx).await;
+        let run = match run {
+            Ok(r) => r,
+            Err(e) => return judge_error(format!("console: {e}")),
+        };
+        let outcome = match stop {
+            Stop::Cancelled => return Outcome::Cancelled,
+            Stop::Idle => pb::RunOutcome::IdleLimit,
+            // The runner stops a run at its wall limit as at its CPU limit: which one it was
+            // is in the CPU time.
+            Stop::Ran if run.limit == Some(LimitHit::Time) && run.cpu_ms < millis(limits.time) => {
+                pb::RunOutcome::WallLimit
+            }
+            Stop::Ran => run_outcome(
+                ending(&run, lang.memory_error.as_deref()),
+                run.signal.is_some(),
+            ),
+        };
+        Outcome::Ran(Box::new(pb::RunResult {
+            outcome: outcome as i32,
+            exit_code: (outcome == pb::RunOutcome::Exited)
+                .then_some(run.exit_code)
+                .flatten(),
+            signal: run.signal,
+            time_ms: run.cpu_ms,
+            wall_ms: run.wall_ms,
+            memory_kb: run.memory_kb,
+            ..Default::default()
+        }))
+    }
+}
+
+fn millis(d: Duration) -> u32 {
+    u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
+}
+
+/// Relays between the terminal and the stream until the run ends; then sends what output
+/// is left and closes the stream. The run, and why it stopped.
+async fn relay(
+    master: &Master,
+    up: mpsc::Sender<pb::AttachUp>,
+    mut down: Streaming<pb::AttachDown>,
+    run: crate::sandbox::RunFuture<'_>,
+    idle: Duration,
+    mut cancel: watch::Receiver<bool>,
+    stop_tx: watch::Sender<bool>,
+) -> (Result<RunOutcome, crate::sandbox::RunError>, Stop) {
+    use pb::attach_down::Msg as Down;
+    tokio::pin!(run);
+    let mut stop = Stop::Ran;
+    let stop_with = |why: Stop, stop: &mut Stop| {
+        if *stop == Stop::Ran {
+            *stop = why;
+            let _ = stop_tx.send(true);
+        }
+    };
+    let idle_at = tokio::time::sleep(idle);
+    tokio::pin!(idle_at);
+    // Input waiting to be written, and output waiting to be sent.
+    let mut input: Vec<u8> = Vec::new();
+    let mut last_input: Option<u8> = None;
+    let mut output: Option<Vec<u8>> = None;
+    let mut down_open = true;
+    let mut master_open = true;
+    let result = loop {
+        tokio::select! {
+            r = &mut run => break r,
+            Ok(()) = cancel.changed() => {
+                if *cancel.borrow() {
+                    stop_with(Stop::Cancelled, &mut stop);
+                }
+            }
+            _ = &mut idle_at => {
+                stop_with(Stop::Idle, &mut stop);
+                idle_at.as_mut().reset(Instant::now() + Duration::from_secs(86_400));
+            }
+            msg = down.message(), if down_open && input.is_empty() => {
+                idle_at.as_mut().reset(Instant::now() + idle);
+                match msg {
+                    Ok(Some(pb::AttachDown { msg: Some(Down::Input(b)) })) => input = b,
+                    Ok(Some(pb::AttachDown { msg: Some(Down::Resize(s)) })) => master.resize(&s),
+                    Ok(Some(pb::AttachDown { msg: Some(Down::Eof(_)) })) => {
+                        // A partial line needs one Ctrl-D to be read, and one more for EOF.
+                        input = match last_input {
+                            Some(b'\n') | None => vec![EOF_CHAR],
+                            Some(_) => vec![EOF_CHAR, EOF_CHAR],
+                        };
+                    }
+                    Ok(Some(_)) => {}
+                    // The client (or the scheduler) is gone: the program is stopped.
+                    Ok(None) | Err(_) => {
+                        down_open = false;
+                        stop_with(Stop::Cancelled, &mut stop);
+                    }
+                }
+            }
+            n = master.write(&input), if !input.is_empty() => match n {
+                Ok(n) => {
+                    last_input = input.get(n.saturating_sub(1)).copied().or(last_input);
+                    input.drain(..n);
+                }
+                Err(_) => input.clear(),
+            },
+            bytes = master.read(), if master_open && output.is_none() => match bytes {
+                Ok(b) if !b.is_empty() => {
+                    idle_at.as_mut().reset(Instant::now() + idle);
+                    output = Some(b);
+                }
+                _ => master_open = false,
+            },
+            permit = up.reserve(), if output.is_some() => match permit {
+                Ok(permit) => permit.send(output_msg(output.take().unwrap_or_default())),
+                Err(_) => {
+                    output = None;
+                    stop_with(Stop::Cancelled, &mut stop);
+                }
+            },
+        }
+    };
+    // What the program wrote last is still in the terminal: send it, then end the stream.
+    if let Some(b) = output.take() {
+        let _ = up.send(output_msg(b)).await;
+    }
+    while master_open {
+        match tokio::time::timeout(Duration::from_millis(200), master.read()).await {
+            Ok(Ok(b)) if !b.is_empty() => {
+                if up.send(output_msg(b)).await.is_err() {
+                    break;
+                }
+            }
+            _ => master_open = false,
+        }
+    }
+    (result, stop)
+}
+
+fn output_msg(bytes: Vec<u8>) -> pb::AttachUp {
+    pb::AttachUp {
+        msg: Some(pb::attach_up::Msg::Output(bytes)),
+    }
+}
