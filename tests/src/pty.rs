@@ -75,6 +75,23 @@ impl PtyProc {
         Ok(self.master.flush()?)
     }
 
+    /// Resizes the terminal, as a person dragging its window's corner does (its foreground
+    /// process group gets SIGWINCH).
+    pub fn resize(&self, rows: u16, cols: u16) -> Result<()> {
+        use std::os::fd::AsRawFd;
+        let ws = libc::winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCSWINSZ reads a winsize through the pointer, which outlives the call.
+        if unsafe { libc::ioctl(self.master.as_raw_fd(), libc::TIOCSWINSZ, &ws) } < 0 {
+            return Err(std::io::Error::last_os_error().into());
+        }
+        Ok(())
+    }
+
     /// Everything shown so far.
     pub fn screen(&self) -> String {
         let (lock, _) = &*self.screen;

@@ -922,3 +922,96 @@ fn the_baseline_policies_ignore_locality() {
         assert_eq!(assigns(&fx).len(), 1, "{policy:?} never waits");
     }
 }
+
+fn console_job() -> NewJob {
+    NewJob {
+        job_type: "console".into(),
+        run_limits: Some(pb::RunLimits::default()),
+        problem_id: String::new(),
+        problem_version: 0,
+        ..job("python3")
+    }
+}
+
+fn console_worker(name: &str) -> WorkerHello {
+    WorkerHello {
+        job_types: vec!["console".into()],
+        ..hello(name, 1)
+    }
+}
+
+#[test]
+fn a_console_needs_a_connected_worker_that_takes_consoles() {
+    let mut core = Core::new(CoreConfig::default());
+    connect(&mut core, 1, hello("judge-only", 1), 0);
+    let fx = core.apply(sub(1, console_job()), 10);
+    let refused = fx.iter().any(|e| {
+        matches!(e, Effect::Reply { reply: Reply::Submitted(Err(SubmitError::NoWorker { kind, language })), .. }
+            if kind == "console" && language == "python3")
+    });
+    assert!(refused, "{fx:?}");
+    assert_eq!(core.active(), 0, "nothing kept");
+    // A worker that takes consoles, even a busy one, lets it queue.
+    connect(&mut core, 2, console_worker("c"), 20);
+    let fx = core.apply(sub(2, console_job()), 30);
+    let first = submitted_id(&fx);
+    assert_eq!(assigns(&fx), vec![(2, first, 1)]);
+    let fx = core.apply(sub(3, console_job()), 40);
+    submitted_id(&fx);
+    assert!(assigns(&fx).is_empty(), "waits for the busy worker's slot");
+    assert_eq!(core.queued(), 1);
+}
+
+#[test]
+fn a_console_whose_worker_is_lost_ends_at_once_and_is_never_run_again() {
+    let mut core = Core::new(CoreConfig::default());
+    connect(&mut core, 1, console_worker("a"), 0);
+    let id = submitted_id(&core.apply(sub(1, console_job()), 10));
+    core.apply(progress(1, id, 1, JobProgress::Accepted), 20);
+    connect(&mut core, 2, console_worker("b"), 25);
+    // No grace: its terminal was on the lost worker.
+    let fx = core.apply(Event::WorkerDisconnected { session: 1 }, 30);
+    assert_eq!(
+        finished(&fx),
+        vec![(id, pb::JobState::Failed, Some(pb::Verdict::Je))]
+    );
+    assert!(assigns(&fx).is_empty(), "not given to the other worker");
+    let message = fx.iter().find_map(|e| match e {
+        Effect::Persist(Persist::Finished { message, .. }) => Some(message.clone()),
+        _ => None,
+    });
+    assert_eq!(message.as_deref(), Some("the worker was lost"));
+    // Its worker coming back offering it changes nothing.
+    let back = WorkerHello {
+        running: vec![(id, 1)],
+        ..console_worker("a")
+    };
+    let fx = connect(&mut core, 3, back, 40);
+    assert!(finished(&fx).is_empty() && assigns(&fx).is_empty());
+    assert_eq!(core.active(), 0);
+}
+
+#[test]
+fn a_console_past_its_worst_case_ends_instead_of_being_queued_again() {
+    let mut core = Core::new(CoreConfig {
+        attempt_slack_ms: 1_000,
+        ..CoreConfig::default()
+    });
+    connect(&mut core, 1, console_worker("a"), 0);
+    let id = submitted_id(&core.apply(sub(1, console_job()), 0));
+    core.apply(progress(1, id, 1, JobProgress::Accepted), 10);
+    // Keep the worker alive past the deadline.
+    core.apply(
+        Event::Resources {
+            session: 1,
+            usage: Usage::default(),
+        },
+        60_000,
+    );
+    let fx = core.apply(Event::Tick, 61_001);
+    assert_eq!(
+        finished(&fx),
+        vec![(id, pb::JobState::Failed, Some(pb::Verdict::Je))]
+    );
+    assert_eq!(core.queued(), 0);
+}

@@ -6,7 +6,9 @@
 //! The program runs under `/bin/sh`: in its PID namespace the first process is init, which
 //! the kernel spares from every signal it does not handle, so a program started as init
 //! would ignore Ctrl-C. Under the shell it is an ordinary process of the terminal's
-//! foreground group, and the shell exits as it did (128 + N when signal N ended it).
+//! foreground group, and the shell exits as it did (128 + N when signal N ended it). The
+//! shell traps SIGINT and SIGQUIT with a no-op, so that it waits for the program instead of
+//! dying with it (a trap, not an ignore: the program gets the default actions back).
 //!
 //! Bounded both ways: output is read from the terminal only when the previous chunk has
 //! been taken (a client that does not read stalls the program, as a full terminal does), and
@@ -183,7 +185,7 @@ impl Judge {
             Ok(streams) => streams,
             Err(s) => return judge_error(format!("cannot attach the console: {}", s.message())),
         };
-        let mut argv: Vec<String> = ["/bin/sh", "-c", "\"$@\"; exit $?", "sh"]
+        let mut argv: Vec<String> = ["/bin/sh", "-c", "trap : INT QUIT; \"$@\"; exit $?", "sh"]
             .map(String::from)
             .to_vec();
         argv.extend(lang.expand(&lang.run, &class, limits.memory_bytes));
