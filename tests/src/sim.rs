@@ -13,7 +13,7 @@ use tokio_stream::wrappers::ReceiverStream;
 type Client = judge_common::pb::worker_service_client::WorkerServiceClient<judgectl::Authed>;
 
 /// One `Connect` up to its `Welcome`: the client, the feed and the session key.
-async fn connect(
+pub async fn connect(
     url: &str,
     token: &str,
     hello: pb::ConnectRequest,

@@ -33,8 +33,8 @@ use super::{judge_error, Judge, NotCompiled, Outcome, RUN_FILE_SIZE};
 use crate::core::verdict::run_outcome;
 use crate::sandbox::{LimitHit, RunOutcome, RunSpec};
 
-/// Bytes read from the terminal at a time.
-const CHUNK: usize = 16 * 1024;
+/// Most bytes of output sent in one message.
+const CHUNK: usize = 64 * 1024;
 /// Ctrl-D: end of input for a program reading the terminal line by line.
 const EOF_CHAR: u8 = 0x04;
 
@@ -52,22 +52,45 @@ impl Master {
         Ok(Master(fd))
     }
 
-    /// Some bytes of output; empty once every process holding the terminal is gone.
+    /// Some bytes of output (as many as are there, up to [`CHUNK`]: a terminal hands out a
+    /// few KiB a read, and each message costs more than each byte); empty once every
+    /// process holding the terminal is gone.
     async fn read(&self) -> std::io::Result<Vec<u8>> {
+        let mut buf = vec![0u8; CHUNK];
+        let mut filled = 0;
+        let mut closed = false;
         loop {
             let mut guard = self.0.readable().await?;
-            let mut buf = vec![0u8; CHUNK];
-            match guard.try_io(|fd| {
-                nix::unistd::read(fd.get_ref(), &mut buf).map_err(std::io::Error::from)
-            }) {
-                Ok(Ok(n)) => {
-                    buf.truncate(n);
-                    return Ok(buf);
+            loop {
+                let r = guard.try_io(|fd| {
+                    nix::unistd::read(fd.get_ref(), &mut buf[filled..])
+                        .map_err(std::io::Error::from)
+                });
+                match r {
+                    Ok(Ok(0)) => {
+                        closed = true;
+                        break;
+                    }
+                    Ok(Ok(n)) => {
+                        filled += n;
+                        if filled == buf.len() {
+                            break;
+                        }
+                    }
+                    // EIO: the other side is closed for good.
+                    Ok(Err(e)) if e.raw_os_error() == Some(libc::EIO) => {
+                        closed = true;
+                        break;
+                    }
+                    Ok(Err(e)) if filled == 0 => return Err(e),
+                    Ok(Err(_)) => break,
+                    // Nothing more for now.
+                    Err(_would_block) => break,
                 }
-                // EIO: the other side is closed for good.
-                Ok(Err(e)) if e.raw_os_error() == Some(libc::EIO) => return Ok(Vec::new()),
-                Ok(Err(e)) => return Err(e),
-                Err(_would_block) => continue,
+            }
+            if filled > 0 || closed {
+                buf.truncate(filled);
+                return Ok(buf);
             }
         }
     }

@@ -14,7 +14,11 @@
 //! - `stuck`: how long a job stays on a stopped or killed worker.
 //! - `interactive`: a query/answer round trip between a sandboxed submission and interactor
 //!   against bare pipes, and judging an interactive problem against a batch one.
+//! - `console`: a keystroke's round trip through a console against a loopback TCP echo, a
+//!   console's output throughput against loopback TCP, and many consoles at once on
+//!   simulated workers with the scheduler's memory per console.
 
+mod console;
 mod first_judging;
 mod interactive;
 mod stuck;
@@ -101,6 +105,17 @@ enum Cmd {
     },
     /// How long a job stays on a stopped or killed worker, with the default timeouts.
     Stuck,
+    /// Consoles: keystroke round trips and throughput against loopback TCP, then many at
+    /// once on simulated workers.
+    Console {
+        #[arg(long, default_value_t = 2_000)]
+        trips: usize,
+        #[arg(long, default_value_t = 100)]
+        consoles: usize,
+        /// Simulated workers the consoles are spread over
+        #[arg(long, default_value_t = 10)]
+        sim_workers: usize,
+    },
 }
 
 /// The load of a throughput run.
@@ -841,6 +856,11 @@ async fn main() -> Result<()> {
         Cmd::Sandbox { runs, submissions } => sandbox(runs, submissions).await,
         Cmd::FirstJudging { tests, rounds } => first_judging::run(tests, rounds).await,
         Cmd::Stuck => stuck::run().await,
+        Cmd::Console {
+            trips,
+            consoles,
+            sim_workers,
+        } => console::run(trips, consoles, sim_workers).await,
         Cmd::Interactive { trips, rounds } => interactive::run(trips, rounds).await,
         Cmd::Workers {
             count,
