@@ -393,6 +393,53 @@ async fn a_client_that_never_reads_does_not_grow_the_schedulers_memory() -> anyh
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_floods_input_is_slowed_down() -> anyhow::Result<()> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let c = cluster(1, &[]).await?;
+    let pid = c.sched.pid().expect("scheduler pid");
+    // A program that never reads its input.
+    let deaf = "import time\nprint('ready', flush=True)\ntime.sleep(600)\n";
+    let (tx, mut events) = open(&c, open_msg("python3", deaf, 24, 80)).await?;
+    output_until(&mut events, "ready").await?;
+    let before = rss_kb(pid);
+    let sent = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = sent.clone();
+    // 1 GiB of lines offered as fast as the stream takes it. (A terminal drops what does
+    // not fit in a line; whole lines wait in it until the program reads them.)
+    let flood = tokio::spawn(async move {
+        let chunk: Vec<u8> =
+            b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\n".repeat(1024);
+        for _ in 0..16 * 1024 {
+            if tx.send(input(&chunk)).await.is_err() {
+                return;
+            }
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    // Until the client cannot send any more: the stream stopped taking input.
+    let mut last = usize::MAX;
+    let stalled = eventually("the flood stalls", WAIT, || {
+        let now = sent.load(Ordering::Relaxed);
+        let same = now == last;
+        last = now;
+        async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            same.then_some(now)
+        }
+    })
+    .await?;
+    let mib = stalled * 64 / 1024;
+    assert!(
+        mib < 128,
+        "{mib} MiB of input taken from a client whose program reads none"
+    );
+    let grown_mib = rss_kb(pid).saturating_sub(before) / 1024;
+    assert!(grown_mib < 48, "the scheduler grew by {grown_mib} MiB");
+    flood.abort();
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_console_messages_are_refused_by_name() -> anyhow::Result<()> {
     use tonic::Code;
     let c = cluster(2, &["--run-max-time-seconds", "5"]).await?;
