@@ -2,75 +2,10 @@
 
 use std::io::Write;
 
+use judge_common::json;
+pub use judge_common::json::{event_json, job_json, state_name, verdict};
 use judge_common::pb;
-use serde_json::{json, Value};
-
-pub fn state_name(s: i32) -> &'static str {
-    match pb::JobState::try_from(s) {
-        Ok(pb::JobState::Queued) => "queued",
-        Ok(pb::JobState::Assigned) => "assigned",
-        Ok(pb::JobState::Running) => "running",
-        Ok(pb::JobState::Done) => "done",
-        Ok(pb::JobState::Cancelled) => "cancelled",
-        Ok(pb::JobState::Failed) => "failed",
-        _ => "unknown",
-    }
-}
-
-pub fn verdict(v: i32) -> Option<&'static str> {
-    match pb::Verdict::try_from(v) {
-        Ok(pb::Verdict::Unspecified) | Err(_) => None,
-        Ok(v) => Some(v.as_str_name()),
-    }
-}
-
-/// A group result and its subgroups, as JSON.
-fn group_json(g: &pb::GroupResult) -> Value {
-    json!({
-        "name": g.name,
-        "verdict": verdict(g.verdict),
-        "score": g.score,
-        "groups": g.groups.iter().map(group_json).collect::<Vec<_>>(),
-    })
-}
-
-pub fn job_json(j: &pb::Job) -> Value {
-    json!({
-        "job_id": j.job_id,
-        "job_type": j.job_type,
-        "problem": j.problem_id,
-        "problem_version": j.problem_version,
-        "language": j.language,
-        "state": state_name(j.state),
-        "verdict": verdict(j.verdict),
-        "message": j.message,
-        "tests": j.tests.iter().map(|t| json!({
-            "name": t.name,
-            "verdict": verdict(t.verdict),
-            "time_ms": t.time_ms,
-            "wall_ms": t.wall_ms,
-            "memory_kb": t.memory_kb,
-            "exit_code": t.exit_code,
-            "signal": t.signal,
-            "message": t.message,
-            "score": t.score,
-        })).collect::<Vec<_>>(),
-        "score": j.score,
-        "groups": j.groups.iter().map(group_json).collect::<Vec<_>>(),
-        "attempts": j.attempts,
-        "owner": j.owner,
-        "waiting": j.waiting,
-        "worker": if j.worker.is_empty() { Value::Null } else { json!(j.worker) },
-        "submitted_at_ms": j.submitted_at_ms,
-        "finished_at_ms": if j.finished_at_ms == 0 { Value::Null } else { json!(j.finished_at_ms) },
-        "run": j.run.as_ref().map(crate::run::result_json),
-        "run_limits": j.run_limits.as_ref().map(|l| json!({
-            "time_limit_ms": l.time_limit_ms,
-            "memory_limit_bytes": l.memory_limit_bytes,
-            "output_limit_bytes": l.output_limit_bytes,
-        })),
-    })
-}
+use serde_json::Value;
 
 pub fn job(j: &pb::Job, as_json: bool) {
     if as_json {
@@ -197,29 +132,7 @@ pub fn jobs(list: &[pb::Job], as_json: bool) {
 
 pub fn workers(list: &[pb::WorkerInfo], as_json: bool) {
     if as_json {
-        let arr: Vec<Value> = list
-            .iter()
-            .map(|w| {
-                json!({
-                    "name": w.name,
-                    "connected": w.connected,
-                    "draining": w.draining,
-                    "slots": w.slots,
-                    "running": w.running,
-                    "job_types": w.job_types,
-                    "languages": w.languages,
-                    "cpu_percent": w.cpu_percent,
-                    "memory_free_bytes": w.memory_free_bytes,
-                    "disk_free_bytes": w.disk_free_bytes,
-                    "cached_bytes": w.cached_bytes,
-                    "cache_size_bytes": w.cache_size_bytes,
-                    "fetched_bytes": w.fetched_bytes,
-                    "cache_hits": w.cache_hits,
-                    "cache_misses": w.cache_misses,
-                    "evictions": w.evictions,
-                })
-            })
-            .collect();
+        let arr: Vec<Value> = list.iter().map(json::worker_json).collect();
         println!("{}", Value::Array(arr));
         return;
     }
@@ -250,13 +163,7 @@ pub fn workers(list: &[pb::WorkerInfo], as_json: bool) {
 
 pub fn problems(list: &[pb::ProblemInfo], as_json: bool) {
     if as_json {
-        let arr: Vec<Value> = list
-            .iter()
-            .map(|p| {
-                json!({"id": p.id, "version": p.version, "name": p.name, "tests": p.test_count,
-                "time_limit_ms": p.time_limit_ms, "total_bytes": p.total_bytes, "kind": p.kind})
-            })
-            .collect();
+        let arr: Vec<Value> = list.iter().map(json::problem_json).collect();
         println!("{}", Value::Array(arr));
         return;
     }
@@ -270,44 +177,6 @@ pub fn problems(list: &[pb::ProblemInfo], as_json: bool) {
             p.id, p.version, p.test_count, p.time_limit_ms, p.total_bytes, p.name
         );
     }
-}
-
-pub fn event_json(ev: &pb::JobEvent) -> Value {
-    use pb::job_event::Event;
-    let (kind, detail) = match &ev.event {
-        Some(Event::Submitted(_)) => ("submitted", json!({})),
-        Some(Event::Assigned(a)) => (
-            "assigned",
-            json!({"worker": a.worker, "attempt": a.attempt}),
-        ),
-        Some(Event::Started(s)) => ("started", json!({"attempt": s.attempt})),
-        Some(Event::Compiling(c)) => ("compiling", json!({"attempt": c.attempt})),
-        Some(Event::Test(t)) => (
-            "test",
-            json!({"index": t.index, "name": t.name, "verdict": verdict(t.verdict),
-                   "time_ms": t.time_ms, "wall_ms": t.wall_ms, "memory_kb": t.memory_kb,
-                   "score": t.score}),
-        ),
-        Some(Event::Group(g)) => (
-            "group",
-            json!({"name": g.name, "verdict": verdict(g.verdict), "score": g.score}),
-        ),
-        Some(Event::Requeued(r)) => (
-            "requeued",
-            json!({"attempt": r.attempt, "reason": r.reason}),
-        ),
-        Some(Event::Finished(f)) => (
-            "finished",
-            json!({"state": state_name(f.state), "verdict": verdict(f.verdict),
-                   "message": f.message, "score": f.score}),
-        ),
-        None => ("unknown", json!({})),
-    };
-    let mut v = json!({"job_id": ev.job_id, "seq": ev.seq, "at_ms": ev.at_ms, "event": kind});
-    if let (Value::Object(m), Value::Object(d)) = (&mut v, detail) {
-        m.extend(d);
-    }
-    v
 }
 
 /// Redraws a one-line progress display on stderr.

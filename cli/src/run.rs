@@ -61,43 +61,12 @@ pub fn exit_code(r: Option<&pb::RunResult>) -> u8 {
     }
 }
 
-/// The outcome's name in JSON and messages.
-pub fn outcome_name(outcome: i32) -> &'static str {
-    use pb::RunOutcome as O;
-    match O::try_from(outcome) {
-        Ok(O::Exited) => "exited",
-        Ok(O::TimeLimit) => "time_limit",
-        Ok(O::MemoryLimit) => "memory_limit",
-        Ok(O::OutputLimit) => "output_limit",
-        Ok(O::Signaled) => "signaled",
-        Ok(O::CompileError) => "compile_error",
-        Ok(O::IdleLimit) => "idle_limit",
-        Ok(O::WallLimit) => "wall_limit",
-        Ok(O::Unspecified) | Err(_) => "unknown",
-    }
-}
-
-/// A run's result as JSON (output as text, invalid UTF-8 replaced).
-pub fn result_json(r: &pb::RunResult) -> Value {
-    json!({
-        "outcome": outcome_name(r.outcome),
-        "exit_code": r.exit_code,
-        "signal": r.signal,
-        "stdout": String::from_utf8_lossy(&r.stdout),
-        "stdout_truncated": r.stdout_truncated,
-        "stderr": String::from_utf8_lossy(&r.stderr),
-        "stderr_truncated": r.stderr_truncated,
-        "time_ms": r.time_ms,
-        "wall_ms": r.wall_ms,
-        "memory_kb": r.memory_kb,
-        "compile_message": r.compile_message,
-    })
-}
+pub use judge_common::json::outcome_name;
 
 /// `judgectl run --json`: the result's fields beside the job's id, state and message.
 pub fn job_json(j: &pb::Job) -> Value {
     let mut v = match &j.run {
-        Some(r) => result_json(r),
+        Some(r) => judge_common::json::run_json(r),
         None => json!({ "outcome": Value::Null }),
     };
     if let Value::Object(m) = &mut v {

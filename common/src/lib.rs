@@ -12,6 +12,7 @@ pub mod config;
 pub mod grading;
 pub mod ident;
 pub mod job_kind;
+pub mod json;
 pub mod limits;
 pub mod logging;
 pub mod problem;
