@@ -394,7 +394,10 @@ async fn run(cli: Cli) -> Result<Exit> {
         Cmd::Jobs { json, limit } => {
             let list = c
                 .judge
-                .list_jobs(pb::ListJobsRequest { limit })
+                .list_jobs(pb::ListJobsRequest {
+                    limit,
+                    ..Default::default()
+                })
                 .await
                 .map_err(rpc)?
                 .into_inner();

@@ -19,6 +19,7 @@ pub mod defaults {
     use crate::core::CoreConfig;
 
     pub const LISTEN: &str = "127.0.0.1:7070";
+    pub const HTTP_LISTEN: &str = "127.0.0.1:7071";
     pub const DATA_DIR: &str = "judge-data";
     pub const MAX_QUEUED: usize = CoreConfig::DEFAULT.max_queued;
     pub const MAX_QUEUED_PER_TOKEN: usize = CoreConfig::DEFAULT.max_queued_per_owner;
@@ -56,9 +57,17 @@ pub const MAX_STDIN_MIB_LIMIT: u64 = 256;
 #[derive(Args, Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ServeConfig {
-    /// Address to listen on
+    /// Address to listen on (gRPC)
     #[arg(long, env = "JUDGE_LISTEN", default_value = defaults::LISTEN)]
     pub listen: SocketAddr,
+    /// Address of the HTTP side (JSON API, dashboard, metrics, health), with the same TLS
+    /// settings as the gRPC port; "none" turns it off
+    #[arg(long, env = "JUDGE_HTTP_LISTEN", default_value = defaults::HTTP_LISTEN)]
+    pub http_listen: String,
+    /// The one web origin (e.g. https://class.example.org) whose pages may call the JSON
+    /// API from a browser [default: none]
+    #[arg(long, env = "JUDGE_HTTP_ALLOW_ORIGIN")]
+    pub http_allow_origin: Option<String>,
     /// PEM certificate (chain) of the scheduler: every connection is TLS (https:// URLs)
     #[arg(long, env = "JUDGE_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -155,6 +164,8 @@ impl Default for ServeConfig {
             listen: defaults::LISTEN
                 .parse()
                 .expect("the default address parses"),
+            http_listen: defaults::HTTP_LISTEN.to_string(),
+            http_allow_origin: None,
             tls_cert: None,
             tls_key: None,
             client_ca: None,
@@ -304,8 +315,31 @@ impl ServeConfig {
                     ))
                 }
             };
+        let http_listen = match self.http_listen.as_str() {
+            "none" => None,
+            addr => Some(addr.parse::<SocketAddr>().map_err(|e| {
+                ConfigError::value(
+                    "http_listen",
+                    format!("{addr:?} is not an address like 127.0.0.1:7071, or none: {e}"),
+                )
+            })?),
+        };
+        if let Some(origin) = &self.http_allow_origin {
+            let ok = (origin.starts_with("https://") || origin.starts_with("http://"))
+                && !origin.ends_with('/')
+                && origin.is_ascii()
+                && !origin.contains(char::is_whitespace);
+            if !ok {
+                return Err(ConfigError::value(
+                    "http_allow_origin",
+                    format!("{origin:?} is not an origin like https://class.example.org"),
+                ));
+            }
+        }
         Ok(ServeOptions {
             listen: self.listen,
+            http_listen,
+            http_allow_origin: self.http_allow_origin.clone(),
             tls,
             database_url,
             data_dir: self.data_dir.clone(),
@@ -403,6 +437,13 @@ mod tests {
         assert!(bad(|c| c.run_max_output_mib = 0).starts_with("run_max_output_mib:"));
         assert!(bad(|c| c.max_stdin_mib = 0).starts_with("max_stdin_mib:"));
         assert!(bad(|c| c.console_idle_seconds = 0).starts_with("console_idle_seconds:"));
+        assert!(bad(|c| c.http_listen = "anywhere".into()).starts_with("http_listen:"));
+        assert!(bad(|c| c.http_allow_origin = Some("*".into())).starts_with("http_allow_origin:"));
+        let off = ServeConfig {
+            http_listen: "none".into(),
+            ..ServeConfig::default()
+        };
+        assert_eq!(off.options().expect("valid").http_listen, None);
         // Zero is a real choice for the locality wait.
         let c = ServeConfig {
             locality_wait_seconds: 0.0,

@@ -8,6 +8,7 @@ pub mod consoles;
 pub mod core;
 pub mod driver;
 pub mod gc;
+pub mod http;
 pub mod recovery;
 pub mod server;
 pub mod service;

@@ -216,7 +216,10 @@ async fn main() -> Result<()> {
             let running = server::start(opts, shutdown_signal()).await?;
             // Scripts and tests read this line to find the port (with --listen 127.0.0.1:0).
             println!("listening on {}", running.addr);
-            tracing::info!(addr = %running.addr, "scheduler listening");
+            if let Some(http) = running.http_addr {
+                println!("http listening on {http}");
+            }
+            tracing::info!(addr = %running.addr, http = ?running.http_addr, "scheduler listening");
             running.task.await.context("server task")??;
         }
         Cmd::Token(TokenCmd::Create {

@@ -16,7 +16,7 @@ use crate::catalog::Catalog;
 use crate::core::{CoreConfig, Event};
 use crate::driver::{now_ms, Driver, DriverConfig, DriverHandle, Sessions};
 use crate::service::{auth, AdminApi, JudgeApi, Offered, WorkerApi};
-use crate::store::{Role, Store, StoreError};
+use crate::store::{Store, StoreError};
 use crate::tokens::TokenCache;
 use crate::watch::WatchHub;
 
@@ -26,6 +26,10 @@ use judge_common::channel::WINDOW;
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
     pub listen: SocketAddr,
+    /// The HTTP side (API, dashboard, metrics, health); `None` for none.
+    pub http_listen: Option<SocketAddr>,
+    /// The web origin allowed to call the API from a browser.
+    pub http_allow_origin: Option<String>,
     /// TLS on every connection, when set.
     pub tls: Option<crate::tls::TlsFiles>,
     pub database_url: String,
@@ -83,6 +87,8 @@ pub enum ServeError {
 /// A running scheduler.
 pub struct Running {
     pub addr: SocketAddr,
+    /// Where the HTTP side listens, if it does.
+    pub http_addr: Option<SocketAddr>,
     pub task: tokio::task::JoinHandle<Result<(), ServeError>>,
 }
 
@@ -118,10 +124,12 @@ pub async fn start(
 
     let tokens = TokenCache::default();
     tokens.replace(store.tokens().await?);
+    let tokens_http = tokens.clone();
     let hub = WatchHub::default();
     let sessions = Sessions::default();
     let consoles = crate::consoles::Consoles::default();
     let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
+    let http_stopping = stopping.clone();
     let driver_config = DriverConfig {
         epoch,
         tick: Duration::from_millis(200),
@@ -161,23 +169,21 @@ pub async fn start(
         source,
     })?;
 
-    const WORKERS: &[Role] = &[Role::Worker, Role::Admin];
-    const PEOPLE: &[Role] = &[Role::Submitter, Role::Admin];
-    const ADMINS: &[Role] = &[Role::Admin];
+    use crate::service::{ADMINS, PEOPLE, WORKERS};
     let languages = Offered::new("language", store.offered_languages().await?);
     let job_types = Offered::new("job type", store.offered_job_types().await?);
     let worker_api = WorkerApi {
         languages: languages.clone(),
         job_types: job_types.clone(),
         max_run_output: opts.run.output_bytes,
-        consoles,
+        consoles: consoles.clone(),
         store: store.clone(),
         transfers: crate::service::Transfers::new(32),
         driver: driver.clone(),
         sessions,
         blobs: blobs.clone(),
     };
-    let judge_api = JudgeApi {
+    let judge_api = std::sync::Arc::new(JudgeApi {
         catalog: catalog.clone(),
         driver: driver.clone(),
         store: store.clone(),
@@ -190,7 +196,7 @@ pub async fn start(
         console_limits: opts.console,
         stopping,
         watchers: crate::service::Watchers::new(opts.max_watches_per_token),
-    };
+    });
     // Messages as large as the biggest a run job can bring: its input and source in, its
     // output and error back from the worker (tonic's default is 4 MiB).
     let submit_bytes = opts.max_stdin_bytes + opts.max_source_bytes + (1 << 20);
@@ -224,13 +230,52 @@ pub async fn start(
             auth(tokens.clone(), WORKERS, mutual),
         ))
         .add_service(InterceptedService::new(
-            JudgeServiceServer::new(judge_api).max_decoding_message_size(submit_bytes),
+            JudgeServiceServer::from_arc(judge_api.clone()).max_decoding_message_size(submit_bytes),
             auth(tokens.clone(), PEOPLE, false),
         ))
         .add_service(AdminServiceServer::with_interceptor(
             admin_api,
             auth(tokens, ADMINS, false),
         ));
+
+    let http_addr = match opts.http_listen {
+        Some(addr) => {
+            let state = crate::http::HttpState {
+                judge: judge_api.clone(),
+                tokens: tokens_http,
+                store: store.clone(),
+                driver: driver.clone(),
+                consoles,
+                allow_origin: match &opts.http_allow_origin {
+                    Some(o) => Some(o.parse().map_err(|_| ServeError::Listen {
+                        addr,
+                        source: std::io::Error::other("bad --http-allow-origin"),
+                    })?),
+                    None => None,
+                },
+                max_body: submit_bytes,
+            };
+            let listener = crate::http::bind(addr)
+                .await
+                .map_err(|source| ServeError::Listen { addr, source })?;
+            let bound = listener
+                .local_addr()
+                .map_err(|source| ServeError::Listen { addr, source })?;
+            let router = crate::http::router(state);
+            let stop = crate::service::stopped(http_stopping);
+            let tls = match &opts.tls {
+                Some(t) => Some(t.rustls_config()?),
+                None => None,
+            };
+            tokio::spawn(async move {
+                if let Err(e) = crate::http::serve(listener, router, tls, stop).await {
+                    tracing::error!(error = %e, "the HTTP server stopped");
+                }
+            });
+            Some(bound)
+        }
+        None => None,
+    };
 
     let task = tokio::spawn(async move {
         // Every accepted connection without Nagle's delay (each small response would wait
@@ -268,7 +313,11 @@ pub async fn start(
         store.close().await;
         result_rx.await.unwrap_or(Ok(()))
     });
-    Ok(Running { addr, task })
+    Ok(Running {
+        addr,
+        http_addr,
+        task,
+    })
 }
 
 /// A listener whose backlog holds `fleet_size` connection attempts, so that a fleet

@@ -34,6 +34,8 @@ pub enum TlsError {
     },
     #[error("making a certificate: {0}")]
     Generate(#[from] rcgen::Error),
+    #[error("{path}: {why}")]
+    Pem { path: String, why: String },
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
@@ -55,6 +57,33 @@ impl TlsFiles {
                 .client_auth_optional(true);
         }
         Ok(config)
+    }
+}
+
+impl TlsFiles {
+    /// The same certificate for the HTTP side (no client certificates there: people's
+    /// browsers and tools present none).
+    pub fn rustls_config(&self) -> Result<std::sync::Arc<rustls::ServerConfig>, TlsError> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let pem = |path: &Path, why: String| TlsError::Pem {
+            path: path.display().to_string(),
+            why,
+        };
+        let certs = CertificateDer::pem_slice_iter(&read(&self.cert)?)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| pem(&self.cert, e.to_string()))?;
+        let key = PrivateKeyDer::from_pem_slice(&read(&self.key)?)
+            .map_err(|e| pem(&self.key, e.to_string()))?;
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| pem(&self.cert, e.to_string()))?
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .map_err(|e| pem(&self.cert, e.to_string()))?;
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Ok(std::sync::Arc::new(config))
     }
 }
 

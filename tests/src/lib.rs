@@ -147,6 +147,8 @@ pub fn token(data_dir: &Path, role: &str, name: &str) -> Result<String> {
 pub struct SchedulerProc {
     child: Child,
     pub addr: SocketAddr,
+    /// Where its HTTP side listens (a free port unless the test chose one).
+    pub http_addr: Option<SocketAddr>,
     pub data_dir: PathBuf,
     log: PathBuf,
 }
@@ -164,11 +166,17 @@ impl SchedulerProc {
             "scheduler-{}.log",
             std::time::UNIX_EPOCH.elapsed()?.as_nanos()
         ));
+        let own_http = extra.iter().any(|a| a.starts_with("--http-listen"));
         let mut child = Command::new(bin("judge-scheduler"))
             .arg("serve")
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--listen", listen])
+            .args(if own_http {
+                &[][..]
+            } else {
+                &["--http-listen", "127.0.0.1:0"][..]
+            })
             .args(extra)
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
@@ -196,9 +204,24 @@ impl SchedulerProc {
             .strip_prefix("listening on ")
             .ok_or_else(|| anyhow!("unexpected first line {line:?}"))?
             .parse()?;
+        let http_off = extra.windows(2).any(|w| w == ["--http-listen", "none"]);
+        let http_addr = if http_off {
+            None
+        } else {
+            let line = tokio::time::timeout(WAIT, lines.next_line())
+                .await
+                .map_err(|_| anyhow!("no http line"))??
+                .ok_or_else(|| anyhow!("scheduler exited before its http line"))?;
+            Some(
+                line.strip_prefix("http listening on ")
+                    .ok_or_else(|| anyhow!("unexpected second line {line:?}"))?
+                    .parse()?,
+            )
+        };
         Ok(SchedulerProc {
             child,
             addr,
+            http_addr,
             data_dir: data_dir.to_path_buf(),
             log,
         })

@@ -51,7 +51,10 @@ async fn client_rpcs_refuse_malformed_requests_and_change_nothing() -> anyhow::R
     bad_type.job_type = "no spaces allowed".into();
     assert_status(j.submit(bad_type).await, Code::InvalidArgument, "job type");
     let jobs = j
-        .list_jobs(pb::ListJobsRequest { limit: 10 })
+        .list_jobs(pb::ListJobsRequest {
+            limit: 10,
+            ..Default::default()
+        })
         .await?
         .into_inner()
         .jobs;
@@ -96,12 +99,20 @@ async fn client_rpcs_refuse_malformed_requests_and_change_nothing() -> anyhow::R
         "job 4242",
     );
     assert_status(
-        j.list_jobs(pb::ListJobsRequest { limit: 0 }).await,
+        j.list_jobs(pb::ListJobsRequest {
+            limit: 0,
+            ..Default::default()
+        })
+        .await,
         Code::InvalidArgument,
         "limit",
     );
     assert_status(
-        j.list_jobs(pb::ListJobsRequest { limit: 5000 }).await,
+        j.list_jobs(pb::ListJobsRequest {
+            limit: 5000,
+            ..Default::default()
+        })
+        .await,
         Code::InvalidArgument,
         "limit",
     );

@@ -16,7 +16,10 @@ async fn bad_and_wrong_role_tokens_are_refused() -> anyhow::Result<()> {
         .await?;
     let mut bare = pb::judge_service_client::JudgeServiceClient::new(channel);
     let err = bare
-        .list_jobs(pb::ListJobsRequest { limit: 1 })
+        .list_jobs(pb::ListJobsRequest {
+            limit: 1,
+            ..Default::default()
+        })
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::Unauthenticated);
@@ -30,7 +33,10 @@ async fn bad_and_wrong_role_tokens_are_refused() -> anyhow::Result<()> {
     ] {
         let mut j = judge_client(&url, bad).await?;
         let err = j
-            .list_jobs(pb::ListJobsRequest { limit: 1 })
+            .list_jobs(pb::ListJobsRequest {
+                limit: 1,
+                ..Default::default()
+            })
             .await
             .unwrap_err();
         assert_eq!(err.code(), Code::Unauthenticated, "token {bad:?}");

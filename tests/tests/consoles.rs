@@ -192,7 +192,10 @@ async fn a_client_killed_mid_session_stops_the_program_and_frees_the_slot() -> a
     running(&c, "w", 0).await?;
     let mut j = judge_client(&c.sched.url(), &c.submitter).await?;
     let jobs = j
-        .list_jobs(pb::ListJobsRequest { limit: 10 })
+        .list_jobs(pb::ListJobsRequest {
+            limit: 10,
+            ..Default::default()
+        })
         .await?
         .into_inner()
         .jobs;
@@ -226,7 +229,10 @@ async fn a_worker_lost_mid_session_ends_the_console_and_tells_the_client() -> an
     // Recorded as failed, never queued again.
     let mut j = judge_client(&c.sched.url(), &c.submitter).await?;
     let jobs = j
-        .list_jobs(pb::ListJobsRequest { limit: 10 })
+        .list_jobs(pb::ListJobsRequest {
+            limit: 10,
+            ..Default::default()
+        })
         .await?
         .into_inner()
         .jobs;

@@ -160,7 +160,10 @@ async fn a_scheduler_killed_and_restarted_finishes_every_accepted_job() -> anyho
     }
     assert!(matches!(end.event, Some(pb::job_event::Event::Finished(_))));
     let submitted: Vec<u64> = judge
-        .list_jobs(pb::ListJobsRequest { limit: 100 })
+        .list_jobs(pb::ListJobsRequest {
+            limit: 100,
+            ..Default::default()
+        })
         .await?
         .into_inner()
         .jobs

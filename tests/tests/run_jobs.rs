@@ -332,7 +332,10 @@ async fn bad_run_requests_are_refused_by_name() -> anyhow::Result<()> {
     );
     // Nothing refused was kept.
     let jobs = j
-        .list_jobs(pb::ListJobsRequest { limit: 100 })
+        .list_jobs(pb::ListJobsRequest {
+            limit: 100,
+            ..Default::default()
+        })
         .await?
         .into_inner()
         .jobs;

@@ -17,7 +17,12 @@ async fn live_token(c: &Cluster, role: &str, name: &str) -> anyhow::Result<Strin
         let (url, t) = (url.clone(), t.clone());
         async move {
             let mut judge = judge_client(&url, &t).await.ok()?;
-            let r = judge.list_jobs(pb::ListJobsRequest { limit: 1 }).await;
+            let r = judge
+                .list_jobs(pb::ListJobsRequest {
+                    limit: 1,
+                    ..Default::default()
+                })
+                .await;
             match r {
                 Err(s) if s.code() == Code::Unauthenticated => None,
                 _ => Some(()),
@@ -166,7 +171,10 @@ async fn submitters_see_and_touch_only_their_own_jobs() -> anyhow::Result<()> {
     let cancel = bob.cancel_job(pb::CancelJobRequest { job_id: id }).await;
     assert_status(cancel, Code::NotFound, "not found");
     let listed = bob
-        .list_jobs(pb::ListJobsRequest { limit: 100 })
+        .list_jobs(pb::ListJobsRequest {
+            limit: 100,
+            ..Default::default()
+        })
         .await?
         .into_inner()
         .jobs;
@@ -180,7 +188,10 @@ async fn submitters_see_and_touch_only_their_own_jobs() -> anyhow::Result<()> {
     assert_eq!(mine.owner, "student");
     let mut admin = c.judge().await?;
     let all = admin
-        .list_jobs(pb::ListJobsRequest { limit: 100 })
+        .list_jobs(pb::ListJobsRequest {
+            limit: 100,
+            ..Default::default()
+        })
         .await?
         .into_inner()
         .jobs;
@@ -241,7 +252,10 @@ async fn a_retried_submit_returns_the_same_job() -> anyhow::Result<()> {
     let listed = c
         .judge()
         .await?
-        .list_jobs(pb::ListJobsRequest { limit: 100 })
+        .list_jobs(pb::ListJobsRequest {
+            limit: 100,
+            ..Default::default()
+        })
         .await?
         .into_inner()
         .jobs;
@@ -379,7 +393,12 @@ async fn a_teacher_makes_a_token_per_student_in_one_step() -> anyhow::Result<()>
     // Each works, as its own owner.
     let sched = SchedulerProc::start(&data, &[]).await?;
     let mut ada = judge_client(&sched.url(), lines[0].1).await?;
-    let jobs = ada.list_jobs(pb::ListJobsRequest { limit: 1 }).await?;
+    let jobs = ada
+        .list_jobs(pb::ListJobsRequest {
+            limit: 1,
+            ..Default::default()
+        })
+        .await?;
     assert!(jobs.into_inner().jobs.is_empty());
     // A list with a name already taken makes no token at all.
     std::fs::write(&list, "linus\nada\n")?;

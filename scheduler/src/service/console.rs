@@ -318,7 +318,7 @@ impl Relay {
 }
 
 /// Resolves once `stopping` turns true (never if its sender goes first).
-async fn stopped(mut stopping: watch::Receiver<bool>) {
+pub async fn stopped(mut stopping: watch::Receiver<bool>) {
     loop {
         if *stopping.borrow_and_update() {
             return;

@@ -443,13 +443,35 @@ impl JudgeService for JudgeApi {
         req: Request<pb::ListJobsRequest>,
     ) -> Result<Response<pb::ListJobsResponse>, Status> {
         let who = caller(&req)?;
-        let limit = req.into_inner().limit;
+        let req = req.into_inner();
+        let limit = req.limit;
         if limit == 0 || limit > 1000 {
             return Err(Status::invalid_argument(format!(
                 "limit must be 1 to 1000, got {limit}"
             )));
         }
-        let records = self.store.recent_jobs(limit, visible_owner(&who)).await?;
+        let state = match req.state.map(pb::JobState::try_from) {
+            Some(Ok(pb::JobState::Unspecified) | Err(_)) => {
+                return Err(Status::invalid_argument(format!(
+                    "state {:?} is not a job state",
+                    req.state
+                )))
+            }
+            Some(Ok(s)) => Some(s),
+            None => None,
+        };
+        // A submitter sees only their own jobs, whatever owner it asks for.
+        let owner = match visible_owner(&who) {
+            Some(own) => Some(own.to_string()),
+            None => req.owner,
+        };
+        let filter = crate::store::JobFilter {
+            owner,
+            state,
+            problem_id: req.problem_id,
+            before: req.before_job_id,
+        };
+        let records = self.store.recent_jobs(limit, &filter).await?;
         let jobs = records
             .into_iter()
             .map(|r| to_pb(r, Vec::new(), Vec::new()))

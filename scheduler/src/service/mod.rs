@@ -10,6 +10,7 @@ mod worker;
 use tonic::{Request, Status};
 
 pub use admin::AdminApi;
+pub use console::stopped;
 pub use judge::JudgeApi;
 pub use judge::Watchers;
 pub use offers::Offered;
@@ -38,18 +39,35 @@ pub fn auth(
             .metadata()
             .get("authorization")
             .and_then(|v| v.to_str().ok());
-        let caller = tokens.verify(header).map_err(|e| match e {
-            AuthError::Missing | AuthError::Invalid => Status::unauthenticated(e.to_string()),
-        })?;
-        if !allowed.contains(&caller.role) {
-            return Err(Status::permission_denied(format!(
-                "a {} token may not call this service",
-                caller.role.as_str()
-            )));
-        }
+        let caller = authorize(&tokens, header, allowed)?;
         req.extensions_mut().insert(caller);
         Ok(req)
     }
+}
+
+/// Who may call the worker service, the judge service (and the HTTP API), and the admin
+/// service.
+pub const WORKERS: &[Role] = &[Role::Worker, Role::Admin];
+pub const PEOPLE: &[Role] = &[Role::Submitter, Role::Admin];
+pub const ADMINS: &[Role] = &[Role::Admin];
+
+/// The caller an `authorization` header names, if its role is one of `allowed`: the one
+/// check of every gRPC call and every HTTP API request.
+pub fn authorize(
+    tokens: &TokenCache,
+    header: Option<&str>,
+    allowed: &[Role],
+) -> Result<Caller, Status> {
+    let caller = tokens.verify(header).map_err(|e| match e {
+        AuthError::Missing | AuthError::Invalid => Status::unauthenticated(e.to_string()),
+    })?;
+    if !allowed.contains(&caller.role) {
+        return Err(Status::permission_denied(format!(
+            "a {} token may not call this service",
+            caller.role.as_str()
+        )));
+    }
+    Ok(caller)
 }
 
 /// The authenticated caller (the interceptor guarantees one).

@@ -29,6 +29,16 @@ pub struct JobRecord {
     pub score: Option<f64>,
 }
 
+/// Which jobs a listing shows; every set field must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobFilter {
+    pub owner: Option<String>,
+    pub state: Option<pb::JobState>,
+    pub problem_id: Option<String>,
+    /// Only jobs with a smaller id (the previous page's last).
+    pub before: Option<JobId>,
+}
+
 /// A test result of the job's current attempt.
 pub type StoredTest = pb::TestResult;
 
@@ -156,27 +166,50 @@ impl Store {
         row.as_ref().map(job_from_row).transpose()
     }
 
-    /// The newest `limit` jobs, newest first; only `owner`'s when given.
-    pub async fn recent_jobs(&self, limit: u32, owner: Option<&str>) -> Result<Vec<JobRecord>> {
-        let rows = match owner {
-            Some(owner) => {
-                let sql = format!(
-                    "SELECT {JOB_COLUMNS} FROM jobs WHERE owner = $1 ORDER BY id DESC LIMIT $2"
-                );
-                sqlx::query(&sql)
-                    .bind(owner)
-                    .bind(i64::from(limit))
-                    .fetch_all(self.pool())
-                    .await?
-            }
-            None => {
-                let sql = format!("SELECT {JOB_COLUMNS} FROM jobs ORDER BY id DESC LIMIT $1");
-                sqlx::query(&sql)
-                    .bind(i64::from(limit))
-                    .fetch_all(self.pool())
-                    .await?
-            }
+    /// The newest `limit` jobs that pass `filter`, newest first.
+    pub async fn recent_jobs(&self, limit: u32, filter: &JobFilter) -> Result<Vec<JobRecord>> {
+        let mut clauses = Vec::new();
+        let mut n = 0;
+        let mut next = || {
+            n += 1;
+            format!("${n}")
         };
+        if filter.owner.is_some() {
+            clauses.push(format!("owner = {}", next()));
+        }
+        if filter.state.is_some() {
+            clauses.push(format!("state = {}", next()));
+        }
+        if filter.problem_id.is_some() {
+            clauses.push(format!("problem_id = {}", next()));
+        }
+        if filter.before.is_some() {
+            clauses.push(format!("id < {}", next()));
+        }
+        let limit_param = next();
+        let filter_sql = if clauses.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", clauses.join(" AND "))
+        };
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM jobs {filter_sql} ORDER BY id DESC LIMIT {limit_param}"
+        );
+        let mut q = sqlx::query(&sql);
+        if let Some(o) = &filter.owner {
+            q = q.bind(o.clone());
+        }
+        if let Some(st) = filter.state {
+            q = q.bind(state_str(st));
+        }
+        if let Some(p) = &filter.problem_id {
+            q = q.bind(p.clone());
+        }
+        if let Some(b) = filter.before {
+            // Past every id is before every job: no wrap to a negative id.
+            q = q.bind(i64::try_from(b).unwrap_or(i64::MAX));
+        }
+        let rows = q.bind(i64::from(limit)).fetch_all(self.pool()).await?;
         rows.iter().map(job_from_row).collect()
     }
 
@@ -275,6 +308,33 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// How many jobs there are of each (job type, state, verdict); verdict "" for none.
+    pub async fn job_tally(&self) -> Result<Vec<(String, String, String, u64)>> {
+        let rows = sqlx::query(
+            "SELECT job_type, state, COALESCE(verdict, '') AS v, COUNT(*) AS n FROM jobs \
+             GROUP BY job_type, state, COALESCE(verdict, '')",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        let t = "jobs";
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    col(r, t, "job_type")?,
+                    col(r, t, "state")?,
+                    col(r, t, "v")?,
+                    col::<i64>(r, t, "n")?.max(0) as u64,
+                ))
+            })
+            .collect()
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(self.pool()).await?;
+        Ok(())
     }
 
     /// How many jobs are in each state.

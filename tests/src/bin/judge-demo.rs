@@ -79,6 +79,8 @@ async fn main() -> Result<()> {
 
     let opts = ServeOptions {
         listen: "127.0.0.1:0".parse()?,
+        // Any free port: the demo prints where its dashboard is.
+        http_listen: Some("127.0.0.1:0".parse()?),
         database_url,
         data_dir: data_dir.clone(),
         ..ServeOptions::default()
@@ -86,6 +88,9 @@ async fn main() -> Result<()> {
     let running = server::start(opts, std::future::pending()).await?;
     let url = format!("http://{}", running.addr);
     eprintln!("scheduler on {url} (SQLite in {})", data_dir.display());
+    if let Some(http) = running.http_addr {
+        eprintln!("dashboard on http://{http}/ (sign in with the admin token below)");
+    }
     let worker = judge_worker::start(WorkerOptions {
         scheduler: url.clone(),
         tls: Default::default(),

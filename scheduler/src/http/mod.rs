@@ -1,0 +1,207 @@
+//! The HTTP side of the scheduler: a JSON API under `/api/v1` (Server-Sent Events for
+//! watching a job), the dashboard at `/`, `/metrics`, `/healthz` and `/readyz`.
+//!
+//! The API is a thin translation: each route authenticates the bearer token as the gRPC
+//! interceptor does ([`crate::service::authorize`]) and calls the very `JudgeService` method
+//! the gRPC call reaches, so roles, ownership, checks and errors are the same code. A
+//! `tonic::Status` becomes a JSON error with the matching HTTP status.
+
+mod api;
+mod dashboard;
+mod ops;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use serde_json::json;
+use tonic::Code;
+
+use crate::service::JudgeApi;
+use crate::store::Store;
+use crate::tokens::{Caller, TokenCache};
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct HttpState {
+    pub judge: Arc<JudgeApi>,
+    pub tokens: TokenCache,
+    pub store: Store,
+    pub driver: crate::driver::DriverHandle,
+    pub consoles: crate::consoles::Consoles,
+    /// The one site allowed to call the API from a browser (CORS), if any.
+    pub allow_origin: Option<HeaderValue>,
+    /// Largest request body.
+    pub max_body: usize,
+}
+
+/// An error as the API answers it: `{"error": CODE, "message": ...}` with its HTTP status.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_argument", message)
+    }
+}
+
+impl From<tonic::Status> for ApiError {
+    fn from(s: tonic::Status) -> Self {
+        let (status, code) = match s.code() {
+            Code::InvalidArgument | Code::OutOfRange => {
+                (StatusCode::BAD_REQUEST, "invalid_argument")
+            }
+            Code::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
+            Code::PermissionDenied => (StatusCode::FORBIDDEN, "permission_denied"),
+            Code::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            Code::AlreadyExists => (StatusCode::CONFLICT, "already_exists"),
+            Code::FailedPrecondition | Code::Aborted => {
+                (StatusCode::CONFLICT, "failed_precondition")
+            }
+            Code::ResourceExhausted => (StatusCode::TOO_MANY_REQUESTS, "resource_exhausted"),
+            Code::Unavailable | Code::DeadlineExceeded => {
+                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+            }
+            _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        };
+        ApiError::new(status, code, s.message())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = axum::Json(json!({"error": self.code, "message": self.message}));
+        let mut r = (self.status, body).into_response();
+        if self.status == StatusCode::TOO_MANY_REQUESTS {
+            // Queues drain in seconds; a client that waits this long finds room.
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        r
+    }
+}
+
+impl HttpState {
+    /// The caller the request's `Authorization: Bearer` names, if it may use the API.
+    fn caller(&self, headers: &HeaderMap) -> Result<Caller, ApiError> {
+        let header = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        crate::service::authorize(&self.tokens, header, crate::service::PEOPLE)
+            .map_err(ApiError::from)
+    }
+}
+
+/// A gRPC request carrying `caller`, as the interceptor leaves it for the service.
+fn request<T>(caller: Caller, msg: T) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(msg);
+    r.extensions_mut().insert(caller);
+    r
+}
+
+/// Every route.
+pub fn router(state: HttpState) -> Router {
+    let allow = state.allow_origin.clone();
+    Router::new()
+        .merge(api::routes())
+        .merge(ops::routes())
+        .merge(dashboard::routes())
+        .layer(axum::extract::DefaultBodyLimit::max(state.max_body))
+        .layer(axum::middleware::from_fn(move |req, next| {
+            cors(allow.clone(), req, next)
+        }))
+        .with_state(state)
+}
+
+/// Cross-origin access only for the one configured site; nothing for any other. (Tokens
+/// travel in a header, never a cookie, so a foreign page cannot use a visitor's anyway.)
+async fn cors(
+    allow: Option<HeaderValue>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let origin = req.headers().get(header::ORIGIN).cloned();
+    let allowed = matches!((&allow, &origin), (Some(a), Some(o)) if a == o);
+    if req.method() == Method::OPTIONS && origin.is_some() {
+        let mut r = StatusCode::NO_CONTENT.into_response();
+        if allowed {
+            add_cors(r.headers_mut(), allow.as_ref());
+        }
+        return r;
+    }
+    let mut r = next.run(req).await;
+    if allowed {
+        add_cors(r.headers_mut(), allow.as_ref());
+    }
+    r
+}
+
+fn add_cors(h: &mut HeaderMap, origin: Option<&HeaderValue>) {
+    if let Some(o) = origin {
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o.clone());
+    }
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("authorization, content-type, last-event-id"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, POST, OPTIONS"),
+    );
+    h.insert(header::VARY, HeaderValue::from_static("origin"));
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves; over TLS with `tls`.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let Some(tls) = tls else {
+        return axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await;
+    };
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, _) = tokio::select! {
+            accepted = listener.accept() => accepted?,
+            _ = &mut shutdown => return Ok(()),
+        };
+        let (acceptor, router) = (acceptor.clone(), router.clone());
+        tokio::spawn(async move {
+            // A client that fails the handshake is its own problem.
+            let Ok(stream) = acceptor.accept(tcp).await else {
+                return;
+            };
+            let service = hyper::service::service_fn(move |req| {
+                tower::ServiceExt::oneshot(router.clone(), req)
+            });
+            let _ =
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
+                    .serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+        });
+    }
+}
+
+/// Binds the HTTP listener.
+pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await
+}
