@@ -172,28 +172,33 @@ async function readEvents(path, onEvent) {
 async function job(id) {
   const head = el("div", { id: "job-head" });
   const tests = el("tbody");
+  const testTable = el("table", { id: "tests" }, el("thead", {}, el("tr", {},
+    ...["Test", "Verdict", "CPU ms", "Wall ms", "Memory KiB", "Score"].map((h) => el("th", {}, h)))),
+  tests);
   const groups = el("ul", { id: "groups" });
   const message = el("pre", { id: "job-message", class: "message" });
   const run = el("div", { id: "job-run" });
-  page("Job " + id, head,
-    el("table", { id: "tests" }, el("thead", {}, el("tr", {},
-      ...["Test", "Verdict", "CPU ms", "Wall ms", "Memory KiB", "Score"].map((h) => el("th", {}, h)))),
-    tests),
-    groups, message, run);
+  page("Job " + id, head, testTable, groups, message, run);
   const draw = (j) => {
+    testTable.hidden = j.job_type !== "judge";
     head.replaceChildren(
-      el("p", {}, `${j.job_type} · ${j.problem || ""} · ${j.language} · owner ${j.owner}`),
+      el("p", {}, [j.job_type, j.problem, j.language, "owner " + j.owner].filter(Boolean).join(" · ")),
       el("p", { id: "job-state", class: "state" },
         `${j.state}${j.verdict ? " · " + j.verdict : ""}${j.score !== null && j.score !== undefined ? " · score " + j.score : ""}`),
       el("p", {}, j.worker ? "worker " + j.worker : (j.waiting ? "waiting: " + j.waiting : "")),
     );
     message.textContent = j.message || "";
+    message.hidden = !j.message;
     if (j.run) {
-      run.replaceChildren(
+      run.replaceChildren(...[
         el("p", {}, `outcome ${j.run.outcome}, exit ${j.run.exit_code ?? "-"}, ${j.run.time_ms} ms`),
-        el("h2", {}, "stdout"), el("pre", { class: "message" }, j.run.stdout),
-        el("h2", {}, "stderr"), el("pre", { class: "message" }, j.run.stderr),
-        j.run.compile_message ? el("pre", { class: "message" }, j.run.compile_message) : null);
+        j.run.compile_message ? el("h2", {}, "compiler") : null,
+        j.run.compile_message ? el("pre", { class: "message" }, j.run.compile_message) : null,
+        j.run.stdout ? el("h2", {}, "stdout") : null,
+        j.run.stdout ? el("pre", { class: "message" }, j.run.stdout) : null,
+        j.run.stderr ? el("h2", {}, "stderr") : null,
+        j.run.stderr ? el("pre", { class: "message" }, j.run.stderr) : null,
+      ].filter(Boolean));
     }
   };
   const addTest = (t) => tests.append(el("tr", {},
