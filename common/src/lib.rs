@@ -4,6 +4,10 @@
 pub mod pb {
     #![allow(missing_docs, clippy::all, clippy::pedantic)]
     tonic::include_proto!("judge.v1");
+
+    /// The wire's file descriptors, for gRPC server reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        include_bytes!(concat!(env!("OUT_DIR"), "/judge_descriptor.bin"));
 }
 
 pub mod auth;

@@ -208,6 +208,20 @@ pub async fn start(
         store: store.clone(),
         blobs,
     };
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<JudgeServiceServer<JudgeApi>>()
+        .await;
+    health_reporter
+        .set_serving::<WorkerServiceServer<WorkerApi>>()
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(judge_common::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| ServeError::Io {
+            path: "reflection".into(),
+            source: std::io::Error::other(e),
+        })?;
     let mut builder = tonic::transport::Server::builder();
     let mutual = opts.tls.as_ref().is_some_and(|t| t.client_ca.is_some());
     if let Some(tls) = &opts.tls {
@@ -225,6 +239,9 @@ pub async fn start(
         // One span per call, so that a call's logs (and a session's, inside it) read as one;
         // at debug level, as a span per call at info costs a few percent of throughput.
         .trace_fn(|req| tracing::debug_span!("rpc", method = %req.uri().path()))
+        // Health and reflection need no token: they reveal nothing a probe may not know.
+        .add_service(health)
+        .add_service(reflection)
         .add_service(InterceptedService::new(
             WorkerServiceServer::new(worker_api).max_decoding_message_size(report_bytes),
             auth(tokens.clone(), WORKERS, mutual),

@@ -455,3 +455,54 @@ async fn metrics_health_cors_and_the_dashboards_page() -> anyhow::Result<()> {
     let _ = pb::JobState::Done;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_health_and_reflection_answer_without_a_token() -> anyhow::Result<()> {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    let c = Cluster::start(&[]).await?;
+    let channel = tonic::transport::Endpoint::from_shared(c.sched.url())?
+        .connect()
+        .await?;
+    let mut health = HealthClient::new(channel.clone());
+    for service in ["", "judge.v1.JudgeService", "judge.v1.WorkerService"] {
+        let r = health
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await?
+            .into_inner();
+        assert_eq!(r.status, ServingStatus::Serving as i32, "{service:?}");
+    }
+    let unknown = health
+        .check(HealthCheckRequest {
+            service: "nope".into(),
+        })
+        .await;
+    assert_status(unknown, tonic::Code::NotFound, "");
+    let mut reflection = ServerReflectionClient::new(channel);
+    let ask = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut answers = reflection
+        .server_reflection_info(tokio_stream::iter([ask]))
+        .await?
+        .into_inner();
+    let Some(answer) = answers.message().await? else {
+        anyhow::bail!("no reflection answer");
+    };
+    let Some(MessageResponse::ListServicesResponse(list)) = answer.message_response else {
+        anyhow::bail!("not a service list: {answer:?}");
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    for s in ["judge.v1.JudgeService", "judge.v1.WorkerService", "judge.v1.AdminService"] {
+        assert!(names.iter().any(|n| n == s), "{s} not in {names:?}");
+    }
+    Ok(())
+}
