@@ -9,6 +9,7 @@ pub mod core;
 pub mod driver;
 pub mod gc;
 pub mod http;
+pub mod metrics;
 pub mod recovery;
 pub mod server;
 pub mod service;

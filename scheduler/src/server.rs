@@ -128,6 +128,7 @@ pub async fn start(
     let hub = WatchHub::default();
     let sessions = Sessions::default();
     let consoles = crate::consoles::Consoles::default();
+    let metrics = crate::metrics::Metrics::default();
     let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
     let http_stopping = stopping.clone();
     let driver_config = DriverConfig {
@@ -146,6 +147,7 @@ pub async fn start(
         driver_config,
     )
     .with_events(abandoned)
+    .with_metrics(metrics.clone())
     .spawn(8192);
     tokio::spawn(refresh_tokens(
         store.clone(),
@@ -172,13 +174,14 @@ pub async fn start(
     use crate::service::{ADMINS, PEOPLE, WORKERS};
     let languages = Offered::new("language", store.offered_languages().await?);
     let job_types = Offered::new("job type", store.offered_job_types().await?);
+    let transfers = crate::service::Transfers::new(32);
     let worker_api = WorkerApi {
         languages: languages.clone(),
         job_types: job_types.clone(),
         max_run_output: opts.run.output_bytes,
         consoles: consoles.clone(),
         store: store.clone(),
-        transfers: crate::service::Transfers::new(32),
+        transfers: transfers.clone(),
         driver: driver.clone(),
         sessions,
         blobs: blobs.clone(),
@@ -263,6 +266,8 @@ pub async fn start(
                 store: store.clone(),
                 driver: driver.clone(),
                 consoles,
+                metrics,
+                transfers: transfers.clone(),
                 allow_origin: match &opts.http_allow_origin {
                     Some(o) => Some(o.parse().map_err(|_| ServeError::Listen {
                         addr,

@@ -391,6 +391,11 @@ async fn metrics_health_cors_and_the_dashboards_page() -> anyhow::Result<()> {
         "judge_slots{use=\"total\"} 2",
         "judge_worker_cpu_percent{worker=\"w\"}",
         "judge_consoles_open 0",
+        "judge_submit_to_assign_seconds_count 3",
+        "judge_submit_to_done_seconds_count 3",
+        "judge_store_batch_changes_count",
+        "judge_transfers_in_flight 0",
+        "judge_queue_length",
     ] {
         assert!(
             m.body.contains(needle),
@@ -501,7 +506,11 @@ async fn grpc_health_and_reflection_answer_without_a_token() -> anyhow::Result<(
         anyhow::bail!("not a service list: {answer:?}");
     };
     let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
-    for s in ["judge.v1.JudgeService", "judge.v1.WorkerService", "judge.v1.AdminService"] {
+    for s in [
+        "judge.v1.JudgeService",
+        "judge.v1.WorkerService",
+        "judge.v1.AdminService",
+    ] {
         assert!(names.iter().any(|n| n == s), "{s} not in {names:?}");
     }
     Ok(())

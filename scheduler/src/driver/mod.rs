@@ -144,6 +144,7 @@ pub struct Driver {
     /// Consoles' channels, by request, until the core admits them.
     links: HashMap<RequestId, Link>,
     consoles: Consoles,
+    metrics: crate::metrics::Metrics,
     next_req: RequestId,
     next_session: u64,
     /// Events the driver raises itself (a feed found dead, a job that cannot run), applied
@@ -181,10 +182,17 @@ impl Driver {
             sources: HashMap::new(),
             links: HashMap::new(),
             consoles,
+            metrics: crate::metrics::Metrics::default(),
             next_req: 1,
             next_session: 1,
             internal: Vec::new(),
         }
+    }
+
+    /// Counts into `metrics` (shared with `/metrics`).
+    pub fn with_metrics(mut self, metrics: crate::metrics::Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Events to apply before the first input, e.g. recovered jobs that cannot run.
@@ -298,8 +306,15 @@ impl Driver {
             })
             .collect();
         if !changes.is_empty() {
+            let started = std::time::Instant::now();
             match self.store.persist(&changes, &self.sources).await {
-                Ok(()) => tracing::debug!(changes = changes.len(), "batch committed"),
+                Ok(()) => {
+                    tracing::debug!(changes = changes.len(), "batch committed");
+                    self.metrics.batch_size.observe(changes.len() as f64);
+                    self.metrics
+                        .batch_seconds
+                        .observe(started.elapsed().as_secs_f64());
+                }
                 Err(StoreError::DiskFull(why)) => return self.roll_back(why).await,
                 Err(e) => {
                     tracing::error!(error = %e, "store write failed; stopping so a restart recovers from the store");
@@ -327,6 +342,7 @@ impl Driver {
             match effect {
                 Effect::Persist(Persist::Finished { job_id, .. }) => self.consoles.remove(job_id),
                 Effect::Persist(Persist::Event(ev)) => {
+                    self.observe(&ev);
                     tracing::debug!(
                         job_id = ev.job_id,
                         seq = ev.seq,
@@ -455,6 +471,17 @@ impl Driver {
             run: None,
             console: None,
         }))
+    }
+
+    /// Times the job's life for `/metrics`.
+    fn observe(&self, ev: &pb::JobEvent) {
+        use pb::job_event::Event as Ev;
+        match &ev.event {
+            Some(Ev::Submitted(_)) => self.metrics.submitted(ev.job_id, ev.at_ms),
+            Some(Ev::Assigned(a)) => self.metrics.assigned(ev.job_id, a.attempt, ev.at_ms),
+            Some(Ev::Finished(_)) => self.metrics.finished(ev.job_id, ev.at_ms),
+            _ => {}
+        }
     }
 
     fn abandon(&mut self, job_id: JobId, reason: String) {

@@ -31,6 +31,8 @@ pub struct HttpState {
     pub store: Store,
     pub driver: crate::driver::DriverHandle,
     pub consoles: crate::consoles::Consoles,
+    pub metrics: crate::metrics::Metrics,
+    pub transfers: crate::service::Transfers,
     /// The one site allowed to call the API from a browser (CORS), if any.
     pub allow_origin: Option<HeaderValue>,
     /// Largest request body.

@@ -74,6 +74,9 @@ async fn render(s: &HttpState) -> Result<String, String> {
         "queue_length",
         "Jobs waiting for a worker, by job type",
     );
+    for kind in judge_common::job_kind::JobKind::ALL {
+        queue.get_or_create(&labels(&[("job_type", kind.as_str())]));
+    }
     for (kind, state, verdict, n) in s.store.job_tally().await.map_err(|e| e.to_string())? {
         let l = labels(&[
             ("job_type", &kind),
@@ -155,6 +158,35 @@ async fn render(s: &HttpState) -> Result<String, String> {
     consoles
         .get_or_create(&Vec::new())
         .set(s.consoles.len() as f64);
+    let m = &s.metrics;
+    reg.register(
+        "submit_to_assign_seconds",
+        "From a job's submission to its first assignment",
+        m.submit_to_assign.clone(),
+    );
+    reg.register(
+        "submit_to_done_seconds",
+        "From a job's submission to its end",
+        m.submit_to_done.clone(),
+    );
+    reg.register(
+        "store_batch_changes",
+        "Changes per store transaction",
+        m.batch_size.clone(),
+    );
+    reg.register(
+        "store_batch_seconds",
+        "Seconds per store transaction",
+        m.batch_seconds.clone(),
+    );
+    let transfers = family(
+        &mut reg,
+        "transfers_in_flight",
+        "Test-data downloads running now",
+    );
+    transfers
+        .get_or_create(&Vec::new())
+        .set(s.transfers.in_flight() as f64);
     let mut out = String::new();
     encode(&mut out, &reg).map_err(|e| e.to_string())?;
     Ok(out)

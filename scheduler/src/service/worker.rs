@@ -53,6 +53,8 @@ pub struct WorkerApi {
 #[derive(Clone)]
 pub struct Transfers {
     total: std::sync::Arc<tokio::sync::Semaphore>,
+    /// Permits of `total`.
+    limit: usize,
     per_peer: std::sync::Arc<
         std::sync::Mutex<
             std::collections::HashMap<std::net::SocketAddr, std::sync::Arc<tokio::sync::Semaphore>>,
@@ -68,7 +70,13 @@ impl Transfers {
         Transfers {
             total: std::sync::Arc::new(tokio::sync::Semaphore::new(total)),
             per_peer: Default::default(),
+            limit: total,
         }
+    }
+
+    /// Transfers running now.
+    pub fn in_flight(&self) -> usize {
+        self.limit.saturating_sub(self.total.available_permits())
     }
 
     /// Waits for a transfer slot; the permits are held for as long as the transfer lasts.
