@@ -75,7 +75,7 @@ async fn render(s: &HttpState) -> Result<String, String> {
         "Jobs waiting for a worker, by job type",
     );
     for kind in judge_common::job_kind::JobKind::ALL {
-        queue.get_or_create(&labels(&[("job_type", kind.as_str())]));
+        let _ = queue.get_or_create(&labels(&[("job_type", kind.as_str())]));
     }
     for (kind, state, verdict, n) in s.store.job_tally().await.map_err(|e| e.to_string())? {
         let l = labels(&[
