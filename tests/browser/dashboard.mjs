@@ -102,6 +102,19 @@ try {
   await page.waitForTimeout(500);
   if (ran.length > 0) fail("something ran: " + ran.join("; "));
 
+  // A live console in the page: a prompt, a name typed, the answer.
+  await sp.goto(base + "/#/console");
+  await sp.fill("#console-language", "python3");
+  await sp.fill("#console-source", "name = input('name? ')\nprint('hello, ' + name)\n");
+  await sp.click("#console-form button");
+  await sp.locator("#console-screen", { hasText: "name? " }).waitFor({ timeout: TIMEOUT });
+  await sp.click("#console-screen");
+  await sp.keyboard.type("Ada");
+  await sp.keyboard.press("Enter");
+  await sp.locator("#console-screen", { hasText: "hello, Ada" }).waitFor({ timeout: TIMEOUT });
+  await sp.locator("#console-status", { hasText: "exited with 0" }).waitFor({ timeout: TIMEOUT });
+  await sp.screenshot({ path: `${shots}/console.png` });
+
   // A phone-sized screen.
   const phone = await (await browser.newContext({ viewport: { width: 375, height: 740 } })).newPage();
   await signIn(phone, admin);

@@ -7,6 +7,7 @@
 //! `tonic::Status` becomes a JSON error with the matching HTTP status.
 
 mod api;
+mod console;
 mod dashboard;
 mod ops;
 
@@ -122,6 +123,7 @@ pub fn router(state: HttpState) -> Router {
         .merge(api::routes())
         .merge(ops::routes())
         .merge(dashboard::routes())
+        .route("/api/v1/console", axum::routing::get(console::upgrade))
         .layer(axum::extract::DefaultBodyLimit::max(state.max_body))
         .layer(axum::middleware::from_fn(move |req, next| {
             cors(allow.clone(), req, next)

@@ -40,6 +40,10 @@ const DRAIN: Duration = Duration::from_secs(2);
 
 pub type ConsoleStream = ReceiverStream<Result<pb::ConsoleEvent, Status>>;
 
+/// A client's console messages: the gRPC stream, or a WebSocket's translated.
+pub type ConsoleRequests =
+    std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::ConsoleRequest, Status>> + Send>>;
+
 fn event(e: Out) -> pb::ConsoleEvent {
     pb::ConsoleEvent { event: Some(e) }
 }
@@ -81,14 +85,16 @@ fn later(msg: pb::ConsoleRequest) -> Result<pb::AttachDown, Status> {
 
 impl JudgeApi {
     /// Admits the console `open` asks for and starts relaying; the client's stream.
-    pub(super) async fn console(
+    pub async fn open_console(
         &self,
         who: Caller,
-        mut requests: Streaming<pb::ConsoleRequest>,
+        mut requests: ConsoleRequests,
     ) -> Result<ConsoleStream, Status> {
-        let first = tokio::time::timeout(OPEN_TIMEOUT, requests.message())
+        use tokio_stream::StreamExt;
+        let first = tokio::time::timeout(OPEN_TIMEOUT, requests.next())
             .await
-            .map_err(|_| Status::deadline_exceeded("no open message within 30 s"))??;
+            .map_err(|_| Status::deadline_exceeded("no open message within 30 s"))?
+            .transpose()?;
         let open = match first.and_then(|m| m.msg) {
             Some(In::Open(o)) => o,
             Some(_) => {
@@ -199,7 +205,7 @@ struct Relay {
 impl Relay {
     async fn run(
         self,
-        requests: Streaming<pb::ConsoleRequest>,
+        requests: ConsoleRequests,
         input: mpsc::Sender<pb::AttachDown>,
         mut up: mpsc::Receiver<Up>,
     ) {
@@ -343,12 +349,13 @@ fn ending(run: Option<pb::RunResult>, message: String, job_id: JobId) -> pb::Con
 /// take them, the client's stream is not read (its flow control slows the client down). A
 /// message that breaks the rules is reported on `bad`.
 async fn read_input(
-    mut requests: Streaming<pb::ConsoleRequest>,
+    mut requests: ConsoleRequests,
     input: mpsc::Sender<pb::AttachDown>,
     bad: mpsc::Sender<Status>,
 ) {
+    use tokio_stream::StreamExt;
     loop {
-        match requests.message().await {
+        match requests.next().await.transpose() {
             Ok(Some(msg)) => match later(msg) {
                 Ok(down) => {
                     if input.send(down).await.is_err() {

@@ -378,7 +378,7 @@ impl JudgeService for JudgeApi {
         req: Request<tonic::Streaming<pb::ConsoleRequest>>,
     ) -> Result<Response<Self::ConsoleStream>, Status> {
         let who = caller(&req)?;
-        let stream = JudgeApi::console(self, who, req.into_inner()).await?;
+        let stream = self.open_console(who, Box::pin(req.into_inner())).await?;
         Ok(Response::new(stream))
     }
 

@@ -10,7 +10,7 @@ mod worker;
 use tonic::{Request, Status};
 
 pub use admin::AdminApi;
-pub use console::stopped;
+pub use console::{stopped, ConsoleRequests};
 pub use judge::JudgeApi;
 pub use judge::Watchers;
 pub use offers::Offered;

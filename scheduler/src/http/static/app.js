@@ -256,12 +256,83 @@ async function problems() {
       (p.time_limit_ms / 1000) + " s", bytes(p.total_bytes)])));
 }
 
+/** Output as a terminal shows it: line ends, backspaces and nothing else interpreted. */
+function paint(screen, text) {
+  let t = screen.textContent;
+  for (const ch of text) {
+    if (ch === "\r") continue;
+    if (ch === "\b") { t = t.slice(0, -1); continue; }
+    if (ch === "\u0007") continue;
+    t += ch;
+  }
+  screen.textContent = t.slice(-200000);
+  screen.scrollTop = screen.scrollHeight;
+}
+
+async function consolePage() {
+  const language = el("input", { id: "console-language", placeholder: "python3", required: "" });
+  const source = el("textarea", { id: "console-source", rows: "10", required: "" });
+  const status = el("p", { id: "console-status", class: "state" });
+  const screen = el("pre", { id: "console-screen", class: "terminal", tabindex: "0" });
+  const form = el("form", { id: "console-form" },
+    el("label", {}, "Language ", language), el("label", {}, "Program ", source),
+    el("button", { type: "submit" }, "Run live"));
+  page("Console", form, status, screen);
+  let socket = null;
+  const decoder = new TextDecoder();
+  const keys = { Enter: "\r", Backspace: "\u007f", Tab: "\t", Escape: "\u001b" };
+  screen.addEventListener("keydown", (e) => {
+    if (!socket || socket.readyState !== WebSocket.OPEN) return;
+    let data = null;
+    if (e.ctrlKey && e.key.length === 1) {
+      data = String.fromCharCode(e.key.toUpperCase().charCodeAt(0) - 64);
+    } else if (keys[e.key]) {
+      data = keys[e.key];
+    } else if (e.key.length === 1) {
+      data = e.key;
+    }
+    if (data !== null) {
+      e.preventDefault();
+      socket.send(JSON.stringify({ input: data }));
+    }
+  });
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    if (socket) socket.close();
+    screen.textContent = "";
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    socket = new WebSocket(`${scheme}://${location.host}/api/v1/console`);
+    socket.binaryType = "arraybuffer";
+    socket.onopen = () => socket.send(JSON.stringify({
+      token: token(), language: language.value, source: source.value, rows: 24, cols: 80,
+    }));
+    socket.onmessage = (m) => {
+      if (m.data instanceof ArrayBuffer) {
+        paint(screen, decoder.decode(new Uint8Array(m.data), { stream: true }));
+        return;
+      }
+      const ev = JSON.parse(m.data);
+      if (ev.event === "queued") status.textContent = `console ${ev.job_id} queued`;
+      if (ev.event === "assigned") status.textContent = `on worker ${ev.worker}`;
+      if (ev.event === "compiling") status.textContent = "compiling";
+      if (ev.event === "running") { status.textContent = "running"; screen.focus(); }
+      if (ev.event === "end") {
+        status.textContent = ev.outcome === "exited"
+          ? `exited with ${ev.exit_code}` : `ended: ${ev.outcome || ev.message}`;
+        if (ev.outcome === "compile_error") paint(screen, ev.message);
+      }
+      if (ev.event === "error") status.textContent = "refused: " + ev.message;
+    };
+  });
+  stream = { abort: () => socket && socket.close() };
+}
+
 function route() {
   stop();
   if (!token()) return signOut();
   document.getElementById("nav").hidden = false;
   const [, what, arg] = (location.hash || "#/fleet").split("/");
-  const pages = { fleet, jobs, submit, problems, job: () => job(arg) };
+  const pages = { fleet, jobs, submit, problems, console: consolePage, job: () => job(arg) };
   (pages[what] || fleet)().catch(showError);
 }
 
