@@ -42,12 +42,25 @@ pub async fn run(
     report_every: Duration,
     on_assign: Option<OnAssign>,
 ) -> Result<()> {
+    run_offering(url, token, name, slots, report_every, on_assign, "python3").await
+}
+
+/// [`run`], offering `language` instead of python3.
+pub async fn run_offering(
+    url: String,
+    token: String,
+    name: String,
+    slots: u32,
+    report_every: Duration,
+    on_assign: Option<OnAssign>,
+    language: &str,
+) -> Result<()> {
     let hello = pb::ConnectRequest {
         name,
         slots,
         job_types: vec!["judge".into()],
         languages: vec![pb::LanguageInfo {
-            id: "python3".into(),
+            id: language.into(),
             version: "sim".into(),
         }],
         ..Default::default()

@@ -17,9 +17,11 @@
 //! - `console`: a keystroke's round trip through a console against a loopback TCP echo, a
 //!   console's output throughput against loopback TCP, and many consoles at once on
 //!   simulated workers with the scheduler's memory per console.
+//! - `http`: HTTP submit throughput and SSE fan-out, as ratios to the gRPC path.
 
 mod console;
 mod first_judging;
+mod http;
 mod interactive;
 mod stuck;
 
@@ -107,6 +109,15 @@ enum Cmd {
     Stuck,
     /// Consoles: keystroke round trips and throughput against loopback TCP, then many at
     /// once on simulated workers.
+    /// The HTTP side against gRPC: submit throughput, then fan-out to many watchers.
+    Http {
+        #[arg(long, default_value_t = 10_000)]
+        jobs: usize,
+        #[arg(long, default_value_t = 64)]
+        submitters: usize,
+        #[arg(long, default_value_t = 1_000)]
+        watchers: usize,
+    },
     Console {
         #[arg(long, default_value_t = 2_000)]
         trips: usize,
@@ -856,6 +867,11 @@ async fn main() -> Result<()> {
         Cmd::Sandbox { runs, submissions } => sandbox(runs, submissions).await,
         Cmd::FirstJudging { tests, rounds } => first_judging::run(tests, rounds).await,
         Cmd::Stuck => stuck::run().await,
+        Cmd::Http {
+            jobs,
+            submitters,
+            watchers,
+        } => http::run(jobs, submitters, watchers).await,
         Cmd::Console {
             trips,
             consoles,
