@@ -42,7 +42,14 @@ pub async fn run(jobs: usize, submitters: usize, watchers: usize) -> Result<()> 
     let s = setup_on(false, args.map(String::from).to_vec()).await?;
     for i in 0..8 {
         let (url, tok) = (s.url.clone(), s.worker.clone());
-        tokio::spawn(sim::run(url, tok, format!("sim{i}"), 64, Duration::from_secs(3), None));
+        tokio::spawn(sim::run(
+            url,
+            tok,
+            format!("sim{i}"),
+            64,
+            Duration::from_secs(3),
+            None,
+        ));
     }
     let judge = judge_tests::judge_client(&s.url, &s.admin).await?;
     judge_tests::connected_workers(&judge, 8, judge_tests::WAIT).await?;
@@ -53,11 +60,16 @@ pub async fn run(jobs: usize, submitters: usize, watchers: usize) -> Result<()> 
     let http = http_submits(&s, jobs, submitters, jobs as u64).await?;
     println!("submit throughput, {jobs} jobs, {submitters} clients, end to end (stored done):");
     println!("  gRPC Submit          {grpc:8.0} jobs/s");
-    println!("  POST /api/v1/jobs    {http:8.0} jobs/s  (x{:.2} of gRPC)", http / grpc);
+    println!(
+        "  POST /api/v1/jobs    {http:8.0} jobs/s  (x{:.2} of gRPC)",
+        http / grpc
+    );
 
     let (g_time, g_mem) = fan_out(&s, watchers, false).await?;
     let (h_time, h_mem) = fan_out(&s, watchers, true).await?;
-    println!("fan-out: {watchers} watchers of one job, from its start to every watcher's last event:");
+    println!(
+        "fan-out: {watchers} watchers of one job, from its start to every watcher's last event:"
+    );
     println!(
         "  gRPC WatchJob        {:8.1} ms  scheduler +{:.1} MiB ({:.1} KiB a watcher)",
         g_time.as_secs_f64() * 1e3,
@@ -96,7 +108,10 @@ async fn grpc_submits(s: &Setup, jobs: usize, submitters: usize, done_before: u6
 }
 
 async fn http_submits(s: &Setup, jobs: usize, submitters: usize, done_before: u64) -> Result<f64> {
-    let addr = s.sched.http_addr.ok_or_else(|| anyhow::anyhow!("no http side"))?;
+    let addr = s
+        .sched
+        .http_addr
+        .ok_or_else(|| anyhow::anyhow!("no http side"))?;
     let uri = format!("http://{addr}/api/v1/jobs");
     let auth = format!("Bearer {}", s.admin);
     let per = jobs / submitters;
@@ -165,7 +180,10 @@ async fn fan_out(s: &Setup, n: usize, sse: bool) -> Result<(Duration, u64)> {
     for _ in 0..n {
         let ready = ready.clone();
         if sse {
-            let addr = s.sched.http_addr.ok_or_else(|| anyhow::anyhow!("no http side"))?;
+            let addr = s
+                .sched
+                .http_addr
+                .ok_or_else(|| anyhow::anyhow!("no http side"))?;
             let (c, auth) = (client(), format!("Bearer {}", s.admin));
             tasks.push(tokio::spawn(async move {
                 let req = hyper::Request::get(format!("http://{addr}/api/v1/jobs/{id}/events"))
@@ -192,7 +210,10 @@ async fn fan_out(s: &Setup, n: usize, sse: bool) -> Result<(Duration, u64)> {
             let mut j = judge_tests::judge_client(&s.url, &s.admin).await?;
             tasks.push(tokio::spawn(async move {
                 let mut events = j
-                    .watch_job(pb::WatchJobRequest { job_id: id, after_seq: 0 })
+                    .watch_job(pb::WatchJobRequest {
+                        job_id: id,
+                        after_seq: 0,
+                    })
                     .await?
                     .into_inner();
                 while let Some(ev) = events.next().await {
