@@ -205,12 +205,12 @@ pub async fn start(
     let submit_bytes = opts.max_stdin_bytes + opts.max_source_bytes + (1 << 20);
     let output = usize::try_from(opts.run.output_bytes).unwrap_or(usize::MAX / 4);
     let report_bytes = output.saturating_mul(2).saturating_add(1 << 20);
-    let admin_api = AdminApi {
+    let admin_api = std::sync::Arc::new(AdminApi {
         catalog,
         driver: driver.clone(),
         store: store.clone(),
         blobs,
-    };
+    });
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter
         .set_serving::<JudgeServiceServer<JudgeApi>>()
@@ -253,8 +253,8 @@ pub async fn start(
             JudgeServiceServer::from_arc(judge_api.clone()).max_decoding_message_size(submit_bytes),
             auth(tokens.clone(), PEOPLE, false),
         ))
-        .add_service(AdminServiceServer::with_interceptor(
-            admin_api,
+        .add_service(InterceptedService::new(
+            AdminServiceServer::from_arc(admin_api.clone()),
             auth(tokens, ADMINS, false),
         ));
 
@@ -262,6 +262,7 @@ pub async fn start(
         Some(addr) => {
             let state = crate::http::HttpState {
                 judge: judge_api.clone(),
+                admin: admin_api.clone(),
                 tokens: tokens_http,
                 store: store.clone(),
                 driver: driver.clone(),

@@ -348,6 +348,74 @@ async fn the_json_api_does_what_grpc_does_with_the_same_rules() -> anyhow::Resul
     );
     assert_eq!(r.status, 413, "{}", r.body);
 
+    // A problem pushed as one archive (admins only).
+    let archive = c.dir.path().join("aplusb.tar");
+    let ok = Command::new("tar")
+        .arg("-C")
+        .arg(example_problem("aplusb"))
+        .arg("-cf")
+        .arg(&archive)
+        .arg(".")
+        .status()?
+        .success();
+    assert!(ok, "tar");
+    let upload = format!("@{}", archive.display());
+    let tar_args = [
+        "-H",
+        "Content-Type: application/x-tar",
+        "--data-binary",
+        upload.as_str(),
+    ];
+    let r = curl(
+        &c,
+        "POST",
+        "/api/v1/problems/aplusb-web?time_limit=3",
+        Some(&c.admin),
+        &tar_args,
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.json()["id"], "aplusb-web");
+    assert!(
+        r.json()["tests"].as_u64().is_some_and(|t| t > 0),
+        "{}",
+        r.body
+    );
+    let listed = curl(&c, "GET", "/api/v1/problems", Some(&c.submitter), &[]).json();
+    let web = listed["problems"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["id"] == "aplusb-web");
+    assert_eq!(
+        web.map(|p| p["time_limit_ms"].clone()),
+        Some(json!(3000)),
+        "{listed}"
+    );
+    let r = curl(
+        &c,
+        "POST",
+        "/api/v1/problems/mine",
+        Some(&c.submitter),
+        &tar_args,
+    );
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (403, json!("permission_denied"))
+    );
+    let junk = curl(
+        &c,
+        "POST",
+        "/api/v1/problems/junk",
+        Some(&c.admin),
+        &[
+            "-H",
+            "Content-Type: application/x-tar",
+            "--data-binary",
+            "not a tar archive",
+        ],
+    );
+    assert_eq!(junk.status, 400, "{}", junk.body);
+
     // A full queue is 429 with Retry-After.
     let mut q = Cluster::start(&["--max-queued-per-token", "1"]).await?;
     let first = post_json(

@@ -10,6 +10,7 @@ mod api;
 mod console;
 mod dashboard;
 mod ops;
+mod push;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -28,6 +29,7 @@ use crate::tokens::{Caller, TokenCache};
 #[derive(Clone)]
 pub struct HttpState {
     pub judge: Arc<JudgeApi>,
+    pub admin: Arc<crate::service::AdminApi>,
     pub tokens: TokenCache,
     pub store: Store,
     pub driver: crate::driver::DriverHandle,
@@ -124,6 +126,11 @@ pub fn router(state: HttpState) -> Router {
         .merge(ops::routes())
         .merge(dashboard::routes())
         .route("/api/v1/console", axum::routing::get(console::upgrade))
+        .route(
+            "/api/v1/problems/{id}",
+            axum::routing::post(push::push)
+                .layer(axum::extract::DefaultBodyLimit::max(push::MAX_ARCHIVE)),
+        )
         .layer(axum::extract::DefaultBodyLimit::max(state.max_body))
         .layer(axum::middleware::from_fn(move |req, next| {
             cors(allow.clone(), req, next)

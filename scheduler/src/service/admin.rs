@@ -156,10 +156,36 @@ impl AdminService for AdminApi {
         &self,
         req: Request<Streaming<pb::PushProblemRequest>>,
     ) -> Result<Response<pb::PushProblemResponse>, Status> {
-        let mut stream = req.into_inner();
+        Ok(Response::new(self.push(req.into_inner()).await?))
+    }
+
+    async fn drain_worker(
+        &self,
+        req: Request<pb::DrainWorkerRequest>,
+    ) -> Result<Response<pb::DrainWorkerResponse>, Status> {
+        let name = req.into_inner().name;
+        check_ident("worker name", &name)?;
+        if self.driver.drain(name.clone()).await? {
+            Ok(Response::new(pb::DrainWorkerResponse {}))
+        } else {
+            Err(Status::not_found(format!(
+                "no connected worker named {name:?}"
+            )))
+        }
+    }
+}
+
+impl AdminApi {
+    /// Stores a pushed package: a header, then its files' chunks (the gRPC stream, or an
+    /// archive uploaded over HTTP, translated).
+    pub async fn push(
+        &self,
+        mut stream: impl tokio_stream::Stream<Item = Result<pb::PushProblemRequest, Status>> + Unpin,
+    ) -> Result<pb::PushProblemResponse, Status> {
+        use tokio_stream::StreamExt;
         let mut upload = Upload::default();
         let received: Result<(), Status> = async {
-            while let Some(msg) = stream.message().await? {
+            while let Some(msg) = stream.next().await.transpose()? {
                 let item = msg
                     .item
                     .ok_or_else(|| Status::invalid_argument("empty upload message"))?;
@@ -183,25 +209,10 @@ impl AdminService for AdminApi {
         // Submissions from now on get this version.
         self.catalog.pushed(&header.id, version);
         tracing::info!(problem = %header.id, version, tests = manifest.tests.len(), "problem stored");
-        Ok(Response::new(pb::PushProblemResponse {
+        Ok(pb::PushProblemResponse {
             id: header.id,
             version,
             test_count: manifest.tests.len() as u32,
-        }))
-    }
-
-    async fn drain_worker(
-        &self,
-        req: Request<pb::DrainWorkerRequest>,
-    ) -> Result<Response<pb::DrainWorkerResponse>, Status> {
-        let name = req.into_inner().name;
-        check_ident("worker name", &name)?;
-        if self.driver.drain(name.clone()).await? {
-            Ok(Response::new(pb::DrainWorkerResponse {}))
-        } else {
-            Err(Status::not_found(format!(
-                "no connected worker named {name:?}"
-            )))
-        }
+        })
     }
 }
