@@ -66,6 +66,7 @@ pub fn job_json(j: &pb::Job) -> Value {
         "worker": if j.worker.is_empty() { Value::Null } else { json!(j.worker) },
         "submitted_at_ms": j.submitted_at_ms,
         "finished_at_ms": if j.finished_at_ms == 0 { Value::Null } else { json!(j.finished_at_ms) },
+        "source": (!j.source.is_empty()).then(|| String::from_utf8_lossy(&j.source)),
         "run": j.run.as_ref().map(run_json),
         "run_limits": j.run_limits.as_ref().map(|l| json!({
             "time_limit_ms": l.time_limit_ms,

@@ -64,6 +64,7 @@ try {
   await sp.click("#submit-form button");
   await sp.waitForURL(/#\/job\/\d+/, { timeout: TIMEOUT });
   await sp.locator("#job-state", { hasText: "AC" }).waitFor({ timeout: TIMEOUT });
+  await sp.locator("#job-source", { hasText: "print(a + b)" }).waitFor({ timeout: TIMEOUT, state: "attached" });
   const rows = await sp.locator("#tests tbody tr").count();
   if (rows < 1) fail("no test rows on the job page");
   const reloaded = await sp.evaluate(() => performance.navigation.type);
@@ -71,9 +72,16 @@ try {
   await sp.screenshot({ path: `${shots}/job.png` });
   const ownJob = sp.url().split("/").pop();
 
-  // Jobs list, as the student sees it: only their own.
+  // Jobs list, as the student sees it: only their own; and what a waiting job waits for.
+  const waiting = await sp.evaluate(async (t) => {
+    const r = await fetch("/api/v1/jobs", { method: "POST",
+      headers: { Authorization: "Bearer " + t, "Content-Type": "application/json" },
+      body: JSON.stringify({ problem: "aplusb", language: "c", source: "int main(){for(;;);}" }) });
+    return (await r.json()).job_id;
+  }, student);
   await sp.goto(base + "/#/jobs");
   await sp.waitForSelector(`a[href='#/job/${ownJob}']`, { timeout: TIMEOUT });
+  await sp.locator(`a[href='#/job/${waiting}']`).waitFor({ timeout: TIMEOUT });
   await sp.screenshot({ path: `${shots}/jobs.png` });
 
   // Another student cannot see it.

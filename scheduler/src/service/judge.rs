@@ -158,6 +158,7 @@ fn to_pb(r: JobRecord, tests: Vec<pb::TestResult>, groups: Vec<pb::GroupResult>)
         groups: nest_groups(groups),
         run: None,
         run_limits: r.job.run_limits,
+        source: Vec::new(),
     }
 }
 
@@ -394,6 +395,7 @@ impl JudgeService for JudgeApi {
         if is_run {
             job.run = self.store.run_result(id).await?;
         }
+        job.source = self.store.source(id).await?;
         if queued {
             job.waiting = self.driver.waiting(id).await?;
         }
@@ -472,9 +474,20 @@ impl JudgeService for JudgeApi {
             before: req.before_job_id,
         };
         let records = self.store.recent_jobs(limit, &filter).await?;
+        let mut waiting = std::collections::HashMap::new();
+        for r in records.iter().filter(|r| r.state == pb::JobState::Queued) {
+            if let Some(why) = self.driver.waiting(r.job_id).await? {
+                waiting.insert(r.job_id, why);
+            }
+        }
         let jobs = records
             .into_iter()
-            .map(|r| to_pb(r, Vec::new(), Vec::new()))
+            .map(|r| {
+                let why = waiting.remove(&r.job_id);
+                let mut job = to_pb(r, Vec::new(), Vec::new());
+                job.waiting = why;
+                job
+            })
             .collect();
         Ok(Response::new(pb::ListJobsResponse { jobs }))
     }

@@ -277,6 +277,18 @@ impl Store {
             .collect()
     }
 
+    /// The job's submitted source.
+    pub async fn source(&self, id: JobId) -> Result<Vec<u8>> {
+        let row = sqlx::query("SELECT source FROM jobs WHERE id = $1")
+            .bind(id as i64)
+            .fetch_optional(self.pool())
+            .await?;
+        match row {
+            Some(r) => col(&r, "jobs", "source"),
+            None => Err(StoreError::NotFound(format!("job {id}"))),
+        }
+    }
+
     /// A `run` job's result, once it has one.
     pub async fn run_result(&self, id: JobId) -> Result<Option<pb::RunResult>> {
         let row = sqlx::query("SELECT run_result FROM jobs WHERE id = $1")

@@ -178,7 +178,8 @@ async function job(id) {
   const groups = el("ul", { id: "groups" });
   const message = el("pre", { id: "job-message", class: "message" });
   const run = el("div", { id: "job-run" });
-  page("Job " + id, head, testTable, groups, message, run);
+  const source = el("details", { id: "job-source" });
+  page("Job " + id, head, testTable, groups, message, run, source);
   const draw = (j) => {
     testTable.hidden = j.job_type !== "judge";
     head.replaceChildren(
@@ -187,6 +188,9 @@ async function job(id) {
         `${j.state}${j.verdict ? " · " + j.verdict : ""}${j.score !== null && j.score !== undefined ? " · score " + j.score : ""}`),
       el("p", {}, j.worker ? "worker " + j.worker : (j.waiting ? "waiting: " + j.waiting : "")),
     );
+    if (j.source && !source.childElementCount) {
+      source.append(el("summary", {}, "Source"), el("pre", { class: "message" }, j.source));
+    }
     message.textContent = j.message || "";
     message.hidden = !j.message;
     if (j.run) {
