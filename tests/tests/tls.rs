@@ -280,3 +280,29 @@ async fn mutual_tls_requires_a_client_certificate_from_workers_only() -> anyhow:
     .await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_http_side_serves_tls_with_the_same_certificate() -> anyhow::Result<()> {
+    let c = start(true).await?;
+    let port = c.sched.http_addr.expect("http side").port();
+    let url = |path: &str| format!("https://127.0.0.1:{port}{path}");
+    let curl = |args: &[&str]| {
+        std::process::Command::new("curl")
+            .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}"])
+            .args(args)
+            .output()
+    };
+    let ca = c.ca.display().to_string();
+    // Trusting the CA: served, no client certificate needed on this side.
+    let ok = curl(&["--cacert", &ca, &url("/healthz")])?;
+    assert_eq!(String::from_utf8_lossy(&ok.stdout), "200", "{ok:?}");
+    let auth = format!("Authorization: Bearer {}", c.admin);
+    let api = curl(&["--cacert", &ca, "-H", &auth, &url("/api/v1/problems")])?;
+    assert_eq!(String::from_utf8_lossy(&api.stdout), "200");
+    // Not trusting it, or speaking plaintext: nothing served.
+    let untrusted = curl(&[&url("/healthz")])?;
+    assert!(!untrusted.status.success(), "{untrusted:?}");
+    let plain = curl(&[&format!("http://127.0.0.1:{port}/healthz")])?;
+    assert_ne!(String::from_utf8_lossy(&plain.stdout), "200");
+    Ok(())
+}
