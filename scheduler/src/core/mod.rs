@@ -10,6 +10,7 @@
 
 mod dispatch;
 mod jobs;
+mod progress;
 pub mod routing;
 pub mod types;
 mod waiting;
@@ -448,131 +449,6 @@ impl Core {
                 reason: reason.to_string(),
             });
             self.event(job_id, now, ev, out);
-        }
-    }
-
-    fn on_progress(
-        &mut self,
-        session: SessionId,
-        job_id: JobId,
-        attempt: Attempt,
-        progress: JobProgress,
-        now: Millis,
-        out: &mut Vec<Effect>,
-    ) {
-        if !self.workers.touch(session, now) {
-            return;
-        }
-        let current = self
-            .jobs
-            .get(job_id)
-            .is_some_and(|j| j.attempt == attempt && j.session == Some(session));
-        if !current {
-            // A late or foreign attempt: never applied. If the worker is starting it, it is
-            // wasting a slot on something nobody wants; tell it to stop.
-            if progress == JobProgress::Accepted {
-                out.push(Effect::Send {
-                    session,
-                    command: Command::Cancel { job_id, attempt },
-                });
-            }
-            return;
-        }
-        let Some(job) = self.jobs.get_mut(job_id) else {
-            return;
-        };
-        match progress {
-            JobProgress::Accepted => {
-                if job.state != pb::JobState::Assigned {
-                    return; // duplicate
-                }
-                job.state = pb::JobState::Running;
-                if job.cancel_requested {
-                    out.push(Effect::Send {
-                        session,
-                        command: Command::Cancel { job_id, attempt },
-                    });
-                }
-                out.push(Effect::Persist(Persist::Started { job_id, attempt }));
-                self.event(job_id, now, Ev::Started(pb::StartedEvent { attempt }), out);
-            }
-            JobProgress::Compiling => {
-                if job.state == pb::JobState::Running {
-                    self.event(
-                        job_id,
-                        now,
-                        Ev::Compiling(pb::CompilingEvent { attempt }),
-                        out,
-                    );
-                }
-            }
-            JobProgress::Test(result) => {
-                // Results come in order; anything else is a duplicate or a confused worker.
-                if job.state != pb::JobState::Running || result.index != job.tests_done {
-                    return;
-                }
-                job.tests_done += 1;
-                out.push(Effect::Persist(Persist::Test {
-                    job_id,
-                    attempt,
-                    result: result.clone(),
-                }));
-                self.event(job_id, now, Ev::Test(result), out);
-            }
-            JobProgress::Group(result) => {
-                if job.state != pb::JobState::Running || result.index != job.groups_done {
-                    return;
-                }
-                job.groups_done += 1;
-                out.push(Effect::Persist(Persist::Group {
-                    job_id,
-                    attempt,
-                    result: result.clone(),
-                }));
-                self.event(job_id, now, Ev::Group(result), out);
-            }
-            JobProgress::Finished {
-                verdict,
-                message,
-                cancelled,
-                score,
-                run,
-            } => {
-                if job.state != pb::JobState::Running && job.state != pb::JobState::Assigned {
-                    return;
-                }
-                self.workers.stop(session, job_id);
-                if cancelled {
-                    self.finish(job_id, pb::JobState::Cancelled, None, message, now, out);
-                } else {
-                    let is_run = job.job.run_limits.is_some();
-                    let ending = match run {
-                        // A run that ended has no verdict (a failed one is JE, without result).
-                        Some(run) if is_run => JobEnd {
-                            state: pb::JobState::Done,
-                            verdict: None,
-                            message,
-                            score: None,
-                            run: Some(run),
-                        },
-                        Some(_) => JobEnd {
-                            state: pb::JobState::Done,
-                            verdict: Some(pb::Verdict::Je),
-                            message: "the worker sent a run result for a judge job".into(),
-                            score: None,
-                            run: None,
-                        },
-                        None => JobEnd {
-                            state: pb::JobState::Done,
-                            verdict: Some(verdict).filter(|v| *v != pb::Verdict::Unspecified),
-                            message,
-                            score,
-                            run: None,
-                        },
-                    };
-                    self.finish_with(job_id, ending, now, out);
-                }
-            }
         }
     }
 

@@ -6,6 +6,7 @@ mod console;
 mod judge;
 mod offers;
 mod worker;
+mod worker_input;
 
 use tonic::{Request, Status};
 
