@@ -56,11 +56,21 @@ pub fn worst_case_ms(spec: &pb::ProblemSpec, files: &JobFiles) -> Millis {
 /// The longest a `run` job's attempt can take: the compiler's wall limit (the default
 /// compile time) and the program's wall limit. Its limits are set (resolved at submit).
 pub fn run_worst_case_ms(limits: &pb::RunLimits) -> Millis {
-    use judge_common::limits::{submission_wall_ms, tool_wall_ms, COMPILATION_TIME};
-    let compile_ms = (COMPILATION_TIME.default * 1000.0) as u64;
     let run_ms = u64::from(limits.time_limit_ms.unwrap_or_default());
-    let total = tool_wall_ms(compile_ms).saturating_add(submission_wall_ms(run_ms));
-    Millis::try_from(total).unwrap_or(Millis::MAX / 4)
+    after_compiling(judge_common::limits::submission_wall_ms(run_ms))
+}
+
+/// The longest a console's attempt can take: compiling, then open for its most seconds.
+pub fn console_worst_case_ms(max_seconds: u32) -> Millis {
+    after_compiling(u64::from(max_seconds) * 1000)
+}
+
+/// `run_ms` after the compiler's wall limit (the default compile time, which run jobs and
+/// consoles get).
+fn after_compiling(run_ms: u64) -> Millis {
+    use judge_common::limits::{tool_wall_ms, COMPILATION_TIME};
+    let compile_ms = (COMPILATION_TIME.default * 1000.0) as u64;
+    Millis::try_from(tool_wall_ms(compile_ms).saturating_add(run_ms)).unwrap_or(Millis::MAX / 4)
 }
 
 #[derive(Debug, Clone)]

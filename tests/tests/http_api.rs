@@ -5,7 +5,6 @@
 
 use std::process::Command;
 
-use judge_common::pb;
 use judge_tests::*;
 use serde_json::{json, Value};
 
@@ -525,7 +524,6 @@ async fn metrics_health_cors_and_the_dashboards_page() -> anyhow::Result<()> {
     let off = SchedulerProc::start(&data, &["--http-listen", "none"]).await?;
     assert!(off.http_addr.is_none());
     drop(off);
-    let _ = pb::JobState::Done;
     Ok(())
 }
 

@@ -180,9 +180,9 @@ impl Core {
                 req,
                 reply: Reply::Workers(self.workers.snapshots()),
             }),
-            Event::Explain { req, job_id } => out.push(Effect::Reply {
+            Event::Explain { req, job_ids } => out.push(Effect::Reply {
                 req,
-                reply: Reply::Waiting(self.waiting(job_id, now)),
+                reply: Reply::Waiting(job_ids.iter().map(|id| self.waiting(*id, now)).collect()),
             }),
             Event::Abandon { job_id, reason } => {
                 self.finish(

@@ -65,11 +65,9 @@ impl Core {
                 }
             }
             JobProgress::Test(result) => {
-                // Results come in order; anything else is a duplicate or a confused worker.
-                if job.state != pb::JobState::Running || result.index != job.tests_done {
+                if !in_order(job.state, &mut job.tests_done, result.index) {
                     return;
                 }
-                job.tests_done += 1;
                 out.push(Effect::Persist(Persist::Test {
                     job_id,
                     attempt,
@@ -78,10 +76,9 @@ impl Core {
                 self.event(job_id, now, Ev::Test(result), out);
             }
             JobProgress::Group(result) => {
-                if job.state != pb::JobState::Running || result.index != job.groups_done {
+                if !in_order(job.state, &mut job.groups_done, result.index) {
                     return;
                 }
-                job.groups_done += 1;
                 out.push(Effect::Persist(Persist::Group {
                     job_id,
                     attempt,
@@ -133,4 +130,15 @@ impl Core {
             }
         }
     }
+}
+
+/// Whether a result numbered `index` is the next one of a running job's attempt (it is then
+/// counted in `done`). Results come in order; anything else is a duplicate or a confused
+/// worker, and changes nothing.
+fn in_order(state: pb::JobState, done: &mut u32, index: u32) -> bool {
+    if state != pb::JobState::Running || index != *done {
+        return false;
+    }
+    *done += 1;
+    true
 }

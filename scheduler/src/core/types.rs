@@ -156,10 +156,10 @@ pub enum Event {
     ListWorkers {
         req: RequestId,
     },
-    /// Why a queued job waits (answered with `Reply::Waiting`).
+    /// Why these queued jobs wait (answered with `Reply::Waiting`, in the same order).
     Explain {
         req: RequestId,
-        job_id: JobId,
+        job_ids: Vec<JobId>,
     },
     /// The job cannot be run at all (its problem version is gone from the store): it ends
     /// as a judge error with `reason`, wherever it was.
@@ -203,8 +203,8 @@ pub enum Reply {
     Workers(Vec<WorkerSnapshot>),
     /// The worker's session is registered (its `Welcome` is on its feed).
     Connected(SessionId),
-    /// Why the job waits; `None` if it is not queued.
-    Waiting(Option<String>),
+    /// Why each job asked about waits; `None` for one that is not queued.
+    Waiting(Vec<Option<String>>),
 }
 
 /// A worker as `ListWorkers` shows it.

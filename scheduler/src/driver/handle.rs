@@ -110,7 +110,15 @@ impl DriverHandle {
 
     /// Why a queued job waits; `None` if it is not queued.
     pub async fn waiting(&self, job_id: JobId) -> Result<Option<String>, DriverError> {
-        match self.ask(Request::Explain { job_id }).await? {
+        Ok(self.waiting_all(vec![job_id]).await?.pop().flatten())
+    }
+
+    /// Why each of these jobs waits, in one round trip (a job list's queued jobs).
+    pub async fn waiting_all(
+        &self,
+        job_ids: Vec<JobId>,
+    ) -> Result<Vec<Option<String>>, DriverError> {
+        match self.ask(Request::Explain { job_ids }).await? {
             Reply::Waiting(why) => Ok(why),
             _ => Err(DriverError::WrongReply("explain")),
         }

@@ -104,9 +104,9 @@ pub enum Request {
         name: String,
     },
     ListWorkers,
-    /// Why a queued job waits.
+    /// Why queued jobs wait.
     Explain {
-        job_id: JobId,
+        job_ids: Vec<JobId>,
     },
 }
 
@@ -281,7 +281,7 @@ impl Driver {
             Request::Cancel { job_id } => Event::Cancel { req, job_id },
             Request::Drain { name } => Event::DrainWorker { req, name },
             Request::ListWorkers => Event::ListWorkers { req },
-            Request::Explain { job_id } => Event::Explain { req, job_id },
+            Request::Explain { job_ids } => Event::Explain { req, job_ids },
             Request::Connect { hello, feed } => {
                 let session = (self.config.epoch << 32) | self.next_session;
                 self.next_session += 1;

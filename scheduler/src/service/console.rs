@@ -24,7 +24,6 @@ use super::judge::{follow, submit_error, JudgeApi};
 use crate::consoles::{Link, Up};
 use crate::core::{JobId, NewJob};
 use crate::driver::Payload;
-use crate::server::ConsoleLimits;
 use crate::tokens::Caller;
 
 /// Largest input message a client may send.
@@ -121,7 +120,7 @@ impl JudgeApi {
             request_id: None,
             run_limits: spec.limits,
         };
-        let worst = console_worst_case_ms(&self.console_limits);
+        let worst = crate::catalog::console_worst_case_ms(self.console_limits.max_seconds);
         let payload = Payload {
             source: open.source,
             stdin: Vec::new(),
@@ -175,15 +174,6 @@ impl JudgeApi {
             idle_seconds: self.console_limits.idle_seconds,
         })
     }
-}
-
-/// The longest a console's attempt can take: compiling, then open for its most seconds.
-fn console_worst_case_ms(limits: &ConsoleLimits) -> crate::core::Millis {
-    let run = pb::RunLimits {
-        time_limit_ms: Some(0),
-        ..Default::default()
-    };
-    crate::catalog::run_worst_case_ms(&run) + i64::from(limits.max_seconds) * 1000
 }
 
 /// What a relay needs of the scheduler.

@@ -474,12 +474,21 @@ impl JudgeService for JudgeApi {
             before: req.before_job_id,
         };
         let records = self.store.recent_jobs(limit, &filter).await?;
-        let mut waiting = std::collections::HashMap::new();
-        for r in records.iter().filter(|r| r.state == pb::JobState::Queued) {
-            if let Some(why) = self.driver.waiting(r.job_id).await? {
-                waiting.insert(r.job_id, why);
-            }
-        }
+        let queued: Vec<JobId> = records
+            .iter()
+            .filter(|r| r.state == pb::JobState::Queued)
+            .map(|r| r.job_id)
+            .collect();
+        let mut waiting: std::collections::HashMap<JobId, String> = if queued.is_empty() {
+            Default::default()
+        } else {
+            let why = self.driver.waiting_all(queued.clone()).await?;
+            queued
+                .into_iter()
+                .zip(why)
+                .filter_map(|(id, w)| Some((id, w?)))
+                .collect()
+        };
         let jobs = records
             .into_iter()
             .map(|r| {

@@ -48,6 +48,24 @@ pub fn run_outcome(end: Ending, signaled: bool) -> RunOutcome {
     }
 }
 
+/// How a console's program ended: idle (no input or output for the idle limit) first; a
+/// time limit hit with CPU time to spare is the wall limit (the runner stops a run at either
+/// the same way); otherwise as a run.
+pub fn console_outcome(
+    idle: bool,
+    cpu_under_limit: bool,
+    end: Ending,
+    signaled: bool,
+) -> RunOutcome {
+    if idle {
+        return RunOutcome::IdleLimit;
+    }
+    if end.limit == Some(LimitHit::Time) && cpu_under_limit {
+        return RunOutcome::WallLimit;
+    }
+    run_outcome(end, signaled)
+}
+
 /// What judging does after a test's verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Next {
@@ -155,6 +173,28 @@ mod tests {
         assert_eq!(run(None, false, false, true), RunOutcome::Signaled);
         assert_eq!(run(None, false, false, false), RunOutcome::Exited);
         assert_eq!(run(None, true, true, false), RunOutcome::Exited);
+    }
+
+    #[test]
+    fn a_console_ends_idle_then_at_its_wall_then_as_a_run() {
+        let time = ended(Some(LimitHit::Time), false, false);
+        assert_eq!(
+            console_outcome(true, true, time, true),
+            RunOutcome::IdleLimit
+        );
+        assert_eq!(
+            console_outcome(false, true, time, true),
+            RunOutcome::WallLimit
+        );
+        assert_eq!(
+            console_outcome(false, false, time, true),
+            RunOutcome::TimeLimit
+        );
+        let exited = ended(None, true, false);
+        assert_eq!(
+            console_outcome(false, true, exited, false),
+            RunOutcome::Exited
+        );
     }
 
     #[test]

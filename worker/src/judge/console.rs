@@ -20,18 +20,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use judge_common::pb;
-use judge_common::run_limits;
 use pb::job_update::Update;
 use tokio::io::unix::AsyncFd;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tonic::Streaming;
 
-use super::run::compile_limits;
+use super::run::Program;
 use super::testset::ending;
-use super::{judge_error, Judge, NotCompiled, Outcome, RUN_FILE_SIZE};
-use crate::core::verdict::run_outcome;
-use crate::sandbox::{LimitHit, RunOutcome, RunSpec};
+use super::{judge_error, Judge, Outcome, RUN_FILE_SIZE};
+use crate::core::verdict::console_outcome;
+use crate::sandbox::{RunOutcome, RunSpec};
 
 /// Most bytes of output sent in one message.
 const CHUNK: usize = 64 * 1024;
@@ -164,16 +163,8 @@ impl Judge {
         report: &(dyn Fn(Update) + Send + Sync),
         cancel: watch::Receiver<bool>,
     ) -> Outcome {
-        let Some(lang) = self.languages.get(&assign.language) else {
-            return judge_error(format!("this worker has no language {:?}", assign.language));
-        };
         let Some(attacher) = &self.attacher else {
             return judge_error("this worker cannot attach consoles");
-        };
-        let limits = match spec.limits.as_ref().map(run_limits::check) {
-            Some(Ok(l)) => l,
-            Some(Err(e)) => return judge_error(format!("console limits: {e}")),
-            None => return judge_error("a console without limits"),
         };
         let size = match spec.size {
             Some(s) if (1..=1000).contains(&s.rows) && (1..=1000).contains(&s.cols) => s,
@@ -182,19 +173,16 @@ impl Judge {
         if !(1..=86_400).contains(&spec.max_seconds) || !(1..=86_400).contains(&spec.idle_seconds) {
             return judge_error("console seconds outside 1 to 86400");
         }
-        let class = match self
-            .compile(dir, lang, &assign.source, compile_limits(), report, &cancel)
+        let Program {
+            lang,
+            limits,
+            class,
+        } = match self
+            .program(dir, assign, spec.limits.as_ref(), report, &cancel)
             .await
         {
-            Ok(class) => class,
-            Err(NotCompiled::Error(message)) => {
-                return Outcome::Ran(Box::new(pb::RunResult {
-                    outcome: pb::RunOutcome::CompileError as i32,
-                    compile_message: message,
-                    ..Default::default()
-                }))
-            }
-            Err(NotCompiled::Stop(end)) => return end,
+            Ok(p) => p,
+            Err(end) => return end,
         };
         let (master, slave) = match terminal(&size, !spec.piped_input) {
             Ok(t) => t,
@@ -236,19 +224,15 @@ impl Judge {
             Ok(r) => r,
             Err(e) => return judge_error(format!("console: {e}")),
         };
-        let outcome = match stop {
-            Stop::Cancelled => return Outcome::Cancelled,
-            Stop::Idle => pb::RunOutcome::IdleLimit,
-            // The runner stops a run at its wall limit as at its CPU limit: which one it was
-            // is in the CPU time.
-            Stop::Ran if run.limit == Some(LimitHit::Time) && run.cpu_ms < millis(limits.time) => {
-                pb::RunOutcome::WallLimit
-            }
-            Stop::Ran => run_outcome(
-                ending(&run, lang.memory_error.as_deref()),
-                run.signal.is_some(),
-            ),
-        };
+        if stop == Stop::Cancelled {
+            return Outcome::Cancelled;
+        }
+        let outcome = console_outcome(
+            stop == Stop::Idle,
+            run.cpu_ms < millis(limits.time),
+            ending(&run, lang.memory_error.as_deref()),
+            run.signal.is_some(),
+        );
         Outcome::Ran(Box::new(pb::RunResult {
             outcome: outcome as i32,
             exit_code: (outcome == pb::RunOutcome::Exited)

@@ -8,13 +8,14 @@ use judge_common::run_limits;
 use pb::job_update::Update;
 use tokio::sync::watch;
 
+use super::languages::Language;
 use super::testset::ending;
 use super::{judge_error, wall, Judge, NotCompiled, Outcome, ToolLimits, RUN_FILE_SIZE};
 use crate::core::verdict::run_outcome;
 use crate::sandbox::RunSpec;
 
 /// The compiler's limits for a run job: the defaults problems get.
-pub(super) fn compile_limits() -> ToolLimits {
+fn compile_limits() -> ToolLimits {
     use judge_common::limits::{COMPILATION_MEMORY, COMPILATION_TIME};
     let secs = COMPILATION_TIME.default;
     ToolLimits {
@@ -23,7 +24,54 @@ pub(super) fn compile_limits() -> ToolLimits {
     }
 }
 
+/// What a run or a console starts from: the program compiled, its language and its limits.
+pub(super) struct Program<'a> {
+    pub lang: &'a Language,
+    pub limits: run_limits::Checked,
+    /// The name of its main class (Java).
+    pub class: String,
+}
+
 impl Judge {
+    /// The language and limits of a run or a console, checked, and its source compiled.
+    /// `Err` ends the attempt: a compile error as a run result, or the judge's failure.
+    pub(super) async fn program(
+        &self,
+        dir: &Path,
+        assign: &pb::Assign,
+        limits: Option<&pb::RunLimits>,
+        report: &(dyn Fn(Update) + Send + Sync),
+        cancel: &watch::Receiver<bool>,
+    ) -> Result<Program<'_>, Outcome> {
+        let Some(lang) = self.languages.get(&assign.language) else {
+            return Err(judge_error(format!(
+                "this worker has no language {:?}",
+                assign.language
+            )));
+        };
+        let limits = match limits.map(run_limits::check) {
+            Some(Ok(l)) => l,
+            Some(Err(e)) => return Err(judge_error(format!("run limits: {e}"))),
+            None => return Err(judge_error("a run without limits")),
+        };
+        match self
+            .compile(dir, lang, &assign.source, compile_limits(), report, cancel)
+            .await
+        {
+            Ok(class) => Ok(Program {
+                lang,
+                limits,
+                class,
+            }),
+            Err(NotCompiled::Error(message)) => Err(Outcome::Ran(Box::new(pb::RunResult {
+                outcome: pb::RunOutcome::CompileError as i32,
+                compile_message: message,
+                ..Default::default()
+            }))),
+            Err(NotCompiled::Stop(end)) => Err(end),
+        }
+    }
+
     /// Runs `assign`'s program once on `input`.
     pub(super) async fn run_in(
         &self,
@@ -33,27 +81,16 @@ impl Judge {
         report: &(dyn Fn(Update) + Send + Sync),
         cancel: watch::Receiver<bool>,
     ) -> Outcome {
-        let Some(lang) = self.languages.get(&assign.language) else {
-            return judge_error(format!("this worker has no language {:?}", assign.language));
-        };
-        let limits = match input.limits.as_ref().map(run_limits::check) {
-            Some(Ok(l)) => l,
-            Some(Err(e)) => return judge_error(format!("run limits: {e}")),
-            None => return judge_error("a run without limits"),
-        };
-        let class = match self
-            .compile(dir, lang, &assign.source, compile_limits(), report, &cancel)
+        let Program {
+            lang,
+            limits,
+            class,
+        } = match self
+            .program(dir, assign, input.limits.as_ref(), report, &cancel)
             .await
         {
-            Ok(class) => class,
-            Err(NotCompiled::Error(message)) => {
-                return Outcome::Ran(Box::new(pb::RunResult {
-                    outcome: pb::RunOutcome::CompileError as i32,
-                    compile_message: message,
-                    ..Default::default()
-                }))
-            }
-            Err(NotCompiled::Stop(end)) => return end,
+            Ok(p) => p,
+            Err(end) => return end,
         };
         // Beside the program, where only the runner opens it; the program sees it as its
         // standard input (and could read the file, which is its own input anyway).
