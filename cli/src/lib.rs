@@ -6,6 +6,7 @@ pub mod push;
 pub mod run;
 pub mod submit;
 pub mod verify;
+pub mod visible;
 
 use judge_common::auth::Bearer;
 use tonic::service::interceptor::InterceptedService;

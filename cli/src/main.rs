@@ -29,6 +29,10 @@ struct Cli {
     /// [default: the system's roots]
     #[arg(long, global = true, env = "JUDGE_CA_CERT")]
     ca_cert: Option<PathBuf>,
+    /// Print text from programs, compilers and other users byte for byte, terminal control
+    /// characters included [default: they are shown as ^[ and <U+XXXX>]
+    #[arg(long, global = true)]
+    raw: bool,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -500,6 +504,7 @@ fn tracing_free_warn(s: &tonic::Status) {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    judgectl::visible::set_raw(cli.raw);
     // `run` speaks through its exit code: its own failures get one of its own too.
     let failure = if matches!(cli.command, Cmd::Run { .. } | Cmd::Console { .. }) {
         ExitCode::from(judgectl::run::EXIT_NO_RESULT)
@@ -510,7 +515,11 @@ async fn main() -> ExitCode {
         Ok(Exit::Ok) => ExitCode::SUCCESS,
         Ok(Exit::Code(code)) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("judgectl: {e:#}");
+            // Server messages can quote what a user sent.
+            eprintln!(
+                "judgectl: {}",
+                judgectl::visible::visible(&format!("{e:#}"))
+            );
             failure
         }
     }

@@ -7,6 +7,8 @@ pub use judge_common::json::{event_json, job_json, state_name, verdict};
 use judge_common::pb;
 use serde_json::Value;
 
+use crate::visible::{visible as v, visible_bytes};
+
 pub fn job(j: &pb::Job, as_json: bool) {
     if as_json {
         println!("{}", job_json(j));
@@ -23,17 +25,17 @@ pub fn job(j: &pb::Job, as_json: bool) {
         "verdict: {}   attempts: {}   worker: {}   owner: {}",
         verdict(j.verdict).unwrap_or("-"),
         j.attempts,
-        or_dash(&j.worker),
-        or_dash(&j.owner)
+        v(or_dash(&j.worker)),
+        v(or_dash(&j.owner))
     );
     if let Some(score) = j.score {
         println!("score: {score}");
     }
     if let Some(why) = &j.waiting {
-        println!("waiting: {why}");
+        println!("waiting: {}", v(why));
     }
     if !j.message.is_empty() {
-        println!("message: {}", j.message.trim_end());
+        println!("message: {}", v(j.message.trim_end()));
     }
     if !j.tests.is_empty() {
         println!(
@@ -43,7 +45,7 @@ pub fn job(j: &pb::Job, as_json: bool) {
         for t in &j.tests {
             println!(
                 "{:<24} {:<8} {:>8} {:>8} {:>10}{}",
-                t.name,
+                v(&t.name),
                 verdict(t.verdict).unwrap_or("-"),
                 t.time_ms,
                 t.wall_ms,
@@ -76,10 +78,7 @@ pub fn job(j: &pb::Job, as_json: bool) {
         ] {
             if !bytes.is_empty() {
                 let cut = if cut { " (cut at the limit)" } else { "" };
-                println!(
-                    "--- {name}{cut}\n{}",
-                    String::from_utf8_lossy(bytes).trim_end()
-                );
+                println!("--- {name}{cut}\n{}", visible_bytes(bytes).trim_end());
             }
         }
     }
@@ -87,7 +86,7 @@ pub fn job(j: &pb::Job, as_json: bool) {
 
 fn print_groups(groups: &[pb::GroupResult], depth: usize) {
     for g in groups {
-        let name = format!("{}{}", "  ".repeat(depth), g.name);
+        let name = format!("{}{}", "  ".repeat(depth), v(&g.name));
         println!(
             "{:<24} {:<8} {:>8}",
             name,
@@ -119,13 +118,13 @@ pub fn jobs(list: &[pb::Job], as_json: bool) {
         println!(
             "{:>8} {:<16} {:<16} {:<8} {:<10} {:<8} {:>8} {:<16}",
             j.job_id,
-            or_dash(&j.owner),
-            j.problem_id,
-            j.language,
+            v(or_dash(&j.owner)),
+            v(&j.problem_id),
+            v(&j.language),
             state_name(j.state),
             verdict(j.verdict).unwrap_or("-"),
             j.attempts,
-            or_dash(&j.worker)
+            v(or_dash(&j.worker))
         );
     }
 }
@@ -149,7 +148,7 @@ pub fn workers(list: &[pb::WorkerInfo], as_json: bool) {
         let cache = format!("{}/{}", w.cached_bytes >> 20, w.cache_size_bytes >> 20);
         println!(
             "{:<20} {:<10} {:>5} {:>7} {:>6.1} {:>9}M {:>15}  {}",
-            w.name,
+            v(&w.name),
             status,
             w.slots,
             w.running,
@@ -174,7 +173,12 @@ pub fn problems(list: &[pb::ProblemInfo], as_json: bool) {
     for p in list {
         println!(
             "{:<20} {:>7} {:>6} {:>8} {:>12}  {}",
-            p.id, p.version, p.test_count, p.time_limit_ms, p.total_bytes, p.name
+            v(&p.id),
+            p.version,
+            p.test_count,
+            p.time_limit_ms,
+            p.total_bytes,
+            v(&p.name)
         );
     }
 }
@@ -186,14 +190,16 @@ pub fn progress(ev: &pb::JobEvent) {
         Some(Event::Submitted(_)) => format!("job {}: queued", ev.job_id),
         Some(Event::Assigned(a)) => format!(
             "job {}: assigned to {} (attempt {})",
-            ev.job_id, a.worker, a.attempt
+            ev.job_id,
+            v(&a.worker),
+            a.attempt
         ),
         Some(Event::Started(_)) => format!("job {}: started", ev.job_id),
         Some(Event::Compiling(_)) => format!("job {}: compiling", ev.job_id),
         Some(Event::Test(t)) => format!(
             "job {}: test {} {}",
             ev.job_id,
-            t.name,
+            v(&t.name),
             verdict(t.verdict).unwrap_or("?")
         ),
         Some(Event::Group(g)) => {
@@ -203,13 +209,13 @@ pub fn progress(ev: &pb::JobEvent) {
                 err,
                 "\r\x1b[2Kjob {}: group {} {} score {}",
                 ev.job_id,
-                g.name,
+                v(&g.name),
                 verdict(g.verdict).unwrap_or("?"),
                 g.score
             );
             return;
         }
-        Some(Event::Requeued(r)) => format!("job {}: re-queued ({})", ev.job_id, r.reason),
+        Some(Event::Requeued(r)) => format!("job {}: re-queued ({})", ev.job_id, v(&r.reason)),
         Some(Event::Finished(f)) => format!(
             "job {}: {} {}{}",
             ev.job_id,

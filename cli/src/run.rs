@@ -87,18 +87,32 @@ pub fn print(job: &pb::Job) -> std::io::Result<()> {
             "judgectl: job {} ended {} without a result: {}",
             job.job_id,
             crate::output::state_name(job.state),
-            job.message
+            crate::visible::visible(&job.message)
         );
         return Ok(());
     };
+    use std::io::IsTerminal;
+    // As the program printed it, unless that would reach a terminal: then its control
+    // characters are shown, not obeyed (`--raw` keeps them).
+    let shown = |bytes: &[u8], terminal: bool| -> Vec<u8> {
+        if terminal && !crate::visible::is_raw() {
+            crate::visible::visible_bytes(bytes).into_bytes()
+        } else {
+            bytes.to_vec()
+        }
+    };
     let mut out = std::io::stdout();
-    out.write_all(&r.stdout)?;
+    out.write_all(&shown(&r.stdout, out.is_terminal()))?;
     out.flush()?;
-    std::io::stderr().write_all(&r.stderr)?;
+    let mut err = std::io::stderr();
+    err.write_all(&shown(&r.stderr, err.is_terminal()))?;
     match pb::RunOutcome::try_from(r.outcome) {
         Ok(pb::RunOutcome::Exited) => {}
         Ok(pb::RunOutcome::CompileError) => {
-            eprintln!("judgectl: compile error:\n{}", r.compile_message.trim_end())
+            eprintln!(
+                "judgectl: compile error:\n{}",
+                crate::visible::visible(r.compile_message.trim_end())
+            )
         }
         _ => eprintln!(
             "judgectl: {}{} (cpu {} ms, wall {} ms, memory {} KiB)",

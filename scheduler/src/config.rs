@@ -42,6 +42,9 @@ pub mod defaults {
     pub const MAX_STDIN_MIB: u64 = 16;
     pub const CONSOLE_MAX_SECONDS: u32 = 600;
     pub const CONSOLE_IDLE_SECONDS: u32 = 120;
+    pub const HTTP_MAX_CONNECTIONS: usize = 1024;
+    pub const HTTP_HEADER_TIMEOUT_SECONDS: f64 = 10.0;
+    pub const CONSOLE_OPEN_TIMEOUT_SECONDS: f64 = 10.0;
 }
 
 /// Largest source file the scheduler can be told to accept.
@@ -156,6 +159,21 @@ pub struct ServeConfig {
     /// Seconds without input or output after which a console is closed (1 to 86400)
     #[arg(long, env = "JUDGE_CONSOLE_IDLE_SECONDS", default_value_t = defaults::CONSOLE_IDLE_SECONDS)]
     pub console_idle_seconds: u32,
+    /// Most HTTP connections open at once; one more is closed as soon as it is accepted
+    /// (1 to 1000000)
+    #[arg(long, env = "JUDGE_HTTP_MAX_CONNECTIONS", default_value_t = defaults::HTTP_MAX_CONNECTIONS)]
+    pub http_max_connections: usize,
+    /// Seconds an HTTP connection has for its TLS handshake and each request's headers; an
+    /// idle keep-alive connection is closed after as long
+    #[arg(long, env = "JUDGE_HTTP_HEADER_TIMEOUT_SECONDS", default_value_t = defaults::HTTP_HEADER_TIMEOUT_SECONDS)]
+    pub http_header_timeout_seconds: f64,
+    /// Seconds a WebSocket console has to send its opening message (with its token)
+    #[arg(long, env = "JUDGE_CONSOLE_OPEN_TIMEOUT_SECONDS", default_value_t = defaults::CONSOLE_OPEN_TIMEOUT_SECONDS)]
+    pub console_open_timeout_seconds: f64,
+    /// File holding the bearer token /metrics asks for (Prometheus' `authorization`
+    /// credentials_file) [default: none, /metrics is open]
+    #[arg(long, env = "JUDGE_METRICS_TOKEN_FILE")]
+    pub metrics_token_file: Option<PathBuf>,
 }
 
 impl Default for ServeConfig {
@@ -192,6 +210,10 @@ impl Default for ServeConfig {
             max_stdin_mib: defaults::MAX_STDIN_MIB,
             console_max_seconds: defaults::CONSOLE_MAX_SECONDS,
             console_idle_seconds: defaults::CONSOLE_IDLE_SECONDS,
+            http_max_connections: defaults::HTTP_MAX_CONNECTIONS,
+            http_header_timeout_seconds: defaults::HTTP_HEADER_TIMEOUT_SECONDS,
+            console_open_timeout_seconds: defaults::CONSOLE_OPEN_TIMEOUT_SECONDS,
+            metrics_token_file: None,
         }
     }
 }
@@ -229,6 +251,12 @@ impl ServeConfig {
             if value == 0 {
                 return Err(ConfigError::value(key, "must be at least 1"));
             }
+        }
+        if !(1..=1_000_000).contains(&self.http_max_connections) {
+            return Err(ConfigError::value(
+                "http_max_connections",
+                format!("must be 1 to 1000000, got {}", self.http_max_connections),
+            ));
         }
         if !(1..=MAX_SOURCE_BYTES_LIMIT).contains(&self.max_source_bytes) {
             return Err(ConfigError::value(
@@ -368,6 +396,18 @@ impl ServeConfig {
                 max_seconds: self.console_max_seconds,
                 idle_seconds: self.console_idle_seconds,
             },
+            http: crate::http::HttpLimits {
+                max_connections: self.http_max_connections,
+                header_timeout: seconds(
+                    "http_header_timeout_seconds",
+                    self.http_header_timeout_seconds,
+                )?,
+                console_open_timeout: seconds(
+                    "console_open_timeout_seconds",
+                    self.console_open_timeout_seconds,
+                )?,
+            },
+            metrics_token_file: self.metrics_token_file.clone(),
         })
     }
 

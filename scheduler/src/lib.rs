@@ -10,6 +10,7 @@ pub mod driver;
 pub mod gc;
 pub mod http;
 pub mod metrics;
+pub mod private;
 pub mod recovery;
 pub mod server;
 pub mod service;

@@ -136,12 +136,11 @@ enum TokenCmd {
     },
 }
 
-/// Creates the data directory when the database is the SQLite file inside it.
+/// Creates the data directory (private to this user: it holds the SQLite file, test data
+/// and uploads in progress).
 fn ready_data_dir(data_dir: &Path, database: Option<&str>) -> Result<String> {
-    if database.is_none() {
-        std::fs::create_dir_all(data_dir)
-            .with_context(|| format!("creating {}", data_dir.display()))?;
-    }
+    judge_scheduler::private::make_private(data_dir)
+        .with_context(|| format!("preparing {}", data_dir.display()))?;
     Ok(database_url(data_dir, database))
 }
 

@@ -52,6 +52,10 @@ pub struct ServeOptions {
     /// Largest standard input of a `run` job.
     pub max_stdin_bytes: usize,
     pub console: ConsoleLimits,
+    /// Connection and time bounds of the HTTP side.
+    pub http: crate::http::HttpLimits,
+    /// File holding the token `/metrics` asks for.
+    pub metrics_token_file: Option<PathBuf>,
 }
 
 /// How long a console may last.
@@ -199,6 +203,7 @@ pub async fn start(
         console_limits: opts.console,
         stopping,
         watchers: crate::service::Watchers::new(opts.max_watches_per_token),
+        tokens: tokens.clone(),
     });
     // Messages as large as the biggest a run job can bring: its input and source in, its
     // output and error back from the worker (tonic's default is 4 MiB).
@@ -260,6 +265,10 @@ pub async fn start(
 
     let http_addr = match opts.http_listen {
         Some(addr) => {
+            let metrics_token = match &opts.metrics_token_file {
+                Some(path) => Some(read_secret(path)?),
+                None => None,
+            };
             let state = crate::http::HttpState {
                 judge: judge_api.clone(),
                 admin: admin_api.clone(),
@@ -277,6 +286,9 @@ pub async fn start(
                     None => None,
                 },
                 max_body: submit_bytes,
+                limits: opts.http,
+                metrics_token,
+                spool_dir: opts.data_dir.clone(),
             };
             let listener = crate::http::bind(addr)
                 .await
@@ -285,13 +297,14 @@ pub async fn start(
                 .local_addr()
                 .map_err(|source| ServeError::Listen { addr, source })?;
             let router = crate::http::router(state);
+            let limits = opts.http;
             let stop = crate::service::stopped(http_stopping);
             let tls = match &opts.tls {
                 Some(t) => Some(t.rustls_config()?),
                 None => None,
             };
             tokio::spawn(async move {
-                if let Err(e) = crate::http::serve(listener, router, tls, stop).await {
+                if let Err(e) = crate::http::serve(listener, router, tls, limits, stop).await {
                     tracing::error!(error = %e, "the HTTP server stopped");
                 }
             });
@@ -402,6 +415,22 @@ async fn collect_garbage(store: Store, blobs: BlobStore, every: Duration) {
             Err(e) => tracing::warn!(error = %e, "gc sweep failed"),
         }
     }
+}
+
+/// A secret kept in a file (surrounding white space dropped); an empty one is refused.
+fn read_secret(path: &std::path::Path) -> Result<String, ServeError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ServeError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let secret = text.trim();
+    if secret.is_empty() {
+        return Err(ServeError::Io {
+            path: path.display().to_string(),
+            source: std::io::Error::other("the file is empty; it should hold the metrics token"),
+        });
+    }
+    Ok(secret.to_string())
 }
 
 impl Default for ServeOptions {

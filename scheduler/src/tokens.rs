@@ -61,12 +61,50 @@ pub enum AuthError {
 }
 
 /// The tokens the scheduler accepts, refreshed from the store.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct TokenCache {
     inner: Arc<RwLock<HashMap<String, TokenRecord>>>,
+    /// Bumped whenever a token leaves the set, so that long streams opened with it (watches,
+    /// consoles) can end (see [`TokenCache::revoked`]).
+    generation: Arc<tokio::sync::watch::Sender<u64>>,
+}
+
+impl Default for TokenCache {
+    fn default() -> Self {
+        TokenCache {
+            inner: Arc::default(),
+            generation: Arc::new(tokio::sync::watch::Sender::new(0)),
+        }
+    }
 }
 
 impl TokenCache {
+    /// Whether the token with this id is (still) accepted.
+    pub fn is_live(&self, token_id: &str) -> bool {
+        let guard = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        guard.contains_key(token_id)
+    }
+
+    /// Resolves once the token with this id is revoked (at once if it already is): what a
+    /// stream opened with it races against, so that revoking a token ends everything it
+    /// opened.
+    pub fn revoked(
+        &self,
+        token_id: &str,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let cache = self.clone();
+        let token_id = token_id.to_string();
+        let mut changes = self.generation.subscribe();
+        async move {
+            while cache.is_live(&token_id) {
+                if changes.changed().await.is_err() {
+                    // The cache is gone with the scheduler: nothing will revoke it now.
+                    std::future::pending::<()>().await;
+                }
+            }
+        }
+    }
+
     /// Replaces the cached set; returns the ids of tokens revoked (or deleted) since last time.
     pub fn replace(&self, tokens: Vec<TokenRecord>) -> Vec<String> {
         let fresh: HashMap<String, TokenRecord> = tokens
@@ -75,12 +113,16 @@ impl TokenCache {
             .map(|t| (t.id.clone(), t))
             .collect();
         let mut guard = self.inner.write().unwrap_or_else(|p| p.into_inner());
-        let gone = guard
+        let gone: Vec<String> = guard
             .keys()
             .filter(|id| !fresh.contains_key(*id))
             .cloned()
             .collect();
         *guard = fresh;
+        drop(guard);
+        if !gone.is_empty() {
+            self.generation.send_modify(|g| *g += 1);
+        }
         gone
     }
 

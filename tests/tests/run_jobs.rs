@@ -18,7 +18,11 @@ fn judgectl_run(
     stdin: Option<&[u8]>,
     args: &[&str],
 ) -> std::process::Child {
-    let dir = c.dir.path().join("runs");
+    // A directory of its own per call: the same case is run twice at once (plain and
+    // --json), and rewriting a file another judgectl may still be reading made it flaky.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = c.dir.path().join("runs").join(call.to_string());
     std::fs::create_dir_all(&dir).expect("runs dir");
     let file = dir.join(name);
     std::fs::write(&file, source).expect("source written");

@@ -92,28 +92,38 @@ fn translate(text: &str) -> Result<pb::ConsoleRequest, Status> {
     Ok(pb::ConsoleRequest { msg: Some(msg) })
 }
 
+/// Sends an error frame naming the problem, then closes the socket.
+async fn refuse(socket: &mut WebSocket, e: ApiError) {
+    let _ = socket.send(error_frame(e)).await;
+    let _ = socket.send(Message::Close(None)).await;
+}
+
 async fn session(s: HttpState, mut socket: WebSocket) {
-    let open = match socket.recv().await {
-        Some(Ok(Message::Text(t))) => serde_json::from_str::<Open>(&t)
+    // A socket that never says who it is holds a connection for nothing: it gets a while.
+    let wait = s.limits.console_open_timeout;
+    let open = match tokio::time::timeout(wait, socket.recv()).await {
+        Err(_) => Err(ApiError::new(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            "deadline_exceeded",
+            format!(
+                "no opening message within {} s of the upgrade",
+                wait.as_secs_f64()
+            ),
+        )),
+        Ok(Some(Ok(Message::Text(t)))) => serde_json::from_str::<Open>(&t)
             .map_err(|e| ApiError::bad_request(format!("the opening message: {e}"))),
-        _ => Err(ApiError::bad_request(
+        Ok(_) => Err(ApiError::bad_request(
             "the first message must be the opening JSON",
         )),
     };
     let open = match open {
         Ok(o) => o,
-        Err(e) => {
-            let _ = socket.send(error_frame(e)).await;
-            return;
-        }
+        Err(e) => return refuse(&mut socket, e).await,
     };
     let header = format!("Bearer {}", open.token);
     let who = match crate::service::authorize(&s.tokens, Some(&header), crate::service::PEOPLE) {
         Ok(w) => w,
-        Err(status) => {
-            let _ = socket.send(error_frame(status.into())).await;
-            return;
-        }
+        Err(status) => return refuse(&mut socket, status.into()).await,
     };
     let (tx, rx) = mpsc::channel::<Result<pb::ConsoleRequest, Status>>(16);
     let first = pb::ConsoleRequest {
@@ -139,10 +149,7 @@ async fn session(s: HttpState, mut socket: WebSocket) {
         .await
     {
         Ok(events) => events,
-        Err(status) => {
-            let _ = socket.send(error_frame(status.into())).await;
-            return;
-        }
+        Err(status) => return refuse(&mut socket, status.into()).await,
     };
     loop {
         tokio::select! {
@@ -155,7 +162,13 @@ async fn session(s: HttpState, mut socket: WebSocket) {
                     // Closed, broken, or binary: the client is done; the console ends.
                     _ => return,
                 };
-                if tx.send(translate(&text)).await.is_err() {
+                // A malformed message is answered, not swallowed: the client learns what
+                // was wrong, and the console ends (its program is stopped).
+                let request = match translate(&text) {
+                    Ok(r) => r,
+                    Err(status) => return refuse(&mut socket, status.into()).await,
+                };
+                if tx.send(Ok(request)).await.is_err() {
                     return;
                 }
             }
@@ -182,10 +195,7 @@ async fn session(s: HttpState, mut socket: WebSocket) {
                         }
                     },
                     Some(Ok(_)) => continue,
-                    Some(Err(status)) => {
-                        let _ = socket.send(error_frame(status.into())).await;
-                        return;
-                    }
+                    Some(Err(status)) => return refuse(&mut socket, status.into()).await,
                     None => return,
                 };
                 if socket.send(frame).await.is_err() {

@@ -11,6 +11,9 @@ mod console;
 mod dashboard;
 mod ops;
 mod push;
+mod serve;
+
+pub use serve::{serve, HttpLimits};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -40,6 +43,12 @@ pub struct HttpState {
     pub allow_origin: Option<HeaderValue>,
     /// Largest request body.
     pub max_body: usize,
+    /// Connection and time bounds.
+    pub limits: HttpLimits,
+    /// The bearer token `/metrics` asks for, if any.
+    pub metrics_token: Option<String>,
+    /// Where a pushed archive is spooled while it is read (the data dir's).
+    pub spool_dir: std::path::PathBuf,
 }
 
 /// An error as the API answers it: `{"error": CODE, "message": ...}` with its HTTP status.
@@ -103,12 +112,49 @@ impl IntoResponse for ApiError {
 impl HttpState {
     /// The caller the request's `Authorization: Bearer` names, if it may use the API.
     fn caller(&self, headers: &HeaderMap) -> Result<Caller, ApiError> {
+        self.caller_in(headers, crate::service::PEOPLE)
+    }
+
+    /// The caller the request's `Authorization: Bearer` names, if its role is allowed.
+    fn caller_in(
+        &self,
+        headers: &HeaderMap,
+        roles: &[crate::store::Role],
+    ) -> Result<Caller, ApiError> {
         let header = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        crate::service::authorize(&self.tokens, header, crate::service::PEOPLE)
-            .map_err(ApiError::from)
+        crate::service::authorize(&self.tokens, header, roles).map_err(ApiError::from)
     }
+}
+
+/// The token is checked before a request's body is read, so an unauthenticated upload costs
+/// one header, not its bytes. Routes check again with what they need (ownership, roles):
+/// this gate only keeps strangers from sending bodies. The console's token comes in its first
+/// message (a browser cannot set headers on a WebSocket); the OpenAPI document is public.
+async fn gate(
+    axum::extract::State(s): axum::extract::State<HttpState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = req.uri().path();
+    let roles = if !path.starts_with("/api/v1/")
+        || path == "/api/v1/console"
+        || path == "/api/v1/openapi.json"
+        || req.method() == Method::OPTIONS
+    {
+        None
+    } else if path.starts_with("/api/v1/problems/") && req.method() == Method::POST {
+        Some(crate::service::ADMINS)
+    } else {
+        Some(crate::service::PEOPLE)
+    };
+    if let Some(roles) = roles {
+        if let Err(e) = s.caller_in(req.headers(), roles) {
+            return e.into_response();
+        }
+    }
+    next.run(req).await
 }
 
 /// A gRPC request carrying `caller`, as the interceptor leaves it for the service.
@@ -132,6 +178,7 @@ pub fn router(state: HttpState) -> Router {
                 .layer(axum::extract::DefaultBodyLimit::max(push::MAX_ARCHIVE)),
         )
         .layer(axum::extract::DefaultBodyLimit::max(state.max_body))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), gate))
         .layer(axum::middleware::from_fn(move |req, next| {
             cors(allow.clone(), req, next)
         }))
@@ -174,42 +221,6 @@ fn add_cors(h: &mut HeaderMap, origin: Option<&HeaderValue>) {
         HeaderValue::from_static("GET, POST, OPTIONS"),
     );
     h.insert(header::VARY, HeaderValue::from_static("origin"));
-}
-
-/// Serves `router` on `listener` until `shutdown` resolves; over TLS with `tls`.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    router: Router,
-    tls: Option<Arc<rustls::ServerConfig>>,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let Some(tls) = tls else {
-        return axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await;
-    };
-    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-    tokio::pin!(shutdown);
-    loop {
-        let (tcp, _) = tokio::select! {
-            accepted = listener.accept() => accepted?,
-            _ = &mut shutdown => return Ok(()),
-        };
-        let (acceptor, router) = (acceptor.clone(), router.clone());
-        tokio::spawn(async move {
-            // A client that fails the handshake is its own problem.
-            let Ok(stream) = acceptor.accept(tcp).await else {
-                return;
-            };
-            let service = hyper::service::service_fn(move |req| {
-                tower::ServiceExt::oneshot(router.clone(), req)
-            });
-            let _ =
-                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
-                    .serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(stream), service)
-                    .await;
-        });
-    }
 }
 
 /// Binds the HTTP listener.

@@ -12,6 +12,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+use sha2::Digest;
+
 use super::HttpState;
 
 pub fn routes() -> Router<HttpState> {
@@ -52,7 +54,33 @@ fn labels(pairs: &[(&str, &str)]) -> Labels {
         .collect()
 }
 
-async fn metrics(State(s): State<HttpState>) -> Response {
+/// Whether the request carries the metrics token (compared in constant time), when one is set.
+fn may_scrape(s: &HttpState, headers: &axum::http::HeaderMap) -> bool {
+    use subtle::ConstantTimeEq;
+    let Some(want) = &s.metrics_token else {
+        return true;
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let (a, b) = (
+        sha2::Sha256::digest(given.as_bytes()),
+        sha2::Sha256::digest(want.as_bytes()),
+    );
+    a.ct_eq(&b).into()
+}
+
+async fn metrics(State(s): State<HttpState>, headers: axum::http::HeaderMap) -> Response {
+    if !may_scrape(&s, &headers) {
+        return super::ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "/metrics needs `authorization: Bearer <the metrics token>`",
+        )
+        .into_response();
+    }
     match render(&s).await {
         Ok(text) => (
             [(

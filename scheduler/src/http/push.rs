@@ -2,7 +2,7 @@
 //! contents (paths relative to the package's root, e.g. `tar -C aplusb -cf - .`), stored as
 //! `judgectl problem push` stores it, through the same code ([`AdminApi::push`]).
 
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -15,7 +15,8 @@ use tonic::Status;
 
 use super::{ApiError, HttpState};
 
-/// Largest archive taken over HTTP (it is read whole; `judgectl problem push` streams).
+/// Largest archive taken over HTTP. It is spooled to the data dir as it arrives (never held
+/// in memory), then read file by file.
 pub const MAX_ARCHIVE: usize = 512 << 20;
 /// Bytes per uploaded chunk.
 const CHUNK: usize = 1 << 20;
@@ -27,14 +28,18 @@ pub struct PushQuery {
     time_limit: Option<f64>,
 }
 
-/// The archive's files as the upload's messages: the header first.
-fn items(id: String, time_limit: Option<f64>, archive: &[u8]) -> Result<Vec<Item>, Status> {
+type Items = tokio::sync::mpsc::Sender<Result<pb::PushProblemRequest, Status>>;
+
+/// Sends the archive's files as the upload's messages, each file in chunks: runs on a
+/// blocking thread, reading the spooled file, so only a chunk or two is in memory at once.
+/// Stops when the receiver is gone (the upload was refused).
+fn read_archive(archive: std::fs::File, out: &Items) -> Result<(), Status> {
     let bad = |why: String| Status::invalid_argument(format!("the archive: {why}"));
-    let mut out = vec![Item::Header(pb::ProblemHeader {
-        id,
-        time_limit_seconds: time_limit,
-    })];
-    let mut tar = tar::Archive::new(archive);
+    let send = |item: Item| {
+        out.blocking_send(Ok(pb::PushProblemRequest { item: Some(item) }))
+            .map_err(|_| Status::cancelled("the upload ended"))
+    };
+    let mut tar = tar::Archive::new(std::io::BufReader::new(archive));
     for entry in tar.entries().map_err(|e| bad(e.to_string()))? {
         let mut entry = entry.map_err(|e| bad(e.to_string()))?;
         let kind = entry.header().entry_type();
@@ -52,26 +57,55 @@ fn items(id: String, time_limit: Option<f64>, archive: &[u8]) -> Result<Vec<Item
                 "{path:?} is not a regular file (resolve links first: tar -h)"
             )));
         }
-        let mut data = Vec::new();
-        std::io::Read::read_to_end(&mut entry, &mut data).map_err(|e| bad(e.to_string()))?;
-        let mut chunks = data.chunks(CHUNK).peekable();
-        if chunks.peek().is_none() {
-            out.push(Item::File(pb::FileData {
-                path,
-                data: Default::default(),
-                last: true,
-            }));
-            continue;
-        }
-        while let Some(c) = chunks.next() {
-            out.push(Item::File(pb::FileData {
+        let mut left = entry.size();
+        loop {
+            let n = left.min(CHUNK as u64) as usize;
+            let mut data = vec![0; n];
+            std::io::Read::read_exact(&mut entry, &mut data).map_err(|e| bad(e.to_string()))?;
+            left -= n as u64;
+            send(Item::File(pb::FileData {
                 path: path.clone(),
-                data: c.to_vec().into(),
-                last: chunks.peek().is_none(),
-            }));
+                data: data.into(),
+                last: left == 0,
+            }))?;
+            if left == 0 {
+                break;
+            }
         }
     }
-    Ok(out)
+    Ok(())
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "resource_exhausted",
+        format!("the archive is over {} MiB", MAX_ARCHIVE >> 20),
+    )
+}
+
+/// Writes the request's body to a new file in `dir`, refusing it past [`MAX_ARCHIVE`].
+async fn spool(dir: &std::path::Path, body: Body) -> Result<std::fs::File, ApiError> {
+    use tokio::io::AsyncWriteExt;
+    use tokio_stream::StreamExt;
+    let failed = |e: std::io::Error| ApiError::from(crate::service::io_status("the archive", e));
+    let file = tempfile::tempfile_in(dir).map_err(failed)?;
+    let mut out = tokio::fs::File::from_std(file.try_clone().map_err(failed)?);
+    let mut body = body.into_data_stream();
+    let mut total = 0usize;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("the archive: {e}")))?;
+        total = total.saturating_add(chunk.len());
+        if total > MAX_ARCHIVE {
+            return Err(too_large());
+        }
+        out.write_all(&chunk).await.map_err(failed)?;
+    }
+    out.flush().await.map_err(failed)?;
+    drop(out);
+    let mut file = file;
+    std::io::Seek::rewind(&mut file).map_err(failed)?;
+    Ok(file)
 }
 
 pub async fn push(
@@ -79,20 +113,37 @@ pub async fn push(
     headers: HeaderMap,
     Path(id): Path<String>,
     query: Result<Query<PushQuery>, axum::extract::rejection::QueryRejection>,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, ApiError> {
-    let header = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    crate::service::authorize(&s.tokens, header, crate::service::ADMINS)?;
+    s.caller_in(&headers, crate::service::ADMINS)?;
     let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let items = items(id, q.time_limit, &body)?;
-    let stream = tokio_stream::iter(
-        items
-            .into_iter()
-            .map(|item| Ok(pb::PushProblemRequest { item: Some(item) })),
-    );
-    let r = s.admin.push(stream).await?;
+    let announced = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > MAX_ARCHIVE as u64) {
+        return Err(too_large());
+    }
+    let archive = spool(&s.spool_dir, body).await?;
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let header = Item::Header(pb::ProblemHeader {
+        id,
+        time_limit_seconds: q.time_limit,
+    });
+    let _ = tx
+        .send(Ok(pb::PushProblemRequest { item: Some(header) }))
+        .await;
+    let reader = tokio::task::spawn_blocking(move || {
+        if let Err(status) = read_archive(archive, &tx) {
+            let _ = tx.blocking_send(Err(status));
+        }
+    });
+    let r = s
+        .admin
+        .push(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await;
+    let _ = reader.await;
+    let r = r?;
     let body = json!({"id": r.id, "version": r.version, "tests": r.test_count});
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }

@@ -108,6 +108,7 @@ impl JudgeApi {
             }
         };
         let spec = self.console_spec(&open)?;
+        let who_token = who.token_id.clone();
         let (input_tx, input_rx) = mpsc::channel(DEPTH);
         let (up_tx, up_rx) = mpsc::channel(DEPTH);
         let job = NewJob {
@@ -116,7 +117,7 @@ impl JudgeApi {
             problem_id: String::new(),
             problem_version: 0,
             run_all_tests: false,
-            owner: who.token_name,
+            owner: who.token_name.clone(),
             request_id: None,
             run_limits: spec.limits,
         };
@@ -142,6 +143,8 @@ impl JudgeApi {
                 hub: self.hub.clone(),
                 driver: self.driver.clone(),
                 stopping: self.stopping.clone(),
+                tokens: self.tokens.clone(),
+                token_id: who_token,
             },
             job_id,
             tx,
@@ -182,6 +185,9 @@ struct RelayApi {
     hub: crate::watch::WatchHub,
     driver: crate::driver::DriverHandle,
     stopping: watch::Receiver<bool>,
+    /// The token that opened the console: when it is revoked, the console ends.
+    tokens: crate::tokens::TokenCache,
+    token_id: String,
 }
 
 /// One console's relay: client input to the worker, worker output and lifecycle to the
@@ -222,6 +228,8 @@ impl Relay {
         ));
         let stopping = stopped(self.api.stopping.clone());
         tokio::pin!(stopping);
+        let revoked = self.api.tokens.revoked(&self.api.token_id);
+        tokio::pin!(revoked);
         let mut finished: Option<pb::FinishedEvent> = None;
         let mut output_open = true;
         let drain = tokio::time::sleep(Duration::MAX);
@@ -239,6 +247,11 @@ impl Relay {
                 }
                 _ = &mut stopping => {
                     break Some(ending(None, "the scheduler is stopping".into(), job_id));
+                }
+                _ = &mut revoked => {
+                    let _ = self.tx.send(Err(Status::unauthenticated("the token was revoked"))).await;
+                    self.gone().await;
+                    break None;
                 }
                 Some(ev) = events.recv() => {
                     use pb::job_event::Event as Ev;

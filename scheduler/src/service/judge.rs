@@ -34,6 +34,8 @@ pub struct JudgeApi {
     /// Turns true when the scheduler stops: live consoles end, telling their clients.
     pub stopping: tokio::sync::watch::Receiver<bool>,
     pub watchers: Watchers,
+    /// Which tokens are live: a watch or console ends when its token is revoked.
+    pub tokens: crate::tokens::TokenCache,
 }
 
 /// Open watches per token, bounded so that no one caller can hold the scheduler's memory.
@@ -189,6 +191,12 @@ async fn replay(store: &Store, id: JobId, last: &mut u64, tx: &EventSender) -> b
     }
 }
 
+/// Whether job `id` has ended (a store error counts as not: the watch goes on).
+async fn finished(store: &Store, id: JobId) -> bool {
+    use pb::JobState as S;
+    matches!(store.job(id).await, Ok(Some(j)) if matches!(j.state, S::Done | S::Cancelled | S::Failed))
+}
+
 /// The status of a submission the core refused.
 pub(super) fn submit_error(e: SubmitError) -> Status {
     match e {
@@ -214,6 +222,12 @@ pub(super) async fn follow(store: Store, hub: WatchHub, id: JobId, after: u64, t
     let mut live = hub.subscribe(id);
     let mut last = after;
     let mut done = replay(&store, id, &mut last, &tx).await;
+    if !done && finished(&store, id).await {
+        // Asked from after its last event: a finished job has nothing more to say (its
+        // events were all committed with its end, so one more replay catches any race).
+        replay(&store, id, &mut last, &tx).await;
+        done = true;
+    }
     while !done {
         let next = tokio::select! {
             // The watcher went away: stop now, not at the job's next event.
@@ -415,10 +429,22 @@ impl JudgeService for JudgeApi {
         self.job_record(id, &who).await?;
         let slot = self.watchers.take(&who.token_id)?;
         let (tx, rx) = mpsc::channel(64);
-        let watch = follow(self.store.clone(), self.hub.clone(), id, req.after_seq, tx);
+        let revoked = self.tokens.revoked(&who.token_id);
+        let watch = follow(
+            self.store.clone(),
+            self.hub.clone(),
+            id,
+            req.after_seq,
+            tx.clone(),
+        );
         tokio::spawn(async move {
             let _slot = slot;
-            watch.await
+            tokio::select! {
+                _ = watch => {}
+                _ = revoked => {
+                    let _ = tx.send(Err(Status::unauthenticated("the token was revoked"))).await;
+                }
+            }
         });
         Ok(Response::new(ReceiverStream::new(rx)))
     }

@@ -16,7 +16,7 @@ use judge_common::pb;
 use prost::Message;
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
-use sqlx::{Any, Transaction};
+use sqlx::Any;
 
 use super::jobs::{state_str, Payload};
 use super::Result;
@@ -48,7 +48,7 @@ fn pow2_chunks<T>(items: &[T], cols: usize) -> impl Iterator<Item = &[T]> {
     })
 }
 
-type Tx = Transaction<'static, Any>;
+type Tx = super::write::WriteTx;
 type Q<'a> = Query<'a, Any, AnyArguments<'a>>;
 
 /// `($1, $2), ($3, $4), ...` for `rows` rows of `cols` values.
@@ -127,6 +127,23 @@ pub(super) async fn write(
     }
     for phase in &phases {
         write_phase(tx, phase, sources).await?;
+    }
+    let newest = changes
+        .iter()
+        .filter_map(|c| match c {
+            Persist::InsertJob { job_id, .. } => Some(*job_id),
+            _ => None,
+        })
+        .max();
+    if let Some(newest) = newest {
+        // The high-water mark of job ids, in the same transaction as the rows.
+        sqlx::query(
+            "INSERT INTO meta (key, value) VALUES ('last_job_id', $1) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value WHERE excluded.value > meta.value",
+        )
+        .bind(newest as i64)
+        .execute(&mut **tx)
+        .await?;
     }
     chunked(
         tx,

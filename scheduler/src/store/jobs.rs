@@ -151,7 +151,7 @@ impl Store {
         changes: &[&Persist],
         sources: &HashMap<RequestId, Payload>,
     ) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         super::batch::write(&mut tx, changes, sources).await?;
         tx.commit().await?;
         Ok(())
@@ -365,11 +365,23 @@ impl Store {
     }
 
     /// Highest job id ever used (0 for an empty store).
+    ///
+    /// The highest id ever stored, even if its row were gone: the batch that inserts jobs
+    /// also raises `meta.last_job_id`, so a job id once acknowledged is never handed out
+    /// again.
     pub async fn max_job_id(&self) -> Result<JobId> {
-        let row = sqlx::query("SELECT COALESCE(MAX(id), 0) AS m FROM jobs")
-            .fetch_one(self.pool())
-            .await?;
-        Ok(col::<i64>(&row, "jobs", "m")? as JobId)
+        let row = sqlx::query(
+            "SELECT COALESCE(MAX(id), 0) AS m, \
+               (SELECT COALESCE(MAX(value), 0) FROM meta WHERE key = 'last_job_id') AS hw \
+             FROM jobs",
+        )
+        .fetch_one(self.pool())
+        .await?;
+        let m = col::<i64>(&row, "jobs", "m")?.max(col::<i64>(&row, "meta", "hw")?);
+        JobId::try_from(m).map_err(|_| StoreError::Corrupt {
+            table: "jobs",
+            detail: format!("negative job id {m}"),
+        })
     }
 
     /// Every job that had not finished, with what the core needs to pick it up again.

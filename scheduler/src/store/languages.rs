@@ -10,7 +10,7 @@ impl Store {
         job_types: &[String],
         at: i64,
     ) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         for (id, version) in langs {
             sqlx::query(
                 "INSERT INTO languages (id, version, seen_at) VALUES ($1, $2, $3) \

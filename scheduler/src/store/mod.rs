@@ -9,6 +9,7 @@ mod jobs;
 mod languages;
 mod problems;
 mod tokens;
+mod write;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -25,6 +26,10 @@ pub use tokens::{NameClaim, Role, TokenRecord};
 pub enum StoreError {
     #[error("database error: {0}")]
     Db(sqlx::Error),
+    /// The database stayed locked by another writer for longer than the store waits
+    /// ([`write::BUSY_PATIENCE`]); a single busy answer is waited out, never returned.
+    #[error("the database stayed busy: {0}")]
+    Busy(String),
     /// A write found no room on the disk. Unlike other failures this one passes: the
     /// scheduler refuses writes and carries on until there is room again.
     #[error("the disk is full: {0}")]
@@ -42,20 +47,26 @@ pub enum StoreError {
 }
 
 impl From<sqlx::Error> for StoreError {
-    /// Tells a full disk by the database's own code: SQLite's `SQLITE_FULL` (13),
-    /// PostgreSQL's `disk_full` (53100), or the OS's `ENOSPC` on a file.
+    /// Tells a full disk and a busy database by the database's own codes (SQLite's
+    /// extended result codes, PostgreSQL's SQLSTATE), never by the message's words.
     fn from(e: sqlx::Error) -> Self {
-        let full = match &e {
-            sqlx::Error::Database(db) => {
-                matches!(db.code().as_deref(), Some("13") | Some("53100"))
+        let code = match &e {
+            sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
+            sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::StorageFull => {
+                return StoreError::DiskFull(e.to_string())
             }
-            sqlx::Error::Io(io) => io.kind() == std::io::ErrorKind::StorageFull,
-            _ => false,
+            _ => None,
         };
-        if full {
-            StoreError::DiskFull(e.to_string())
-        } else {
-            StoreError::Db(e)
+        match code.as_deref() {
+            // SQLITE_FULL; SQLITE_IOERR_SHMSIZE (the WAL index could not grow);
+            // PostgreSQL's disk_full.
+            Some("13" | "4874" | "53100") => StoreError::DiskFull(e.to_string()),
+            // SQLITE_BUSY and its extended codes, SQLITE_LOCKED; PostgreSQL's
+            // serialization_failure, deadlock_detected and lock_not_available.
+            Some("5" | "261" | "517" | "773" | "6" | "262" | "40001" | "40P01" | "55P03") => {
+                StoreError::Busy(e.to_string())
+            }
+            _ => StoreError::Db(e),
         }
     }
 }
@@ -64,6 +75,11 @@ impl StoreError {
     /// Whether this failure is a full disk, which passes (see [`StoreError::DiskFull`]).
     pub fn is_disk_full(&self) -> bool {
         matches!(self, StoreError::DiskFull(_))
+    }
+
+    /// Whether the database refused for a lock another connection holds.
+    pub fn is_busy(&self) -> bool {
+        matches!(self, StoreError::Busy(_))
     }
 }
 
@@ -80,6 +96,7 @@ enum Backend {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
+    backend: Backend,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -136,7 +153,7 @@ impl Store {
             Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
         }
-        Ok(Store { pool })
+        Ok(Store { pool, backend })
     }
 
     pub(crate) fn pool(&self) -> &AnyPool {
@@ -145,7 +162,7 @@ impl Store {
 
     /// Bumps and returns the boot epoch, so session ids of this run never repeat old ones.
     pub async fn next_epoch(&self) -> Result<u64> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let row = sqlx::query("SELECT value FROM meta WHERE key = 'epoch'")
             .fetch_optional(&mut *tx)
             .await?;

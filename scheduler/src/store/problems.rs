@@ -31,7 +31,7 @@ impl Store {
         files: &[PackageFile],
         at: i64,
     ) -> Result<u32> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let row = sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM problems WHERE id = $1")
             .bind(id)
             .fetch_one(&mut *tx)
@@ -213,7 +213,7 @@ impl Store {
             "p.version < (SELECT MAX(q.version) FROM problems q WHERE q.id = p.id) \
              AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.problem_id = p.id \
              AND j.problem_version = p.version AND j.state IN ('queued', 'assigned', 'running'))";
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         for table in ["problem_tests", "problem_files"] {
             let sql = format!(
                 "DELETE FROM {table} WHERE EXISTS (SELECT 1 FROM problems p \
@@ -234,7 +234,7 @@ impl Store {
     /// `false` if it was not there. For repairs and tests: gc prunes only versions nothing
     /// uses any more.
     pub async fn delete_problem_version(&self, id: &str, version: u32) -> Result<bool> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         for table in ["problem_tests", "problem_files"] {
             let sql = format!("DELETE FROM {table} WHERE problem_id = $1 AND version = $2");
             sqlx::query(&sql)

@@ -59,7 +59,7 @@ impl Store {
 
     /// Stores every token or, if any name is taken, none.
     pub async fn insert_tokens(&self, tokens: &[TokenRecord]) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         for t in tokens {
             let res = sqlx::query(
                 "INSERT INTO tokens (id, name, role, secret_sha256, created_at) VALUES ($1, $2, $3, $4, $5)",
@@ -112,16 +112,17 @@ impl Store {
 
     /// Revokes the token called `name`; an already revoked one stays as it was.
     pub async fn revoke_token(&self, name: &str, at: i64) -> Result<()> {
+        let mut tx = self.write_tx().await?;
         let res =
             sqlx::query("UPDATE tokens SET revoked_at = COALESCE(revoked_at, $1) WHERE name = $2")
                 .bind(at)
                 .bind(name)
-                .execute(self.pool())
+                .execute(&mut *tx)
                 .await?;
         if res.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("token {name:?}")));
         }
-        Ok(())
+        tx.commit().await
     }
 }
 
@@ -143,7 +144,7 @@ impl Store {
         token_id: &str,
         at: i64,
     ) -> Result<NameClaim> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query(
             "INSERT INTO worker_names (name, token_id, claimed_at) VALUES ($1, $2, $3) \
              ON CONFLICT (name) DO NOTHING",
@@ -183,11 +184,13 @@ impl Store {
     /// Frees a worker name, so that any worker token may register it; `false` if no token
     /// held it.
     pub async fn forget_worker_name(&self, name: &str) -> Result<bool> {
+        let mut tx = self.write_tx().await?;
         let gone = sqlx::query("DELETE FROM worker_names WHERE name = $1")
             .bind(name)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?
             .rows_affected();
+        tx.commit().await?;
         Ok(gone > 0)
     }
 }
