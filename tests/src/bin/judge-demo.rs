@@ -26,6 +26,10 @@ struct Args {
     /// Judging slots of the demo worker [default: 2]
     #[arg(long, default_value_t = 2)]
     slots: u32,
+    /// Exit after the verdict table [default: keep the cluster and its dashboard up until
+    /// Ctrl-C]
+    #[arg(long)]
+    once: bool,
 }
 
 fn language_of(file: &Path) -> Option<&'static str> {
@@ -183,6 +187,18 @@ async fn main() -> Result<()> {
         jobs.len(),
         started.elapsed()
     );
+    if wrong == 0 && !args.once {
+        // The cluster is the newcomer's to try: it stays up until Ctrl-C.
+        println!();
+        if let Some(http) = running.http_addr {
+            println!("dashboard:   http://{http}/");
+        }
+        println!("admin token: {admin}");
+        println!("judgectl:    export JUDGE_SCHEDULER={url} JUDGE_TOKEN={admin}");
+        println!("The cluster stays up; Ctrl-C stops it.");
+        tokio::signal::ctrl_c().await?;
+        eprintln!("stopping");
+    }
     let _ = worker.drain.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(5), worker.task).await;
     running.task.abort();
