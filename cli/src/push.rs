@@ -56,6 +56,26 @@ fn list_files(root: &Path) -> Result<Vec<(String, PathBuf)>> {
     Ok(out)
 }
 
+/// A bar on standard error while the package goes up (files, bytes, rate, time left); drawn
+/// only on a terminal, so piped output and scripts see nothing of it.
+fn progress_bar(files: &[(String, PathBuf)]) -> indicatif::ProgressBar {
+    let total: u64 = files
+        .iter()
+        .filter_map(|(_, p)| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(total),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "pushing {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}, {eta} left",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
 /// The server stopped reading the upload (it refused it: its status says why).
 #[derive(Debug, thiserror::Error)]
 #[error("the scheduler stopped reading the upload")]
@@ -76,6 +96,8 @@ pub async fn push(
             .ok_or_else(|| anyhow!("cannot take a problem id from {}; pass --id", dir.display()))?,
     };
     let files = list_files(dir)?;
+    let progress = progress_bar(&files);
+    let bar = progress.clone();
     let (tx, rx) = mpsc::channel(4);
     let header = pb::PushProblemRequest {
         item: Some(pb::push_problem_request::Item::Header(pb::ProblemHeader {
@@ -85,7 +107,9 @@ pub async fn push(
     };
     let producer = tokio::spawn(async move {
         tx.send(header).await.map_err(|_| UploadStopped)?;
-        for (rel, path) in files {
+        let count = files.len();
+        for (done, (rel, path)) in files.into_iter().enumerate() {
+            bar.set_message(format!("file {}/{count}", done + 1));
             let mut f = tokio::fs::File::open(&path)
                 .await
                 .with_context(|| format!("opening {rel}"))?;
@@ -98,6 +122,7 @@ pub async fn push(
                     .with_context(|| format!("reading {rel}"))?;
                 // Send the previous chunk once we know whether it was the last.
                 if let Some(data) = pending.take() {
+                    bar.inc(data.len() as u64);
                     let item = pb::FileData {
                         path: rel.clone(),
                         data: data.into(),
@@ -127,6 +152,7 @@ pub async fn push(
         Ok::<(), anyhow::Error>(())
     });
     let result = client.push_problem(ReceiverStream::new(rx)).await;
+    progress.finish_and_clear();
     // A local read error explains a broken upload better than the server's view of it; an
     // upload the server stopped reading is explained by the server's answer.
     match producer.await {
