@@ -162,7 +162,7 @@ fn ended(end: &pb::ConsoleEnd) -> u8 {
             &format!(
                 "console {} ended: {}{}",
                 end.job_id,
-                crate::run::outcome_name(end.outcome),
+                judge_common::json::outcome_name(end.outcome),
                 end.signal
                     .map(|s| format!(", signal {s}"))
                     .unwrap_or_default()

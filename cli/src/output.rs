@@ -66,7 +66,7 @@ pub fn job(j: &pb::Job, as_json: bool) {
         };
         println!(
             "run: {}{ended}   cpu {} ms   wall {} ms   memory {} KiB",
-            crate::run::outcome_name(r.outcome),
+            json::outcome_name(r.outcome),
             r.time_ms,
             r.wall_ms,
             r.memory_kb

@@ -61,7 +61,7 @@ pub fn exit_code(r: Option<&pb::RunResult>) -> u8 {
     }
 }
 
-pub use judge_common::json::outcome_name;
+use judge_common::json::outcome_name;
 
 /// `judgectl run --json`: the result's fields beside the job's id, state and message.
 pub fn job_json(j: &pb::Job) -> Value {

@@ -165,3 +165,10 @@ impl Catalog {
         Ok(Some(entry))
     }
 }
+
+/// Why a job whose problem version is gone cannot run.
+pub fn gone_message(problem: &str, version: u32) -> String {
+    format!(
+        "problem {problem:?} version {version} is no longer stored (removed by gc); submit again"
+    )
+}

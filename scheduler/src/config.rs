@@ -440,6 +440,15 @@ impl ServeConfig {
     }
 }
 
+impl Default for ServeOptions {
+    /// The defaults of [`ServeConfig`], which `--help` shows.
+    fn default() -> Self {
+        ServeConfig::default()
+            .options()
+            .expect("the default configuration is valid")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,9 +4,8 @@
 //! and built again from the unfinished jobs. Only reads happen here, which is what lets the
 //! scheduler start (and carry on) on a full disk.
 
-use crate::catalog::Catalog;
+use crate::catalog::{gone_message, Catalog};
 use crate::core::{Core, CoreConfig, Event, Millis};
-use crate::driver::gone_message;
 use crate::store::{Store, StoreError};
 
 /// A core holding every unfinished job of the store, and the events to apply first: jobs

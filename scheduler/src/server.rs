@@ -22,7 +22,8 @@ use crate::watch::WatchHub;
 
 use judge_common::channel::WINDOW;
 
-/// Everything `serve` needs, checked; built by [`crate::config::ServeConfig::options`].
+/// Everything `serve` needs, checked; built by `ServeConfig::options` in `config.rs` (which
+/// also gives its defaults).
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
     pub listen: SocketAddr,
@@ -431,13 +432,4 @@ fn read_secret(path: &std::path::Path) -> Result<String, ServeError> {
         });
     }
     Ok(secret.to_string())
-}
-
-impl Default for ServeOptions {
-    /// The defaults of [`crate::config::ServeConfig`], which `--help` shows.
-    fn default() -> Self {
-        crate::config::ServeConfig::default()
-            .options()
-            .expect("the default configuration is valid")
-    }
 }

@@ -458,7 +458,7 @@ impl Driver {
         let (id, version) = (&p.job.problem_id, p.job.problem_version);
         let Some(problem) = self.catalog.version(id, version).await? else {
             tracing::warn!(job_id, problem = %id, version, "problem version gone; abandoning the job");
-            self.abandon(job_id, gone_message(id, version));
+            self.abandon(job_id, crate::catalog::gone_message(id, version));
             return Ok(None);
         };
         span.in_scope(|| tracing::debug!(problem = %id, version, "assigning"));
@@ -532,11 +532,4 @@ fn event_name(ev: &pb::JobEvent) -> &'static str {
         Some(E::Finished(_)) => "finished",
         None => "empty",
     }
-}
-
-/// Why a job whose problem version is gone cannot run.
-pub fn gone_message(problem: &str, version: u32) -> String {
-    format!(
-        "problem {problem:?} version {version} is no longer stored (removed by gc); submit again"
-    )
 }

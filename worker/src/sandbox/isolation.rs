@@ -4,8 +4,8 @@
 //! namespaces; and per run, its directories, its uid and its network namespace.
 //!
 //! The spawn helper enters its network namespace and the template once ([`Isolation::enter`])
-//! and clones each run into new mount, PID, IPC and UTS namespaces (see
-//! [`crate::sandbox::spawn`]); the run then enters a network namespace of its own, which no
+//! and clones each run into new mount, PID, IPC and UTS namespaces (see `sandbox/spawn/`);
+//! the run then enters a network namespace of its own, which no
 //! other run in progress shares ([`crate::sandbox::netns`]).
 //! The run is PID 1 of its own: it can signal nothing outside (`kill(-1)` reaches only its
 //! own children), and when it exits every process it left behind dies with it. Before exec
