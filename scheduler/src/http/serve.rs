@@ -18,7 +18,7 @@ use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::sync::Semaphore;
 
-/// The bounds of the HTTP side.
+/// The bounds of the HTTP side (their defaults are the scheduler's config's).
 #[derive(Debug, Clone, Copy)]
 pub struct HttpLimits {
     /// Most connections open at once.
@@ -28,16 +28,6 @@ pub struct HttpLimits {
     pub header_timeout: Duration,
     /// Time for a WebSocket console's opening message after the upgrade.
     pub console_open_timeout: Duration,
-}
-
-impl Default for HttpLimits {
-    fn default() -> Self {
-        HttpLimits {
-            max_connections: 1024,
-            header_timeout: Duration::from_secs(10),
-            console_open_timeout: Duration::from_secs(10),
-        }
-    }
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves; over TLS with `tls`.

@@ -224,6 +224,7 @@ impl Relay {
             self.api.hub.clone(),
             job_id,
             0,
+            false,
             events_tx,
         ));
         let stopping = stopped(self.api.stopping.clone());

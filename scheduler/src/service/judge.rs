@@ -191,12 +191,6 @@ async fn replay(store: &Store, id: JobId, last: &mut u64, tx: &EventSender) -> b
     }
 }
 
-/// Whether job `id` has ended (a store error counts as not: the watch goes on).
-async fn finished(store: &Store, id: JobId) -> bool {
-    use pb::JobState as S;
-    matches!(store.job(id).await, Ok(Some(j)) if matches!(j.state, S::Done | S::Cancelled | S::Failed))
-}
-
 /// The status of a submission the core refused.
 pub(super) fn submit_error(e: SubmitError) -> Status {
     match e {
@@ -216,18 +210,22 @@ struct Admitted {
 }
 
 /// Sends job `id`'s events after `after` to `tx`, the stored ones first, then live ones
-/// as they are committed, until the job finishes or `tx` closes.
-pub(super) async fn follow(store: Store, hub: WatchHub, id: JobId, after: u64, tx: EventSender) {
+/// as they are committed, until the job finishes or `tx` closes. `ended`: the job had
+/// already ended when the watch was asked for, so the stored events are all there is.
+pub(super) async fn follow(
+    store: Store,
+    hub: WatchHub,
+    id: JobId,
+    after: u64,
+    ended: bool,
+    tx: EventSender,
+) {
     // Subscribe before replaying, so no event falls between the two.
     let mut live = hub.subscribe(id);
     let mut last = after;
-    let mut done = replay(&store, id, &mut last, &tx).await;
-    if !done && finished(&store, id).await {
-        // Asked from after its last event: a finished job has nothing more to say (its
-        // events were all committed with its end, so one more replay catches any race).
-        replay(&store, id, &mut last, &tx).await;
-        done = true;
-    }
+    // A job that had ended has all its events stored (they are committed with its end):
+    // asked from after its last one, the watch ends here instead of waiting for ever.
+    let mut done = replay(&store, id, &mut last, &tx).await || ended;
     while !done {
         let next = tokio::select! {
             // The watcher went away: stop now, not at the job's next event.
@@ -426,7 +424,7 @@ impl JudgeService for JudgeApi {
         let req = req.into_inner();
         let id = job_id(req.job_id)?;
         // Checked before anything is kept for the watch: a missing job costs nothing.
-        self.job_record(id, &who).await?;
+        let ended = self.job_record(id, &who).await?.has_ended();
         let slot = self.watchers.take(&who.token_id)?;
         let (tx, rx) = mpsc::channel(64);
         let revoked = self.tokens.revoked(&who.token_id);
@@ -435,6 +433,7 @@ impl JudgeService for JudgeApi {
             self.hub.clone(),
             id,
             req.after_seq,
+            ended,
             tx.clone(),
         );
         tokio::spawn(async move {

@@ -29,6 +29,14 @@ pub struct JobRecord {
     pub score: Option<f64>,
 }
 
+impl JobRecord {
+    /// Whether the job is over (done, cancelled or failed): nothing more will happen to it.
+    pub fn has_ended(&self) -> bool {
+        use pb::JobState as S;
+        matches!(self.state, S::Done | S::Cancelled | S::Failed)
+    }
+}
+
 /// Which jobs a listing shows; every set field must match.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JobFilter {
@@ -364,11 +372,9 @@ impl Store {
             .collect()
     }
 
-    /// Highest job id ever used (0 for an empty store).
-    ///
-    /// The highest id ever stored, even if its row were gone: the batch that inserts jobs
-    /// also raises `meta.last_job_id`, so a job id once acknowledged is never handed out
-    /// again.
+    /// Highest job id ever used (0 for an empty store), even if its row were gone: the
+    /// batch that inserts jobs also raises `meta.last_job_id`, so a job id once
+    /// acknowledged is never handed out again.
     pub async fn max_job_id(&self) -> Result<JobId> {
         let row = sqlx::query(
             "SELECT COALESCE(MAX(id), 0) AS m, \

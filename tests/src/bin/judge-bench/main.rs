@@ -24,6 +24,7 @@ mod first_judging;
 mod http;
 mod interactive;
 mod stuck;
+mod uploads;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -117,6 +118,14 @@ enum Cmd {
         submitters: usize,
         #[arg(long, default_value_t = 1_000)]
         watchers: usize,
+    },
+    /// Many unauthenticated large uploads at once: the scheduler's memory, and how much body
+    /// it let in before answering.
+    Uploads {
+        #[arg(long, default_value_t = 100)]
+        clients: usize,
+        #[arg(long, default_value_t = 100)]
+        size_mb: u64,
     },
     Console {
         #[arg(long, default_value_t = 2_000)]
@@ -877,6 +886,7 @@ async fn main() -> Result<()> {
             consoles,
             sim_workers,
         } => console::run(trips, consoles, sim_workers).await,
+        Cmd::Uploads { clients, size_mb } => uploads::run(clients, size_mb).await,
         Cmd::Interactive { trips, rounds } => interactive::run(trips, rounds).await,
         Cmd::Workers {
             count,
