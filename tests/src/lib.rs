@@ -1,10 +1,12 @@
 //! Harness for end-to-end tests: starts the real binaries on loopback, talks to them over
 //! gRPC, and waits on events (never on fixed sleeps).
 
+pub mod chaos;
 pub mod proxy;
 pub mod pty;
 pub mod raw;
 pub mod sim;
+pub mod tmpfs;
 pub mod tracesim;
 
 use std::net::SocketAddr;

@@ -4,48 +4,11 @@
 //!
 //! The data dir is a small tmpfs of its own (so this needs root, as the sandbox tests do).
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-
 use judge_common::pb;
 use judge_common::pb::judge_service_client::JudgeServiceClient;
+use judge_tests::tmpfs::{fill, Tmpfs};
 use judge_tests::*;
 use judgectl::Authed;
-
-/// A tmpfs mounted for the test, unmounted when dropped.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(at: &Path, size: &str) -> anyhow::Result<Tmpfs> {
-        let status = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(at)
-            .status()?;
-        anyhow::ensure!(status.success(), "mounting a tmpfs needs root");
-        Ok(Tmpfs(at.to_path_buf()))
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&self.0)
-            .status();
-    }
-}
-
-/// Fills the file system holding `dir` to the last byte with one file; its path.
-fn fill(dir: &Path) -> anyhow::Result<PathBuf> {
-    let path = dir.join("filler");
-    let mut f = std::fs::File::create(&path)?;
-    for chunk in [1 << 20, 4096, 512, 1] {
-        let buf = vec![0u8; chunk];
-        while f.write_all(&buf).is_ok() {}
-    }
-    let _ = f.sync_all();
-    Ok(path)
-}
 
 /// Checks that a request was refused as a full disk (judgectl's errors carry the status as
 /// text).

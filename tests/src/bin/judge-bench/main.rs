@@ -119,6 +119,21 @@ enum Cmd {
         #[arg(long, default_value_t = 1_000)]
         watchers: usize,
     },
+    /// Jobs through worker kills and stops, scheduler kills, a full disk and pushes; the
+    /// history checker's lost / doubled / wrong counts (needs root: the data dir is a tmpfs).
+    Chaos {
+        #[arg(long, default_value_t = 1_000)]
+        jobs: usize,
+        #[arg(long, default_value_t = 2)]
+        workers: usize,
+        #[arg(long, default_value_t = 2)]
+        slots: u32,
+        #[arg(long, default_value_t = 3)]
+        scheduler_kills: usize,
+        /// Seconds over which the jobs are submitted (and the chaos spread)
+        #[arg(long, default_value_t = 60.0)]
+        submit_seconds: f64,
+    },
     /// Many unauthenticated large uploads at once: the scheduler's memory, and how much body
     /// it let in before answering.
     Uploads {
@@ -886,6 +901,25 @@ async fn main() -> Result<()> {
             consoles,
             sim_workers,
         } => console::run(trips, consoles, sim_workers).await,
+        Cmd::Chaos {
+            jobs,
+            workers,
+            slots,
+            scheduler_kills,
+            submit_seconds,
+        } => {
+            let report = judge_tests::chaos::run(judge_tests::chaos::ChaosConfig {
+                jobs,
+                workers,
+                slots,
+                scheduler_kills,
+                submit_seconds,
+            })
+            .await?;
+            println!("{report}");
+            anyhow::ensure!(report.clean(), "the history is not clean");
+            Ok(())
+        }
         Cmd::Uploads { clients, size_mb } => uploads::run(clients, size_mb).await,
         Cmd::Interactive { trips, rounds } => interactive::run(trips, rounds).await,
         Cmd::Workers {
