@@ -71,6 +71,9 @@ pub fn job(j: &pb::Job, as_json: bool) {
             r.wall_ms,
             r.memory_kb
         );
+        if j.io_expired_at_ms.is_some() {
+            println!("(its input and output were dropped after the scheduler's retention period)");
+        }
         for (name, bytes, cut) in [
             ("compiler", r.compile_message.as_bytes(), false),
             ("stdout", &r.stdout[..], r.stdout_truncated),

@@ -68,6 +68,7 @@ pub fn job_json(j: &pb::Job) -> Value {
         "finished_at_ms": if j.finished_at_ms == 0 { Value::Null } else { json!(j.finished_at_ms) },
         "source": (!j.source.is_empty()).then(|| String::from_utf8_lossy(&j.source)),
         "run": j.run.as_ref().map(run_json),
+        "io_expired_at_ms": j.io_expired_at_ms,
         "run_limits": j.run_limits.as_ref().map(|l| json!({
             "time_limit_ms": l.time_limit_ms,
             "memory_limit_bytes": l.memory_limit_bytes,

@@ -45,6 +45,8 @@ pub mod defaults {
     pub const HTTP_MAX_CONNECTIONS: usize = 1024;
     pub const HTTP_HEADER_TIMEOUT_SECONDS: f64 = 10.0;
     pub const CONSOLE_OPEN_TIMEOUT_SECONDS: f64 = 10.0;
+    pub const KEEP_RUN_IO_DAYS: f64 = 7.0;
+    pub const MAX_RUN_MIB_PER_TOKEN: u64 = 256;
 }
 
 /// Largest source file the scheduler can be told to accept.
@@ -170,6 +172,14 @@ pub struct ServeConfig {
     /// Seconds a WebSocket console has to send its opening message (with its token)
     #[arg(long, env = "JUDGE_CONSOLE_OPEN_TIMEOUT_SECONDS", default_value_t = defaults::CONSOLE_OPEN_TIMEOUT_SECONDS)]
     pub console_open_timeout_seconds: f64,
+    /// Days a `run` job's input and output are kept after it ends (then dropped by the gc
+    /// sweep; its outcome and use stay); 0.00001 (about a second) to 3650
+    #[arg(long, env = "JUDGE_KEEP_RUN_IO_DAYS", default_value_t = defaults::KEEP_RUN_IO_DAYS)]
+    pub keep_run_io_days: f64,
+    /// Most MiB one token's `run` jobs may hold (source, input, output) while kept; a run
+    /// job past it is refused with RESOURCE_EXHAUSTED (1 to 1048576)
+    #[arg(long, env = "JUDGE_MAX_RUN_MIB_PER_TOKEN", default_value_t = defaults::MAX_RUN_MIB_PER_TOKEN)]
+    pub max_run_mib_per_token: u64,
     /// File holding the bearer token /metrics asks for (Prometheus' `authorization`
     /// credentials_file) [default: none, /metrics is open]
     #[arg(long, env = "JUDGE_METRICS_TOKEN_FILE")]
@@ -214,6 +224,8 @@ impl Default for ServeConfig {
             http_header_timeout_seconds: defaults::HTTP_HEADER_TIMEOUT_SECONDS,
             console_open_timeout_seconds: defaults::CONSOLE_OPEN_TIMEOUT_SECONDS,
             metrics_token_file: None,
+            keep_run_io_days: defaults::KEEP_RUN_IO_DAYS,
+            max_run_mib_per_token: defaults::MAX_RUN_MIB_PER_TOKEN,
         }
     }
 }
@@ -251,6 +263,12 @@ impl ServeConfig {
             if value == 0 {
                 return Err(ConfigError::value(key, "must be at least 1"));
             }
+        }
+        if !(1..=1 << 20).contains(&self.max_run_mib_per_token) {
+            return Err(ConfigError::value(
+                "max_run_mib_per_token",
+                format!("must be 1 to 1048576, got {}", self.max_run_mib_per_token),
+            ));
         }
         if !(1..=1_000_000).contains(&self.http_max_connections) {
             return Err(ConfigError::value(
@@ -408,6 +426,9 @@ impl ServeConfig {
                 )?,
             },
             metrics_token_file: self.metrics_token_file.clone(),
+            keep_run_io: keep_run_io(self.keep_run_io_days)?,
+            // At most 2^20 MiB: fits.
+            max_run_bytes_per_token: self.max_run_mib_per_token << 20,
         })
     }
 
@@ -438,6 +459,17 @@ impl ServeConfig {
             output_bytes: mib("run_max_output_mib", self.run_max_output_mib, OUTPUT_BYTES)?,
         })
     }
+}
+
+/// How long a run job's input and output are kept, from `keep_run_io_days`.
+pub fn keep_run_io(days: f64) -> Result<Duration, ConfigError> {
+    if !(days.is_finite() && (0.00001..=3650.0).contains(&days)) {
+        return Err(ConfigError::value(
+            "keep_run_io_days",
+            format!("must be 0.00001 (about a second) to 3650 days, got {days}"),
+        ));
+    }
+    Ok(Duration::from_secs_f64(days * 86_400.0))
 }
 
 impl Default for ServeOptions {

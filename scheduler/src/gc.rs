@@ -1,4 +1,5 @@
-//! Sweeps test data that no problem version references any more.
+//! Sweeps test data that no problem version references any more, and the input and
+//! output of run jobs past their retention period.
 //!
 //! First, versions that a newer push replaced and that no unfinished job uses are pruned
 //! (queued and running jobs keep the version they were submitted with); then blobs that no
@@ -22,6 +23,8 @@ pub const MIN_AGE: Duration = Duration::from_secs(600);
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GcReport {
     pub pruned_versions: u64,
+    /// Run jobs whose input and output were dropped.
+    pub expired_run_io: u64,
     pub removed: usize,
     pub freed_bytes: u64,
     pub kept: usize,
@@ -53,12 +56,32 @@ fn read_dir(path: &Path) -> Result<std::fs::ReadDir, GcError> {
     })
 }
 
-/// Removes unreferenced blobs older than `min_age`.
+/// What a sweep keeps.
+#[derive(Debug, Clone, Copy)]
+pub struct Keep {
+    /// Blobs younger than this stay (a push may still be recording them).
+    pub min_age: Duration,
+    /// A run job's input and output stay this long after it ends.
+    pub run_io: Duration,
+}
+
+/// The newest end time (ms) whose run job's input and output are dropped at `now_ms`.
+pub fn run_io_cutoff(now_ms: i64, keep: Duration) -> i64 {
+    now_ms.saturating_sub(i64::try_from(keep.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Drops expired run-job input and output (as of `now_ms`), prunes replaced problem versions
+/// and removes unreferenced blobs older than `keep.min_age`.
 pub async fn sweep(
     store: &Store,
     blobs: &BlobStore,
-    min_age: Duration,
+    keep: Keep,
+    now_ms: i64,
 ) -> Result<GcReport, GcError> {
+    let expired_run_io = store
+        .expire_run_io(run_io_cutoff(now_ms, keep.run_io), now_ms)
+        .await?;
+    let min_age = keep.min_age;
     let pruned_versions = store.prune_versions().await?;
     let referenced: HashSet<String> = store.referenced_blobs().await?.into_iter().collect();
     let root = blobs.root().to_path_buf();
@@ -70,6 +93,7 @@ pub async fn sweep(
         })??;
     Ok(GcReport {
         pruned_versions,
+        expired_run_io,
         ..report
     })
 }

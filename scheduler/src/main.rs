@@ -47,6 +47,9 @@ enum Cmd {
         /// Keep files younger than this many seconds (a push may still be recording them)
         #[arg(long, default_value_t = judge_scheduler::gc::MIN_AGE.as_secs_f64())]
         min_age_seconds: f64,
+        /// Days a run job's input and output are kept after it ends
+        #[arg(long, env = "JUDGE_KEEP_RUN_IO_DAYS", default_value_t = defaults::KEEP_RUN_IO_DAYS)]
+        keep_run_io_days: f64,
     },
 }
 
@@ -274,6 +277,7 @@ async fn main() -> Result<()> {
         Cmd::Gc {
             store,
             min_age_seconds,
+            keep_run_io_days,
         } => {
             let data_dir = store.data_dir.clone();
             if !(min_age_seconds.is_finite() && min_age_seconds >= 0.0) {
@@ -281,15 +285,16 @@ async fn main() -> Result<()> {
             }
             let store = open_store(store).await?;
             let blobs = judge_scheduler::blobs::BlobStore::open(data_dir.join("blobs")).await?;
-            let r = judge_scheduler::gc::sweep(
-                &store,
-                &blobs,
-                Duration::from_secs_f64(min_age_seconds),
-            )
-            .await?;
+            let keep = judge_scheduler::gc::Keep {
+                min_age: Duration::from_secs_f64(min_age_seconds),
+                run_io: judge_scheduler::config::keep_run_io(keep_run_io_days)?,
+            };
+            let now = judge_scheduler::driver::now_ms();
+            let r = judge_scheduler::gc::sweep(&store, &blobs, keep, now).await?;
             println!(
-                "pruned {} problem versions; removed {} files ({} bytes), kept {}",
-                r.pruned_versions, r.removed, r.freed_bytes, r.kept
+                "dropped the input and output of {} run jobs; pruned {} problem versions; \
+                 removed {} files ({} bytes), kept {}",
+                r.expired_run_io, r.pruned_versions, r.removed, r.freed_bytes, r.kept
             );
         }
         Cmd::Token(TokenCmd::List { store }) => {

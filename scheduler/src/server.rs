@@ -57,6 +57,10 @@ pub struct ServeOptions {
     pub http: crate::http::HttpLimits,
     /// File holding the token `/metrics` asks for.
     pub metrics_token_file: Option<PathBuf>,
+    /// How long a run job's input and output are kept after it ends.
+    pub keep_run_io: Duration,
+    /// Most bytes one token's run jobs may hold while kept.
+    pub max_run_bytes_per_token: u64,
 }
 
 /// How long a console may last.
@@ -164,6 +168,10 @@ pub async fn start(
         store.clone(),
         blobs.clone(),
         opts.gc_interval,
+        crate::gc::Keep {
+            min_age: crate::gc::MIN_AGE,
+            run_io: opts.keep_run_io,
+        },
     ));
 
     let listener = listen(opts.listen, opts.fleet_size).map_err(|source| ServeError::Listen {
@@ -201,6 +209,7 @@ pub async fn start(
         max_source_bytes: opts.max_source_bytes,
         max_stdin_bytes: opts.max_stdin_bytes,
         run_maxima: opts.run,
+        max_run_bytes_per_token: opts.max_run_bytes_per_token,
         console_limits: opts.console,
         stopping,
         watchers: crate::service::Watchers::new(opts.max_watches_per_token),
@@ -401,13 +410,14 @@ async fn refresh_tokens(store: Store, tokens: TokenCache, driver: DriverHandle, 
 }
 
 /// Sweeps unreferenced test data now and then (`judge-scheduler gc` does it on demand).
-async fn collect_garbage(store: Store, blobs: BlobStore, every: Duration) {
+async fn collect_garbage(store: Store, blobs: BlobStore, every: Duration, keep: crate::gc::Keep) {
     let mut interval = tokio::time::interval(every);
     interval.tick().await; // not at start-up
     loop {
         interval.tick().await;
-        match crate::gc::sweep(&store, &blobs, crate::gc::MIN_AGE).await {
+        match crate::gc::sweep(&store, &blobs, keep, now_ms()).await {
             Ok(r) => tracing::info!(
+                expired_run_io = r.expired_run_io,
                 removed = r.removed,
                 freed_bytes = r.freed_bytes,
                 kept = r.kept,

@@ -256,8 +256,8 @@ async fn a_run_job_keeps_its_input_limits_and_result() {
             .await
             .unwrap();
         assert_eq!(
-            store.run_result(1).await.unwrap(),
-            Some(result),
+            store.run_result(1).await.unwrap().as_ref(),
+            Some(&result),
             "{backend}"
         );
         let rec = store.job(1).await.unwrap().unwrap();
@@ -266,6 +266,34 @@ async fn a_run_job_keeps_its_input_limits_and_result() {
             (pb::JobState::Done, None),
             "{backend}"
         );
+        // What the owner's run jobs hold: source, input and result, until they expire.
+        let held = store.run_bytes_held("alice").await.unwrap();
+        let result_len = prost::Message::encoded_len(&result) as u64;
+        assert_eq!(held, 3 + 70_000 + result_len, "{backend}");
+        assert_eq!(store.run_bytes_held("bob").await.unwrap(), 0, "{backend}");
+        // Ended at 5: kept at a cutoff of 5, dropped at 6 (the outcome and use stay).
+        assert_eq!(store.expire_run_io(5, 100).await.unwrap(), 0, "{backend}");
+        assert_eq!(store.expire_run_io(6, 100).await.unwrap(), 1, "{backend}");
+        assert_eq!(
+            store.expire_run_io(6, 101).await.unwrap(),
+            0,
+            "{backend}: once"
+        );
+        let kept = store.run_result(1).await.unwrap().unwrap();
+        assert!(
+            kept.stdout.is_empty() && kept.stderr.is_empty(),
+            "{backend}"
+        );
+        assert_eq!((kept.exit_code, kept.time_ms), (Some(3), 12), "{backend}");
+        assert_eq!(
+            store.job(1).await.unwrap().unwrap().io_expired_at,
+            Some(100)
+        );
+        assert!(store.assign_payloads(&[1]).await.unwrap()[&1]
+            .payload
+            .stdin
+            .is_empty());
+        assert_eq!(store.run_bytes_held("alice").await.unwrap(), 0, "{backend}");
         // A judge job has neither input nor limits.
         let judge = Persist::InsertJob {
             job_id: 2,
@@ -452,4 +480,30 @@ async fn tokens_and_problem_versions() {
             .unwrap()
             .contains(&"a".repeat(64)));
     }
+}
+
+#[tokio::test]
+async fn job_ids_are_not_handed_out_again_even_if_rows_go() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}/judge.db", dir.path().display());
+    let store = Store::open(&url).await.expect("sqlite store");
+    let sources = HashMap::new();
+    for job_id in [1, 2] {
+        let insert = Persist::InsertJob {
+            job_id,
+            req: job_id,
+            job: job(),
+            at: 1,
+        };
+        store.persist(&[&insert], &sources).await.unwrap();
+    }
+    // A row gone behind the store's back (a repair, a restore from an older backup of the
+    // table) does not bring its id back.
+    let raw = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query("DELETE FROM jobs WHERE id = 2")
+        .execute(&raw)
+        .await
+        .unwrap();
+    raw.close().await;
+    assert_eq!(store.max_job_id().await.unwrap(), 2);
 }

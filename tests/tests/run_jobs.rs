@@ -395,3 +395,72 @@ async fn run_jobs_go_only_to_workers_that_offer_them_and_survive_a_restart() -> 
     assert_eq!(run.exit_code, Some(0));
     Ok(())
 }
+
+/// A run job's input and output are dropped after the retention period (its outcome and
+/// exit code stay, and `get` says so), and one token's run jobs hold at most
+/// `--max-run-mib-per-token` until then.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_job_input_and_output_are_bounded_and_expire() -> anyhow::Result<()> {
+    // Kept for about two seconds, swept every half second.
+    let mut c = Cluster::start(&[
+        "--keep-run-io-days",
+        "0.00002",
+        "--gc-interval-seconds",
+        "0.5",
+        "--max-run-mib-per-token",
+        "1",
+    ])
+    .await?;
+    c.add_worker("w", 1)?;
+    c.wait_workers(1).await?;
+    let mut j = judge_client(&c.sched.url(), &c.submitter).await?;
+    let echo = "import sys\ndata = sys.stdin.read()\nprint(len(data))\nsys.exit(7)\n";
+    let first = j
+        .submit(run_req(echo, vec![b'x'; 600 << 10], None))
+        .await?
+        .into_inner()
+        .job_id;
+    // 600 KiB held: another 600 KiB passes the 1 MiB bound, and the refusal names it.
+    assert_status(
+        j.submit(run_req(echo, vec![b'y'; 600 << 10], None)).await,
+        Code::ResourceExhausted,
+        "max_run_mib_per_token",
+    );
+    let done = wait_finished(&mut j, first).await?;
+    let run = done.run.clone().unwrap_or_default();
+    assert_eq!(String::from_utf8_lossy(&run.stdout), "614400\n", "{done:?}");
+    assert_eq!(done.io_expired_at_ms, None);
+
+    // Past the retention period: dropped, and room again.
+    let expired = eventually("the run's input and output to expire", WAIT, || {
+        let mut j = j.clone();
+        async move {
+            let job = j
+                .get_job(pb::GetJobRequest { job_id: first })
+                .await
+                .ok()?
+                .into_inner();
+            job.io_expired_at_ms.map(|_| job)
+        }
+    })
+    .await?;
+    let run = expired.run.unwrap_or_default();
+    assert!(run.stdout.is_empty(), "{run:?}");
+    assert_eq!(run.exit_code, Some(7), "the outcome stays: {run:?}");
+    let out = std::process::Command::new(bin("judgectl"))
+        .args(["--scheduler", &c.sched.url(), "--token", &c.submitter])
+        .args(["get", &first.to_string()])
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("dropped after the scheduler's retention period"),
+        "{text}"
+    );
+    let second = j
+        .submit(run_req(echo, vec![b'y'; 600 << 10], None))
+        .await?
+        .into_inner()
+        .job_id;
+    wait_finished(&mut j, second).await?;
+    Ok(())
+}

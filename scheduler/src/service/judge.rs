@@ -30,6 +30,9 @@ pub struct JudgeApi {
     pub max_stdin_bytes: usize,
     /// The most a `run` job (and a console) may ask for.
     pub run_maxima: RunMaxima,
+    /// Most bytes one token's run jobs may hold in the store while their input and output
+    /// are kept.
+    pub max_run_bytes_per_token: u64,
     pub console_limits: crate::server::ConsoleLimits,
     /// Turns true when the scheduler stops: live consoles end, telling their clients.
     pub stopping: tokio::sync::watch::Receiver<bool>,
@@ -161,6 +164,7 @@ fn to_pb(r: JobRecord, tests: Vec<pb::TestResult>, groups: Vec<pb::GroupResult>)
         run: None,
         run_limits: r.job.run_limits,
         source: Vec::new(),
+        io_expired_at_ms: r.io_expired_at,
     }
 }
 
@@ -275,7 +279,7 @@ impl JudgeApi {
     }
 
     /// A run job: no problem, bounded input, limits within the scheduler's maxima.
-    fn run_job(&self, req: &pb::SubmitRequest) -> Result<Admitted, Status> {
+    async fn run_job(&self, req: &pb::SubmitRequest, owner: &str) -> Result<Admitted, Status> {
         if !req.problem_id.is_empty() {
             return Err(Status::invalid_argument(
                 "a run job has no problem: leave problem_id empty",
@@ -297,6 +301,18 @@ impl JudgeApi {
             .run_maxima
             .resolve(req.limits.as_ref())
             .map_err(|e| Status::invalid_argument(format!("limits: {e}")))?;
+        // What one token's run jobs keep in the store (source, input, output) is bounded
+        // until the retention period drops it, so one student cannot fill the disk.
+        let held = self.store.run_bytes_held(owner).await?;
+        let adding = (req.source.len() + req.stdin.len()) as u64;
+        if held.saturating_add(adding) > self.max_run_bytes_per_token {
+            return Err(Status::resource_exhausted(format!(
+                "this token's run jobs hold {} KiB of source, input and output, and this one                  brings {} KiB: the limit is {} KiB (max_run_mib_per_token); it frees as their                  input and output expire (keep_run_io_days)",
+                held >> 10,
+                adding >> 10,
+                self.max_run_bytes_per_token >> 10
+            )));
+        }
         Ok(Admitted {
             version: 0,
             files: Vec::new().into(),
@@ -356,7 +372,7 @@ impl JudgeService for JudgeApi {
             )));
         }
         let admitted = match kind {
-            JobKind::Run => self.run_job(&req)?,
+            JobKind::Run => self.run_job(&req, &who.token_name).await?,
             _ => self.judge_job(&req).await?,
         };
         let job = NewJob {

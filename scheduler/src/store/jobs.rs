@@ -27,6 +27,8 @@ pub struct JobRecord {
     pub finished_at: Option<i64>,
     /// Scoring problems: the submission's score, once judged.
     pub score: Option<f64>,
+    /// A run job: when its input and output were dropped (past the retention period).
+    pub io_expired_at: Option<i64>,
 }
 
 impl JobRecord {
@@ -88,7 +90,7 @@ fn parse_verdict(s: &str) -> Result<pb::Verdict> {
 
 const JOB_COLUMNS: &str = "id, job_type, language, problem_id, problem_version, run_all_tests, \
      state, verdict, message, attempt, worker, submitted_at, finished_at, owner, request_id, score, \
-     run_limits";
+     run_limits, io_expired_at";
 
 /// What a submission brings besides its settings: kept beside the job, never in the core.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -101,7 +103,10 @@ pub struct Payload {
 }
 
 /// A stored protobuf column, decoded.
-fn decoded<M: Message + Default>(bytes: Option<Vec<u8>>, detail: &str) -> Result<Option<M>> {
+pub(super) fn decoded<M: Message + Default>(
+    bytes: Option<Vec<u8>>,
+    detail: &str,
+) -> Result<Option<M>> {
     bytes
         .map(|b| {
             M::decode(b.as_slice()).map_err(|e| StoreError::Corrupt {
@@ -141,6 +146,7 @@ fn job_from_row(r: &AnyRow) -> Result<JobRecord> {
         submitted_at: col(r, t, "submitted_at")?,
         finished_at: col(r, t, "finished_at")?,
         score: col(r, t, "score")?,
+        io_expired_at: col(r, t, "io_expired_at")?,
     })
 }
 

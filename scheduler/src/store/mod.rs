@@ -8,6 +8,7 @@ mod batch;
 mod jobs;
 mod languages;
 mod problems;
+mod run_io;
 mod tokens;
 mod write;
 
