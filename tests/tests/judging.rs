@@ -181,3 +181,32 @@ async fn custom_validators_judge_and_their_failures_are_judge_errors() -> anyhow
     assert!(job.message.contains("validator"), "{}", job.message);
     Ok(())
 }
+
+/// A compiler that writes past the worker's bound on a job's files (a 200 MB binary from one
+/// initialised array) gets a compile error that says so, and the worker judges on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compile_that_writes_past_the_job_disk_bound_is_a_compile_error() -> anyhow::Result<()> {
+    let mut c = Cluster::start(&[]).await?;
+    let url = c.sched.url();
+    c.add_worker_with(&url, "w", 1, &["--job-disk-mib", "64"])?;
+    c.wait_workers(1).await?;
+    let mut judge = c.judge().await?;
+    let huge = "char big[200 << 20] = {1};\nint main(void) { return big[5] - 1; }\n";
+    let id = submit(&mut judge, "aplusb", "c", huge).await?;
+    let job = wait_finished(&mut judge, id).await?;
+    assert_eq!(job.verdict, pb::Verdict::Ce as i32, "{job:?}\n{}", c.logs());
+    // The assembler is stopped at the bound (RLIMIT_FSIZE) and gcc says so; a compiler that
+    // leaves its files behind is told by the worker (`--job-disk-mib`).
+    assert!(
+        job.message.contains("File size limit exceeded") || job.message.contains("--job-disk-mib"),
+        "{}",
+        job.message
+    );
+    // The same worker still judges a normal submission.
+    let ok = submit(&mut judge, "aplusb", "python3", AC_PY).await?;
+    assert_eq!(
+        wait_finished(&mut judge, ok).await?.verdict,
+        pb::Verdict::Ac as i32
+    );
+    Ok(())
+}

@@ -71,6 +71,10 @@ pub struct WorkerConfig {
     /// of judging with what the host allows
     #[arg(long, env = "JUDGE_REQUIRE_SANDBOX", default_value_t = false, action = clap::ArgAction::Set)]
     pub require_sandbox: bool,
+    /// Most MiB a job's own files (its source, what its compiler writes) may take on disk; a
+    /// compile that writes past it is a compile error saying so (16 to 1048576)
+    #[arg(long, env = "JUDGE_JOB_DISK_MIB", default_value_t = 1024)]
+    pub job_disk_mib: u64,
     /// Languages replacing or adding to the built-in ones (TOML only: `[[language]]` tables)
     #[arg(skip)]
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -126,6 +130,12 @@ impl WorkerConfig {
         }
         let name = self.effective_name();
         check_ident("name", &name)?;
+        if !(16..=1 << 20).contains(&self.job_disk_mib) {
+            return Err(ConfigError::value(
+                "job_disk_mib",
+                format!("must be 16 to 1048576, got {}", self.job_disk_mib),
+            ));
+        }
         if !(1..=MAX_SLOTS).contains(&self.slots) {
             return Err(ConfigError::value(
                 "slots",
@@ -189,6 +199,8 @@ impl WorkerConfig {
             languages: langs,
             sandbox_uid_base: self.sandbox_uid_base,
             require_sandbox: self.require_sandbox,
+            // At most 2^20 MiB: fits.
+            job_disk_bytes: self.job_disk_mib << 20,
         })
     }
 

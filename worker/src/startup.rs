@@ -41,6 +41,8 @@ pub struct WorkerOptions {
     pub sandbox_uid_base: u32,
     /// Refuse to start without the whole sandbox (cgroups and isolation).
     pub require_sandbox: bool,
+    /// Most bytes a job's own files may take on disk.
+    pub job_disk_bytes: u64,
 }
 
 /// The first uid the sandbox lends unless told otherwise.
@@ -206,6 +208,7 @@ pub async fn start_prepared(
         work_dir: work_dir.clone(),
         validators: judge::validator::Validators::new(work_dir.join("validators")),
         attacher: Some(attacher.clone()),
+        job_disk_bytes: opts.job_disk_bytes,
     };
     let executor = Executor::new(Arc::new(judge));
     let (drain, _) = watch::channel(false);

@@ -184,6 +184,7 @@ async fn setup(runner: FakeRunner, run: &str, with_validator: bool) -> Setup {
         validators: Validators::new(work_dir.join("validators")),
         work_dir,
         attacher: None,
+        job_disk_bytes: 1 << 30,
     };
     Setup {
         _dir: dir,
@@ -359,4 +360,35 @@ async fn a_cancel_stops_a_running_test() {
         .await
         .expect("cancelled within 10 s");
     assert_eq!(outcome, Outcome::Cancelled);
+}
+
+#[tokio::test]
+async fn a_compiler_that_writes_past_the_job_disk_bound_is_ce_and_says_so() {
+    // Two files of 600 KiB each: each under the 1 MiB bound, together past it.
+    let compiler = |spec: &RunSpec| -> Option<RunOutcome> {
+        match spec.argv[0].as_str() {
+            "cc" => {
+                assert_eq!(
+                    spec.file_size_limit,
+                    1 << 20,
+                    "the bound is the compiler's too"
+                );
+                for name in ["a.o", "b.o"] {
+                    std::fs::write(spec.dir.join(name), vec![0u8; 600 << 10]).unwrap();
+                }
+                Some(exited(0, b"", ""))
+            }
+            other => panic!("nothing runs after such a compile, yet {other} did"),
+        }
+    };
+    let mut s = setup(FakeRunner::new(compiler), "prog", false).await;
+    s.judge.job_disk_bytes = 1 << 20;
+    let (outcome, tests) = judge(&s, true).await;
+    let (verdict, message) = verdict_and_message(&outcome);
+    assert_eq!(verdict, pb::Verdict::Ce);
+    assert!(
+        message.contains("--job-disk-mib") && message.contains("bound of 1 MiB"),
+        "{message}"
+    );
+    assert!(tests.is_empty());
 }

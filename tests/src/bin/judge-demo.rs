@@ -108,6 +108,7 @@ async fn main() -> Result<()> {
         languages: judge_worker::judge::languages::defaults(),
         sandbox_uid_base: judge_worker::startup::DEFAULT_SANDBOX_UID_BASE,
         require_sandbox: false,
+        job_disk_bytes: 1 << 30,
     })
     .await?;
     let offered: Vec<&str> = worker.languages.iter().map(|l| l.id.as_str()).collect();

@@ -62,6 +62,8 @@ pub struct Judge {
     pub validators: validator::Validators,
     /// Dials consoles' streams; `None` where consoles are not taken.
     pub attacher: Option<crate::attach::Attacher>,
+    /// Most bytes a job's own files (source, what its compiler writes) may take on disk.
+    pub job_disk_bytes: u64,
 }
 
 /// The limits of one of the judge's own tools (a compiler, a validator), from the problem.
@@ -135,6 +137,31 @@ pub fn tool_spec(
         piped: None,
         terminal: None,
     }
+}
+
+/// Bytes the files under `dir` take (what cannot be read counts as nothing).
+async fn disk_usage(dir: &std::path::Path) -> u64 {
+    let dir = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let mut total = 0u64;
+        let mut stack = vec![dir];
+        while let Some(d) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&d) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let Ok(meta) = entry.metadata() else { continue };
+                if meta.is_dir() {
+                    stack.push(entry.path());
+                } else {
+                    total = total.saturating_add(meta.len());
+                }
+            }
+        }
+        total
+    })
+    .await
+    .unwrap_or(0)
 }
 
 fn judge_error(message: impl Into<String>) -> Outcome {
@@ -289,12 +316,14 @@ impl Judge {
             return Ok(class);
         };
         report(Update::Compiling(pb::Compiling {}));
-        let spec = tool_spec(
+        let mut spec = tool_spec(
             lang.expand(compile, &class, limits.memory_bytes),
             dir.to_path_buf(),
             None,
             limits,
         );
+        // No file the compiler writes (nor its /tmp) may pass the job's disk bound.
+        spec.file_size_limit = self.job_disk_bytes;
         let run = self
             .runner
             .run(spec, cancel.clone())
@@ -302,6 +331,17 @@ impl Judge {
             .map_err(|e| stop(format!("compiler: {e}")))?;
         if run.cancelled {
             return Err(NotCompiled::Stop(Outcome::Cancelled));
+        }
+        // All its files together neither: a compiler that wrote up to the bound (a file cut
+        // at it, or many files) is a compile error that says so, whatever else it printed.
+        let used = disk_usage(dir).await;
+        if used >= self.job_disk_bytes {
+            return Err(NotCompiled::Error(format!(
+                "the compiler wrote {} MiB or more, past this worker's bound of {} MiB for a \
+                 job's files (--job-disk-mib)",
+                used >> 20,
+                self.job_disk_bytes >> 20
+            )));
         }
         if !run.success() {
             let mut text = String::from_utf8_lossy(&run.stderr).into_owned();

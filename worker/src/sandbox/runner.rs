@@ -159,6 +159,17 @@ impl Runner for SandboxRunner {
                 Ok((cgroups, isolation)) => {
                     let (isolation, lease) = isolation.unzip();
                     let mut env: Vec<String> = ENV.iter().map(|e| e.to_string()).collect();
+                    if spec.dir_writable {
+                        // A tool that may write its directory (a compiler) keeps its scratch
+                        // files there too, so they count against the job's files and their
+                        // bound, not against a /tmp of their own.
+                        let seen = if isolation.is_some() {
+                            rootfs::BOX.to_string_lossy().into_owned()
+                        } else {
+                            spec.dir.display().to_string()
+                        };
+                        env.push(format!("TMPDIR={seen}"));
+                    }
                     if spec.terminal.is_some() {
                         env.push("TERM=xterm".into());
                     }
