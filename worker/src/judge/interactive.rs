@@ -29,22 +29,26 @@ enum First {
     Together,
 }
 
-/// Watches, without reading, copies of the read ends of both pipes: a pipe hangs up when its
-/// only writer (the submission's output, the interactor's output) is gone, which is exactly
-/// when that side ended or closed its output, and always before the other side can notice.
-/// That order is causal, unlike the order in which two runs are reaped.
+/// Watches, without writing, copies of the write ends of both pipes: a pipe reports an error
+/// to its writers once its only reader (the interactor's input, the submission's input) is
+/// gone, which is exactly when that side ended or closed its input.
 ///
-/// Once one side has hung up, the copy of the other pipe is dropped at once, so that the
-/// side still running gets EPIPE / SIGPIPE writing to the side that is gone, as without us.
-fn first_to_hang_up(
-    submission_out: OwnedFd,
-    interactor_out: OwnedFd,
+/// Holding a writer of each pipe also holds back the end-of-file the other side would see:
+/// when the interactor exits, the submission does not see its input end until this thread
+/// has seen the exit and let go. So the order is causal, however late this thread runs on a
+/// busy machine (watching the read ends instead, both hang-ups could land before it looked,
+/// and a submission that crashed on the end-of-file then looked like it crashed first).
+/// Once one side is gone both copies are dropped, so the other side sees its end-of-file
+/// (or EPIPE, writing to the side that is gone) as without us.
+fn first_to_go(
+    to_interactor: OwnedFd,
+    to_submission: OwnedFd,
     within: Duration,
     ready: std::sync::mpsc::SyncSender<()>,
 ) -> First {
-    // Woken ahead of the runs it watches, so that it sees the first hang-up by itself rather
-    // than both at its next turn on a busy machine. Best effort: without the right, it runs
-    // at the default priority.
+    // The order does not depend on when this thread runs (see above), but the side still
+    // running waits for it to see its end-of-file: woken ahead of the runs, it keeps that
+    // wait short on a busy machine. Best effort: without the right, the default priority.
     // SAFETY: changes only this thread's nice value.
     unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, -20) };
     let _ = ready.send(());
@@ -56,12 +60,12 @@ fn first_to_hang_up(
         }
         let mut fds = [
             libc::pollfd {
-                fd: submission_out.as_raw_fd(),
+                fd: to_submission.as_raw_fd(),
                 events: 0,
                 revents: 0,
             },
             libc::pollfd {
-                fd: interactor_out.as_raw_fd(),
+                fd: to_interactor.as_raw_fd(),
                 events: 0,
                 revents: 0,
             },
@@ -74,6 +78,7 @@ fn first_to_hang_up(
             }
             return First::Together;
         }
+        // A writer's copy reports POLLERR once the pipe has no reader.
         let gone = |f: &libc::pollfd| f.revents & (libc::POLLHUP | libc::POLLERR) != 0;
         return match (gone(&fds[0]), gone(&fds[1])) {
             (true, false) => First::Submission,
@@ -106,15 +111,16 @@ impl TestSet<'_> {
         let feedback = self.dir.join(format!("feedback-{index}"));
         let (to_interactor, from_submission) = pipe().map_err(|e| je(format!("pipe: {e}")))?;
         let (to_submission, from_interactor) = pipe().map_err(|e| je(format!("pipe: {e}")))?;
-        let copies = to_interactor
+        // Writers into the interactor's input and into the submission's.
+        let copies = from_submission
             .try_clone()
-            .and_then(|a| Ok((a, to_submission.try_clone()?)))
+            .and_then(|a| Ok((a, from_interactor.try_clone()?)))
             .map_err(|e| je(format!("pipe: {e}")))?;
         let within = pair_wall_bound(self);
         let (ready, watching) = std::sync::mpsc::sync_channel(1);
         let order = std::thread::Builder::new()
             .name("interaction".into())
-            .spawn(move || first_to_hang_up(copies.0, copies.1, within, ready))
+            .spawn(move || first_to_go(copies.0, copies.1, within, ready))
             .map_err(|e| je(format!("watcher thread: {e}")))?;
         // It watches before either side exists.
         let _ = tokio::task::spawn_blocking(move || watching.recv()).await;
@@ -179,7 +185,7 @@ impl TestSet<'_> {
         if *self.cancel.borrow() {
             return Err(Outcome::Cancelled);
         }
-        // Both are gone, so both pipes have hung up: this ends at once (or at its deadline).
+        // Both are gone, so neither pipe has a reader: this ends at once (or at its deadline).
         let order = tokio::task::spawn_blocking(move || order.join())
             .await
             .ok()
