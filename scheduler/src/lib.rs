@@ -15,6 +15,7 @@ pub mod recovery;
 pub mod server;
 pub mod service;
 pub mod store;
+pub mod tally;
 pub mod tls;
 pub mod tokens;
 pub mod watch;

@@ -19,6 +19,8 @@ pub struct Metrics {
     pub batch_size: Histogram,
     /// Seconds per store transaction.
     pub batch_seconds: Histogram,
+    /// Jobs by type, state and verdict.
+    pub jobs: crate::tally::JobTally,
     /// When each job this scheduler admitted was submitted, until it ends (bounded by the
     /// unfinished jobs; jobs recovered after a restart are not timed).
     submitted: Arc<Mutex<HashMap<JobId, Millis>>>,
@@ -31,6 +33,7 @@ impl Default for Metrics {
             submit_to_done: Histogram::new(exponential_buckets(0.01, 2.0, 20)),
             batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 14)),
             batch_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 18)),
+            jobs: Default::default(),
             submitted: Default::default(),
         }
     }

@@ -138,6 +138,10 @@ pub async fn start(
     let sessions = Sessions::default();
     let consoles = crate::consoles::Consoles::default();
     let metrics = crate::metrics::Metrics::default();
+    // The one count of the jobs table; committed changes move it from here on.
+    metrics
+        .jobs
+        .seed(store.job_tally().await?, store.unfinished_states().await?);
     let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
     let http_stopping = stopping.clone();
     let driver_config = DriverConfig {

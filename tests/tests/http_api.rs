@@ -519,6 +519,19 @@ async fn metrics_health_cors_and_the_dashboards_page() -> anyhow::Result<()> {
     let doc = curl(&c, "GET", "/api/v1/openapi.json", None, &[]).json();
     assert_eq!(doc["openapi"], "3.0.3");
 
+    // The job counts are kept as jobs change, counted from the store once at start: a
+    // restarted scheduler shows the same.
+    let addr = c.sched.addr.to_string();
+    c.sched.kill().await;
+    c.sched = SchedulerProc::start_on(&c.sched.data_dir.clone(), &addr, &[]).await?;
+    let m = curl(&c, "GET", "/metrics", None, &[]);
+    assert!(
+        m.body
+            .contains("judge_jobs{job_type=\"judge\",state=\"done\",verdict=\"AC\"} 3"),
+        "{}",
+        m.body
+    );
+
     // Off means off.
     let data = c.dir.path().join("data2");
     let off = SchedulerProc::start(&data, &["--http-listen", "none"]).await?;

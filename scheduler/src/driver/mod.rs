@@ -310,6 +310,9 @@ impl Driver {
             match self.store.persist(&changes, &self.sources).await {
                 Ok(()) => {
                     tracing::debug!(changes = changes.len(), "batch committed");
+                    for change in &changes {
+                        self.metrics.jobs.apply(change);
+                    }
                     self.metrics.batch_size.observe(changes.len() as f64);
                     self.metrics
                         .batch_seconds

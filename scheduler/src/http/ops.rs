@@ -1,5 +1,6 @@
 //! What monitoring reads: `/metrics` (Prometheus text, built with `prometheus-client` at
-//! each scrape from the store's tallies and the fleet as the core sees it), `/healthz` (the
+//! each scrape from the job counts the driver keeps and the fleet as the core sees it: no
+//! table is scanned), `/healthz` (the
 //! process answers) and `/readyz` (the store answers; migrations ran before serving began).
 
 use axum::extract::State;
@@ -105,12 +106,8 @@ async fn render(s: &HttpState) -> Result<String, String> {
     for kind in judge_common::job_kind::JobKind::ALL {
         let _ = queue.get_or_create(&labels(&[("job_type", kind.as_str())]));
     }
-    for (kind, state, verdict, n) in s.store.job_tally().await.map_err(|e| e.to_string())? {
-        let l = labels(&[
-            ("job_type", &kind),
-            ("state", &state),
-            ("verdict", &verdict),
-        ]);
+    for ((kind, state, verdict), n) in s.metrics.jobs.snapshot() {
+        let l = labels(&[("job_type", &kind), ("state", state), ("verdict", &verdict)]);
         jobs.get_or_create(&l).inc_by(n as f64);
         if state == "queued" {
             queue

@@ -52,7 +52,8 @@ pub struct JobFilter {
 /// A test result of the job's current attempt.
 pub type StoredTest = pb::TestResult;
 
-pub(crate) fn state_str(s: pb::JobState) -> &'static str {
+/// A state as the store writes it.
+pub fn state_str(s: pb::JobState) -> &'static str {
     match s {
         pb::JobState::Queued => "queued",
         pb::JobState::Assigned => "assigned",
@@ -394,6 +395,24 @@ impl Store {
             table: "jobs",
             detail: format!("negative job id {m}"),
         })
+    }
+
+    /// Every unfinished job's id, type and state (what `/metrics` starts counting from).
+    pub async fn unfinished_states(&self) -> Result<Vec<(JobId, String, pb::JobState)>> {
+        let rows = sqlx::query(
+            "SELECT id, job_type, state FROM jobs WHERE state IN ('queued', 'assigned', 'running')",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    col::<i64>(r, "jobs", "id")? as JobId,
+                    col(r, "jobs", "job_type")?,
+                    parse_state(&col::<String>(r, "jobs", "state")?)?,
+                ))
+            })
+            .collect()
     }
 
     /// Every job that had not finished, with what the core needs to pick it up again.

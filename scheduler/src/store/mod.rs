@@ -18,7 +18,7 @@ use std::time::Duration;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
-pub use jobs::{AssignPayload, JobFilter, JobRecord, Payload, StoredTest};
+pub use jobs::{state_str, AssignPayload, JobFilter, JobRecord, Payload, StoredTest};
 pub use problems::{ProblemRecord, StoredFile};
 pub use tokens::{NameClaim, Role, TokenRecord};
 
