@@ -1,7 +1,7 @@
 //! What monitoring reads: `/metrics` (Prometheus text, built with `prometheus-client` at
 //! each scrape from the job counts the driver keeps and the fleet as the core sees it: no
-//! table is scanned), `/healthz` (the
-//! process answers) and `/readyz` (the store answers; migrations ran before serving began).
+//! table is scanned), `/healthz` (the process answers) and `/readyz` (the store answers;
+//! migrations ran before serving began).
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
