@@ -292,9 +292,9 @@ async fn main() -> Result<()> {
             let now = judge_scheduler::driver::now_ms();
             let r = judge_scheduler::gc::sweep(&store, &blobs, keep, now).await?;
             println!(
-                "dropped the input and output of {} run jobs; pruned {} problem versions; \
-                 removed {} files ({} bytes), kept {}",
-                r.expired_run_io, r.pruned_versions, r.removed, r.freed_bytes, r.kept
+                "pruned {} problem versions; removed {} files ({} bytes), kept {}; dropped the \
+                 input and output of {} run jobs",
+                r.pruned_versions, r.removed, r.freed_bytes, r.kept, r.expired_run_io
             );
         }
         Cmd::Token(TokenCmd::List { store }) => {

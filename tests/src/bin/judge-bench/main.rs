@@ -20,6 +20,7 @@
 //! - `http`: HTTP submit throughput and SSE fan-out, as ratios to the gRPC path.
 
 mod console;
+mod contention;
 mod first_judging;
 mod http;
 mod interactive;
@@ -118,6 +119,15 @@ enum Cmd {
         submitters: usize,
         #[arg(long, default_value_t = 1_000)]
         watchers: usize,
+    },
+    /// Submit throughput with problem pushes interleaved, as a ratio to a plain run.
+    Contention {
+        #[arg(long, default_value_t = 20_000)]
+        jobs: usize,
+        #[arg(long, default_value_t = 64)]
+        submitters: usize,
+        #[arg(long, default_value_t = 200)]
+        pushes: usize,
     },
     /// Jobs through worker kills and stops, scheduler kills, a full disk and pushes; the
     /// history checker's lost / doubled / wrong counts (needs root: the data dir is a tmpfs).
@@ -901,6 +911,11 @@ async fn main() -> Result<()> {
             consoles,
             sim_workers,
         } => console::run(trips, consoles, sim_workers).await,
+        Cmd::Contention {
+            jobs,
+            submitters,
+            pushes,
+        } => contention::run(jobs, submitters, pushes).await,
         Cmd::Chaos {
             jobs,
             workers,
