@@ -19,6 +19,7 @@ pub mod job_kind;
 pub mod json;
 pub mod limits;
 pub mod logging;
+pub mod pinned;
 pub mod problem;
 pub mod run_limits;
 pub mod validator;

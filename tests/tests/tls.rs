@@ -306,3 +306,78 @@ async fn the_http_side_serves_tls_with_the_same_certificate() -> anyhow::Result<
     assert_ne!(String::from_utf8_lossy(&plain.stdout), "200");
     Ok(())
 }
+
+/// The certificate a teacher makes with the usual one-liner marks itself a CA and is served
+/// as the scheduler's own; given as the CA (as to curl and grpcio), judgectl and the worker
+/// accept it. Its name is still checked: the same certificate for another host is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_self_signed_certificate_given_as_the_ca_is_trusted_for_its_own_names(
+) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
+        ])
+        .args([
+            "-subj",
+            "/CN=judge",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output();
+    match made {
+        Ok(out) if out.status.success() => {}
+        other if std::env::var("JUDGE_REQUIRE_TOOLS").as_deref() != Ok("1") => {
+            eprintln!("SKIPPED: openssl could not make a certificate: {other:?}");
+            return Ok(());
+        }
+        other => anyhow::bail!("openssl could not make a certificate: {other:?}"),
+    }
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data)?;
+    let admin = token(&data, "admin", "admin")?;
+    let worker_token = token(&data, "worker", "workers")?;
+    let (cert_arg, key_arg) = (cert.display().to_string(), key.display().to_string());
+    let sched =
+        SchedulerProc::start(&data, &["--tls-cert", &cert_arg, "--tls-key", &key_arg]).await?;
+    let port = sched.addr.port();
+    let url = format!("https://127.0.0.1:{port}");
+
+    let ok = judgectl(&url, &admin, Some(&cert), &["jobs"]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    // A worker that trusts it connects.
+    let _worker = WorkerProc::start_with(
+        &url,
+        &worker_token,
+        "pinned",
+        1,
+        dir.path(),
+        &["--ca-cert", &cert_arg],
+    )?;
+    let tls = ClientTls {
+        ca_cert: Some(cert.clone()),
+        identity: None,
+    };
+    let judge = pb::judge_service_client::JudgeServiceClient::with_interceptor(
+        endpoint(&url, &tls)?.connect().await?,
+        Bearer::new(&admin)?,
+    );
+    connected_workers(&judge, 1, WAIT).await?;
+    // The name is still checked: the certificate says 127.0.0.1, not localhost.
+    let other_name = judgectl(
+        &format!("https://localhost:{port}"),
+        &admin,
+        Some(&cert),
+        &["jobs"],
+    );
+    let said = stderr(&other_name);
+    assert!(!other_name.status.success());
+    assert_eq!(said.trim().lines().count(), 1, "one line: {said}");
+    assert!(said.to_lowercase().contains("certificate"), "{said}");
+    Ok(())
+}
