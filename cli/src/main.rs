@@ -169,6 +169,10 @@ enum ProblemCmd {
         /// Print one JSON object instead of a table.
         #[arg(long)]
         json: bool,
+        /// Judge .py jury solutions with this Python (a shebang naming python2 still asks
+        /// for Python 2)
+        #[arg(long, value_enum, default_value_t = judgectl::verify::Python::Python3)]
+        python: judgectl::verify::Python,
     },
 }
 
@@ -271,6 +275,9 @@ async fn run(cli: Cli) -> Result<Exit> {
                 "stored {} version {} with {} tests",
                 resp.id, resp.version, resp.test_count
             );
+            for note in &resp.notes {
+                eprintln!("note: {}", judgectl::visible::visible(note));
+            }
             println!("{}", resp.id);
         }
         Cmd::Problem(ProblemCmd::Verify {
@@ -278,9 +285,11 @@ async fn run(cli: Cli) -> Result<Exit> {
             id,
             calibrate,
             json,
+            python,
         }) => {
             let report =
-                judgectl::verify::verify(&c.judge, &mut c.admin, &dir, id, calibrate).await?;
+                judgectl::verify::verify(&c.judge, &mut c.admin, &dir, id, calibrate, python)
+                    .await?;
             if json {
                 println!("{}", report.json());
             } else {

@@ -52,6 +52,12 @@ pub fn job(j: &pb::Job, as_json: bool) {
                 t.memory_kb,
                 t.score.map(|s| format!("  score {s}")).unwrap_or_default()
             );
+            // Why a test failed, and what it used of its limits, under its line.
+            if t.verdict != pb::Verdict::Ac as i32 && !t.message.is_empty() {
+                for line in t.message.trim_end().lines() {
+                    println!("    {}", v(line));
+                }
+            }
         }
     }
     if !j.groups.is_empty() {

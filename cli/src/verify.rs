@@ -13,6 +13,16 @@ use serde_json::{json, Value};
 
 use crate::Authed;
 
+/// Which Python a `.py` jury solution is judged with (a shebang naming Python 2 wins).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Python {
+    /// CPython 3.
+    #[default]
+    Python3,
+    /// PyPy 3, where workers offer it (`pypy3`).
+    Pypy3,
+}
+
 /// The language of a submission, from its extension as the format names them.
 pub fn language_of(path: &Path) -> Option<&'static str> {
     let ext = path.extension()?.to_str()?;
@@ -20,6 +30,7 @@ pub fn language_of(path: &Path) -> Option<&'static str> {
         "c" => "c",
         "cpp" | "cc" | "cxx" | "c++" | "C" => "cpp",
         "py" | "py3" => "python3",
+        "py2" => "python2",
         "rs" => "rust",
         "java" => "java",
         "js" => "javascript",
@@ -28,6 +39,25 @@ pub fn language_of(path: &Path) -> Option<&'static str> {
         "cs" => "csharp",
         _ => return None,
     })
+}
+
+/// The language a Python source asks for on its first line, as the reference tool reads
+/// it: a shebang naming `python2` is Python 2, anything else Python 3.
+pub fn python_of(first_line: &str, python: Python) -> &'static str {
+    let shebang = first_line.starts_with("#!");
+    if shebang && first_line.contains("python2") {
+        "python2"
+    } else if python == Python::Pypy3 {
+        "pypy3"
+    } else {
+        "python3"
+    }
+}
+
+/// Files in `submissions/` folders that are not submissions (notes, settings).
+fn is_not_a_submission(path: &Path) -> bool {
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    matches!(ext, "md" | "txt" | "yaml" | "yml" | "json") || ext.is_empty()
 }
 
 /// What a folder of `submissions/` promises.
@@ -39,6 +69,13 @@ pub enum Expected {
     PartiallyAccepted,
     /// AC or TLE.
     SlowAccepted,
+    /// RTE, or MLE: the format has no memory folder, and files a memory overrun under run-time
+    /// error, as the reference tool does.
+    RunTimeError,
+    /// Not accepted: WA, TLE, RTE, MLE or OLE (2023-07 `rejected`).
+    Rejected,
+    /// Never a wrong answer, but not accepted: TLE, RTE or MLE (2023-07 `brute_force`).
+    BruteForce,
     /// This verdict.
     Verdict(pb::Verdict),
 }
@@ -52,7 +89,9 @@ impl Expected {
             "slow_accepted" => Expected::SlowAccepted,
             "wrong_answer" => Expected::Verdict(pb::Verdict::Wa),
             "time_limit_exceeded" => Expected::Verdict(pb::Verdict::Tle),
-            "run_time_error" => Expected::Verdict(pb::Verdict::Rte),
+            "run_time_error" => Expected::RunTimeError,
+            "rejected" => Expected::Rejected,
+            "brute_force" => Expected::BruteForce,
             "memory_limit_exceeded" => Expected::Verdict(pb::Verdict::Mle),
             "output_limit_exceeded" => Expected::Verdict(pb::Verdict::Ole),
             "compile_error" => Expected::Verdict(pb::Verdict::Ce),
@@ -65,6 +104,9 @@ impl Expected {
             Expected::Accepted => "AC".into(),
             Expected::PartiallyAccepted => "AC, partial".into(),
             Expected::SlowAccepted => "AC or TLE".into(),
+            Expected::RunTimeError => "RTE or MLE".into(),
+            Expected::Rejected => "not AC".into(),
+            Expected::BruteForce => "TLE/RTE/MLE".into(),
             Expected::Verdict(v) => v.as_str_name().into(),
         }
     }
@@ -72,16 +114,18 @@ impl Expected {
     /// Whether a job's verdict and score keep the promise; `max_score` is the problem's best
     /// (scoring problems only).
     pub fn kept(self, verdict: pb::Verdict, score: Option<f64>, max_score: Option<f64>) -> bool {
+        use pb::Verdict::*;
         let full = match (score, max_score) {
             (Some(s), Some(m)) => s >= m,
             _ => true,
         };
         match self {
-            Expected::Accepted => verdict == pb::Verdict::Ac && full,
-            Expected::PartiallyAccepted => verdict == pb::Verdict::Ac && score.is_some() && !full,
-            Expected::SlowAccepted => {
-                verdict == pb::Verdict::Tle || (verdict == pb::Verdict::Ac && full)
-            }
+            Expected::Accepted => verdict == Ac && full,
+            Expected::PartiallyAccepted => verdict == Ac && score.is_some() && !full,
+            Expected::SlowAccepted => verdict == Tle || (verdict == Ac && full),
+            Expected::RunTimeError => matches!(verdict, Rte | Mle),
+            Expected::Rejected => matches!(verdict, Wa | Tle | Rte | Mle | Ole),
+            Expected::BruteForce => matches!(verdict, Tle | Rte | Mle),
             Expected::Verdict(v) => verdict == v,
         }
     }
@@ -93,13 +137,17 @@ pub struct Candidate {
     /// Its path under `submissions/`, e.g. `accepted/sol.py`.
     pub name: String,
     pub path: PathBuf,
-    pub language: &'static str,
+    /// Its language, as workers name them; empty when none is known.
+    pub language: String,
     pub expected: Expected,
+    /// Why it cannot be judged at all (a folder, an unknown language).
+    pub unjudgeable: Option<String>,
 }
 
-/// Every submission under `dir/submissions/<folder>/`, sorted; files whose folder or
-/// extension the format does not name are left out.
-pub fn candidates(dir: &Path) -> Result<Vec<Candidate>> {
+/// Every submission under `dir/submissions/<folder>/`, sorted; folders the format does not
+/// name, and notes (`.md`, `.txt`...), are left out. `.py` files are judged with `python`
+/// unless their shebang names Python 2.
+pub fn candidates(dir: &Path, python: Python) -> Result<Vec<Candidate>> {
     let root = dir.join("submissions");
     let mut out = Vec::new();
     let folders = match std::fs::read_dir(&root) {
@@ -120,18 +168,42 @@ pub fn candidates(dir: &Path) -> Result<Vec<Candidate>> {
         }
         for file in std::fs::read_dir(folder.path())? {
             let path = file?.path();
-            let Some(language) = path.is_file().then(|| language_of(&path)).flatten() else {
+            let base = path.file_name().unwrap_or_default().to_string_lossy();
+            let name = format!("{fname}/{base}");
+            let (language, unjudgeable) = if path.is_dir() {
+                (
+                    String::new(),
+                    Some("a folder of files: judgectl submits single files".to_string()),
+                )
+            } else if is_not_a_submission(&path) {
                 continue;
+            } else {
+                match language_of(&path) {
+                    Some("python3") => {
+                        let text = std::fs::read(&path)
+                            .with_context(|| format!("reading {}", path.display()))?;
+                        let first = text.split(|b| *b == b'\n').next().unwrap_or_default();
+                        (
+                            python_of(&String::from_utf8_lossy(first), python).to_string(),
+                            None,
+                        )
+                    }
+                    Some(l) => (l.to_string(), None),
+                    None => (
+                        String::new(),
+                        Some(format!(
+                            "no language is known for .{} files",
+                            path.extension().unwrap_or_default().to_string_lossy()
+                        )),
+                    ),
+                }
             };
-            let name = format!(
-                "{fname}/{}",
-                path.file_name().unwrap_or_default().to_string_lossy()
-            );
             out.push(Candidate {
                 name,
                 path,
                 language,
                 expected,
+                unjudgeable,
             });
         }
     }
@@ -210,8 +282,8 @@ impl Report {
             println!("time limit (calibrated): {t} s");
         }
         println!(
-            "{:<36} {:<12} {:<8} {:>8} {:>8}  OK",
-            "FILE", "EXPECTED", "GOT", "SCORE", "MAX ms"
+            "{:<36} {:<8} {:<12} {:<8} {:>8} {:>8}  OK",
+            "FILE", "LANGUAGE", "EXPECTED", "GOT", "SCORE", "MAX ms"
         );
         for o in &self.outcomes {
             let got = match (&o.skipped, o.verdict()) {
@@ -233,8 +305,13 @@ impl Report {
                 "NO"
             };
             println!(
-                "{:<36} {:<12} {:<8} {:>8} {:>8}  {mark}",
+                "{:<36} {:<8} {:<12} {:<8} {:>8} {:>8}  {mark}",
                 o.candidate.name,
+                if o.candidate.language.is_empty() {
+                    "-"
+                } else {
+                    &o.candidate.language
+                },
                 o.candidate.expected.text(),
                 got,
                 score,
@@ -316,8 +393,14 @@ async fn judge_all(
     let mut tasks = Vec::new();
     for c in candidates {
         let c = c.clone();
-        if !offered.contains(c.language) {
-            let why = format!("no connected worker offers {}", c.language);
+        let skip = match &c.unjudgeable {
+            Some(why) => Some(why.clone()),
+            None if !offered.contains(&c.language) => {
+                Some(format!("no connected worker offers {}", c.language))
+            }
+            None => None,
+        };
+        if let Some(why) = skip {
             tasks.push(tokio::spawn(async move {
                 Ok(Outcome {
                     candidate: c,
@@ -334,7 +417,7 @@ async fn judge_all(
                 std::fs::read(&c.path).with_context(|| format!("reading {}", c.path.display()))?;
             let req = pb::SubmitRequest {
                 problem_id: problem,
-                language: c.language.into(),
+                language: c.language.clone(),
                 source,
                 ..Default::default()
             };
@@ -364,8 +447,9 @@ pub async fn verify(
     dir: &Path,
     id: Option<String>,
     calibrate: bool,
+    python: Python,
 ) -> Result<Report> {
-    let candidates = candidates(dir)?;
+    let candidates = candidates(dir, python)?;
     if candidates.is_empty() {
         bail!(
             "{}: no submissions to verify",
@@ -460,6 +544,36 @@ mod tests {
             .unwrap()
             .kept(Wa, None, None));
         assert!(Expected::of_folder("misc").is_none());
+        let rte = Expected::of_folder("run_time_error").unwrap();
+        assert!(rte.kept(Rte, None, None) && rte.kept(Mle, None, None));
+        assert!(!rte.kept(Tle, None, None) && !rte.kept(Wa, None, None));
+        let rejected = Expected::of_folder("rejected").unwrap();
+        for v in [Wa, Tle, Rte, Mle, Ole] {
+            assert!(rejected.kept(v, None, None), "{v:?}");
+        }
+        assert!(!rejected.kept(Ac, None, None) && !rejected.kept(Ce, None, None));
+        assert!(!rejected.kept(Je, None, None));
+        let brute = Expected::of_folder("brute_force").unwrap();
+        assert!(brute.kept(Tle, None, None) && !brute.kept(Wa, None, None));
+        assert!(Expected::of_folder("time_limit_exceeded")
+            .unwrap()
+            .kept(Tle, None, None));
+    }
+
+    #[test]
+    fn a_python2_shebang_asks_for_python2() {
+        assert_eq!(
+            python_of("#!/usr/bin/env python2", Python::Python3),
+            "python2"
+        );
+        assert_eq!(python_of("#!/usr/bin/python2.7", Python::Pypy3), "python2");
+        assert_eq!(
+            python_of("#!/usr/bin/env python3", Python::Python3),
+            "python3"
+        );
+        assert_eq!(python_of("import sys", Python::Pypy3), "pypy3");
+        // A comment that is not a shebang decides nothing.
+        assert_eq!(python_of("# python2 was here", Python::Python3), "python3");
     }
 
     #[test]

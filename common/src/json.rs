@@ -92,7 +92,7 @@ pub fn event_json(ev: &pb::JobEvent) -> Value {
             "test",
             json!({"index": t.index, "name": t.name, "verdict": verdict(t.verdict),
                    "time_ms": t.time_ms, "wall_ms": t.wall_ms, "memory_kb": t.memory_kb,
-                   "score": t.score}),
+                   "message": t.message, "score": t.score}),
         ),
         Some(Event::Group(g)) => (
             "group",

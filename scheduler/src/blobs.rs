@@ -120,6 +120,15 @@ impl StagedBlob {
         fs::rename(&tmp, dir.join(&self.sha256)).await
     }
 
+    /// Copies the staged file to `dest` (to try a package's program before storing it).
+    pub async fn copy_to(&self, dest: &Path) -> std::io::Result<()> {
+        let tmp = self
+            .tmp
+            .as_ref()
+            .ok_or_else(|| std::io::Error::other("blob already committed"))?;
+        fs::copy(tmp, dest).await.map(|_| ())
+    }
+
     pub async fn read_to_string(&self) -> std::io::Result<String> {
         let tmp = self
             .tmp

@@ -45,10 +45,26 @@ pub fn worst_case_ms(spec: &pb::ProblemSpec, files: &JobFiles) -> Millis {
     } else {
         0
     };
-    let per_test = submission_wall_ms(u64::from(spec.time_limit_ms)).saturating_add(validator);
+    let judging = spec.judging.clone().unwrap_or_default();
+    // A multi-pass test runs the submission and its validator up to its pass limit.
+    let passes = if judging.multi_pass {
+        u64::from(judging.validation_passes.max(1))
+    } else {
+        1
+    };
+    let per_test = submission_wall_ms(u64::from(spec.time_limit_ms))
+        .saturating_add(validator)
+        .saturating_mul(passes);
+    // A grader is built once and runs once per group.
+    let grader = if judging.grader.is_some() {
+        tool(spec.validator_time_limit_ms).saturating_mul(judging.groups.len() as u64 + 1)
+    } else {
+        0
+    };
     let total = (bytes / SLOW_DOWNLOAD_BYTES_PER_MS)
         .saturating_add(tool(spec.compile_time_limit_ms))
         .saturating_add(validator)
+        .saturating_add(grader)
         .saturating_add(per_test.saturating_mul(spec.tests.len() as u64));
     Millis::try_from(total).unwrap_or(Millis::MAX / 4)
 }

@@ -11,6 +11,7 @@ pub mod gc;
 pub mod http;
 pub mod metrics;
 pub mod private;
+pub mod program_check;
 pub mod recovery;
 pub mod server;
 pub mod service;

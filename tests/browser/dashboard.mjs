@@ -67,6 +67,8 @@ try {
   await sp.locator("#job-source", { hasText: "print(a + b)" }).waitFor({ timeout: TIMEOUT, state: "attached" });
   const rows = await sp.locator("#tests tbody tr").count();
   if (rows < 1) fail("no test rows on the job page");
+  // Each test says what it used of its limits.
+  await sp.locator("#tests td.details", { hasText: "exit code 0" }).first().waitFor({ timeout: TIMEOUT });
   const reloaded = await sp.evaluate(() => performance.navigation.type);
   if (reloaded !== before) fail("the page reloaded");
   await sp.screenshot({ path: `${shots}/job.png` });

@@ -2,6 +2,7 @@
 //! gRPC, and waits on events (never on fixed sleeps).
 
 pub mod chaos;
+pub mod packages;
 pub mod proxy;
 pub mod pty;
 pub mod raw;

@@ -159,14 +159,19 @@ async fn custom_validators_judge_and_their_failures_are_judge_errors() -> anyhow
             "{problem} {src:?}: {job:?}\n{}",
             c.logs()
         );
-        assert_eq!(
-            job.tests[0].message, message,
-            "judgemessage.txt is kept with the result"
+        // judgemessage.txt is kept with the result, the run's figures after it.
+        let said = &job.tests[0].message;
+        let figures = said.lines().last().unwrap_or_default();
+        assert!(
+            figures.starts_with("time ") && figures.contains("exit code 0"),
+            "{said}"
         );
+        let words = said.strip_suffix(figures).unwrap_or_default().trim_end();
+        assert_eq!(words, message, "{said}");
     }
     // Built once and kept: one binary, not rebuilt for the last job of the same problem.
     let built: Vec<_> = std::fs::read_dir(c.dir.path().join("work-w/validators"))?
-        .filter_map(|e| Some(e.ok()?.path().join("validator")))
+        .filter_map(|e| Some(e.ok()?.path().join("program")))
         .filter(|p| p.exists())
         .collect();
     assert_eq!(built.len(), 1, "{built:?}");

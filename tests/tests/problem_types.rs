@@ -3,9 +3,8 @@
 //! nested groups, every grader flag and a validator that writes score.txt, `judgectl problem
 //! verify` passing and failing, and packages refused at push with the file and key named.
 
-use std::path::{Path, PathBuf};
-
 use judge_common::pb::{self, Verdict};
+use judge_tests::packages::{copy_package, package, verdicts, verify};
 use judge_tests::*;
 use serde_json::Value;
 
@@ -14,44 +13,6 @@ async fn problems(c: &Cluster) -> anyhow::Result<Vec<pb::ProblemInfo>> {
     let mut judge = c.judge().await?;
     let list = judge.list_problems(pb::ListProblemsRequest {}).await?;
     Ok(list.into_inner().problems)
-}
-
-fn package(name: &str) -> PathBuf {
-    workspace().join("tests/packages").join(name)
-}
-
-/// `judgectl problem verify DIR --json [extra]`: its exit status and the report.
-fn verify(c: &Cluster, dir: &Path, id: &str, extra: &[&str]) -> anyhow::Result<(bool, Value)> {
-    let out = std::process::Command::new(bin("judgectl"))
-        .args(["--scheduler", &c.sched.url(), "--token", &c.admin])
-        .args(["problem", "verify", "--json", "--id", id])
-        .arg(dir)
-        .args(extra)
-        .output()?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let report: Value = serde_json::from_str(stdout.trim()).map_err(|e| {
-        anyhow::anyhow!(
-            "verify printed no JSON ({e}): {stdout}\nstderr: {}\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            c.logs()
-        )
-    })?;
-    Ok((out.status.success(), report))
-}
-
-/// file → verdict, from a verify report.
-fn verdicts(report: &Value) -> Vec<(String, String)> {
-    report["submissions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|s| {
-            (
-                s["file"].as_str().unwrap_or_default().to_string(),
-                s["verdict"].as_str().unwrap_or("-").to_string(),
-            )
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -239,18 +200,6 @@ async fn scoring_problems_grade_groups_and_scores() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Copies a test package to a temporary directory, following the submissions link.
-fn copy_package(name: &str, to: &Path) -> anyhow::Result<PathBuf> {
-    let dest = to.join(name);
-    let status = std::process::Command::new("cp")
-        .args(["-rL"])
-        .arg(package(name))
-        .arg(&dest)
-        .status()?;
-    anyhow::ensure!(status.success(), "cp failed");
-    Ok(dest)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_fails_on_a_misfiled_submission_and_calibrates_a_time_limit() -> anyhow::Result<()> {
     let mut c = Cluster::start(&[]).await?;
@@ -304,7 +253,7 @@ async fn packages_that_contradict_themselves_are_refused_at_push() -> anyhow::Re
     let c = Cluster::start(&[]).await?;
     let mut admin = admin_client(&c.sched.url(), &c.admin).await?;
     let tmp = tempfile::tempdir()?;
-    let cases: [(&str, &str, &str, &[&str]); 5] = [
+    let cases: [(&str, &str, &str, &[&str]); 8] = [
         (
             "no-interactor",
             "problem.yaml",
@@ -334,6 +283,24 @@ async fn packages_that_contradict_themselves_are_refused_at_push() -> anyhow::Re
             "data/testdata.yaml",
             "grader_flags: first_error always_accept\n",
             &["data/testdata.yaml", "grader_flags", "contradict"],
+        ),
+        (
+            "no-grader",
+            "data/secret/testdata.yaml",
+            "grading: custom\n",
+            &["graders", "grading: custom in data/secret", "no grader"],
+        ),
+        (
+            "multi-pass-alone",
+            "problem.yaml",
+            "type: multi-pass\n",
+            &["problem.yaml", "multi-pass", "output validator"],
+        ),
+        (
+            "one-pass",
+            "problem.yaml",
+            "limits:\n  validation_passes: 1\n",
+            &["problem.yaml", "validation_passes", "only for a multi-pass"],
         ),
     ];
     for (id, file, text, says) in cases {

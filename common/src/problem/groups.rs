@@ -37,10 +37,14 @@ struct Settings {
     range: (f64, f64),
     grader_flags: Vec<String>,
     validator_flags: Vec<String>,
+    custom_grading: bool,
+    /// The problem has its own output validator: validator flags are its words, not the
+    /// default validator's.
+    custom_validator: bool,
 }
 
 impl Settings {
-    fn root(validator_flags: &[String]) -> Settings {
+    fn root(validator_flags: &[String], custom_validator: bool) -> Settings {
         Settings {
             on_reject_continue: false,
             accept_score: 1.0,
@@ -48,6 +52,8 @@ impl Settings {
             range: (f64::NEG_INFINITY, f64::INFINITY),
             grader_flags: Vec::new(),
             validator_flags: validator_flags.to_vec(),
+            custom_grading: false,
+            custom_validator,
         }
     }
 }
@@ -63,6 +69,7 @@ pub(super) fn collect(
     files: &[PackageFile],
     read: &dyn Fn(&str) -> Option<String>,
     problem_validator_flags: &[String],
+    custom_validator: bool,
 ) -> Result<(Vec<pb::TestCase>, Vec<pb::TestGroup>), PackageError> {
     let by_path: BTreeMap<&str, &PackageFile> =
         files.iter().map(|f| (f.path.as_str(), f)).collect();
@@ -107,7 +114,12 @@ pub(super) fn collect(
         groups: Vec::new(),
         tests: Vec::new(),
     };
-    walk.group("", None, Settings::root(problem_validator_flags), 0)?;
+    walk.group(
+        "",
+        None,
+        Settings::root(problem_validator_flags, custom_validator),
+        0,
+    )?;
     Ok((walk.tests, walk.groups))
 }
 
@@ -151,6 +163,7 @@ impl Walk<'_> {
             range_max: settings.range.1,
             grader_flags: settings.grader_flags.clone(),
             validator_flags: settings.validator_flags.clone(),
+            custom_grading: settings.custom_grading,
         });
         let mut items: Vec<(String, Item)> = Vec::new();
         for f in self.tests_in.get(name).into_iter().flatten() {
@@ -234,6 +247,7 @@ fn apply_settings_file(
         Ok(_) => return Err(bad("not a map of settings".into())),
         Err(e) => return Err(PackageError::BadYaml(path.clone(), e.to_string())),
     };
+    let mut flags_set = false;
     for (key, value) in &map {
         let key = key
             .as_str()
@@ -253,29 +267,21 @@ fn apply_settings_file(
                 let text = scalar_text(value).ok_or_else(|| bad_value("must be \"MIN MAX\""))?;
                 s.range = range(&text).map_err(|e| bad_value(&e))?;
             }
+            // Checked below, once it is known which grader they are for.
             "grader_flags" => {
-                let words = words(value).ok_or_else(|| bad_value("must be text"))?;
-                let flags = GraderFlags::parse(&words).map_err(|e| bad_value(&e))?;
-                if flags.ignore_sample && !group.is_empty() {
-                    return Err(bad_value(
-                        "ignore_sample belongs in data/testdata.yaml (the root group) only",
-                    ));
-                }
-                s.grader_flags = words;
+                s.grader_flags = words(value).ok_or_else(|| bad_value("must be text"))?;
+                flags_set = true;
             }
             "grading" => match value.as_str() {
-                Some("default") => {}
-                Some("custom") => {
-                    return Err(PackageError::Unsupported {
-                        path: path.clone(),
-                        what: "grading: custom (custom graders)".into(),
-                    })
-                }
+                Some("default") => s.custom_grading = false,
+                Some("custom") => s.custom_grading = true,
                 _ => return Err(bad_value("must be default or custom")),
             },
             "output_validator_flags" | "output_validator_args" | "args" => {
                 let words = words(value).ok_or_else(|| bad_value("must be text or a list"))?;
-                crate::validator::ValidatorFlags::parse(&words).map_err(|e| bad_value(&e))?;
+                if !s.custom_validator {
+                    crate::validator::ValidatorFlags::parse(&words).map_err(|e| bad_value(&e))?;
+                }
                 s.validator_flags.extend(words);
             }
             // Input validators are the problem setter's tool, not the judge's.
@@ -321,6 +327,16 @@ fn apply_settings_file(
                 s.range = (0.0, max);
             }
             other => return Err(bad(format!("unknown key {other:?}"))),
+        }
+    }
+    // A custom grader's flags are its own words; the default grader's must parse.
+    if flags_set && !s.custom_grading {
+        let bad_flags = |why: &str| bad(format!("grader_flags: {why}"));
+        let flags = GraderFlags::parse(&s.grader_flags).map_err(|e| bad_flags(&e))?;
+        if flags.ignore_sample && !group.is_empty() {
+            return Err(bad_flags(
+                "ignore_sample belongs in data/testdata.yaml (the root group) only",
+            ));
         }
     }
     Ok(s)
@@ -385,13 +401,7 @@ fn words(v: &Value) -> Option<Vec<String>> {
 mod tests {
     use super::*;
 
-    fn file(path: &str) -> PackageFile {
-        PackageFile {
-            path: path.into(),
-            sha256: format!("h-{path}"),
-            size: 1,
-        }
-    }
+    use crate::problem::test_file as file;
 
     fn pairs(stems: &[&str]) -> Vec<PackageFile> {
         stems
@@ -408,7 +418,7 @@ mod tests {
             .iter()
             .map(|(p, t)| (p.to_string(), t.to_string()))
             .collect();
-        collect(files, &|p| map.get(p).cloned(), &[])
+        collect(files, &|p| map.get(p).cloned(), &[], false)
     }
 
     #[test]
@@ -498,8 +508,8 @@ mod tests {
         assert!(e.contains("root group"), "{e}");
         let e = err("data/testdata.yaml", "on_reject: maybe\n");
         assert!(e.contains("break or continue"), "{e}");
-        let e = err("data/testdata.yaml", "grading: custom\n");
-        assert!(e.contains("custom graders"), "{e}");
+        let e = err("data/testdata.yaml", "grading: sometimes\n");
+        assert!(e.contains("default or custom"), "{e}");
         let e = err("data/testdata.yaml", "accept_score: 1e300\n");
         assert!(e.contains("out of range"), "{e}");
     }

@@ -4,7 +4,12 @@
 //! decides which files are tests, in which order, and with which limits, or says exactly which
 //! file is wrong.
 
+pub mod build;
 mod groups;
+mod ini;
+mod programs;
+
+pub use programs::source_language;
 
 use serde::Deserialize;
 
@@ -14,7 +19,10 @@ use crate::pb;
 /// Whether a package file is read as text at push to build the manifest (problem.yaml,
 /// `.timelimit`, group settings); such files must be small.
 pub fn is_small_file(path: &str) -> bool {
-    path == "problem.yaml" || path == ".timelimit" || groups::is_settings_file(path)
+    path == "problem.yaml"
+        || path == ".timelimit"
+        || path == ini::FILE
+        || groups::is_settings_file(path)
 }
 
 /// One file of an uploaded package.
@@ -88,7 +96,12 @@ struct Limits {
     compilation_memory: Option<f64>,
     validation_time: Option<f64>,
     validation_memory: Option<f64>,
+    validation_passes: Option<f64>,
 }
+
+/// Most passes a multi-pass problem may ask for: far more than any published problem uses,
+/// and a bound on how long one test can take.
+pub const MAX_VALIDATION_PASSES: u32 = 100;
 
 /// What `judgectl problem verify --calibrate` needs from problem.yaml.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -157,8 +170,11 @@ pub fn valid_path(path: &str) -> bool {
 
 /// Builds the manifest of a package.
 ///
-/// `read` returns the text of a small file of the package (problem.yaml, .timelimit) if it is
-/// there. Time limit: `time_limit_override`, else `limits.time_limit`, else `.timelimit`, else 2 s.
+/// `read` returns the text of a small file of the package (problem.yaml, .timelimit,
+/// domjudge-problem.ini) if it is there. Time limit: `time_limit_override`, else
+/// problem.yaml's `limits.time_limit`, else domjudge-problem.ini's `timelimit`, else
+/// `.timelimit`, else 2 s. Name: problem.yaml's, else domjudge-problem.ini's, else
+/// `default_name`.
 pub fn build_manifest(
     default_name: &str,
     files: &[PackageFile],
@@ -175,7 +191,13 @@ pub fn build_manifest(
             .map_err(|e| PackageError::BadYaml("problem.yaml".into(), e.to_string()))?,
         _ => ProblemYaml::default(),
     };
-    let (interactive, scoring) = problem_type(&yaml)?;
+    let kind = problem_type(&yaml)?;
+    let (interactive, scoring) = (kind.interactive, kind.scoring);
+    let domjudge = match read(ini::FILE) {
+        Some(text) => ini::Settings::parse(&text)?,
+        None => ini::Settings::default(),
+    };
+    let default_name = domjudge.name.as_deref().unwrap_or(default_name);
     let name = match yaml.name {
         Some(serde_yaml_ng::Value::String(s)) => s,
         // 2023-07 allows a map of language -> name; take English or the first one.
@@ -187,10 +209,13 @@ pub fn build_manifest(
             .to_string(),
         _ => default_name.to_string(),
     };
-    let time_limit = match (time_limit_override, yaml.limits.time_limit) {
-        (Some(t), _) => t,
-        (None, Some(t)) => t,
-        (None, None) => match read(".timelimit") {
+    let time_limit = match (
+        time_limit_override,
+        yaml.limits.time_limit,
+        domjudge.time_limit,
+    ) {
+        (Some(t), _, _) | (None, Some(t), _) | (None, None, Some(t)) => t,
+        (None, None, None) => match read(".timelimit") {
             Some(text) => text.trim().parse::<f64>().map_err(|_| {
                 PackageError::BadValue(
                     ".timelimit".into(),
@@ -221,15 +246,64 @@ pub fn build_manifest(
         .validator_flags
         .map(|f| f.split_whitespace().map(str::to_string).collect())
         .unwrap_or_default();
-    crate::validator::ValidatorFlags::parse(&validator_flags).map_err(|e| {
-        PackageError::BadValue("problem.yaml".into(), format!("validator_flags: {e}"))
-    })?;
+    // A custom validator's flags are its own words; the default validator's must parse.
+    let output_validator = programs::find(files, &programs::OUTPUT_VALIDATOR)?;
+    if output_validator.is_none() {
+        crate::validator::ValidatorFlags::parse(&validator_flags).map_err(|e| {
+            PackageError::BadValue("problem.yaml".into(), format!("validator_flags: {e}"))
+        })?;
+    }
 
-    let (tests, test_groups) = groups::collect(files, &read, &validator_flags)?;
-    let output_validator = find_validator(files)?;
+    let validation_passes = match (kind.multi_pass, l.validation_passes) {
+        (false, None) => 0,
+        (false, Some(_)) => {
+            return Err(bad(
+                "limits.validation_passes: only for a multi-pass problem".into(),
+            ))
+        }
+        (true, None) => 2,
+        (true, Some(n))
+            if n.fract() == 0.0 && (2.0..=f64::from(MAX_VALIDATION_PASSES)).contains(&n) =>
+        {
+            n as u32
+        }
+        (true, Some(n)) => {
+            return Err(bad(format!(
+                "limits.validation_passes: {n} is not a whole number from 2 to \
+                 {MAX_VALIDATION_PASSES}"
+            )))
+        }
+    };
+
+    let (tests, test_groups) =
+        groups::collect(files, &read, &validator_flags, output_validator.is_some())?;
+    let grader = programs::find(files, &programs::GRADER)?;
+    if let Some(g) = test_groups.iter().find(|g| g.custom_grading) {
+        if grader.is_none() {
+            return Err(PackageError::BadValue(
+                "graders".into(),
+                format!(
+                    "grading: custom in {}, but there is no grader",
+                    if g.name.is_empty() {
+                        "data".to_string()
+                    } else {
+                        format!("data/{}", g.name)
+                    }
+                ),
+            ));
+        }
+    }
+    if grader.is_some() && !scoring {
+        return Err(PackageError::BadValue(
+            "graders".into(),
+            "a grader, but the problem is pass-fail (graders are for scoring problems)".into(),
+        ));
+    }
     if output_validator.is_none() {
         let why = if interactive {
             Some("an interactive problem needs its interactor")
+        } else if kind.multi_pass {
+            Some("a multi-pass problem needs its output validator")
         } else if yaml
             .validation
             .as_deref()
@@ -244,7 +318,8 @@ pub fn build_manifest(
                 "problem.yaml".into(),
                 format!(
                     "{why}, but there is no output validator \
-                     (output_validators/<name>/ or output_validator/)"
+                     (output_validator/, output_validators/<name>/ or \
+                     output_validators/<file>)"
                 ),
             ));
         }
@@ -253,6 +328,9 @@ pub fn build_manifest(
         interactive,
         scoring,
         groups: test_groups,
+        multi_pass: kind.multi_pass,
+        validation_passes,
+        grader,
     };
     Ok(Manifest {
         output_validator,
@@ -270,9 +348,16 @@ pub fn build_manifest(
     })
 }
 
-/// `(interactive, scoring)` from `type` (2023-07: a word, words, or a list of them) and
-/// `validation` (legacy: `custom interactive`, `custom score`).
-fn problem_type(yaml: &ProblemYaml) -> Result<(bool, bool), PackageError> {
+/// What kind of problem a package is.
+struct Kind {
+    interactive: bool,
+    scoring: bool,
+    multi_pass: bool,
+}
+
+/// The [`Kind`] from `type` (2023-07: a word, words, or a list of them) and `validation`
+/// (legacy: `custom interactive`, `custom score`).
+fn problem_type(yaml: &ProblemYaml) -> Result<Kind, PackageError> {
     let unsupported = |what: String| PackageError::Unsupported {
         path: "problem.yaml".into(),
         what,
@@ -294,13 +379,14 @@ fn problem_type(yaml: &ProblemYaml) -> Result<(bool, bool), PackageError> {
         }
         Some(_) => return Err(bad("type: must be text or a list".into())),
     }
-    let (mut interactive, mut scoring) = (false, false);
+    let (mut interactive, mut scoring, mut multi_pass) = (false, false, false);
     for t in &types {
         match t.as_str() {
             "pass-fail" => {}
             "scoring" => scoring = true,
             "interactive" => interactive = true,
-            "multi-pass" | "submit-answer" => {
+            "multi-pass" => multi_pass = true,
+            "submit-answer" => {
                 return Err(unsupported(format!("type: {t}")));
             }
             other => return Err(bad(format!("type: unknown problem type {other:?}"))),
@@ -334,68 +420,21 @@ fn problem_type(yaml: &ProblemYaml) -> Result<(bool, bool), PackageError> {
             }
         }
     }
-    Ok((interactive, scoring))
+    Ok(Kind {
+        interactive,
+        scoring,
+        multi_pass,
+    })
 }
 
-/// The custom output validator: `output_validator/` (2023-07) or the one directory under
-/// `output_validators/` (legacy). Its language comes from its sources' extensions.
-fn find_validator(files: &[PackageFile]) -> Result<Option<pb::OutputValidator>, PackageError> {
-    let mut dirs: Vec<String> = Vec::new();
-    for f in files {
-        let dir = if f.path.starts_with("output_validator/") {
-            Some("output_validator/".to_string())
-        } else if let Some(rest) = f.path.strip_prefix("output_validators/") {
-            rest.split_once('/')
-                .map(|(name, _)| format!("output_validators/{name}/"))
-        } else {
-            None
-        };
-        if let Some(d) = dir {
-            if !dirs.contains(&d) {
-                dirs.push(d);
-            }
-        }
+/// A package file for tests: its hash made from its path.
+#[cfg(test)]
+fn test_file(path: &str) -> PackageFile {
+    PackageFile {
+        path: path.into(),
+        sha256: format!("h-{path}"),
+        size: 1,
     }
-    let dir = match dirs.as_slice() {
-        [] => return Ok(None),
-        [one] => one.clone(),
-        _ => {
-            return Err(PackageError::Unsupported {
-                path: dirs.join(", "),
-                what: "more than one output validator".into(),
-            })
-        }
-    };
-    let mine: Vec<&PackageFile> = files.iter().filter(|f| f.path.starts_with(&dir)).collect();
-    let has = |exts: &[&str]| {
-        mine.iter()
-            .any(|f| exts.iter().any(|e| f.path.ends_with(e)))
-    };
-    let language = if has(&[".cpp", ".cc", ".cxx"]) {
-        "cpp"
-    } else if has(&[".c"]) {
-        "c"
-    } else if has(&[".py"]) {
-        "python3"
-    } else {
-        return Err(PackageError::Unsupported {
-            path: dir.trim_end_matches('/').to_string(),
-            what: "a validator without a .c, .cpp or .py source".into(),
-        });
-    };
-    Ok(Some(pb::OutputValidator {
-        language: language.into(),
-        files: mine
-            .iter()
-            .map(|f| pb::ValidatorFile {
-                path: f.path[dir.len()..].to_string(),
-                file: Some(pb::FileRef {
-                    sha256: f.sha256.clone(),
-                    size: f.size,
-                }),
-            })
-            .collect(),
-    }))
 }
 
 #[cfg(test)]
@@ -404,13 +443,7 @@ mod tests {
 
     const MIB: u64 = 1024 * 1024;
 
-    fn file(path: &str) -> PackageFile {
-        PackageFile {
-            path: path.into(),
-            sha256: format!("h-{path}"),
-            size: 1,
-        }
-    }
+    use super::test_file as file;
 
     fn no_files(_: &str) -> Option<String> {
         None
@@ -510,7 +543,10 @@ mod tests {
         assert!(err.to_string().contains("needs its interactor"), "{err}");
         let multi = |p: &str| (p == "problem.yaml").then(|| "type: multi-pass".to_string());
         let err = build_manifest("p", &files, multi, None).unwrap_err();
-        assert!(err.to_string().contains("not supported yet"), "{err}");
+        assert!(
+            err.to_string().contains("needs its output validator"),
+            "{err}"
+        );
         assert_eq!(
             build_manifest("p", &[], no_files, None),
             Err(PackageError::NoTests)
@@ -577,5 +613,129 @@ mod tests {
                 "{text}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn domjudge_settings_give_the_time_limit_and_name_when_problem_yaml_does_not() {
+        let files = [file("data/secret/1.in"), file("data/secret/1.ans")];
+        let ini = "name = 'Hello'\ntimelimit = 4.0\n";
+        let only_ini = |p: &str| (p == "domjudge-problem.ini").then(|| ini.to_string());
+        let m = build_manifest("p", &files, only_ini, None).unwrap();
+        assert_eq!((m.name.as_str(), m.time_limit_ms), ("Hello", 4000));
+        let both = |p: &str| match p {
+            "domjudge-problem.ini" => Some(ini.to_string()),
+            "problem.yaml" => Some("name: Yaml\nlimits:\n  time_limit: 1.5\n".to_string()),
+            ".timelimit" => Some("7".to_string()),
+            _ => None,
+        };
+        let m = build_manifest("p", &files, both, None).unwrap();
+        assert_eq!((m.name.as_str(), m.time_limit_ms), ("Yaml", 1500));
+        let ini_and_file = |p: &str| match p {
+            "domjudge-problem.ini" => Some(ini.to_string()),
+            ".timelimit" => Some("7".to_string()),
+            _ => None,
+        };
+        assert_eq!(
+            build_manifest("p", &files, ini_and_file, None)
+                .unwrap()
+                .time_limit_ms,
+            4000
+        );
+        let absurd = |p: &str| (p == "domjudge-problem.ini").then(|| "timelimit = 1e9".to_string());
+        assert!(build_manifest("p", &files, absurd, None).is_err());
+    }
+
+    #[test]
+    fn multi_pass_problems_carry_their_pass_limit() {
+        let files = [
+            file("data/secret/1.in"),
+            file("data/secret/1.ans"),
+            file("output_validators/validate.py"),
+        ];
+        let yaml =
+            |text: &'static str| move |p: &str| (p == "problem.yaml").then(|| text.to_string());
+        let m = build_manifest("p", &files, yaml("type: multi-pass"), None).unwrap();
+        assert!(m.judging.multi_pass && m.judging.validation_passes == 2);
+        let m = build_manifest(
+            "p",
+            &files,
+            yaml("type: [multi-pass, interactive]\nlimits:\n  validation_passes: 5\n"),
+            None,
+        )
+        .unwrap();
+        assert!(m.judging.interactive && m.judging.validation_passes == 5);
+        for (text, says) in [
+            (
+                "type: multi-pass\nlimits:\n  validation_passes: 1\n",
+                "from 2 to 100",
+            ),
+            (
+                "type: multi-pass\nlimits:\n  validation_passes: 2.5\n",
+                "whole number",
+            ),
+            (
+                "type: multi-pass\nlimits:\n  validation_passes: 1000\n",
+                "from 2 to 100",
+            ),
+            ("limits:\n  validation_passes: 3\n", "only for a multi-pass"),
+        ] {
+            let e = build_manifest("p", &files, yaml(text), None)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(says), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_grader_belongs_to_a_scoring_problem_with_custom_grading() {
+        let mut files = vec![
+            file("data/secret/1.in"),
+            file("data/secret/1.ans"),
+            file("graders/grade.py"),
+        ];
+        let read = |text: &'static str| {
+            move |p: &str| match p {
+                "problem.yaml" => Some(text.to_string()),
+                "data/testdata.yaml" => Some("grading: custom\ngrader_flags: half\n".to_string()),
+                _ => None,
+            }
+        };
+        files.push(file("data/testdata.yaml"));
+        let m = build_manifest("p", &files, read("type: scoring"), None).unwrap();
+        assert_eq!(
+            m.judging.grader.as_ref().unwrap().main.as_deref(),
+            Some("grade.py")
+        );
+        assert!(m.judging.groups[0].custom_grading && m.judging.groups[1].custom_grading);
+        let e = build_manifest("p", &files, read("type: pass-fail"), None).unwrap_err();
+        assert!(e.to_string().contains("pass-fail"), "{e}");
+        files.retain(|f| !f.path.starts_with("graders/"));
+        let e = build_manifest("p", &files, read("type: scoring"), None).unwrap_err();
+        assert!(e.to_string().contains("no grader"), "{e}");
+    }
+
+    #[test]
+    fn a_custom_validator_s_flags_are_its_own_words() {
+        let mut files = vec![
+            file("data/secret/1.in"),
+            file("data/secret/1.ans"),
+            file("data/secret/testdata.yaml"),
+        ];
+        let read = |p: &str| match p {
+            "problem.yaml" => Some("validator_flags: strict lines 3\n".to_string()),
+            "data/secret/testdata.yaml" => Some("output_validator_flags: exact\n".to_string()),
+            _ => None,
+        };
+        let e = build_manifest("p", &files, read, None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown validator flag"), "{e}");
+        files.push(file("output_validators/check.cpp"));
+        let m = build_manifest("p", &files, read, None).unwrap();
+        assert_eq!(m.validator_flags, ["strict", "lines", "3"]);
+        assert_eq!(
+            m.judging.groups[1].validator_flags,
+            ["strict", "lines", "3", "exact"]
+        );
     }
 }

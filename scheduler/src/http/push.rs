@@ -144,6 +144,6 @@ pub async fn push(
         .await;
     let _ = reader.await;
     let r = r?;
-    let body = json!({"id": r.id, "version": r.version, "tests": r.test_count});
+    let body = json!({"id": r.id, "version": r.version, "tests": r.test_count, "notes": r.notes});
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }

@@ -199,6 +199,7 @@ impl AdminApi {
             Err(e) => Err(e),
         };
         let (header, manifest, files) = checked?;
+        let notes = self.build_programs(&manifest, &upload.staged).await?;
         for (_, blob) in std::mem::take(&mut upload.staged) {
             blob.commit().await.map_err(io_status)?;
         }
@@ -213,6 +214,74 @@ impl AdminApi {
             id: header.id,
             version,
             test_count: manifest.tests.len() as u32,
+            notes,
         })
+    }
+
+    /// Builds the package's own programs as workers will, refusing one that does not
+    /// build with the compiler's words; what could not be tried comes back as notes.
+    async fn build_programs(
+        &self,
+        manifest: &judge_common::problem::Manifest,
+        staged: &BTreeMap<String, StagedBlob>,
+    ) -> Result<Vec<String>, Status> {
+        use crate::program_check::{check, BuildLimits, CheckError};
+        let validator = if manifest.judging.interactive {
+            "the interactor"
+        } else {
+            "the output validator"
+        };
+        let programs = [
+            (validator, manifest.output_validator.as_ref()),
+            ("the grader", manifest.judging.grader.as_ref()),
+        ];
+        let limits = BuildLimits {
+            time: std::time::Duration::from_millis(u64::from(manifest.validator_time_limit_ms)),
+            memory_bytes: manifest.validator_memory_limit_bytes,
+        };
+        let scratch = self.blobs.root().join("tmp");
+        let mut notes = Vec::new();
+        for (what, program) in programs {
+            let Some(program) = program else { continue };
+            // Named by where it is in the package: its single file, or its folder.
+            let first = program
+                .main
+                .as_deref()
+                .or(program.files.first().map(|f| f.path.as_str()));
+            let hash = program
+                .files
+                .iter()
+                .find(|f| Some(f.path.as_str()) == first)
+                .and_then(|f| f.file.as_ref())
+                .map(|r| r.sha256.as_str());
+            let place = staged
+                .iter()
+                .find(|(_, b)| Some(b.sha256.as_str()) == hash)
+                .map(|(path, _)| match (&program.main, first) {
+                    // A folder: the folder's path.
+                    (None, Some(rel)) => path
+                        .strip_suffix(rel)
+                        .unwrap_or(path)
+                        .trim_end_matches('/')
+                        .to_string(),
+                    _ => path.clone(),
+                })
+                .unwrap_or_default();
+            let named = format!("{what} ({place})");
+            match check(&named, program, staged, &scratch, limits).await {
+                Ok(None) => {}
+                Ok(Some(note)) => {
+                    tracing::warn!(%note, "package program not checked");
+                    notes.push(note);
+                }
+                Err(e @ CheckError::DoesNotBuild { .. }) => {
+                    return Err(Status::invalid_argument(e.to_string()))
+                }
+                Err(CheckError::Io { what, source }) => {
+                    return Err(super::io_status(&format!("trying to build {what}"), source))
+                }
+            }
+        }
+        Ok(notes)
     }
 }

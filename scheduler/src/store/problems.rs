@@ -275,13 +275,16 @@ pub(super) fn decode_judging(blob: Option<Vec<u8>>) -> Result<Option<pb::Judging
         })
 }
 
-/// How a problem is judged, in a word or two: "pass-fail", "scoring", "+ interactive".
+/// How a problem is judged, in a word or two: "pass-fail" or "scoring", then
+/// " interactive", " multi-pass" as they apply.
 pub fn kind_of(judging: Option<&pb::Judging>) -> String {
     let j = judging.cloned().unwrap_or_default();
-    let base = if j.scoring { "scoring" } else { "pass-fail" };
+    let mut kind = String::from(if j.scoring { "scoring" } else { "pass-fail" });
     if j.interactive {
-        format!("{base} interactive")
-    } else {
-        base.to_string()
+        kind.push_str(" interactive");
     }
+    if j.multi_pass {
+        kind.push_str(" multi-pass");
+    }
+    kind
 }

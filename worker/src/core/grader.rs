@@ -34,6 +34,13 @@ pub struct Graded {
 pub enum Step {
     /// Run this test (an index into the problem's tests), then [`Grading::record`] it.
     Run(usize),
+    /// A group with `grading: custom` has all its results: run the package's grader on
+    /// them (with the group's grader flags), then [`Grading::graded`] its answer.
+    Grade {
+        name: String,
+        flags: Vec<String>,
+        results: Vec<Graded>,
+    },
     /// A group closed: announce its result.
     Closed { name: String, result: Graded },
     /// Everything is graded: the submission's result.
@@ -50,6 +57,8 @@ enum Child {
 struct Group {
     name: String,
     flags: GraderFlags,
+    /// Graded by the package's grader, given these words.
+    custom: Option<Vec<String>>,
     on_reject_continue: bool,
     accept_score: f64,
     reject_score: f64,
@@ -72,6 +81,10 @@ pub struct Grading {
     test_group: Vec<usize>,
     stack: Vec<Frame>,
     awaiting: Option<usize>,
+    /// A group closed and waiting for its custom grader's answer.
+    grading: Option<Frame>,
+    /// A group's result, ready to be announced.
+    ready: Option<(Frame, Graded)>,
     done: Option<Graded>,
 }
 
@@ -111,10 +124,18 @@ impl Grading {
             if !sane {
                 return Err(format!("group {:?}: bad scores or range", g.name));
             }
+            // A custom grader's flags are its own; the default grader's must parse.
+            let (flags, custom) = if g.custom_grading {
+                (GraderFlags::default(), Some(g.grader_flags.clone()))
+            } else {
+                let flags = GraderFlags::parse(&g.grader_flags)
+                    .map_err(|e| format!("group {:?}: {e}", g.name))?;
+                (flags, None)
+            };
             out.push(Group {
                 name: g.name.clone(),
-                flags: GraderFlags::parse(&g.grader_flags)
-                    .map_err(|e| format!("group {:?}: {e}", g.name))?,
+                flags,
+                custom,
                 on_reject_continue: g.on_reject_continue || run_all,
                 accept_score: g.accept_score,
                 reject_score: g.reject_score,
@@ -159,14 +180,23 @@ impl Grading {
                 stopped: false,
             }],
             awaiting: None,
+            grading: None,
+            ready: None,
             done: None,
         })
     }
 
-    /// What to do next. After [`Step::Run`], call [`Grading::record`] before asking again.
+    /// What to do next. After [`Step::Run`], call [`Grading::record`] before asking again;
+    /// after [`Step::Grade`], [`Grading::graded`].
     pub fn step(&mut self) -> Step {
         if let Some(test) = self.awaiting {
             return Step::Run(test);
+        }
+        if let Some(frame) = &self.grading {
+            return self.grade_step(frame);
+        }
+        if let Some((frame, result)) = self.ready.take() {
+            return self.close(frame, result);
         }
         loop {
             let Some(top) = self.stack.last_mut() else {
@@ -196,24 +226,79 @@ impl Grading {
             let Some(frame) = self.stack.pop() else {
                 continue;
             };
+            // A judge error below is never handed to a grader: it is the group's result.
+            let judge_error = frame.results.iter().any(|r| r.verdict == Verdict::Je);
+            if self.groups[frame.group].custom.is_some() && !judge_error {
+                let step = self.grade_step(&frame);
+                self.grading = Some(frame);
+                return step;
+            }
             let result = self.aggregate(&frame);
-            let name = self.groups[frame.group].name.clone();
-            match self.stack.last_mut() {
-                None => {
-                    self.done = Some(result);
-                    return Step::Done(result);
+            return self.close(frame, result);
+        }
+    }
+
+    fn grade_step(&self, frame: &Frame) -> Step {
+        let group = &self.groups[frame.group];
+        Step::Grade {
+            name: group.name.clone(),
+            flags: group.custom.clone().unwrap_or_default(),
+            results: frame.results.clone(),
+        }
+    }
+
+    /// The custom grader's answer for the group [`Step::Grade`] named: its result, or why
+    /// it failed. Returns the group's result and, for a judge error, why.
+    pub fn graded(&mut self, answer: Result<Graded, String>) -> (Graded, Option<String>) {
+        let Some(frame) = self.grading.take() else {
+            self.stop_all();
+            return (je(), Some("a grader's answer nobody asked for".into()));
+        };
+        let group = &self.groups[frame.group];
+        let (result, why) = match answer {
+            Err(why) => (je(), Some(why)),
+            // A rejected group's score is not the grader's to give.
+            Ok(Graded { verdict, .. }) if verdict != Verdict::Ac => (
+                Graded {
+                    verdict,
+                    score: 0.0,
+                },
+                None,
+            ),
+            Ok(r) if r.score >= group.range.0 && r.score <= group.range.1 => (r, None),
+            Ok(r) => (
+                je(),
+                Some(format!(
+                    "the grader gave group {:?} {}, outside its range [{}, {}]",
+                    display_name(&group.name),
+                    r.score,
+                    group.range.0,
+                    group.range.1
+                )),
+            ),
+        };
+        self.ready = Some((frame, result));
+        (result, why)
+    }
+
+    /// Announces a closed group's result and hands it to its parent.
+    fn close(&mut self, frame: Frame, result: Graded) -> Step {
+        let name = self.groups[frame.group].name.clone();
+        match self.stack.last_mut() {
+            None => {
+                self.done = Some(result);
+                Step::Done(result)
+            }
+            Some(parent) => {
+                parent.results.push(result);
+                let continues = self.groups[parent.group].on_reject_continue;
+                if result.verdict != Verdict::Ac && !continues {
+                    parent.stopped = true;
                 }
-                Some(parent) => {
-                    parent.results.push(result);
-                    let continues = self.groups[parent.group].on_reject_continue;
-                    if result.verdict != Verdict::Ac && !continues {
-                        parent.stopped = true;
-                    }
-                    if result.verdict == Verdict::Je {
-                        self.stop_all();
-                    }
-                    return Step::Closed { name, result };
+                if result.verdict == Verdict::Je {
+                    self.stop_all();
                 }
+                Step::Closed { name, result }
             }
         }
     }
@@ -302,6 +387,47 @@ impl Grading {
     }
 }
 
+/// A custom grader's standard input: one `VERDICT score` line per result, in order.
+pub fn grader_input(results: &[Graded]) -> String {
+    results
+        .iter()
+        .map(|r| format!("{} {}\n", r.verdict.as_str_name(), r.score))
+        .collect()
+}
+
+/// A custom grader's answer: exactly one `VERDICT score` line (the verdict one of the
+/// format's, the score a finite number within ±1e9); anything else is why it is not.
+pub fn grader_output(text: &str) -> Result<Graded, String> {
+    let shown = || text.chars().take(200).collect::<String>();
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let [verdict, score] = words.as_slice() else {
+        return Err(format!(
+            "the grader printed {:?}, not one line \"VERDICT score\"",
+            shown()
+        ));
+    };
+    let verdict = match *verdict {
+        "AC" => Verdict::Ac,
+        "WA" => Verdict::Wa,
+        "TLE" => Verdict::Tle,
+        "MLE" => Verdict::Mle,
+        "OLE" => Verdict::Ole,
+        "RTE" => Verdict::Rte,
+        "JE" => Verdict::Je,
+        other => {
+            return Err(format!(
+                "the grader printed the verdict {other:?}, not one of AC WA TLE MLE OLE RTE JE"
+            ))
+        }
+    };
+    match score.parse::<f64>() {
+        Ok(x) if x.is_finite() && x.abs() <= 1e9 => Ok(Graded { verdict, score: x }),
+        _ => Err(format!(
+            "the grader printed the score {score:?}, not a number within ±1e9"
+        )),
+    }
+}
+
 fn je() -> Graded {
     Graded {
         verdict: Verdict::Je,
@@ -373,6 +499,7 @@ mod tests {
             range_max: f64::INFINITY,
             grader_flags: flags.split_whitespace().map(str::to_string).collect(),
             validator_flags: Vec::new(),
+            custom_grading: false,
         }
     }
 
@@ -402,6 +529,9 @@ mod tests {
                     grading.record(t, v, s);
                 }
                 Step::Closed { name, result } => closed.push((name, result)),
+                Step::Grade { .. } => {
+                    grading.graded(Err("no grader in this walk".into()));
+                }
                 Step::Done(r) => return (ran, closed, r),
             }
         }
@@ -554,5 +684,85 @@ mod tests {
         tests[0].group = 99;
         assert!(Grading::new(&groups, &tests, false).is_err());
         assert!(Grading::new(&[], &[], false).is_err());
+    }
+
+    #[test]
+    fn a_custom_graded_group_waits_for_its_grader_s_answer() {
+        let mut groups = vec![
+            group("", None, "", true),
+            group("secret", Some(0), "half mine", true),
+        ];
+        groups[1].custom_grading = true;
+        groups[1].range_max = 100.0;
+        let tests = vec![test("secret/a", 1), test("secret/b", 1)];
+        let mut grading = Grading::new(&groups, &tests, false).unwrap();
+        assert_eq!(grading.step(), Step::Run(0));
+        grading.record(0, Verdict::Ac, Some(3.0));
+        assert_eq!(grading.step(), Step::Run(1));
+        grading.record(1, Verdict::Wa, None);
+        let Step::Grade {
+            name,
+            flags,
+            results,
+        } = grading.step()
+        else {
+            panic!("the custom group must be graded by its grader");
+        };
+        assert_eq!(
+            (name.as_str(), flags),
+            ("secret", vec!["half".to_string(), "mine".to_string()])
+        );
+        assert_eq!(results, [g(Verdict::Ac, 3.0), g(Verdict::Wa, 0.0)]);
+        assert_eq!(grader_input(&results), "AC 3\nWA 0\n");
+        // Asked again before answering, it asks again.
+        assert!(matches!(grading.step(), Step::Grade { .. }));
+        let (r, why) = grading.graded(grader_output("AC 42\n"));
+        assert_eq!((r, why), (g(Verdict::Ac, 42.0), None));
+        assert_eq!(
+            grading.step(),
+            Step::Closed {
+                name: "secret".into(),
+                result: g(Verdict::Ac, 42.0)
+            }
+        );
+        assert_eq!(grading.step(), Step::Done(g(Verdict::Ac, 42.0)));
+    }
+
+    #[test]
+    fn a_broken_grader_is_a_judge_error_and_its_words_are_kept() {
+        let mut groups = vec![
+            group("", None, "", true),
+            group("secret", Some(0), "", true),
+        ];
+        groups[1].custom_grading = true;
+        groups[1].range_max = 10.0;
+        let tests = vec![test("secret/a", 1)];
+        for (answer, says) in [
+            (grader_output("garbage"), Some("not one line")),
+            (grader_output("OK 1"), Some("the verdict \"OK\"")),
+            (grader_output("AC nan"), Some("not a number")),
+            (grader_output("AC 11"), Some("outside its range")),
+            (
+                Err("the grader failed (exit Some(1))".into()),
+                Some("exit Some(1)"),
+            ),
+            (grader_output("WA 7"), None),
+        ] {
+            let mut grading = Grading::new(&groups, &tests, false).unwrap();
+            assert_eq!(grading.step(), Step::Run(0));
+            grading.record(0, Verdict::Ac, None);
+            assert!(matches!(grading.step(), Step::Grade { .. }));
+            let (r, why) = grading.graded(answer);
+            match says {
+                Some(text) => {
+                    assert_eq!(r.verdict, Verdict::Je);
+                    assert!(why.as_deref().unwrap_or_default().contains(text), "{why:?}");
+                }
+                // A rejected group's score is not the grader's to give.
+                None => assert_eq!((r, why), (g(Verdict::Wa, 0.0), None)),
+            }
+            let (_, _, done) = walk(&mut grading, |_| (Verdict::Ac, None));
+            assert_eq!(done.verdict, r.verdict);
+        }
     }
 }

@@ -6,6 +6,8 @@
 //! - [`grader`]: scoring problems: the walk over test groups and the default grader;
 //! - [`interaction`]: an interactive test's verdict from how the submission and the
 //!   interactor ended;
+//! - [`usage`]: what a run used against its limits, in the words of a test's message;
+//! - [`passes`]: whether a multi-pass test runs the submission again;
 //! - [`ledger`]: which attempts the worker holds, and every update each has reported, so that
 //!   a reconnect can re-send exactly what the scheduler may have missed.
 //!
@@ -16,4 +18,6 @@ pub mod checker;
 pub mod grader;
 pub mod interaction;
 pub mod ledger;
+pub mod passes;
+pub mod usage;
 pub mod verdict;

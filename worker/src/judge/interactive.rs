@@ -101,14 +101,20 @@ fn pair_wall_bound(set: &TestSet<'_>) -> Duration {
 }
 
 impl TestSet<'_> {
-    pub(super) async fn run_interactive(&self, index: usize) -> Result<TestRun, Outcome> {
-        let (name, input, answer) = &self.files[index];
+    /// One pass of an interactive test: the interactor reads `input`, writes into
+    /// `feedback`.
+    pub(super) async fn run_interactive(
+        &self,
+        index: usize,
+        input: &std::path::Path,
+        feedback: &std::path::Path,
+    ) -> Result<TestRun, Outcome> {
+        let (name, _, answer) = &self.files[index];
         let je = |what: String| judge_error(format!("test {name}: {what}"));
         let Some(interactor) = &self.custom else {
             return Err(je("an interactive problem without its interactor".into()));
         };
         let runner = &*self.judge.runner;
-        let feedback = self.dir.join(format!("feedback-{index}"));
         let (to_interactor, from_submission) = pipe().map_err(|e| je(format!("pipe: {e}")))?;
         let (to_submission, from_interactor) = pipe().map_err(|e| je(format!("pipe: {e}")))?;
         // Writers into the interactor's input and into the submission's.
@@ -132,9 +138,9 @@ impl TestSet<'_> {
         let mut validator = interactor
             .spec(
                 runner,
-                &input.path,
+                input,
                 &answer.path,
-                &feedback,
+                feedback,
                 self.flags(index),
                 self.limits.validator,
             )
@@ -203,33 +209,22 @@ impl TestSet<'_> {
             first,
             broken_pipe: val.signal == Some(SIGPIPE) && val.limit.is_none(),
         };
-        let said = Feedback::read(&feedback).await;
+        let said = Feedback::read(feedback).await;
         let memory_error = self.lang.memory_error.as_deref();
         match interaction::verdict(end, ending(&sub, memory_error)) {
             // Accepted: its score.txt decides the score, or makes it the judge's fault.
             Ok(pb::Verdict::Ac) => match said.accepted() {
-                Judgement::Accepted { message, score } => Ok(TestRun {
-                    verdict: pb::Verdict::Ac,
-                    message,
-                    score,
-                    run: sub,
-                }),
-                Judgement::Rejected(message) | Judgement::Broken(message) => Ok(TestRun {
-                    verdict: pb::Verdict::Je,
-                    message,
-                    score: None,
-                    run: sub,
-                }),
+                Judgement::Accepted { message, score } => {
+                    Ok(piped(pb::Verdict::Ac, message, score, sub))
+                }
+                Judgement::Rejected(message) | Judgement::Broken(message) => {
+                    Ok(piped(pb::Verdict::Je, message, None, sub))
+                }
             },
-            Ok(verdict) => Ok(TestRun {
-                verdict,
-                message: said.message,
-                score: None,
-                run: sub,
-            }),
-            Err(why) => Ok(TestRun {
-                verdict: pb::Verdict::Je,
-                message: format!(
+            Ok(verdict) => Ok(piped(verdict, said.message, None, sub)),
+            Err(why) => Ok(piped(
+                pb::Verdict::Je,
+                format!(
                     "{why} (exit {:?}, signal {:?}, limit {:?}): {}",
                     val.exit_code,
                     val.signal,
@@ -239,9 +234,21 @@ impl TestSet<'_> {
                         .take(500)
                         .collect::<String>()
                 ),
-                score: None,
-                run: sub,
-            }),
+                None,
+                sub,
+            )),
         }
+    }
+}
+
+/// An interactive test's result: its output went to the interactor, unseen by the judge.
+fn piped(verdict: pb::Verdict, message: String, score: Option<f64>, run: RunOutcome) -> TestRun {
+    TestRun {
+        verdict,
+        message,
+        score,
+        run,
+        output_bytes: None,
+        passes: 1,
     }
 }

@@ -81,6 +81,15 @@ pub fn defaults() -> BTreeMap<String, Language> {
             "/usr/bin/python3 --version",
         ),
         lang(
+            // PyPy, where installed (Debian's pypy3): contests offer it beside CPython for
+            // the solutions that need its speed.
+            "pypy3",
+            "main.py",
+            Some("/usr/bin/pypy3 -m py_compile main.py"),
+            "/usr/bin/pypy3 main.py",
+            "/usr/bin/pypy3 --version",
+        ),
+        lang(
             "rust",
             "main.rs",
             Some("rustc --edition=2021 -O -o main main.rs"),
@@ -308,6 +317,7 @@ mod tests {
                 "java",
                 "javascript",
                 "kotlin",
+                "pypy3",
                 "python3",
                 "rust"
             ]

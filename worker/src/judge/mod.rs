@@ -211,8 +211,11 @@ impl Judge {
             Ok(l) => l,
             Err(e) => return judge_error(format!("problem limits: {e}")),
         };
-        if let Err(e) = ValidatorFlags::parse(&problem.validator_flags) {
-            return judge_error(format!("problem validator flags: {e}"));
+        // A custom validator's flags are its own words; the default validator's must parse.
+        if problem.output_validator.is_none() {
+            if let Err(e) = ValidatorFlags::parse(&problem.validator_flags) {
+                return judge_error(format!("problem validator flags: {e}"));
+            }
         }
         // Fetch (and pin) every file first: a missing file is the judge's problem, found
         // before any run. The pins keep them in the cache until this attempt ends.
@@ -247,27 +250,30 @@ impl Judge {
             Err(NotCompiled::Stop(end)) => return end,
         };
 
-        let custom = match &problem.output_validator {
-            Some(spec) => match self
-                .validators
-                .get(
-                    spec,
-                    limits.validator,
-                    &self.cache,
-                    &*self.runner,
-                    cancel.clone(),
-                )
-                .await
-            {
-                Ok(built) => Some(built),
-                Err(e) => return judge_error(format!("output validator: {e}")),
-            },
-            None => None,
+        let custom = match self
+            .package_program(problem.output_validator.as_ref(), limits, &cancel)
+            .await
+        {
+            Ok(built) => built,
+            Err(e) => return judge_error(format!("output validator: {e}")),
         };
         let judging = problem.judging.clone().unwrap_or_default();
-        if judging.interactive && custom.is_none() {
-            return judge_error("an interactive problem without its interactor");
+        if (judging.interactive || judging.multi_pass) && custom.is_none() {
+            return judge_error("an interactive or multi-pass problem without its validator");
         }
+        let passes = judging.validation_passes;
+        if judging.multi_pass
+            && !(2..=judge_common::problem::MAX_VALIDATION_PASSES).contains(&passes)
+        {
+            return judge_error(format!("validation_passes {passes}: out of range"));
+        }
+        let grader = match self
+            .package_program(judging.grader.as_ref(), limits, &cancel)
+            .await
+        {
+            Ok(built) => built,
+            Err(e) => return judge_error(format!("grader: {e}")),
+        };
         let set = testset::TestSet {
             judge: self,
             dir,
@@ -277,6 +283,7 @@ impl Judge {
             problem,
             judging: &judging,
             custom,
+            grader,
             files: tests,
             cancel,
         };
@@ -285,6 +292,27 @@ impl Judge {
         } else {
             set.pass_fail(assign.run_all_tests, report).await
         }
+    }
+
+    /// The package's program (validator, interactor, grader) built, if the problem has it.
+    async fn package_program(
+        &self,
+        spec: Option<&pb::OutputValidator>,
+        limits: ProblemLimits,
+        cancel: &watch::Receiver<bool>,
+    ) -> Result<Option<Arc<validator::Built>>, String> {
+        let Some(spec) = spec else { return Ok(None) };
+        let built = self
+            .validators
+            .get(
+                spec,
+                limits.validator,
+                &self.cache,
+                &*self.runner,
+                cancel.clone(),
+            )
+            .await?;
+        Ok(Some(built))
     }
 
     /// Writes the source into `dir` and compiles it there (if its language compiles): the

@@ -15,7 +15,9 @@ use super::validator::{self, Built, Judgement};
 use super::{judge_error, wall, Judge, Outcome, ProblemLimits, RUN_FILE_SIZE};
 use crate::cache::PinnedFile;
 use crate::core::checker;
-use crate::core::grader::{Grading, Step};
+use crate::core::grader::{self, display_name, Graded, Grading, Step};
+use crate::core::passes::{self, After};
+use crate::core::usage;
 use crate::core::verdict::{self, Ending, Next, Tally};
 use crate::sandbox::{RunOutcome, RunSpec};
 
@@ -25,8 +27,27 @@ pub(super) struct TestRun {
     pub message: String,
     /// The score the validator wrote to `score.txt`, if any.
     pub score: Option<f64>,
-    /// The submission's run.
+    /// The submission's run (a multi-pass test: the last pass, with the largest figures).
     pub run: RunOutcome,
+    /// Bytes of its output, where the judge saw them (batch tests).
+    pub output_bytes: Option<u64>,
+    /// How many times the submission ran.
+    pub passes: u32,
+}
+
+impl TestRun {
+    /// A test decided by the submission's run alone, or by a checker on its output.
+    fn of(verdict: pb::Verdict, message: String, score: Option<f64>, run: RunOutcome) -> TestRun {
+        let output_bytes = Some(run.stdout.len() as u64);
+        TestRun {
+            verdict,
+            message,
+            score,
+            run,
+            output_bytes,
+            passes: 1,
+        }
+    }
 }
 
 /// A test's files, pinned in the cache while the attempt lasts.
@@ -42,6 +63,8 @@ pub(super) struct TestSet<'a> {
     pub problem: &'a pb::ProblemSpec,
     pub judging: &'a pb::Judging,
     pub custom: Option<Arc<Built>>,
+    /// The package's grader, for groups with `grading: custom`.
+    pub grader: Option<Arc<Built>>,
     pub files: Vec<TestFiles>,
     pub cancel: watch::Receiver<bool>,
 }
@@ -57,22 +80,42 @@ pub(super) fn ending(run: &RunOutcome, memory_error: Option<&str>) -> Ending {
     }
 }
 
-fn test_result(index: usize, name: &str, t: &TestRun, score: Option<f64>) -> pb::TestResult {
-    pb::TestResult {
-        index: u32::try_from(index).unwrap_or(u32::MAX),
-        name: name.to_string(),
-        verdict: t.verdict as i32,
-        time_ms: t.run.cpu_ms,
-        wall_ms: t.run.wall_ms,
-        memory_kb: t.run.memory_kb,
-        exit_code: t.run.exit_code.unwrap_or(-1),
-        signal: t.run.signal.unwrap_or(0),
-        message: t.message.clone(),
-        score,
-    }
-}
-
 impl TestSet<'_> {
+    /// The result reported for a test: its verdict, its figures, and a message that says
+    /// what decided it and what the run used of its limits.
+    fn test_result(&self, index: usize, t: &TestRun, score: Option<f64>) -> pb::TestResult {
+        let used = usage::Use {
+            cpu_ms: t.run.cpu_ms,
+            wall_ms: t.run.wall_ms,
+            memory_kb: t.run.memory_kb,
+            exit_code: t.run.exit_code,
+            signal: t.run.signal,
+            output_bytes: t.output_bytes,
+            passes: t.passes,
+        };
+        let limits = usage::Limits {
+            time_ms: u64::try_from(self.limits.time.as_millis()).unwrap_or(u64::MAX),
+            memory_bytes: self.limits.memory_bytes,
+            output_bytes: self.limits.output_bytes,
+        };
+        pb::TestResult {
+            index: u32::try_from(index).unwrap_or(u32::MAX),
+            name: self
+                .files
+                .get(index)
+                .map(|f| f.0.clone())
+                .unwrap_or_default(),
+            verdict: t.verdict as i32,
+            time_ms: t.run.cpu_ms,
+            wall_ms: t.run.wall_ms,
+            memory_kb: t.run.memory_kb,
+            exit_code: t.run.exit_code.unwrap_or(-1),
+            signal: t.run.signal.unwrap_or(0),
+            message: usage::message(&t.message, &used, &limits),
+            score,
+        }
+    }
+
     /// Pass-fail: tests in order until the first failure (or all of them).
     pub async fn pass_fail(
         &self,
@@ -85,12 +128,7 @@ impl TestSet<'_> {
                 Ok(t) => t,
                 Err(end) => return end,
             };
-            report(Update::Test(test_result(
-                index,
-                &self.files[index].0,
-                &t,
-                None,
-            )));
+            report(Update::Test(self.test_result(index, &t, None)));
             if tally.add(t.verdict) == Next::Stop {
                 if tally.verdict() == pb::Verdict::Je {
                     // The judge's own failure: never blame the submission.
@@ -140,13 +178,27 @@ impl TestSet<'_> {
                     if t.verdict == pb::Verdict::Je && judge_message.is_empty() {
                         judge_message = format!("test {index}: {}", t.message);
                     }
-                    let name = &self.files[index].0;
-                    report(Update::Test(test_result(
+                    report(Update::Test(self.test_result(
                         index,
-                        name,
                         &t,
                         Some(graded.score),
                     )));
+                }
+                Step::Grade {
+                    name,
+                    flags,
+                    results,
+                } => {
+                    let answer = match self.grade(closed, &flags, &results).await {
+                        Ok(a) => a,
+                        Err(end) => return end,
+                    };
+                    let (_, why) = grading.graded(answer);
+                    if let Some(why) = why {
+                        if judge_message.is_empty() {
+                            judge_message = format!("group {}: {why}", display_name(&name));
+                        }
+                    }
                 }
                 Step::Closed { name, result } => {
                     report(Update::Group(pb::GroupResult {
@@ -168,6 +220,38 @@ impl TestSet<'_> {
                 }
             }
         }
+    }
+
+    /// Runs the package's grader on a group's results (the `n`th group to close): its
+    /// answer, or why it is a judge error. `Err` ends the attempt (cancelled, or no grader).
+    async fn grade(
+        &self,
+        n: u32,
+        flags: &[String],
+        results: &[Graded],
+    ) -> Result<Result<Graded, String>, Outcome> {
+        let Some(grader) = &self.grader else {
+            return Err(judge_error(
+                "grading: custom, but the problem has no grader",
+            ));
+        };
+        let stdin = self.dir.join(format!("grader-{n}.in"));
+        tokio::fs::write(&stdin, grader::grader_input(results))
+            .await
+            .map_err(|e| judge_error(format!("grader input: {e}")))?;
+        let said = grader
+            .grade(
+                &*self.judge.runner,
+                &stdin,
+                flags,
+                self.limits.validator,
+                self.cancel.clone(),
+            )
+            .await;
+        if *self.cancel.borrow() {
+            return Err(Outcome::Cancelled);
+        }
+        Ok(said.and_then(|text| grader::grader_output(&text)))
     }
 
     /// The validator flags of test `index`: its group's when the problem has groups.
@@ -201,15 +285,68 @@ impl TestSet<'_> {
         }
     }
 
-    /// Runs and checks test `index`. `Err` ends the attempt at once (cancelled, or the
-    /// judge's own failure).
+    /// Runs and checks test `index`: once, or pass after pass on a multi-pass problem while
+    /// the validator accepts and writes `nextpass.in` (the next pass's input; the feedback
+    /// folder stays). `Err` ends the attempt at once (cancelled, or the judge's own failure).
     async fn run_test(&self, index: usize) -> Result<TestRun, Outcome> {
-        if self.judging.interactive {
-            return self.run_interactive(index).await;
+        let (name, input, _) = &self.files[index];
+        let feedback = self.dir.join(format!("feedback-{index}"));
+        if !self.judging.multi_pass {
+            return self.run_pass(index, &input.path, &feedback).await;
         }
-        let (name, input, answer_file) = &self.files[index];
+        let limit = self.judging.validation_passes;
+        let nextpass = feedback.join("nextpass.in");
+        let mut input = input.path.clone();
+        let mut most = (0, 0, 0);
+        for pass in 1..=limit {
+            let mut t = self.run_pass(index, &input, &feedback).await?;
+            most = (
+                most.0.max(t.run.cpu_ms),
+                most.1.max(t.run.wall_ms),
+                most.2.max(t.run.memory_kb),
+            );
+            (t.run.cpu_ms, t.run.wall_ms, t.run.memory_kb) = most;
+            t.passes = pass;
+            let another = tokio::fs::symlink_metadata(&nextpass)
+                .await
+                .is_ok_and(|m| m.is_file());
+            let step = passes::after_pass(pass, limit, t.verdict, another);
+            match step {
+                After::Done => return Ok(t),
+                After::JudgeError(why) => {
+                    t.verdict = pb::Verdict::Je;
+                    t.message = if t.message.is_empty() {
+                        why
+                    } else {
+                        format!("{why}; the validator said: {}", t.message)
+                    };
+                    return Ok(t);
+                }
+                After::NextPass => {
+                    let next = self.dir.join(format!("pass-{index}-{}.in", pass + 1));
+                    tokio::fs::rename(&nextpass, &next).await.map_err(|e| {
+                        judge_error(format!("test {name}: moving nextpass.in: {e}"))
+                    })?;
+                    input = next;
+                }
+            }
+        }
+        Err(judge_error(format!("test {name}: no pass ended it")))
+    }
+
+    /// One run of the submission on `input`, checked.
+    async fn run_pass(
+        &self,
+        index: usize,
+        input: &Path,
+        feedback: &Path,
+    ) -> Result<TestRun, Outcome> {
+        if self.judging.interactive {
+            return self.run_interactive(index, input, feedback).await;
+        }
+        let (name, _, answer_file) = &self.files[index];
         let judge = self.judge;
-        let spec = self.submission_spec(Some(&input.path));
+        let spec = self.submission_spec(Some(input));
         let run = match judge.runner.run(spec, self.cancel.clone()).await {
             Ok(r) => r,
             Err(e) => return Err(judge_error(format!("test {name}: {e}"))),
@@ -219,12 +356,7 @@ impl TestSet<'_> {
         }
         let memory_error = self.lang.memory_error.as_deref();
         if let Some(v) = verdict::of_run(ending(&run, memory_error)) {
-            return Ok(TestRun {
-                verdict: v,
-                message: String::new(),
-                score: None,
-                run,
-            });
+            return Ok(TestRun::of(v, String::new(), None, run));
         }
         let flags = self.flags(index);
         let Some(built) = &self.custom else {
@@ -237,12 +369,7 @@ impl TestSet<'_> {
                 Ok(()) => (pb::Verdict::Ac, String::new()),
                 Err(why) => (pb::Verdict::Wa, why),
             };
-            return Ok(TestRun {
-                verdict,
-                message,
-                score: None,
-                run,
-            });
+            return Ok(TestRun::of(verdict, message, None, run));
         };
         let output = self.dir.join(format!("output-{index}"));
         if let Err(e) = tokio::fs::write(&output, &run.stdout).await {
@@ -251,10 +378,10 @@ impl TestSet<'_> {
             )));
         }
         let case = validator::Case {
-            input: &input.path,
+            input,
             answer: &answer_file.path,
             output: &output,
-            feedback: &self.dir.join(format!("feedback-{index}")),
+            feedback,
         };
         let judgement = built
             .judge(
@@ -270,11 +397,6 @@ impl TestSet<'_> {
             Judgement::Rejected(m) => (pb::Verdict::Wa, m, None),
             Judgement::Broken(m) => (pb::Verdict::Je, m, None),
         };
-        Ok(TestRun {
-            verdict,
-            message,
-            score,
-            run,
-        })
+        Ok(TestRun::of(verdict, message, score, run))
     }
 }

@@ -1,13 +1,14 @@
-//! Custom output validators: built once per distinct validator on each worker and kept (on
-//! disk, across restarts), run per test as `validator input answer feedback_dir [flags] <
-//! output`. Exit 42 accepts, 43 rejects, anything else is the judge's fault (JE).
+//! The package's own programs (output validators, interactors, graders): built once per
+//! distinct program on each worker by the format's recipe (`problem::build`) and kept (on
+//! disk, across restarts). A validator runs per test as `validator input answer feedback_dir
+//! [flags] < output`: exit 42 accepts, 43 rejects, anything else is the judge's fault (JE).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use judge_common::pb;
-use judge_common::problem::valid_path;
+use judge_common::problem::{build, valid_path};
 use sha2::{Digest, Sha256};
 use tokio::sync::{watch, OnceCell};
 
@@ -59,8 +60,11 @@ pub struct Validators {
 /// The validator's identity: its files' paths and hashes (and the layout of its build).
 fn key(spec: &pb::OutputValidator) -> String {
     let mut h = Sha256::new();
-    h.update(b"v2\0");
+    h.update(b"v3\0");
     h.update(spec.language.as_bytes());
+    h.update([0]);
+    h.update(spec.main.as_deref().unwrap_or_default().as_bytes());
+    h.update([0]);
     for f in &spec.files {
         h.update(f.path.as_bytes());
         h.update([0]);
@@ -157,66 +161,21 @@ impl Validators {
                 .await
                 .map_err(|e| format!("validator file {}: {e}", f.path))?;
         }
-        let sources = |exts: &[&str]| -> Vec<String> {
-            let mut v: Vec<String> = spec
-                .files
-                .iter()
-                .map(|f| f.path.clone())
-                .filter(|p| exts.iter().any(|e| p.ends_with(e)))
-                .collect();
-            v.sort();
-            v
-        };
-        let (compile, argv): (Option<Vec<String>>, Vec<String>) = match spec.language.as_str() {
-            "cpp" => {
-                let mut cmd = vec![
-                    "g++".into(),
-                    "-std=c++20".into(),
-                    "-O2".into(),
-                    "-o".into(),
-                    "validator".into(),
-                ];
-                cmd.extend(sources(&[".cpp", ".cc", ".cxx"]));
-                (Some(cmd), vec!["./validator".into()])
-            }
-            "c" => {
-                let mut cmd = vec![
-                    "gcc".into(),
-                    "-std=c17".into(),
-                    "-O2".into(),
-                    "-o".into(),
-                    "validator".into(),
-                ];
-                cmd.extend(sources(&[".c"]));
-                cmd.push("-lm".into());
-                (Some(cmd), vec!["./validator".into()])
-            }
-            "python3" => {
-                let py = sources(&[".py"]);
-                let main = py
-                    .iter()
-                    .find(|p| p.ends_with("validate.py"))
-                    .or(py.first())
-                    .cloned();
-                let main = main.ok_or("python validator without a .py file")?;
-                (None, vec!["/usr/bin/python3".into(), main])
-            }
-            other => return Err(format!("validators in {other:?} are not supported")),
-        };
-        if let Some(argv) = compile {
-            let spec = super::tool_spec(argv, dir.clone(), None, limits);
-            let run = runner
-                .run(spec, cancel)
-                .await
-                .map_err(|e| format!("building the validator: {e}"))?;
-            if !run.success() {
-                let text = String::from_utf8_lossy(&run.stderr);
-                return Err(format!(
-                    "the validator does not build: {}",
-                    text.chars().take(2000).collect::<String>()
-                ));
-            }
+        let recipe = build::recipe(spec)?;
+        let spec = super::tool_spec(recipe.build, dir.clone(), None, limits);
+        let run = runner
+            .run(spec, cancel)
+            .await
+            .map_err(|e| format!("building the program: {e}"))?;
+        if !run.success() {
+            let mut text = String::from_utf8_lossy(&run.stderr).into_owned();
+            text.push_str(&String::from_utf8_lossy(&run.stdout));
+            return Err(format!(
+                "the program does not build: {}",
+                text.chars().take(2000).collect::<String>()
+            ));
         }
+        let argv = recipe.run;
         tokio::fs::write(&marker, argv.join("\n"))
             .await
             .map_err(|e| e.to_string())?;
@@ -308,6 +267,42 @@ impl Built {
                     .collect::<String>()
             )),
         }
+    }
+}
+
+impl Built {
+    /// Runs the package's grader on one group's results (`stdin`, a file of `VERDICT score`
+    /// lines) with the group's flags: its one-line answer, or why it is a judge error (a
+    /// crash, a limit, an exit other than 0, garbage), in its own words.
+    pub async fn grade(
+        &self,
+        runner: &dyn Runner,
+        stdin: &Path,
+        flags: &[String],
+        limits: ToolLimits,
+        cancel: watch::Receiver<bool>,
+    ) -> Result<String, String> {
+        let mut argv = self.argv.clone();
+        argv.extend(flags.iter().cloned());
+        let mut spec = super::tool_spec(argv, self.dir.clone(), Some(stdin.to_path_buf()), limits);
+        spec.dir_writable = false;
+        let run = runner
+            .run(spec, cancel)
+            .await
+            .map_err(|e| format!("running the grader: {e}"))?;
+        if !run.success() {
+            return Err(format!(
+                "the grader failed (exit {:?}, signal {:?}, limit {:?}): {}",
+                run.exit_code,
+                run.signal,
+                run.limit,
+                String::from_utf8_lossy(&run.stderr)
+                    .chars()
+                    .take(500)
+                    .collect::<String>()
+            ));
+        }
+        Ok(String::from_utf8_lossy(&run.stdout).into_owned())
     }
 }
 

@@ -120,7 +120,7 @@ impl Isolation {
             .ok_or_else(|| io::Error::other("every sandbox uid is in use"))?;
         let netns = self.run_netns.lease()?;
         for b in binds.iter().filter(|b| b.writable) {
-            std::os::unix::fs::chown(&b.host, Some(uid.uid()), Some(uid.uid()))?;
+            give_tree(&b.host, uid.uid())?;
         }
         let binds = binds
             .iter()
@@ -172,4 +172,23 @@ pub unsafe fn drop_to(uid: libc::uid_t) -> libc::c_long {
         libc::syscall(libc::SYS_setresuid, uid, uid, uid),
     ];
     steps.into_iter().find(|r| *r < 0).unwrap_or(0)
+}
+
+/// Makes `dir` and everything in it `uid`'s: a writable folder may hold what an earlier run
+/// left (a multi-pass validator's feedback, kept from pass to pass), which this run, with a
+/// uid of its own, must be able to change. Links are changed themselves, never followed, so
+/// a link an earlier run planted cannot hand this run a file outside the folder.
+fn give_tree(dir: &std::path::Path, uid: u32) -> io::Result<()> {
+    std::os::unix::fs::lchown(dir, Some(uid), Some(uid))?;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d)? {
+            let path = entry?.path();
+            std::os::unix::fs::lchown(&path, Some(uid), Some(uid))?;
+            if std::fs::symlink_metadata(&path)?.is_dir() {
+                stack.push(path);
+            }
+        }
+    }
+    Ok(())
 }

@@ -173,7 +173,7 @@ async function job(id) {
   const head = el("div", { id: "job-head" });
   const tests = el("tbody");
   const testTable = el("table", { id: "tests" }, el("thead", {}, el("tr", {},
-    ...["Test", "Verdict", "CPU ms", "Wall ms", "Memory KiB", "Score"].map((h) => el("th", {}, h)))),
+    ...["Test", "Verdict", "CPU ms", "Wall ms", "Memory KiB", "Score", "Details"].map((h) => el("th", {}, h)))),
   tests);
   const groups = el("ul", { id: "groups" });
   const message = el("pre", { id: "job-message", class: "message" });
@@ -208,7 +208,8 @@ async function job(id) {
   const addTest = (t) => tests.append(el("tr", {},
     el("td", {}, t.name), el("td", {}, t.verdict || "-"), el("td", {}, t.time_ms),
     el("td", {}, t.wall_ms), el("td", {}, t.memory_kb),
-    el("td", {}, t.score === null || t.score === undefined ? "" : t.score)));
+    el("td", {}, t.score === null || t.score === undefined ? "" : t.score),
+    el("td", { class: "details" }, t.message || "")));
   const first = await api("/api/v1/jobs/" + encodeURIComponent(id));
   draw(first);
   first.tests.forEach(addTest);

@@ -9,11 +9,10 @@
 
 use std::process::Stdio;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
-use judge_common::pb;
-use judge_tests::{admin_client, connected_workers, judge_client, push, wait_finished, WorkerProc};
+use judge_tests::{admin_client, push};
 use judge_worker::sandbox::{Piped, RunSpec, Runner, SandboxRunner};
 
 const PINGER_C: &str = r#"
@@ -217,28 +216,8 @@ async fn judging(rounds: usize) -> Result<()> {
     let mut admin = admin_client(&s.sched.url(), &s.admin).await?;
     push(&mut admin, &batch, "batch", None).await?;
     push(&mut admin, &inter, "interactive", None).await?;
-    let work = s._dir.path().join("worker");
-    let mut worker = WorkerProc::start(&s.sched.url(), &s.worker, "w", 1, &work)?;
-    let mut judge = judge_client(&s.sched.url(), &s.admin).await?;
-    connected_workers(&judge, 1, Duration::from_secs(60)).await?;
-    // Warm: files fetched, the interactor built.
-    for p in ["batch", "interactive"] {
-        let id = judge_tests::submit(&mut judge, p, "c", super::SUM_C).await?;
-        let job = wait_finished(&mut judge, id).await?;
-        ensure!(job.verdict == pb::Verdict::Ac as i32, "{p}: {job:?}");
-    }
-    let mut times: [Vec<Duration>; 2] = [Vec::new(), Vec::new()];
-    for _ in 0..rounds {
-        for (i, p) in ["batch", "interactive"].into_iter().enumerate() {
-            let t = Instant::now();
-            let id = judge_tests::submit(&mut judge, p, "c", super::SUM_C).await?;
-            let job = wait_finished(&mut judge, id).await?;
-            ensure!(job.verdict == pb::Verdict::Ac as i32, "{p}: {job:?}");
-            times[i].push(t.elapsed());
-        }
-    }
-    worker.kill().await;
-    let [batch, interactive] = times.map(super::median);
+    let times = super::side_by_side(&s, &["batch", "interactive"], rounds).await?;
+    let [batch, interactive] = [&times[0], &times[1]].map(|t| super::median(t.clone()));
     println!(
         "judging 10 tests (median of {rounds}, warm worker, submit to verdict): batch {batch:.2?}, \
          interactive {interactive:.2?} = x{:.2}",

@@ -24,6 +24,7 @@ mod contention;
 mod first_judging;
 mod http;
 mod interactive;
+mod passes;
 mod stuck;
 mod uploads;
 
@@ -90,6 +91,13 @@ enum Cmd {
         #[arg(long, default_value_t = 10_000)]
         trips: usize,
         /// Submissions of each kind for the judging figure
+        #[arg(long, default_value_t = 10)]
+        rounds: usize,
+    },
+    /// A multi-pass test (3 passes) against a batch test, with and without a custom
+    /// validator, judged on one warm worker.
+    Passes {
+        /// Submissions of each kind
         #[arg(long, default_value_t = 10)]
         rounds: usize,
     },
@@ -874,6 +882,31 @@ async fn sandbox(runs: usize, submissions: usize) -> Result<()> {
 const SUM_C: &str = "#include <stdio.h>\nint main(void){long long a,b;scanf(\"%lld %lld\",&a,&b);printf(\"%lld\\n\",a+b);return 0;}\n";
 
 /// Writes a problem of `tests` small tests (two numbers in, their sum out) at `dir`.
+/// Judges the sum submission on each of `problems` (pushed already) `rounds` times, by
+/// turns, on one real worker warmed first (files fetched, validators built): the submit to
+/// verdict times, per problem.
+async fn side_by_side(s: &Setup, problems: &[&str], rounds: usize) -> Result<Vec<Vec<Duration>>> {
+    let work = s._dir.path().join("worker");
+    let mut worker = judge_tests::WorkerProc::start(&s.sched.url(), &s.worker, "w", 1, &work)?;
+    let mut judge = judge_client(&s.sched.url(), &s.admin).await?;
+    connected_workers(&judge, 1, Duration::from_secs(60)).await?;
+    let mut times = vec![Vec::new(); problems.len()];
+    for round in 0..=rounds {
+        for (i, p) in problems.iter().enumerate() {
+            let t = Instant::now();
+            let id = judge_tests::submit(&mut judge, p, "c", SUM_C).await?;
+            let job = wait_finished(&mut judge, id).await?;
+            anyhow::ensure!(job.verdict == pb::Verdict::Ac as i32, "{p}: {job:?}");
+            // Round 0 warms the worker.
+            if round > 0 {
+                times[i].push(t.elapsed());
+            }
+        }
+    }
+    worker.kill().await;
+    Ok(times)
+}
+
 fn write_sum_problem(dir: &std::path::Path, tests: usize) -> Result<()> {
     std::fs::create_dir_all(dir.join("data/secret"))?;
     for i in 0..tests {
@@ -937,6 +970,7 @@ async fn main() -> Result<()> {
         }
         Cmd::Uploads { clients, size_mb } => uploads::run(clients, size_mb).await,
         Cmd::Interactive { trips, rounds } => interactive::run(trips, rounds).await,
+        Cmd::Passes { rounds } => passes::run(rounds).await,
         Cmd::Workers {
             count,
             report_seconds,

@@ -1,0 +1,5 @@
+#include <stdio.h>
+int main(void) {
+    volatile unsigned long long i = 0;
+    for (;;) i++;
+}
