@@ -181,7 +181,10 @@ impl SchedulerProc {
                 &["--http-listen", "127.0.0.1:0"][..]
             })
             .args(extra)
-            .env("RUST_LOG", "info")
+            .env(
+                "RUST_LOG",
+                std::env::var("JUDGE_TEST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log)?)
             .kill_on_drop(true)
@@ -289,7 +292,10 @@ impl WorkerProc {
             .arg(&work)
             .args(["--drain-timeout-seconds", "30"])
             .args(extra)
-            .env("RUST_LOG", "info")
+            .env(
+                "RUST_LOG",
+                std::env::var("JUDGE_TEST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log)?)
             .kill_on_drop(true)

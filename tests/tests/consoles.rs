@@ -212,7 +212,8 @@ async fn a_client_killed_mid_session_stops_the_program_and_frees_the_slot() -> a
     .await?;
     // The slot takes the next console at once.
     let mut p = console(&c, "again.py", "python3", "print('again')\n")?;
-    p.expect("again", SCREEN)?;
+    p.expect("again", SCREEN)
+        .map_err(|e| anyhow::anyhow!("{e}\n{}", c.logs()))?;
     assert_eq!(p.wait(SCREEN)?.code(), Some(0));
     Ok(())
 }

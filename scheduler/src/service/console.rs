@@ -256,6 +256,7 @@ impl Relay {
                 }
                 Some(ev) = events.recv() => {
                     use pb::job_event::Event as Ev;
+                    tracing::debug!(job_id, event = ?ev.as_ref().ok().map(|e| e.seq), "console: job event");
                     let out = match ev.ok().and_then(|e| e.event) {
                         Some(Ev::Assigned(a)) => Some(Out::Assigned(pb::ConsoleAssigned { worker: a.worker })),
                         Some(Ev::Compiling(_)) => Some(Out::Compiling(pb::ConsoleCompiling {})),
@@ -278,6 +279,7 @@ impl Relay {
                     }
                 }
                 chunk = up.recv(), if output_open => {
+                    tracing::debug!(job_id, open = chunk.is_some(), "console: from the worker");
                     let out = match chunk {
                         Some(Up::Attached) => Out::Running(pb::ConsoleRunning {}),
                         Some(Up::Output(b)) => Out::Output(b),
@@ -297,6 +299,7 @@ impl Relay {
                 _ = &mut drain, if finished.is_some() => break self.end(finished.take()).await,
             }
         };
+        tracing::debug!(job_id, ended = end.is_some(), "console: relay over");
         if let Some(end) = end {
             let _ = self.tx.send(Ok(event(Out::End(end)))).await;
         }

@@ -185,7 +185,7 @@ impl Judge {
             Err(end) => return end,
         };
         let (master, slave) = match terminal(&size, !spec.piped_input) {
-            Ok(t) => t,
+            Ok((m, s)) => (m, Arc::new(s)),
             Err(e) => return judge_error(format!("cannot open a terminal: {e}")),
         };
         let master = match Master::new(master) {
@@ -214,12 +214,16 @@ impl Judge {
             max_processes: lang.max_processes.saturating_add(1),
             file_size_limit: RUN_FILE_SIZE,
             piped: None,
-            terminal: Some(Arc::new(slave)),
+            terminal: Some(slave.clone()),
         };
         let (stop_tx, stop_rx) = watch::channel(false);
         let run = self.runner.run(run_spec, stop_rx);
         let idle = Duration::from_secs(u64::from(spec.idle_seconds));
-        let (run, stop) = relay(&master, up, down, run, idle, cancel, stop_tx).await;
+        let (run, stop) = relay(&master, up.clone(), down, run, idle, cancel, stop_tx).await;
+        // Our copy of the terminal's other side, held until now, lets the last output
+        // through before the stream ends.
+        drain(&master, &slave, &up).await;
+        drop(up);
         let run = match run {
             Ok(r) => r,
             Err(e) => return judge_error(format!("console: {e}")),
@@ -334,21 +338,74 @@ async fn relay(
             },
         }
     };
-    // What the program wrote last is still in the terminal: send it, then end the stream.
+    // Output read and not sent yet goes first; `drain` sends what is still in the terminal.
     if let Some(b) = output.take() {
         let _ = up.send(output_msg(b)).await;
     }
-    while master_open {
-        match tokio::time::timeout(Duration::from_millis(200), master.read()).await {
-            Ok(Ok(b)) if !b.is_empty() => {
-                if up.send(output_msg(b)).await.is_err() {
-                    break;
+    (result, stop)
+}
+
+/// Longest the end of a console waits for the terminal's last output.
+const DRAIN_LIMIT: Duration = Duration::from_secs(5);
+
+/// Sends what the program wrote last and is still on its way through the terminal.
+///
+/// The kernel hands a terminal's output to its reader asynchronously: a program that
+/// prints and exits may be gone before its last bytes reach the master, and once the
+/// terminal's other side is closed the master answers EIO, so those bytes would be lost
+/// (on a busy machine, often). The worker holds its own copy of that side (`slave`) until
+/// now: it writes a marker there, which arrives after everything the program wrote, and
+/// reads until the marker.
+async fn drain(master: &Master, slave: &OwnedFd, up: &mpsc::Sender<pb::AttachUp>) {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    let marker = format!("\u{1}judge-end-{:016x}\u{1}", rand::random::<u64>()).into_bytes();
+    // The program is gone: nothing else shares this side's blocking mode now.
+    let nonblocking = fcntl(slave, FcntlArg::F_GETFL)
+        .map(OFlag::from_bits_truncate)
+        .and_then(|f| fcntl(slave, FcntlArg::F_SETFL(f | OFlag::O_NONBLOCK)));
+    if nonblocking.is_err() {
+        return;
+    }
+    let work = async {
+        let mut written = 0;
+        let mut pending: Vec<u8> = Vec::new();
+        loop {
+            if written < marker.len() {
+                match nix::unistd::write(slave, &marker[written..]) {
+                    Ok(n) => written += n,
+                    Err(nix::errno::Errno::EAGAIN) => {}
+                    Err(_) => return,
                 }
             }
-            _ => master_open = false,
+            let chunk = if written < marker.len() {
+                // The terminal is full: read some to make room, or wait a moment.
+                match tokio::time::timeout(Duration::from_millis(20), master.read()).await {
+                    Ok(r) => r,
+                    Err(_) => continue,
+                }
+            } else {
+                master.read().await
+            };
+            match chunk {
+                Ok(b) if !b.is_empty() => pending.extend_from_slice(&b),
+                _ => return,
+            }
+            if let Some(at) = pending.windows(marker.len()).position(|w| w == marker) {
+                pending.truncate(at);
+                if !pending.is_empty() {
+                    let _ = up.send(output_msg(pending)).await;
+                }
+                return;
+            }
+            // Keep what could be the start of the marker; send the rest.
+            let keep = pending.len().min(marker.len() - 1);
+            let ready: Vec<u8> = pending.drain(..pending.len() - keep).collect();
+            if !ready.is_empty() && up.send(output_msg(ready)).await.is_err() {
+                return;
+            }
         }
-    }
-    (result, stop)
+    };
+    let _ = tokio::time::timeout(DRAIN_LIMIT, work).await;
 }
 
 fn output_msg(bytes: Vec<u8>) -> pb::AttachUp {
