@@ -281,8 +281,16 @@ impl Report {
         if let Some(t) = self.calibrated {
             println!("time limit (calibrated): {t} s");
         }
+        // As wide as the longest file name, so that the columns stay in line.
+        let w = self
+            .outcomes
+            .iter()
+            .map(|o| o.candidate.name.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(36);
         println!(
-            "{:<36} {:<8} {:<12} {:<8} {:>8} {:>8}  OK",
+            "{:<w$} {:<8} {:<12} {:<8} {:>8} {:>8}  OK",
             "FILE", "LANGUAGE", "EXPECTED", "GOT", "SCORE", "MAX ms"
         );
         for o in &self.outcomes {
@@ -305,7 +313,7 @@ impl Report {
                 "NO"
             };
             println!(
-                "{:<36} {:<8} {:<12} {:<8} {:>8} {:>8}  {mark}",
+                "{:<w$} {:<8} {:<12} {:<8} {:>8} {:>8}  {mark}",
                 o.candidate.name,
                 if o.candidate.language.is_empty() {
                     "-"
