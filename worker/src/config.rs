@@ -65,7 +65,7 @@ pub struct WorkerConfig {
     pub drain_timeout_seconds: f64,
     /// Sandboxed runs get uids from this one on, one each, 1000 in all; pick a range no
     /// account of the host uses
-    #[arg(long, env = "JUDGE_SANDBOX_UID_BASE", default_value_t = crate::startup::DEFAULT_SANDBOX_UID_BASE)]
+    #[arg(long, env = "JUDGE_SANDBOX_UID_BASE", default_value_t = crate::sandbox::uids::DEFAULT_SANDBOX_UID_BASE)]
     pub sandbox_uid_base: u32,
     /// Refuse to start unless runs are fully sandboxed (root, cgroups, namespaces), instead
     /// of judging with what the host allows
@@ -163,7 +163,7 @@ impl WorkerConfig {
         }
         if self
             .sandbox_uid_base
-            .checked_add(crate::startup::SANDBOX_UIDS)
+            .checked_add(crate::sandbox::uids::SANDBOX_UIDS)
             .is_none()
         {
             return Err(ConfigError::value(
@@ -171,7 +171,7 @@ impl WorkerConfig {
                 format!(
                     "{} leaves no room for {} uids",
                     self.sandbox_uid_base,
-                    crate::startup::SANDBOX_UIDS
+                    crate::sandbox::uids::SANDBOX_UIDS
                 ),
             ));
         }

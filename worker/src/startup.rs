@@ -45,12 +45,6 @@ pub struct WorkerOptions {
     pub job_disk_bytes: u64,
 }
 
-/// The first uid the sandbox lends unless told otherwise.
-pub const DEFAULT_SANDBOX_UID_BASE: u32 = 60000;
-
-/// How many uids the sandbox may lend at once: far more than runs at once.
-pub const SANDBOX_UIDS: u32 = 1000;
-
 /// Why the worker could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -146,7 +140,7 @@ pub fn prepare(opts: &WorkerOptions) -> Result<Prepared, StartError> {
                 .collect(),
             staging: work_dir.join("rootfs"),
             uid_base: opts.sandbox_uid_base,
-            uid_count: SANDBOX_UIDS,
+            uid_count: crate::sandbox::uids::SANDBOX_UIDS,
             // A submission and its validator (or interactor) may run at once in each slot.
             netns_ready: opts.slots as usize * 2,
         };

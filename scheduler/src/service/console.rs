@@ -37,7 +37,7 @@ const DEPTH: usize = 16;
 /// How long the end waits for the worker's last output after the job finished.
 const DRAIN: Duration = Duration::from_secs(2);
 
-pub type ConsoleStream = ReceiverStream<Result<pb::ConsoleEvent, Status>>;
+use super::ConsoleStream;
 
 /// A client's console messages: the gRPC stream, or a WebSocket's translated.
 pub type ConsoleRequests =

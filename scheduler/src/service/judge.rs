@@ -400,7 +400,7 @@ impl JudgeService for JudgeApi {
         }
     }
 
-    type ConsoleStream = super::console::ConsoleStream;
+    type ConsoleStream = super::ConsoleStream;
 
     async fn console(
         &self,

@@ -18,6 +18,10 @@ pub use offers::Offered;
 pub use worker::{Transfers, WorkerApi};
 
 use crate::driver::DriverError;
+
+/// What a console's client receives: its lifecycle and the program's output.
+pub type ConsoleStream =
+    tokio_stream::wrappers::ReceiverStream<Result<judge_common::pb::ConsoleEvent, Status>>;
 use crate::store::{Role, StoreError};
 use crate::tokens::{AuthError, Caller, TokenCache};
 

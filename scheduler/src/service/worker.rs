@@ -21,17 +21,6 @@ use crate::store::NameClaim;
 
 /// Commands a worker may have unread before it counts as stuck.
 const FEED_CAPACITY: usize = 256;
-/// Most slots a worker may offer.
-pub const MAX_SLOTS: u32 = 256;
-/// Most languages and job types a worker may offer.
-pub(super) const MAX_OFFERS: usize = 64;
-/// Most files a worker may list in its cache, at connect or in one report.
-pub(super) const MAX_LISTED_FILES: usize = 1_000_000;
-/// Most attempts a worker may offer back at connect.
-pub(super) const MAX_RUNNING: usize = 4096;
-/// Longest test name and message a report may carry.
-pub(super) const MAX_NAME: usize = 1024;
-pub(super) const MAX_MESSAGE: usize = 64 * 1024;
 /// Bytes per `FileChunk`.
 const CHUNK: usize = 4 << 20;
 

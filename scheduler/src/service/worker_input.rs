@@ -7,9 +7,20 @@ use judge_common::pb;
 use tonic::Status;
 
 use super::check_ident;
-use super::worker::{MAX_LISTED_FILES, MAX_MESSAGE, MAX_NAME, MAX_OFFERS, MAX_RUNNING, MAX_SLOTS};
 use crate::blobs::is_sha256;
 use crate::core::{Event, JobProgress, SessionId, Usage, WorkerHello};
+
+/// Most slots a worker may offer.
+pub const MAX_SLOTS: u32 = 256;
+/// Most languages and job types a worker may offer.
+const MAX_OFFERS: usize = 64;
+/// Most files a worker may list in its cache, at connect or in one report.
+const MAX_LISTED_FILES: usize = 1_000_000;
+/// Most attempts a worker may offer back at connect.
+const MAX_RUNNING: usize = 4096;
+/// Longest test name and message a report may carry.
+const MAX_NAME: usize = 1024;
+const MAX_MESSAGE: usize = 64 * 1024;
 
 pub(super) fn hello_from(req: pb::ConnectRequest, token_id: String) -> Result<WorkerHello, Status> {
     check_ident("worker name", &req.name)?;

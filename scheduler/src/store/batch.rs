@@ -105,7 +105,22 @@ fn job_of(change: &Persist) -> JobId {
 }
 
 /// Writes `changes` (already inside `tx`).
-pub(super) async fn write(
+impl super::Store {
+    /// Writes one batch of the core's changes in a single transaction.
+    /// `sources` holds the submitted source of each `InsertJob`, by request.
+    pub async fn persist(
+        &self,
+        changes: &[&Persist],
+        sources: &HashMap<RequestId, Payload>,
+    ) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        write(&mut tx, changes, sources).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+async fn write(
     tx: &mut Tx,
     changes: &[&Persist],
     sources: &HashMap<RequestId, Payload>,

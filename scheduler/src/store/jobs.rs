@@ -11,7 +11,7 @@ use prost::Message;
 use sqlx::any::AnyRow;
 
 use super::{col, Result, Store, StoreError};
-use crate::core::{JobId, NewJob, Persist, RecoveredJob, RequestId};
+use crate::core::{JobId, NewJob, RecoveredJob};
 
 /// A job as the API shows it.
 #[derive(Debug, Clone)]
@@ -159,19 +159,6 @@ pub struct AssignPayload {
 }
 
 impl Store {
-    /// Writes one batch of the core's changes in a single transaction.
-    /// `sources` holds the submitted source of each `InsertJob`, by request.
-    pub async fn persist(
-        &self,
-        changes: &[&Persist],
-        sources: &HashMap<RequestId, Payload>,
-    ) -> Result<()> {
-        let mut tx = self.write_tx().await?;
-        super::batch::write(&mut tx, changes, sources).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
     pub async fn job(&self, id: JobId) -> Result<Option<JobRecord>> {
         let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1");
         let row = sqlx::query(&sql)

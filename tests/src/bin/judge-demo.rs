@@ -106,7 +106,7 @@ async fn main() -> Result<()> {
         cache_size: 1 << 30,
         job_types: vec!["judge".into()],
         languages: judge_worker::judge::languages::defaults(),
-        sandbox_uid_base: judge_worker::startup::DEFAULT_SANDBOX_UID_BASE,
+        sandbox_uid_base: judge_worker::sandbox::uids::DEFAULT_SANDBOX_UID_BASE,
         require_sandbox: false,
         job_disk_bytes: 1 << 30,
     })

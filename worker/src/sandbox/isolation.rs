@@ -62,8 +62,8 @@ impl IsolationConfig {
         IsolationConfig {
             read_only: Vec::new(),
             staging,
-            uid_base: crate::startup::DEFAULT_SANDBOX_UID_BASE,
-            uid_count: crate::startup::SANDBOX_UIDS,
+            uid_base: crate::sandbox::uids::DEFAULT_SANDBOX_UID_BASE,
+            uid_count: crate::sandbox::uids::SANDBOX_UIDS,
             netns_ready: 2,
         }
     }

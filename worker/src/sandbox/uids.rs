@@ -5,6 +5,12 @@
 
 use std::sync::{Arc, Mutex};
 
+/// The first uid the sandbox lends unless told otherwise.
+pub const DEFAULT_SANDBOX_UID_BASE: u32 = 60000;
+
+/// How many uids the sandbox may lend at once: far more than runs at once.
+pub const SANDBOX_UIDS: u32 = 1000;
+
 /// The uids `base..base + count`, lent out one per run.
 #[derive(Debug, Clone)]
 pub struct UidPool {
