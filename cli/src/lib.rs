@@ -1,11 +1,18 @@
 //! judgectl as a library: the pieces the demo and tests share with the command.
 
+/// A live console on this terminal: raw mode, keys, resizes, exit code.
 pub mod console;
+/// How jobs, workers and problems are printed (tables or JSON).
 pub mod output;
+/// A package pushed as chunked files, with a progress bar.
 pub mod push;
+/// A program run once through the cluster, its output printed as it printed it.
 pub mod run;
+/// Submitting, retried with the same request id until acknowledged.
 pub mod submit;
+/// `problem verify`: a package's own submissions judged, each against its folder.
 pub mod verify;
+/// Text from others shown with its control characters made visible.
 pub mod visible;
 
 use judge_common::auth::Bearer;
