@@ -1,17 +1,17 @@
 //! `judge-scheduler`: wiring only. Flags (with environment fallbacks) override the optional
 //! TOML config file, which overrides the built-in defaults shown in `--help` (see
-//! `judge_scheduler::config`).
+//! `judge_scheduler::wiring::config`).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
-use judge_scheduler::config::{database_url, defaults, ServeConfig};
 use judge_scheduler::driver::now_ms;
-use judge_scheduler::server;
+use judge_scheduler::live::tokens;
 use judge_scheduler::store::{Role, Store};
-use judge_scheduler::tokens;
+use judge_scheduler::wiring::config::{database_url, defaults, ServeConfig};
+use judge_scheduler::wiring::server;
 
 #[derive(Parser)]
 #[command(
@@ -45,7 +45,7 @@ enum Cmd {
         #[command(flatten)]
         store: StoreArgs,
         /// Keep files younger than this many seconds (a push may still be recording them)
-        #[arg(long, default_value_t = judge_scheduler::gc::MIN_AGE.as_secs_f64())]
+        #[arg(long, default_value_t = judge_scheduler::store::gc::MIN_AGE.as_secs_f64())]
         min_age_seconds: f64,
         /// Days a run job's input and output are kept after it ends
         #[arg(long, env = "JUDGE_KEEP_RUN_IO_DAYS", default_value_t = defaults::KEEP_RUN_IO_DAYS)]
@@ -142,7 +142,7 @@ enum TokenCmd {
 /// Creates the data directory (private to this user: it holds the SQLite file, test data
 /// and uploads in progress).
 fn ready_data_dir(data_dir: &Path, database: Option<&str>) -> Result<String> {
-    judge_scheduler::private::make_private(data_dir)
+    judge_scheduler::wiring::private::make_private(data_dir)
         .with_context(|| format!("preparing {}", data_dir.display()))?;
     Ok(database_url(data_dir, database))
 }
@@ -261,7 +261,7 @@ async fn main() -> Result<()> {
             for c in &clients {
                 tokens::check_name(c).map_err(|e| anyhow::anyhow!("--client: {e}"))?;
             }
-            let written = judge_scheduler::tls::self_signed(&hosts, &clients, &out)?;
+            let written = judge_scheduler::wiring::tls::self_signed(&hosts, &clients, &out)?;
             for f in written.files {
                 println!("{}", f.display());
             }
@@ -284,13 +284,14 @@ async fn main() -> Result<()> {
                 bail!("--min-age-seconds must be zero or more");
             }
             let store = open_store(store).await?;
-            let blobs = judge_scheduler::blobs::BlobStore::open(data_dir.join("blobs")).await?;
-            let keep = judge_scheduler::gc::Keep {
+            let blobs =
+                judge_scheduler::store::blobs::BlobStore::open(data_dir.join("blobs")).await?;
+            let keep = judge_scheduler::store::gc::Keep {
                 min_age: Duration::from_secs_f64(min_age_seconds),
-                run_io: judge_scheduler::config::keep_run_io(keep_run_io_days)?,
+                run_io: judge_scheduler::wiring::config::keep_run_io(keep_run_io_days)?,
             };
             let now = judge_scheduler::driver::now_ms();
-            let r = judge_scheduler::gc::sweep(&store, &blobs, keep, now).await?;
+            let r = judge_scheduler::store::gc::sweep(&store, &blobs, keep, now).await?;
             println!(
                 "pruned {} problem versions; removed {} files ({} bytes), kept {}; dropped the \
                  input and output of {} run jobs",

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use judge_common::pb;
-use judge_scheduler::blobs::{BlobStore, StagedBlob};
-use judge_scheduler::program_check::{check, BuildLimits, CheckError};
+use judge_scheduler::service::program_check::{check, BuildLimits, CheckError};
+use judge_scheduler::store::blobs::{BlobStore, StagedBlob};
 
 const LIMITS: BuildLimits = BuildLimits {
     time: Duration::from_secs(60),

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use judge_common::pb;
 use judge_common::problem::{build_manifest, PackageFile};
 use judge_scheduler::core::{NewJob, Persist};
+use judge_scheduler::live::tokens;
 use judge_scheduler::store::{Payload, Role, Store};
-use judge_scheduler::tokens;
 
 /// One store per backend available here.
 async fn stores() -> Vec<(String, Store, Option<tempfile::TempDir>)> {

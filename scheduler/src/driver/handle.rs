@@ -63,7 +63,7 @@ impl DriverHandle {
         files: JobFiles,
         worst_case_ms: Millis,
         payload: Payload,
-        link: Option<crate::consoles::Link>,
+        link: Option<crate::live::consoles::Link>,
     ) -> Result<Result<JobId, SubmitError>, DriverError> {
         let request = Request::Submit {
             job,

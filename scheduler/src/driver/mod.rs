@@ -24,18 +24,20 @@ use std::time::Duration;
 use judge_common::pb;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::catalog::Catalog;
-use crate::consoles::{Consoles, Link};
 use crate::core::{
     Attempt, Command, Core, Effect, Event, JobFiles, JobId, Millis, NewJob, Persist, Reply,
     RequestId, SessionId, WorkerHello,
 };
+use crate::live::catalog::Catalog;
+use crate::live::consoles::{Consoles, Link};
+use crate::live::watch::WatchHub;
 pub use crate::store::Payload;
 use crate::store::{Store, StoreError};
-use crate::watch::WatchHub;
 use tracing::Instrument;
 
 mod handle;
+/// Rebuilding the core from the store, at start and after a full disk.
+pub mod recovery;
 mod sessions;
 
 pub use handle::{DriverError, DriverHandle};
@@ -144,7 +146,7 @@ pub struct Driver {
     /// Consoles' channels, by request, until the core admits them.
     links: HashMap<RequestId, Link>,
     consoles: Consoles,
-    metrics: crate::metrics::Metrics,
+    metrics: crate::live::metrics::Metrics,
     next_req: RequestId,
     next_session: u64,
     /// Events the driver raises itself (a feed found dead, a job that cannot run), applied
@@ -182,7 +184,7 @@ impl Driver {
             sources: HashMap::new(),
             links: HashMap::new(),
             consoles,
-            metrics: crate::metrics::Metrics::default(),
+            metrics: crate::live::metrics::Metrics::default(),
             next_req: 1,
             next_session: 1,
             internal: Vec::new(),
@@ -190,7 +192,7 @@ impl Driver {
     }
 
     /// Counts into `metrics` (shared with `/metrics`).
-    pub fn with_metrics(mut self, metrics: crate::metrics::Metrics) -> Self {
+    pub fn with_metrics(mut self, metrics: crate::live::metrics::Metrics) -> Self {
         self.metrics = metrics;
         self
     }
@@ -410,7 +412,7 @@ impl Driver {
         }
         let config = self.core.config().clone();
         let (core, abandoned) =
-            crate::recovery::rebuild(&self.store, &self.catalog, config, now_ms()).await?;
+            crate::driver::recovery::rebuild(&self.store, &self.catalog, config, now_ms()).await?;
         self.core = core;
         self.internal = abandoned;
         Ok(())
@@ -461,7 +463,7 @@ impl Driver {
         let (id, version) = (&p.job.problem_id, p.job.problem_version);
         let Some(problem) = self.catalog.version(id, version).await? else {
             tracing::warn!(job_id, problem = %id, version, "problem version gone; abandoning the job");
-            self.abandon(job_id, crate::catalog::gone_message(id, version));
+            self.abandon(job_id, crate::live::catalog::gone_message(id, version));
             return Ok(None);
         };
         span.in_scope(|| tracing::debug!(problem = %id, version, "assigning"));

@@ -24,9 +24,9 @@ use axum::Router;
 use serde_json::json;
 use tonic::Code;
 
+use crate::live::tokens::{Caller, TokenCache};
 use crate::service::JudgeApi;
 use crate::store::Store;
-use crate::tokens::{Caller, TokenCache};
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -36,8 +36,8 @@ pub struct HttpState {
     pub tokens: TokenCache,
     pub store: Store,
     pub driver: crate::driver::DriverHandle,
-    pub consoles: crate::consoles::Consoles,
-    pub metrics: crate::metrics::Metrics,
+    pub consoles: crate::live::consoles::Consoles,
+    pub metrics: crate::live::metrics::Metrics,
     pub transfers: crate::service::Transfers,
     /// The one site allowed to call the API from a browser (CORS), if any.
     pub allow_origin: Option<HeaderValue>,

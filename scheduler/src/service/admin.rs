@@ -8,15 +8,15 @@ use judge_common::problem::{build_manifest, is_small_file, valid_path, PackageFi
 use tonic::{Request, Response, Status, Streaming};
 
 use super::check_ident;
-use crate::blobs::{BlobStore, BlobWriter, StagedBlob};
 use crate::driver::{now_ms, DriverHandle};
+use crate::store::blobs::{BlobStore, BlobWriter, StagedBlob};
 use crate::store::Store;
 
 /// The largest file read as text to decide the manifest (problem.yaml, group settings...).
 const SMALL_FILE_MAX: u64 = 1 << 20;
 
 pub struct AdminApi {
-    pub catalog: crate::catalog::Catalog,
+    pub catalog: crate::live::catalog::Catalog,
     pub driver: DriverHandle,
     pub store: Store,
     pub blobs: BlobStore,
@@ -225,7 +225,7 @@ impl AdminApi {
         manifest: &judge_common::problem::Manifest,
         staged: &BTreeMap<String, StagedBlob>,
     ) -> Result<Vec<String>, Status> {
-        use crate::program_check::{check, BuildLimits, CheckError};
+        use crate::service::program_check::{check, BuildLimits, CheckError};
         let validator = if manifest.judging.interactive {
             "the interactor"
         } else {

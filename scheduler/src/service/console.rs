@@ -3,7 +3,7 @@
 //! The client opens with the program and its terminal; the console is admitted as a live job
 //! (the core picks a worker that takes consoles, with a free slot). The worker, which never
 //! listens, dials `Attach` for it from the session the attempt went to, and the two streams
-//! are joined through bounded channels ([`crate::consoles`]): a client that stops reading
+//! are joined through bounded channels ([`crate::live::consoles`]): a client that stops reading
 //! stops the worker's stream (and so the program's output), a worker that stops reading stops
 //! the client's, and the scheduler holds at most a few chunks per direction.
 //!
@@ -21,10 +21,10 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Status, Streaming};
 
 use super::judge::{follow, submit_error, JudgeApi};
-use crate::consoles::{Link, Up};
 use crate::core::{JobId, NewJob};
 use crate::driver::Payload;
-use crate::tokens::Caller;
+use crate::live::consoles::{Link, Up};
+use crate::live::tokens::Caller;
 
 /// Largest input message a client may send.
 pub const MAX_INPUT: usize = 64 * 1024;
@@ -121,7 +121,7 @@ impl JudgeApi {
             request_id: None,
             run_limits: spec.limits,
         };
-        let worst = crate::catalog::console_worst_case_ms(self.console_limits.max_seconds);
+        let worst = crate::live::catalog::console_worst_case_ms(self.console_limits.max_seconds);
         let payload = Payload {
             source: open.source,
             stdin: Vec::new(),
@@ -182,11 +182,11 @@ impl JudgeApi {
 /// What a relay needs of the scheduler.
 struct RelayApi {
     store: crate::store::Store,
-    hub: crate::watch::WatchHub,
+    hub: crate::live::watch::WatchHub,
     driver: crate::driver::DriverHandle,
     stopping: watch::Receiver<bool>,
     /// The token that opened the console: when it is revoked, the console ends.
-    tokens: crate::tokens::TokenCache,
+    tokens: crate::live::tokens::TokenCache,
     token_id: String,
 }
 
@@ -390,7 +390,7 @@ const MAX_OUTPUT: usize = 1 << 20;
 /// The worker's side of a console: checked to come from the session (and token) its attempt
 /// was assigned on, then joined to the client's relay.
 pub(super) async fn attach(
-    consoles: &crate::consoles::Consoles,
+    consoles: &crate::live::consoles::Consoles,
     sessions: &crate::driver::Sessions,
     who: Caller,
     mut up: Streaming<pb::AttachUp>,

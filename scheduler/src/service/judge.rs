@@ -11,15 +11,15 @@ use tonic::{Request, Response, Status};
 use super::{caller, check_ident};
 use crate::core::{CancelError, JobFiles, JobId, Millis, NewJob, SubmitError};
 use crate::driver::DriverHandle;
+use crate::live::tokens::Caller;
+use crate::live::watch::WatchHub;
 use crate::store::Role;
 use crate::store::{JobRecord, Store};
-use crate::tokens::Caller;
-use crate::watch::WatchHub;
 use judge_common::job_kind::JobKind;
 use judge_common::run_limits::RunMaxima;
 
 pub struct JudgeApi {
-    pub catalog: crate::catalog::Catalog,
+    pub catalog: crate::live::catalog::Catalog,
     pub driver: DriverHandle,
     pub store: Store,
     pub hub: WatchHub,
@@ -33,12 +33,12 @@ pub struct JudgeApi {
     /// Most bytes one token's run jobs may hold in the store while their input and output
     /// are kept.
     pub max_run_bytes_per_token: u64,
-    pub console_limits: crate::server::ConsoleLimits,
+    pub console_limits: crate::wiring::server::ConsoleLimits,
     /// Turns true when the scheduler stops: live consoles end, telling their clients.
     pub stopping: tokio::sync::watch::Receiver<bool>,
     pub watchers: Watchers,
     /// Which tokens are live: a watch or console ends when its token is revoked.
-    pub tokens: crate::tokens::TokenCache,
+    pub tokens: crate::live::tokens::TokenCache,
 }
 
 /// Open watches per token, bounded so that no one caller can hold the scheduler's memory.
@@ -316,7 +316,7 @@ impl JudgeApi {
         Ok(Admitted {
             version: 0,
             files: Vec::new().into(),
-            worst_case_ms: crate::catalog::run_worst_case_ms(&limits),
+            worst_case_ms: crate::live::catalog::run_worst_case_ms(&limits),
             run_limits: Some(limits),
         })
     }

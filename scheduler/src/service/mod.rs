@@ -5,6 +5,8 @@ mod admin;
 mod console;
 mod judge;
 mod offers;
+/// A pushed package's own programs built once before it is stored.
+pub mod program_check;
 mod worker;
 mod worker_input;
 
@@ -22,8 +24,8 @@ use crate::driver::DriverError;
 /// What a console's client receives: its lifecycle and the program's output.
 pub type ConsoleStream =
     tokio_stream::wrappers::ReceiverStream<Result<judge_common::pb::ConsoleEvent, Status>>;
+use crate::live::tokens::{AuthError, Caller, TokenCache};
 use crate::store::{Role, StoreError};
-use crate::tokens::{AuthError, Caller, TokenCache};
 
 /// Builds the interceptor for a service that the given roles may call; with `client_cert`,
 /// only over a connection whose client presented a certificate of the client CA (mutual TLS:

@@ -14,9 +14,9 @@ use tracing::Instrument;
 
 use super::caller;
 use super::worker_input::{event_from, hello_from};
-use crate::blobs::{is_sha256, BlobStore};
 use crate::core::{Event, JobProgress, SessionId};
 use crate::driver::{DriverHandle, Sessions, ToWorker};
+use crate::store::blobs::{is_sha256, BlobStore};
 use crate::store::NameClaim;
 
 /// Commands a worker may have unread before it counts as stuck.
@@ -29,7 +29,7 @@ pub struct WorkerApi {
     pub job_types: super::Offered,
     /// The most standard output (and error) a `run` job's result may carry.
     pub max_run_output: u64,
-    pub consoles: crate::consoles::Consoles,
+    pub consoles: crate::live::consoles::Consoles,
     pub store: crate::store::Store,
     pub driver: DriverHandle,
     pub sessions: Sessions,

@@ -7,8 +7,8 @@ use judge_common::pb;
 use tonic::Status;
 
 use super::check_ident;
-use crate::blobs::is_sha256;
 use crate::core::{Event, JobProgress, SessionId, Usage, WorkerHello};
+use crate::store::blobs::is_sha256;
 
 /// Most slots a worker may offer.
 pub const MAX_SLOTS: u32 = 256;

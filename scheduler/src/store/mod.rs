@@ -5,6 +5,10 @@
 //! `migrations/postgres` and run at start.
 
 mod batch;
+/// Problem files on disk, stored once by SHA-256 (staged while a push is checked).
+pub mod blobs;
+/// Sweeps what no version or job needs any more (test data, old run input and output).
+pub mod gc;
 mod jobs;
 mod languages;
 mod problems;

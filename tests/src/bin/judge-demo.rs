@@ -11,9 +11,9 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use judge_common::pb;
 use judge_scheduler::driver::now_ms;
-use judge_scheduler::server::{self, ServeOptions};
+use judge_scheduler::live::tokens;
 use judge_scheduler::store::{Role, Store};
-use judge_scheduler::tokens;
+use judge_scheduler::wiring::server::{self, ServeOptions};
 use judge_tests::{admin_client, connected_workers, judge_client, wait_finished, workspace};
 use judge_worker::WorkerOptions;
 

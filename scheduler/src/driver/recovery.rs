@@ -4,8 +4,8 @@
 //! and built again from the unfinished jobs. Only reads happen here, which is what lets the
 //! scheduler start (and carry on) on a full disk.
 
-use crate::catalog::{gone_message, Catalog};
 use crate::core::{Core, CoreConfig, Event, Millis};
+use crate::live::catalog::{gone_message, Catalog};
 use crate::store::{Store, StoreError};
 
 /// A core holding every unfinished job of the store, and the events to apply first: jobs
@@ -30,7 +30,7 @@ pub async fn rebuild(
         }
         if let Some(limits) = &job.job.run_limits {
             // A run job needs no files; its worst case follows from its limits.
-            job.worst_case_ms = crate::catalog::run_worst_case_ms(limits);
+            job.worst_case_ms = crate::live::catalog::run_worst_case_ms(limits);
             continue;
         }
         let (id, version) = (&job.job.problem_id, job.job.problem_version);

@@ -11,14 +11,14 @@ use tokio::net::{TcpListener, TcpSocket};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::server::TcpIncoming;
 
-use crate::blobs::BlobStore;
-use crate::catalog::Catalog;
 use crate::core::{CoreConfig, Event};
 use crate::driver::{now_ms, Driver, DriverConfig, DriverHandle, Sessions};
+use crate::live::catalog::Catalog;
+use crate::live::tokens::TokenCache;
+use crate::live::watch::WatchHub;
 use crate::service::{auth, AdminApi, JudgeApi, Offered, WorkerApi};
+use crate::store::blobs::BlobStore;
 use crate::store::{Store, StoreError};
-use crate::tokens::TokenCache;
-use crate::watch::WatchHub;
 
 use judge_common::channel::WINDOW;
 
@@ -32,7 +32,7 @@ pub struct ServeOptions {
     /// The web origin allowed to call the API from a browser.
     pub http_allow_origin: Option<String>,
     /// TLS on every connection, when set.
-    pub tls: Option<crate::tls::TlsFiles>,
+    pub tls: Option<crate::wiring::tls::TlsFiles>,
     pub database_url: String,
     pub data_dir: PathBuf,
     pub core: CoreConfig,
@@ -90,7 +90,7 @@ pub enum ServeError {
     #[error("gRPC server failed: {0}")]
     Transport(#[from] tonic::transport::Error),
     #[error(transparent)]
-    Tls(#[from] crate::tls::TlsError),
+    Tls(#[from] crate::wiring::tls::TlsError),
 }
 
 /// A running scheduler.
@@ -128,7 +128,7 @@ pub async fn start(
     };
     let catalog = Catalog::new(store.clone());
     let (core, abandoned) =
-        crate::recovery::rebuild(&store, &catalog, opts.core.clone(), now_ms()).await?;
+        crate::driver::recovery::rebuild(&store, &catalog, opts.core.clone(), now_ms()).await?;
     tracing::info!(epoch, "recovered state from the store");
 
     let tokens = TokenCache::default();
@@ -136,8 +136,8 @@ pub async fn start(
     let tokens_http = tokens.clone();
     let hub = WatchHub::default();
     let sessions = Sessions::default();
-    let consoles = crate::consoles::Consoles::default();
-    let metrics = crate::metrics::Metrics::default();
+    let consoles = crate::live::consoles::Consoles::default();
+    let metrics = crate::live::metrics::Metrics::default();
     // The one count of the jobs table; committed changes move it from here on.
     metrics
         .jobs
@@ -172,8 +172,8 @@ pub async fn start(
         store.clone(),
         blobs.clone(),
         opts.gc_interval,
-        crate::gc::Keep {
-            min_age: crate::gc::MIN_AGE,
+        crate::store::gc::Keep {
+            min_age: crate::store::gc::MIN_AGE,
             run_io: opts.keep_run_io,
         },
     ));
@@ -414,12 +414,17 @@ async fn refresh_tokens(store: Store, tokens: TokenCache, driver: DriverHandle, 
 }
 
 /// Sweeps unreferenced test data now and then (`judge-scheduler gc` does it on demand).
-async fn collect_garbage(store: Store, blobs: BlobStore, every: Duration, keep: crate::gc::Keep) {
+async fn collect_garbage(
+    store: Store,
+    blobs: BlobStore,
+    every: Duration,
+    keep: crate::store::gc::Keep,
+) {
     let mut interval = tokio::time::interval(every);
     interval.tick().await; // not at start-up
     loop {
         interval.tick().await;
-        match crate::gc::sweep(&store, &blobs, keep, now_ms()).await {
+        match crate::store::gc::sweep(&store, &blobs, keep, now_ms()).await {
             Ok(r) => tracing::info!(
                 expired_run_io = r.expired_run_io,
                 removed = r.removed,

@@ -13,7 +13,7 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use crate::blobs::{is_sha256, BlobStore};
+use crate::store::blobs::{is_sha256, BlobStore};
 use crate::store::{Store, StoreError};
 
 /// Default age below which nothing is swept (a push may still be recording it).

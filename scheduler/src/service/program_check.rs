@@ -17,7 +17,7 @@ use judge_common::pb;
 use judge_common::problem::build;
 use judge_common::problem::valid_path;
 
-use crate::blobs::StagedBlob;
+use crate::store::blobs::StagedBlob;
 
 /// How much of the compiler's output a refusal carries.
 const MESSAGE_CAP: usize = 4000;

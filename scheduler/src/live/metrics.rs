@@ -20,7 +20,7 @@ pub struct Metrics {
     /// Seconds per store transaction.
     pub batch_seconds: Histogram,
     /// Jobs by type, state and verdict.
-    pub jobs: crate::tally::JobTally,
+    pub jobs: crate::live::tally::JobTally,
     /// When each job this scheduler admitted was submitted, until it ends (bounded by the
     /// unfinished jobs; jobs recovered after a restart are not timed).
     submitted: Arc<Mutex<HashMap<JobId, Millis>>>,

@@ -12,7 +12,7 @@ use judge_common::run_limits::RunMaxima;
 use serde::{Deserialize, Serialize};
 
 use crate::core::CoreConfig;
-use crate::server::{ConsoleLimits, ServeOptions};
+use crate::wiring::server::{ConsoleLimits, ServeOptions};
 
 /// The defaults, each used once by the flags and once by [`ServeConfig::default`].
 pub mod defaults {
@@ -344,7 +344,7 @@ impl ServeConfig {
             seconds("keepalive_timeout_seconds", self.keepalive_timeout_seconds)?;
         let tls =
             match (&self.tls_cert, &self.tls_key) {
-                (Some(cert), Some(key)) => Some(crate::tls::TlsFiles {
+                (Some(cert), Some(key)) => Some(crate::wiring::tls::TlsFiles {
                     cert: cert.clone(),
                     key: key.clone(),
                     client_ca: self.client_ca.clone(),
