@@ -1,6 +1,6 @@
 //! The judging flow with a fake [`Runner`]: compile errors, a broken validator, running all
-//! tests or stopping at the first failure, and cancelling, without a sandbox, root or a
-//! scheduler. Test data is put in the cache directory beforehand, as a worker finds it after
+//! tests or stopping at the first failure, cancelling, multi-pass tests and their limit, a
+//! custom grader's group, a run job; without a sandbox, root or a scheduler. Test data is put in the cache directory beforehand, as a worker finds it after
 //! a restart, so no file is fetched.
 
 use std::collections::BTreeMap;
@@ -396,4 +396,185 @@ async fn a_compiler_that_writes_past_the_job_disk_bound_is_ce_and_says_so() {
         "{message}"
     );
     assert!(tests.is_empty());
+}
+
+/// A validator that accepts, asking for another pass (on the same input) until it has seen
+/// `passes` of a test, counted in its feedback folder as a real one would.
+fn multi_pass_script(passes: u32) -> impl Fn(&RunSpec) -> Option<RunOutcome> {
+    move |spec| match spec.argv[0].as_str() {
+        "cc" => Some(exited(0, b"", "")),
+        "prog" => {
+            let input = spec.stdin.as_ref().map(std::fs::read).transpose().ok()?;
+            Some(exited(0, &input.unwrap_or_default(), ""))
+        }
+        "/usr/bin/python3" if spec.argv.get(1).is_some_and(|a| a == "-m") => {
+            Some(exited(0, b"", ""))
+        }
+        "/usr/bin/python3" => {
+            let (input, feedback) = (Path::new(&spec.argv[2]), Path::new(&spec.argv[4]));
+            let count = feedback.join("count");
+            let seen: u32 = std::fs::read_to_string(&count)
+                .ok()
+                .and_then(|t| t.trim().parse().ok())
+                .unwrap_or(0)
+                + 1;
+            std::fs::write(&count, seen.to_string()).unwrap();
+            if seen < passes {
+                std::fs::copy(input, feedback.join("nextpass.in")).unwrap();
+            }
+            Some(exited(42, b"", ""))
+        }
+        other => panic!("unexpected command {other}"),
+    }
+}
+
+fn multi_pass(problem: &mut pb::ProblemSpec, limit: u32) {
+    // The second test's answer differs, but this validator accepts any output.
+    problem.judging = Some(pb::Judging {
+        multi_pass: true,
+        validation_passes: limit,
+        ..Default::default()
+    });
+}
+
+#[tokio::test]
+async fn a_multi_pass_test_runs_again_while_its_validator_asks() {
+    let mut s = setup(FakeRunner::new(multi_pass_script(3)), "prog", true).await;
+    multi_pass(&mut s.problem, 3);
+    let updates = Mutex::new(Vec::new());
+    let report = |u: Update| updates.lock().unwrap().push(u);
+    let (_cancel, rx) = watch::channel(false);
+    let outcome = s.judge.judge(&assign(&s.problem, false), &report, rx).await;
+    assert_eq!(verdict(&outcome), pb::Verdict::Ac, "{outcome:?}");
+    // Three passes of each test: the submission and the validator three times each.
+    let runs = s.runner.commands();
+    assert_eq!(runs.iter().filter(|c| *c == "prog").count(), 9, "{runs:?}");
+    let messages: Vec<String> = updates
+        .into_inner()
+        .unwrap()
+        .into_iter()
+        .filter_map(|u| match u {
+            Update::Test(t) => Some(t.message),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(messages.len(), 3);
+    assert!(
+        messages.iter().all(|m| m.ends_with("3 passes")),
+        "{messages:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_validator_asking_past_the_pass_limit_is_a_judge_error() {
+    let mut s = setup(FakeRunner::new(multi_pass_script(3)), "prog", true).await;
+    multi_pass(&mut s.problem, 2);
+    let (outcome, tests) = judge(&s, false).await;
+    let (verdict, message) = verdict_and_message(&outcome);
+    assert_eq!(verdict, pb::Verdict::Je);
+    assert!(
+        message.contains("pass 3 of a problem allowed 2 passes"),
+        "{message}"
+    );
+    assert_eq!(tests, [pb::Verdict::Je], "judging stops at the first test");
+}
+
+#[tokio::test]
+async fn a_custom_grader_gives_a_group_its_result() {
+    // The grader is asked once, for the one custom group; its answer is the group's.
+    let script = |spec: &RunSpec| -> Option<RunOutcome> {
+        match (spec.argv[0].as_str(), spec.argv.get(1).map(String::as_str)) {
+            ("cc", _) => Some(exited(0, b"", "")),
+            ("prog", _) => {
+                let input = spec.stdin.as_ref().map(std::fs::read).transpose().ok()?;
+                Some(exited(0, &input.unwrap_or_default(), ""))
+            }
+            ("/usr/bin/python3", Some("-m")) => Some(exited(0, b"", "")),
+            ("/usr/bin/python3", Some("grade.py")) => {
+                assert_eq!(spec.argv[2..], ["bonus"], "the group's grader flags");
+                let lines = std::fs::read_to_string(spec.stdin.as_ref()?).ok()?;
+                assert_eq!(lines, "AC 1\nWA 0\nAC 1\n");
+                Some(exited(0, b"AC 7.5\n", ""))
+            }
+            (other, _) => panic!("unexpected command {other}"),
+        }
+    };
+    let mut s = setup(FakeRunner::new(script), "prog", false).await;
+    // Any file the cache holds will do: the runner is fake.
+    let grader_file = s.problem.tests[0].input.clone();
+    let group = |name: &str, parent: Option<u32>, custom: bool| pb::TestGroup {
+        name: name.into(),
+        parent,
+        on_reject_continue: true,
+        accept_score: 1.0,
+        reject_score: 0.0,
+        range_min: f64::NEG_INFINITY,
+        range_max: f64::INFINITY,
+        grader_flags: if custom {
+            vec!["bonus".into()]
+        } else {
+            Vec::new()
+        },
+        validator_flags: Vec::new(),
+        custom_grading: custom,
+    };
+    for t in &mut s.problem.tests {
+        t.group = 1;
+    }
+    s.problem.judging = Some(pb::Judging {
+        scoring: true,
+        groups: vec![group("", None, false), group("secret", Some(0), true)],
+        grader: Some(pb::OutputValidator {
+            language: "python3".into(),
+            files: vec![pb::ValidatorFile {
+                path: "grade.py".into(),
+                file: grader_file,
+            }],
+            main: Some("grade.py".into()),
+        }),
+        ..Default::default()
+    });
+    let (outcome, tests) = judge(&s, false).await;
+    assert_eq!(
+        tests,
+        [pb::Verdict::Ac, pb::Verdict::Wa, pb::Verdict::Ac],
+        "on_reject: continue runs every test"
+    );
+    match outcome {
+        Outcome::Verdict { verdict, score, .. } => {
+            assert_eq!((verdict, score), (pb::Verdict::Ac, Some(7.5)));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_run_job_runs_once_on_its_input() {
+    let s = setup(
+        FakeRunner::new(echo_script(exited(0, b"", ""), 42)),
+        "prog",
+        false,
+    )
+    .await;
+    let mut job = assign(&s.problem, false);
+    job.problem = None;
+    job.run = Some(pb::RunInput {
+        stdin: b"hello\n".to_vec(),
+        limits: Some(pb::RunLimits {
+            time_limit_ms: Some(1000),
+            memory_limit_bytes: Some(64 << 20),
+            output_limit_bytes: Some(1 << 20),
+        }),
+    });
+    let report = |_u: Update| {};
+    let (_cancel, rx) = watch::channel(false);
+    let Outcome::Ran(result) = s.judge.judge(&job, &report, rx).await else {
+        panic!("a run job ends with its run");
+    };
+    assert_eq!(result.outcome, pb::RunOutcome::Exited as i32);
+    assert_eq!(
+        (result.exit_code, result.stdout.as_slice()),
+        (Some(0), &b"hello\n"[..])
+    );
+    assert_eq!(s.runner.commands(), ["cc", "prog"]);
 }
