@@ -16,6 +16,8 @@ pub mod auth;
 pub mod channel;
 /// Layered configuration: flags, environment, TOML file, defaults.
 pub mod config;
+/// The bounds of a live console (terminal size, input and output messages).
+pub mod console_bounds;
 /// The default grader's flags, parsed at push and by the worker.
 pub mod grading;
 /// Identifiers (problem ids, worker names) checked the same way everywhere.

@@ -21,15 +21,13 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Status, Streaming};
 
 use super::judge::{follow, submit_error, JudgeApi};
+use judge_common::console_bounds::{size_ok, MAX_INPUT, MAX_OUTPUT, MAX_SIDE};
+
 use crate::core::{JobId, NewJob};
 use crate::driver::Payload;
 use crate::live::consoles::{Link, Up};
 use crate::live::tokens::Caller;
 
-/// Largest input message a client may send.
-pub const MAX_INPUT: usize = 64 * 1024;
-/// Largest terminal side, in characters.
-pub const MAX_SIDE: u32 = 1000;
 /// How long the client has to send its opening message.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Messages buffered per direction.
@@ -50,7 +48,7 @@ fn event(e: Out) -> pb::ConsoleEvent {
 /// A terminal size within bounds, or the status that names the problem.
 pub fn check_size(size: Option<pb::TerminalSize>) -> Result<pb::TerminalSize, Status> {
     match size {
-        Some(s) if (1..=MAX_SIDE).contains(&s.rows) && (1..=MAX_SIDE).contains(&s.cols) => Ok(s),
+        Some(s) if size_ok(s.rows, s.cols) => Ok(s),
         Some(s) => Err(Status::invalid_argument(format!(
             "terminal size {}x{}: rows and cols must be 1 to {MAX_SIDE}",
             s.rows, s.cols
@@ -383,9 +381,6 @@ async fn read_input(
 /// What the worker's `Attach` receives: the client's input, resizes and end of input.
 pub type AttachStream =
     std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::AttachDown, Status>> + Send>>;
-
-/// Largest output message a worker may send.
-const MAX_OUTPUT: usize = 1 << 20;
 
 /// The worker's side of a console: checked to come from the session (and token) its attempt
 /// was assigned on, then joined to the client's relay.

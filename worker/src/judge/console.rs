@@ -32,8 +32,8 @@ use super::{judge_error, Judge, Outcome, RUN_FILE_SIZE};
 use crate::core::verdict::console_outcome;
 use crate::sandbox::{RunOutcome, RunSpec};
 
-/// Most bytes of output sent in one message.
-const CHUNK: usize = 64 * 1024;
+/// Most bytes of output sent in one message: what the scheduler takes.
+const CHUNK: usize = judge_common::console_bounds::MAX_OUTPUT;
 /// Ctrl-D: end of input for a program reading the terminal line by line.
 const EOF_CHAR: u8 = 0x04;
 
@@ -167,7 +167,7 @@ impl Judge {
             return judge_error("this worker cannot attach consoles");
         };
         let size = match spec.size {
-            Some(s) if (1..=1000).contains(&s.rows) && (1..=1000).contains(&s.cols) => s,
+            Some(s) if judge_common::console_bounds::size_ok(s.rows, s.cols) => s,
             other => return judge_error(format!("terminal size {other:?}")),
         };
         if !(1..=86_400).contains(&spec.max_seconds) || !(1..=86_400).contains(&spec.idle_seconds) {
@@ -392,20 +392,28 @@ async fn drain(master: &Master, slave: &OwnedFd, up: &mpsc::Sender<pb::AttachUp>
             }
             if let Some(at) = pending.windows(marker.len()).position(|w| w == marker) {
                 pending.truncate(at);
-                if !pending.is_empty() {
-                    let _ = up.send(output_msg(pending)).await;
-                }
+                send_output(up, &pending).await;
                 return;
             }
             // Keep what could be the start of the marker; send the rest.
             let keep = pending.len().min(marker.len() - 1);
             let ready: Vec<u8> = pending.drain(..pending.len() - keep).collect();
-            if !ready.is_empty() && up.send(output_msg(ready)).await.is_err() {
+            if !send_output(up, &ready).await {
                 return;
             }
         }
     };
     let _ = tokio::time::timeout(DRAIN_LIMIT, work).await;
+}
+
+/// Sends `bytes` in messages the scheduler takes; false once the stream is gone.
+async fn send_output(up: &mpsc::Sender<pb::AttachUp>, bytes: &[u8]) -> bool {
+    for piece in bytes.chunks(CHUNK) {
+        if up.send(output_msg(piece.to_vec())).await.is_err() {
+            return false;
+        }
+    }
+    true
 }
 
 fn output_msg(bytes: Vec<u8>) -> pb::AttachUp {
