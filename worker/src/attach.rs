@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Streaming;
 
-use crate::cache::Client;
+use crate::client::Client;
 
 /// Output messages that may wait to be sent before the program's output stalls.
 const DEPTH: usize = 8;

@@ -14,7 +14,8 @@ use tonic::Streaming;
 use tracing::Instrument;
 
 use crate::backoff::Backoff;
-use crate::cache::{Client, FileCache};
+use crate::cache::FileCache;
+use crate::client::Client;
 use crate::executor::Executor;
 use crate::resources::Sampler;
 

@@ -12,6 +12,8 @@ pub mod attach;
 pub mod backoff;
 /// Content-addressed test data within a disk budget, pinned while used.
 pub mod cache;
+/// The worker's client of the scheduler (one channel, its token on every call).
+pub mod client;
 /// The worker's flags and TOML file, one struct, every default written once.
 pub mod config;
 /// One session: the scheduler's feed and the report stream; reconnects.

@@ -14,18 +14,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use judge_common::auth::Bearer;
 use judge_common::pb;
-use judge_common::pb::worker_service_client::WorkerServiceClient;
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
 
 pub use index::{CacheIndex, NoRoom};
 
-/// The worker's client of the scheduler.
-pub type Client = WorkerServiceClient<InterceptedService<Channel, Bearer>>;
+use crate::client::Client;
 
 /// A broken transfer is resumed this many times before the file counts as unavailable.
 const MAX_RESUMES: u32 = 5;
