@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
-use judge_scheduler::driver::now_ms;
+use judge_scheduler::driver::clock::{Clock, SystemClock};
 use judge_scheduler::live::tokens;
 use judge_scheduler::store::{Role, Store};
 use judge_scheduler::wiring::config::{database_url, defaults, ServeConfig};
@@ -241,7 +241,7 @@ async fn main() -> Result<()> {
             let store = open_store(store).await?;
             let issued: Vec<_> = names
                 .iter()
-                .map(|n| tokens::issue(n, role, now_ms()))
+                .map(|n| tokens::issue(n, role, SystemClock.now_ms()))
                 .collect();
             let records: Vec<_> = issued.iter().map(|(r, _)| r.clone()).collect();
             store.insert_tokens(&records).await?;
@@ -290,7 +290,7 @@ async fn main() -> Result<()> {
                 min_age: Duration::from_secs_f64(min_age_seconds),
                 run_io: judge_scheduler::wiring::config::keep_run_io(keep_run_io_days)?,
             };
-            let now = judge_scheduler::driver::now_ms();
+            let now = SystemClock.now_ms();
             let r = judge_scheduler::store::gc::sweep(&store, &blobs, keep, now).await?;
             println!(
                 "pruned {} problem versions; removed {} files ({} bytes), kept {}; dropped the \
@@ -308,7 +308,7 @@ async fn main() -> Result<()> {
         }
         Cmd::Token(TokenCmd::Revoke { name, store }) => {
             let store = open_store(store).await?;
-            store.revoke_token(&name, now_ms()).await?;
+            store.revoke_token(&name, SystemClock.now_ms()).await?;
             eprintln!("revoked {name}");
         }
     }

@@ -2,10 +2,12 @@
 //! `JUDGE_TEST_POSTGRES_URL` points at a server (`.ci/run` starts one). Each PostgreSQL test
 //! gets a database of its own.
 
+mod common;
+
 use std::collections::HashMap;
 
 use judge_common::pb;
-use judge_common::problem::{build_manifest, PackageFile};
+use judge_common::problem::build_manifest;
 use judge_scheduler::core::{NewJob, Persist};
 use judge_scheduler::live::tokens;
 use judge_scheduler::store::{Payload, Role, Store};
@@ -432,18 +434,7 @@ async fn tokens_and_problem_versions() {
         assert!(store.tokens().await.unwrap()[0].revoked, "{backend}");
         assert!(store.revoke_token("nobody", 7).await.is_err());
 
-        let files = vec![
-            PackageFile {
-                path: "data/secret/1.in".into(),
-                sha256: "a".repeat(64),
-                size: 4,
-            },
-            PackageFile {
-                path: "data/secret/1.ans".into(),
-                sha256: "b".repeat(64),
-                size: 2,
-            },
-        ];
+        let files = common::one_test_package();
         let manifest = build_manifest("p", &files, |_| None, Some(1.5)).unwrap();
         assert_eq!(
             store

@@ -13,6 +13,8 @@ use crate::core::{
 #[derive(Clone)]
 pub struct DriverHandle {
     pub(super) tx: mpsc::Sender<Input>,
+    /// The driver's clock, for the services' timestamps.
+    pub(super) clock: super::clock::SharedClock,
 }
 
 /// The driver could not answer.
@@ -28,6 +30,11 @@ pub enum DriverError {
 }
 
 impl DriverHandle {
+    /// Now, by the driver's clock: the time the services stamp what they store with.
+    pub fn now_ms(&self) -> Millis {
+        self.clock.now_ms()
+    }
+
     /// Sends an event that needs no answer.
     pub async fn send(&self, event: Event) -> Result<(), DriverError> {
         self.tx

@@ -33,8 +33,11 @@ use crate::live::consoles::{Consoles, Link};
 use crate::live::watch::WatchHub;
 pub use crate::store::Payload;
 use crate::store::{Store, StoreError};
+use clock::{SharedClock, SystemClock};
 use tracing::Instrument;
 
+/// The scheduler's clock: the wall clock, or one a test moves by hand.
+pub mod clock;
 mod handle;
 /// Rebuilding the core from the store, at start and after a full disk.
 pub mod recovery;
@@ -152,14 +155,8 @@ pub struct Driver {
     /// Events the driver raises itself (a feed found dead, a job that cannot run), applied
     /// with the next batch.
     internal: Vec<Event>,
-}
-
-/// Wall-clock milliseconds: the one clock read, here in the adapter, never in the core.
-pub fn now_ms() -> Millis {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as Millis)
-        .unwrap_or(0)
+    /// Where `now` comes from for every batch.
+    clock: SharedClock,
 }
 
 impl Driver {
@@ -188,7 +185,14 @@ impl Driver {
             next_req: 1,
             next_session: 1,
             internal: Vec::new(),
+            clock: Arc::new(SystemClock),
         }
+    }
+
+    /// Reads time from `clock` (the wall clock unless told otherwise).
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Counts into `metrics` (shared with `/metrics`).
@@ -213,8 +217,9 @@ impl Driver {
         tokio::task::JoinHandle<Result<(), StoreError>>,
     ) {
         let (tx, rx) = mpsc::channel(capacity);
+        let clock = self.clock.clone();
         let task = tokio::spawn(self.run(rx));
-        (DriverHandle { tx }, task)
+        (DriverHandle { tx, clock }, task)
     }
 
     async fn run(mut self, mut rx: mpsc::Receiver<Input>) -> Result<(), StoreError> {
@@ -239,7 +244,7 @@ impl Driver {
 
     /// Applies one batch of inputs and carries out what the core decided.
     async fn step(&mut self, batch: &mut Vec<Input>) -> Result<(), StoreError> {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let mut effects = Vec::new();
         for event in std::mem::take(&mut self.internal) {
             effects.extend(self.core.apply(event, now));
@@ -411,8 +416,13 @@ impl Driver {
             self.sessions.close(session);
         }
         let config = self.core.config().clone();
-        let (core, abandoned) =
-            crate::driver::recovery::rebuild(&self.store, &self.catalog, config, now_ms()).await?;
+        let (core, abandoned) = crate::driver::recovery::rebuild(
+            &self.store,
+            &self.catalog,
+            config,
+            self.clock.now_ms(),
+        )
+        .await?;
         self.core = core;
         self.internal = abandoned;
         Ok(())

@@ -8,7 +8,7 @@ use judge_common::problem::{build_manifest, is_small_file, valid_path, PackageFi
 use tonic::{Request, Response, Status, Streaming};
 
 use super::check_ident;
-use crate::driver::{now_ms, DriverHandle};
+use crate::driver::DriverHandle;
 use crate::store::blobs::{BlobStore, BlobWriter, StagedBlob};
 use crate::store::Store;
 
@@ -205,7 +205,7 @@ impl AdminApi {
         }
         let version = self
             .store
-            .insert_problem(&header.id, &manifest, &files, now_ms())
+            .insert_problem(&header.id, &manifest, &files, self.driver.now_ms())
             .await?;
         // Submissions from now on get this version.
         self.catalog.pushed(&header.id, version);

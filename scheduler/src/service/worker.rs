@@ -237,7 +237,7 @@ impl WorkerService for WorkerApi {
         // before it can replace the holder's connection or touch its attempts.
         if self
             .store
-            .claim_worker_name(&hello.name, &who.token_id, crate::driver::now_ms())
+            .claim_worker_name(&hello.name, &who.token_id, self.driver.now_ms())
             .await?
             == NameClaim::Taken
         {
@@ -251,7 +251,7 @@ impl WorkerService for WorkerApi {
         // Remembered before the worker is registered: a submission it could take is never
         // refused for an unknown language.
         self.store
-            .offer(&offered, &hello.job_types, crate::driver::now_ms())
+            .offer(&offered, &hello.job_types, self.driver.now_ms())
             .await?;
         self.languages
             .offered(offered.into_iter().map(|(id, _)| id));

@@ -41,12 +41,9 @@ pub enum GcError {
     },
 }
 
-fn old_enough(meta: &std::fs::Metadata, min_age: Duration) -> bool {
+fn old_enough(meta: &std::fs::Metadata, min_age: Duration, now: SystemTime) -> bool {
     let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-    SystemTime::now()
-        .duration_since(modified)
-        .unwrap_or_default()
-        >= min_age
+    now.duration_since(modified).unwrap_or_default() >= min_age
 }
 
 fn read_dir(path: &Path) -> Result<std::fs::ReadDir, GcError> {
@@ -85,7 +82,8 @@ pub async fn sweep(
     let pruned_versions = store.prune_versions().await?;
     let referenced: HashSet<String> = store.referenced_blobs().await?.into_iter().collect();
     let root = blobs.root().to_path_buf();
-    let report = tokio::task::spawn_blocking(move || sweep_dir(&root, &referenced, min_age))
+    let now = SystemTime::UNIX_EPOCH + Duration::from_millis(u64::try_from(now_ms).unwrap_or(0));
+    let report = tokio::task::spawn_blocking(move || sweep_dir(&root, &referenced, min_age, now))
         .await
         .map_err(|e| GcError::Io {
             path: "gc task".into(),
@@ -102,6 +100,7 @@ fn sweep_dir(
     root: &Path,
     referenced: &HashSet<String>,
     min_age: Duration,
+    now: SystemTime,
 ) -> Result<GcReport, GcError> {
     let mut report = GcReport::default();
     for shard in read_dir(root)? {
@@ -116,7 +115,7 @@ fn sweep_dir(
             let name = entry.file_name().to_string_lossy().into_owned();
             let unreferenced = is_tmp || (is_sha256(&name) && !referenced.contains(&name));
             if unreferenced
-                && old_enough(&meta, min_age)
+                && old_enough(&meta, min_age, now)
                 && std::fs::remove_file(entry.path()).is_ok()
             {
                 report.removed += 1;

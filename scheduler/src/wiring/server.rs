@@ -12,7 +12,8 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::server::TcpIncoming;
 
 use crate::core::{CoreConfig, Event};
-use crate::driver::{now_ms, Driver, DriverConfig, DriverHandle, Sessions};
+use crate::driver::clock::{SharedClock, SystemClock};
+use crate::driver::{Driver, DriverConfig, DriverHandle, Sessions};
 use crate::live::catalog::Catalog;
 use crate::live::tokens::TokenCache;
 use crate::live::watch::WatchHub;
@@ -127,8 +128,11 @@ pub async fn start(
         Err(e) => return Err(e.into()),
     };
     let catalog = Catalog::new(store.clone());
+    // The one clock of this scheduler: the driver, the services, recovery and the gc read it.
+    let clock: SharedClock = std::sync::Arc::new(SystemClock);
     let (core, abandoned) =
-        crate::driver::recovery::rebuild(&store, &catalog, opts.core.clone(), now_ms()).await?;
+        crate::driver::recovery::rebuild(&store, &catalog, opts.core.clone(), clock.now_ms())
+            .await?;
     tracing::info!(epoch, "recovered state from the store");
 
     let tokens = TokenCache::default();
@@ -161,6 +165,7 @@ pub async fn start(
     )
     .with_events(abandoned)
     .with_metrics(metrics.clone())
+    .with_clock(clock.clone())
     .spawn(8192);
     tokio::spawn(refresh_tokens(
         store.clone(),
@@ -171,6 +176,7 @@ pub async fn start(
     tokio::spawn(collect_garbage(
         store.clone(),
         blobs.clone(),
+        clock.clone(),
         opts.gc_interval,
         crate::store::gc::Keep {
             min_age: crate::store::gc::MIN_AGE,
@@ -417,6 +423,7 @@ async fn refresh_tokens(store: Store, tokens: TokenCache, driver: DriverHandle, 
 async fn collect_garbage(
     store: Store,
     blobs: BlobStore,
+    clock: SharedClock,
     every: Duration,
     keep: crate::store::gc::Keep,
 ) {
@@ -424,7 +431,7 @@ async fn collect_garbage(
     interval.tick().await; // not at start-up
     loop {
         interval.tick().await;
-        match crate::store::gc::sweep(&store, &blobs, keep, now_ms()).await {
+        match crate::store::gc::sweep(&store, &blobs, keep, clock.now_ms()).await {
             Ok(r) => tracing::info!(
                 expired_run_io = r.expired_run_io,
                 removed = r.removed,

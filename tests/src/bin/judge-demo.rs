@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use judge_common::pb;
-use judge_scheduler::driver::now_ms;
+use judge_scheduler::driver::clock::{Clock, SystemClock};
 use judge_scheduler::live::tokens;
 use judge_scheduler::store::{Role, Store};
 use judge_scheduler::wiring::server::{self, ServeOptions};
@@ -73,10 +73,17 @@ async fn main() -> Result<()> {
 
     // Tokens straight into the store, as `judge-scheduler token create` does.
     let store = Store::open(&database_url).await?;
-    let suffix = now_ms();
-    let (admin_rec, admin) = tokens::issue(&format!("demo-admin-{suffix}"), Role::Admin, now_ms());
-    let (worker_rec, worker_token) =
-        tokens::issue(&format!("demo-worker-{suffix}"), Role::Worker, now_ms());
+    let suffix = SystemClock.now_ms();
+    let (admin_rec, admin) = tokens::issue(
+        &format!("demo-admin-{suffix}"),
+        Role::Admin,
+        SystemClock.now_ms(),
+    );
+    let (worker_rec, worker_token) = tokens::issue(
+        &format!("demo-worker-{suffix}"),
+        Role::Worker,
+        SystemClock.now_ms(),
+    );
     store.insert_token(&admin_rec).await?;
     store.insert_token(&worker_rec).await?;
     store.close().await;
