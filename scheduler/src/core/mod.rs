@@ -8,6 +8,8 @@
 //! or duplicate reports change nothing; a lost worker's attempts wait `grace_ms` to be
 //! re-adopted, then go back to the queue; each loss counts against `max_attempts`.
 
+/// How long an attempt may take before it counts as stuck.
+pub mod deadline;
 mod dispatch;
 mod jobs;
 mod progress;
@@ -43,12 +45,14 @@ pub struct Core {
 impl Core {
     /// A core for a store whose highest job id is `max_job_id`, with the store's unfinished
     /// jobs. Those that were on a worker wait a grace period from `now` for it to come back.
+    /// Returned beside it, the events to apply first: a live job (a console) does not
+    /// outlive the scheduler that ran it, so each one found is abandoned.
     pub fn recover(
         config: CoreConfig,
         max_job_id: JobId,
         unfinished: Vec<RecoveredJob>,
         now: Millis,
-    ) -> Self {
+    ) -> (Self, Vec<Event>) {
         let mut core = Core {
             jobs: JobTable::default(),
             workers: WorkerTable::default(),
@@ -58,7 +62,15 @@ impl Core {
             requests: HashMap::new(),
             config,
         };
+        let mut first = Vec::new();
         for r in unfinished {
+            if r.job.is_live() {
+                // Its client and its terminal went with the scheduler that stopped.
+                first.push(Event::Abandon {
+                    job_id: r.job_id,
+                    reason: "the scheduler restarted; live consoles end with it".into(),
+                });
+            }
             if let Some(request_id) = &r.job.request_id {
                 core.requests
                     .insert((r.job.owner.clone(), request_id.clone()), r.job_id);
@@ -86,12 +98,12 @@ impl Core {
                 },
             );
         }
-        core
+        (core, first)
     }
 
     /// A core for an empty store.
     pub fn new(config: CoreConfig) -> Self {
-        Self::recover(config, 0, Vec::new(), 0)
+        Self::recover(config, 0, Vec::new(), 0).0
     }
 
     /// Number of jobs waiting for a worker.

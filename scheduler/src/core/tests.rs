@@ -611,6 +611,40 @@ fn revoking_a_token_closes_its_workers() {
 }
 
 #[test]
+fn after_a_restart_a_live_console_is_abandoned() {
+    let recovered = RecoveredJob {
+        job_id: 7,
+        job: console_job(),
+        state: pb::JobState::Running,
+        attempt: 1,
+        worker: Some("a".into()),
+        last_seq: 4,
+        tests_done: 0,
+        groups_done: 0,
+        files: files(),
+        worst_case_ms: 60_000,
+    };
+    let (mut core, first) = Core::recover(CoreConfig::default(), 7, vec![recovered], 1_000);
+    let [Event::Abandon { job_id: 7, reason }] = first.as_slice() else {
+        panic!("the console must be abandoned: {first:?}");
+    };
+    assert!(reason.contains("restarted"), "{reason}");
+    // Applied first, it ends the job as failed; nothing waits for its worker.
+    let fx = core.apply(first[0].clone(), 1_001);
+    assert!(
+        fx.iter().any(|e| matches!(
+            e,
+            Effect::Persist(Persist::Finished {
+                job_id: 7,
+                state: pb::JobState::Failed,
+                ..
+            })
+        )),
+        "{fx:?}"
+    );
+}
+
+#[test]
 fn after_a_restart_running_jobs_wait_for_their_worker() {
     let recovered = RecoveredJob {
         job_id: 41,
@@ -624,7 +658,8 @@ fn after_a_restart_running_jobs_wait_for_their_worker() {
         files: files(),
         worst_case_ms: 60_000,
     };
-    let mut core = Core::recover(CoreConfig::default(), 41, vec![recovered], 1_000);
+    let (mut core, first) = Core::recover(CoreConfig::default(), 41, vec![recovered], 1_000);
+    assert!(first.is_empty(), "a judge job is kept across a restart");
     let mut h = hello("a", 1);
     h.running = vec![(41, 1)];
     let fx = connect(&mut core, 9, h, 2_000);

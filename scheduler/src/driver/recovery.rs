@@ -10,7 +10,7 @@ use crate::store::{Store, StoreError};
 
 /// A core holding every unfinished job of the store, and the events to apply first: jobs
 /// whose problem version is gone, which end as judge errors once the driver runs instead of
-/// keeping the scheduler from starting.
+/// keeping the scheduler from starting, and whatever the core's own rules end at a restart.
 pub async fn rebuild(
     store: &Store,
     catalog: &Catalog,
@@ -21,16 +21,12 @@ pub async fn rebuild(
     let mut abandoned = Vec::new();
     for job in &mut unfinished {
         if job.job.is_live() {
-            // Its client and its terminal went with the scheduler that stopped.
-            abandoned.push(Event::Abandon {
-                job_id: job.job_id,
-                reason: "the scheduler restarted; live consoles end with it".into(),
-            });
+            // The core ends it (`Core::recover`): no files to look up.
             continue;
         }
         if let Some(limits) = &job.job.run_limits {
             // A run job needs no files; its worst case follows from its limits.
-            job.worst_case_ms = crate::live::catalog::run_worst_case_ms(limits);
+            job.worst_case_ms = crate::core::deadline::run_worst_case_ms(limits);
             continue;
         }
         let (id, version) = (&job.job.problem_id, job.job.problem_version);
@@ -49,6 +45,7 @@ pub async fn rebuild(
         unfinished = unfinished.len(),
         "state rebuilt from the store"
     );
-    let core = Core::recover(config, store.max_job_id().await?, unfinished, now);
+    let (core, first) = Core::recover(config, store.max_job_id().await?, unfinished, now);
+    abandoned.extend(first);
     Ok((core, abandoned))
 }

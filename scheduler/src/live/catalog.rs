@@ -13,6 +13,7 @@ use std::sync::{Arc, RwLock};
 
 use judge_common::pb;
 
+use crate::core::deadline::worst_case_ms;
 use crate::core::{JobFiles, Millis};
 use crate::store::{Result, Store, StoreError};
 
@@ -23,70 +24,6 @@ pub struct ProblemVersion {
     pub files: JobFiles,
     /// The longest an attempt can take (see [`worst_case_ms`]).
     pub worst_case_ms: Millis,
-}
-
-/// Download speed assumed for an attempt's deadline: slow, so that a worker on a poor link
-/// is not taken for a stuck one.
-pub const SLOW_DOWNLOAD_BYTES_PER_MS: u64 = 1_000; // 1 MB/s
-
-/// The longest an attempt of this problem can take when every limit is hit: its files
-/// downloaded at [`SLOW_DOWNLOAD_BYTES_PER_MS`], the compiler's wall limit, the validator's
-/// build, and for every test the submission's wall limit and the validator's (the wall
-/// limits the worker applies, from [`judge_common::limits`]).
-pub fn worst_case_ms(spec: &pb::ProblemSpec, files: &JobFiles) -> Millis {
-    use judge_common::limits::{submission_wall_ms, tool_wall_ms};
-    let bytes: u64 = files
-        .iter()
-        .map(|(_, size)| *size)
-        .fold(0, u64::saturating_add);
-    let tool = |ms: u32| tool_wall_ms(u64::from(ms));
-    let validator = if spec.output_validator.is_some() {
-        tool(spec.validator_time_limit_ms)
-    } else {
-        0
-    };
-    let judging = spec.judging.clone().unwrap_or_default();
-    // A multi-pass test runs the submission and its validator up to its pass limit.
-    let passes = if judging.multi_pass {
-        u64::from(judging.validation_passes.max(1))
-    } else {
-        1
-    };
-    let per_test = submission_wall_ms(u64::from(spec.time_limit_ms))
-        .saturating_add(validator)
-        .saturating_mul(passes);
-    // A grader is built once and runs once per group.
-    let grader = if judging.grader.is_some() {
-        tool(spec.validator_time_limit_ms).saturating_mul(judging.groups.len() as u64 + 1)
-    } else {
-        0
-    };
-    let total = (bytes / SLOW_DOWNLOAD_BYTES_PER_MS)
-        .saturating_add(tool(spec.compile_time_limit_ms))
-        .saturating_add(validator)
-        .saturating_add(grader)
-        .saturating_add(per_test.saturating_mul(spec.tests.len() as u64));
-    Millis::try_from(total).unwrap_or(Millis::MAX / 4)
-}
-
-/// The longest a `run` job's attempt can take: the compiler's wall limit (the default
-/// compile time) and the program's wall limit. Its limits are set (resolved at submit).
-pub fn run_worst_case_ms(limits: &pb::RunLimits) -> Millis {
-    let run_ms = u64::from(limits.time_limit_ms.unwrap_or_default());
-    after_compiling(judge_common::limits::submission_wall_ms(run_ms))
-}
-
-/// The longest a console's attempt can take: compiling, then open for its most seconds.
-pub fn console_worst_case_ms(max_seconds: u32) -> Millis {
-    after_compiling(u64::from(max_seconds) * 1000)
-}
-
-/// `run_ms` after the compiler's wall limit (the default compile time, which run jobs and
-/// consoles get).
-fn after_compiling(run_ms: u64) -> Millis {
-    use judge_common::limits::{tool_wall_ms, COMPILATION_TIME};
-    let compile_ms = (COMPILATION_TIME.default * 1000.0) as u64;
-    Millis::try_from(tool_wall_ms(compile_ms).saturating_add(run_ms)).unwrap_or(Millis::MAX / 4)
 }
 
 #[derive(Debug, Clone)]

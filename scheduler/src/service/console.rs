@@ -119,7 +119,7 @@ impl JudgeApi {
             request_id: None,
             run_limits: spec.limits,
         };
-        let worst = crate::live::catalog::console_worst_case_ms(self.console_limits.max_seconds);
+        let worst = crate::core::deadline::console_worst_case_ms(self.console_limits.max_seconds);
         let payload = Payload {
             source: open.source,
             stdin: Vec::new(),

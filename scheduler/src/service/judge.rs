@@ -316,7 +316,7 @@ impl JudgeApi {
         Ok(Admitted {
             version: 0,
             files: Vec::new().into(),
-            worst_case_ms: crate::live::catalog::run_worst_case_ms(&limits),
+            worst_case_ms: crate::core::deadline::run_worst_case_ms(&limits),
             run_limits: Some(limits),
         })
     }
