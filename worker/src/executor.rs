@@ -2,6 +2,8 @@
 //! [`Ledger`] (which keeps them for re-delivery across reconnects; see there).
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use judge_common::pb;
@@ -12,10 +14,36 @@ use tracing::Instrument;
 use crate::core::ledger::{Key, Ledger};
 use crate::judge::{Judge, Outcome};
 
+/// What an attempt's judging returns, once it has ended.
+pub type JudgeFuture<'a> = Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>;
+
+/// What carries out an attempt: the [`Judge`], or a stand-in in tests. It sends each
+/// update through `report` as it happens and ends with the attempt's outcome; `cancel`
+/// turns true when the attempt is to stop.
+pub trait Judging: Send + Sync + 'static {
+    fn judge<'a>(
+        &'a self,
+        assign: &'a pb::Assign,
+        report: &'a (dyn Fn(Update) + Send + Sync),
+        cancel: watch::Receiver<bool>,
+    ) -> JudgeFuture<'a>;
+}
+
+impl Judging for Judge {
+    fn judge<'a>(
+        &'a self,
+        assign: &'a pb::Assign,
+        report: &'a (dyn Fn(Update) + Send + Sync),
+        cancel: watch::Receiver<bool>,
+    ) -> JudgeFuture<'a> {
+        Box::pin(Judge::judge(self, assign, report, cancel))
+    }
+}
+
 /// The executor: shared by the connection (commands in, updates out) and the job tasks.
 #[derive(Clone)]
 pub struct Executor {
-    judge: Arc<Judge>,
+    judge: Arc<dyn Judging>,
     ledger: Arc<Mutex<Ledger>>,
     /// Cancel switches of running attempts.
     cancels: Arc<Mutex<HashMap<Key, watch::Sender<bool>>>>,
@@ -68,7 +96,7 @@ fn finished(outcome: Result<Outcome, tokio::task::JoinError>) -> pb::Finished {
 }
 
 impl Executor {
-    pub fn new(judge: Arc<Judge>) -> Self {
+    pub fn new(judge: Arc<dyn Judging>) -> Self {
         Executor {
             judge,
             ledger: Default::default(),
