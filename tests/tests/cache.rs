@@ -224,6 +224,10 @@ async fn gc_removes_only_what_no_needed_version_references() -> anyhow::Result<(
     c.push_sized("q", 1000, 2).await?;
 
     let blobs_before = count_blobs(&c.sched.data_dir);
+    // What a crash in the middle of a push's program build would leave.
+    let leftover = c.sched.data_dir.join("blobs/tmp/build-left");
+    std::fs::create_dir_all(&leftover)?;
+    std::fs::write(leftover.join("program"), b"half a binary")?;
     let out = std::process::Command::new(bin("judge-scheduler"))
         .args(["gc", "--min-age-seconds", "0", "--data-dir"])
         .arg(&c.sched.data_dir)
@@ -239,6 +243,7 @@ async fn gc_removes_only_what_no_needed_version_references() -> anyhow::Result<(
         "{text}"
     );
     assert_eq!(count_blobs(&c.sched.data_dir), blobs_before - 2);
+    assert!(!leftover.exists(), "a build folder left in tmp/ is swept");
     let sha = {
         use sha2::Digest;
         sha2::Sha256::digest(&old_input)

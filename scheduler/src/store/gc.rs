@@ -112,6 +112,13 @@ fn sweep_dir(
         for entry in read_dir(&shard.path())? {
             let Ok(entry) = entry else { continue };
             let Ok(meta) = entry.metadata() else { continue };
+            // A folder in tmp/ is a push's build of a package program that a crash left.
+            if is_tmp && meta.is_dir() {
+                if old_enough(&meta, min_age, now) {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
+                continue;
+            }
             let name = entry.file_name().to_string_lossy().into_owned();
             let unreferenced = is_tmp || (is_sha256(&name) && !referenced.contains(&name));
             if unreferenced
