@@ -91,7 +91,7 @@ async fn submit(d: &DriverHandle, store: &Store) -> JobId {
     let catalog = Catalog::new(store.clone());
     let p = catalog.version("p", 1).await.unwrap().unwrap();
     let job = NewJob {
-        job_type: "judge".into(),
+        kind: judge_common::job_kind::JobKind::Judge,
         language: "c".into(),
         problem_id: "p".into(),
         problem_version: 1,

@@ -6,6 +6,7 @@ mod common;
 
 use std::collections::HashMap;
 
+use judge_common::job_kind::JobKind;
 use judge_common::pb;
 use judge_common::problem::build_manifest;
 use judge_scheduler::core::{NewJob, Persist};
@@ -42,7 +43,7 @@ async fn stores() -> Vec<(String, Store, Option<tempfile::TempDir>)> {
 
 fn job() -> NewJob {
     NewJob {
-        job_type: "judge".into(),
+        kind: JobKind::Judge,
         language: "python3".into(),
         problem_id: "p".into(),
         problem_version: 1,
@@ -197,7 +198,7 @@ async fn a_run_job_keeps_its_input_limits_and_result() {
             output_limit_bytes: Some(4096),
         };
         let run = NewJob {
-            job_type: "run".into(),
+            kind: JobKind::Run,
             problem_id: String::new(),
             problem_version: 0,
             run_limits: Some(limits),

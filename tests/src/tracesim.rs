@@ -256,7 +256,7 @@ pub fn run(trace: &Trace, policy: Policy, locality_wait_ms: i64) -> Outcome {
             Ev::Arrive(i) => {
                 let j = &trace.jobs[i];
                 let job = NewJob {
-                    job_type: "judge".into(),
+                    kind: judge_common::job_kind::JobKind::Judge,
                     language: "c".into(),
                     problem_id: format!("p{}", j.problem),
                     problem_version: 1,

@@ -26,7 +26,11 @@ use super::workers::{Offer, Rank, Worker, WorkerTable};
 /// explanations, not the hot path.
 pub fn accepts(worker: &Worker, job: &NewJob) -> bool {
     !worker.draining()
-        && worker.hello.job_types.contains(&job.job_type)
+        && worker
+            .hello
+            .job_types
+            .iter()
+            .any(|t| t == job.kind.as_str())
         && worker.hello.languages.contains(&job.language)
 }
 
@@ -82,7 +86,7 @@ impl Warmth {
 
 /// Picks a worker for one job.
 pub fn choose(ask: &Ask<'_>, table: &WorkerTable) -> Choice {
-    let Some(offer) = table.offer(&ask.job.job_type, &ask.job.language) else {
+    let Some(offer) = table.offer(ask.job.kind.as_str(), &ask.job.language) else {
         return Choice::None;
     };
     match ask.policy {
@@ -140,7 +144,7 @@ fn locality(ask: &Ask<'_>, table: &WorkerTable, offer: Offer) -> Choice {
 
 /// Total slots of the workers that take the job and hold all of its files.
 pub fn warm_slots(job: &NewJob, files: &JobFiles, table: &WorkerTable) -> u64 {
-    let Some(offer) = table.offer(&job.job_type, &job.language) else {
+    let Some(offer) = table.offer(job.kind.as_str(), &job.language) else {
         return 0;
     };
     let warmth = Warmth::of(table, offer, files);
@@ -195,7 +199,7 @@ mod tests {
 
     fn job() -> NewJob {
         NewJob {
-            job_type: "judge".into(),
+            kind: judge_common::job_kind::JobKind::Judge,
             language: "c".into(),
             problem_id: "p".into(),
             problem_version: 1,

@@ -6,7 +6,7 @@ use super::*;
 
 fn job(lang: &str) -> NewJob {
     NewJob {
-        job_type: "judge".into(),
+        kind: judge_common::job_kind::JobKind::Judge,
         language: lang.into(),
         problem_id: "aplusb".into(),
         problem_version: 1,
@@ -960,7 +960,7 @@ fn the_baseline_policies_ignore_locality() {
 
 fn console_job() -> NewJob {
     NewJob {
-        job_type: "console".into(),
+        kind: judge_common::job_kind::JobKind::Console,
         run_limits: Some(pb::RunLimits::default()),
         problem_id: String::new(),
         problem_version: 0,

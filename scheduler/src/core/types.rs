@@ -3,6 +3,7 @@
 //! Everything here is plain data. The adapters translate gRPC messages into events, feed them
 //! to [`super::Core::apply`], and carry out the effects in order: persist first, then send.
 
+use judge_common::job_kind::JobKind;
 use judge_common::pb;
 
 /// Job ids grow by one per accepted job; they double as the FIFO order of the queue.
@@ -34,7 +35,8 @@ pub enum Policy {
 /// A submission the API layer has validated and wants admitted.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewJob {
-    pub job_type: String,
+    /// What kind of job it is: routing goes by the offers of this kind.
+    pub kind: JobKind,
     pub language: String,
     pub problem_id: String,
     pub problem_version: u32,
@@ -53,7 +55,7 @@ impl NewJob {
     /// A live job (a console): it runs once, on a worker connected when it is submitted,
     /// and is never queued again once it has started; losing its worker ends it.
     pub fn is_live(&self) -> bool {
-        self.job_type == "console"
+        self.kind == JobKind::Console
     }
 }
 

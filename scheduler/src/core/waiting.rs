@@ -12,15 +12,17 @@ impl Core {
         if job.state != pb::JobState::Queued {
             return None;
         }
-        let (kind, lang) = (&job.job.job_type, &job.job.language);
+        let (kind, lang) = (job.job.kind.as_str(), &job.job.language);
         let workers: Vec<_> = self.workers.iter().map(|(_, w)| w).collect();
-        if !workers.iter().any(|w| w.hello.job_types.contains(kind)) {
-            return Some(format!("no connected worker takes {kind} jobs"));
-        }
         if !workers
             .iter()
-            .any(|w| w.hello.job_types.contains(kind) && w.hello.languages.contains(lang))
+            .any(|w| w.hello.job_types.iter().any(|t| t == kind))
         {
+            return Some(format!("no connected worker takes {kind} jobs"));
+        }
+        if !workers.iter().any(|w| {
+            w.hello.job_types.iter().any(|t| t == kind) && w.hello.languages.contains(lang)
+        }) {
             return Some(format!("no connected worker offers {lang}"));
         }
         let able: Vec<_> = workers

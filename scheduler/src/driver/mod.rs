@@ -21,6 +21,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use judge_common::job_kind::JobKind;
 use judge_common::pb;
 use tokio::sync::{mpsc, oneshot};
 
@@ -443,48 +444,50 @@ impl Driver {
             return Ok(None);
         };
         let span = tracing::info_span!("attempt", job_id, attempt);
-        if let Some(console) = p.payload.console {
-            span.in_scope(|| tracing::debug!(language = %p.job.language, "assigning a console"));
-            return Ok(Some(Assignment {
-                job_id,
-                attempt,
-                job: p.job,
-                source: p.payload.source,
-                problem: None,
-                run: None,
-                console: Some(console),
-            }));
-        }
-        if let Some(limits) = p.job.run_limits {
-            span.in_scope(|| tracing::debug!(language = %p.job.language, "assigning a run"));
-            return Ok(Some(Assignment {
-                job_id,
-                attempt,
-                job: p.job,
-                source: p.payload.source,
-                problem: None,
-                run: Some(pb::RunInput {
+        let language = &p.job.language;
+        // What the worker gets besides the source, by the job's kind.
+        let (problem, run, console) = match p.job.kind {
+            JobKind::Console => {
+                let Some(console) = p.payload.console else {
+                    self.abandon(job_id, "the console was stored without its terminal".into());
+                    return Ok(None);
+                };
+                span.in_scope(|| tracing::debug!(%language, "assigning a console"));
+                (None, None, Some(console))
+            }
+            JobKind::Run => {
+                let Some(limits) = p.job.run_limits else {
+                    self.abandon(job_id, "the run job was stored without its limits".into());
+                    return Ok(None);
+                };
+                span.in_scope(|| tracing::debug!(%language, "assigning a run"));
+                let input = pb::RunInput {
                     stdin: p.payload.stdin,
                     limits: Some(limits),
-                }),
-                console: None,
-            }));
-        }
-        let (id, version) = (&p.job.problem_id, p.job.problem_version);
-        let Some(problem) = self.catalog.version(id, version).await? else {
-            tracing::warn!(job_id, problem = %id, version, "problem version gone; abandoning the job");
-            self.abandon(job_id, crate::live::catalog::gone_message(id, version));
-            return Ok(None);
+                };
+                (None, Some(input), None)
+            }
+            JobKind::Judge => {
+                let (id, version) = (&p.job.problem_id, p.job.problem_version);
+                let Some(problem) = self.catalog.version(id, version).await? else {
+                    span.in_scope(|| {
+                        tracing::warn!(problem = %id, version, "problem version gone; abandoning the job")
+                    });
+                    self.abandon(job_id, crate::live::catalog::gone_message(id, version));
+                    return Ok(None);
+                };
+                span.in_scope(|| tracing::debug!(problem = %id, version, "assigning"));
+                (Some(problem.spec.clone()), None, None)
+            }
         };
-        span.in_scope(|| tracing::debug!(problem = %id, version, "assigning"));
         Ok(Some(Assignment {
             job_id,
             attempt,
             job: p.job,
             source: p.payload.source,
-            problem: Some(problem.spec.clone()),
-            run: None,
-            console: None,
+            problem,
+            run,
+            console,
         }))
     }
 

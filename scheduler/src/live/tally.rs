@@ -57,10 +57,10 @@ impl JobTally {
                 let state = state_str(S::Queued);
                 inner
                     .unfinished
-                    .insert(*job_id, (job.job_type.clone(), state));
+                    .insert(*job_id, (job.kind.as_str().to_string(), state));
                 *inner
                     .counts
-                    .entry((job.job_type.clone(), state, String::new()))
+                    .entry((job.kind.as_str().to_string(), state, String::new()))
                     .or_default() += 1;
                 return;
             }
@@ -125,7 +125,7 @@ mod tests {
             [(7, "judge".into(), pb::JobState::Running)],
         );
         let job = NewJob {
-            job_type: "judge".into(),
+            kind: judge_common::job_kind::JobKind::Judge,
             language: "c".into(),
             problem_id: "p".into(),
             problem_version: 1,

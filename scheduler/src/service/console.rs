@@ -110,7 +110,7 @@ impl JudgeApi {
         let (input_tx, input_rx) = mpsc::channel(DEPTH);
         let (up_tx, up_rx) = mpsc::channel(DEPTH);
         let job = NewJob {
-            job_type: JobKind::Console.as_str().to_string(),
+            kind: JobKind::Console,
             language: open.language,
             problem_id: String::new(),
             problem_version: 0,

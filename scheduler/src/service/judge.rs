@@ -148,7 +148,7 @@ fn to_pb(r: JobRecord, tests: Vec<pb::TestResult>, groups: Vec<pb::GroupResult>)
         problem_id: r.job.problem_id,
         problem_version: r.job.problem_version,
         language: r.job.language,
-        job_type: r.job.job_type,
+        job_type: r.job.kind.as_str().to_string(),
         state: r.state as i32,
         verdict: r.verdict.unwrap_or(pb::Verdict::Unspecified) as i32,
         tests,
@@ -376,7 +376,7 @@ impl JudgeService for JudgeApi {
             _ => self.judge_job(&req).await?,
         };
         let job = NewJob {
-            job_type: kind.as_str().to_string(),
+            kind,
             language: req.language,
             problem_id: req.problem_id,
             problem_version: admitted.version,

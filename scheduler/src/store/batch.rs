@@ -218,7 +218,7 @@ async fn write_phase(
             Persist::InsertJob { job_id, req, job, at } => {
                 let payload = sources.get(req);
                 q.bind(*job_id as i64)
-                    .bind(job.job_type.clone())
+                    .bind(job.kind.as_str())
                     .bind(job.language.clone())
                     .bind(job.problem_id.clone())
                     .bind(i64::from(job.problem_version))

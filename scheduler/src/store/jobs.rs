@@ -122,7 +122,12 @@ pub(super) fn decoded<M: Message + Default>(
 fn new_job(r: &AnyRow) -> Result<NewJob> {
     let t = "jobs";
     Ok(NewJob {
-        job_type: col(r, t, "job_type")?,
+        kind: col::<String>(r, t, "job_type")?.parse().map_err(
+            |e: judge_common::job_kind::UnknownKind| StoreError::Corrupt {
+                table: "jobs",
+                detail: e.to_string(),
+            },
+        )?,
         language: col(r, t, "language")?,
         problem_id: col(r, t, "problem_id")?,
         problem_version: col::<i64>(r, t, "problem_version")? as u32,
