@@ -1,0 +1,253 @@
+//! The worker's connection against a fake scheduler on loopback (a real gRPC server, in
+//! process): a session takes an assignment and reports its updates; when the feed breaks,
+//! the worker dials again offering the attempt it holds, and once the new session adopts it,
+//! the attempt's whole history goes out again and its end follows; a `Drain` command stops
+//! the worker once nothing is left to run or send.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use judge_common::auth::Bearer;
+use judge_common::pb;
+use judge_common::pb::worker_service_client::WorkerServiceClient;
+use judge_common::pb::worker_service_server::{WorkerService, WorkerServiceServer};
+use judge_worker::attach::Attacher;
+use judge_worker::cache::FileCache;
+use judge_worker::connection::{Connection, Identity};
+use judge_worker::executor::{Executor, JudgeFuture, Judging};
+use judge_worker::judge::Outcome;
+use judge_worker::resources::Sampler;
+use pb::job_update::Update;
+use pb::worker_command::Command;
+use tokio::sync::{mpsc, watch, Mutex, Notify};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// What the fake scheduler sees, for the test to read.
+enum Seen {
+    Connected(
+        pb::ConnectRequest,
+        mpsc::Sender<Result<pb::WorkerCommand, Status>>,
+    ),
+    Update(pb::JobUpdate),
+}
+
+/// A scheduler that hands every `Connect` (with the channel its feed comes from) and every
+/// job update to the test.
+struct FakeScheduler {
+    seen: mpsc::Sender<Seen>,
+}
+
+#[tonic::async_trait]
+impl WorkerService for FakeScheduler {
+    type ConnectStream = ReceiverStream<Result<pb::WorkerCommand, Status>>;
+
+    async fn connect(
+        &self,
+        req: Request<pb::ConnectRequest>,
+    ) -> Result<Response<Self::ConnectStream>, Status> {
+        let (tx, rx) = mpsc::channel(16);
+        let _ = self.seen.send(Seen::Connected(req.into_inner(), tx)).await;
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    async fn report(
+        &self,
+        req: Request<Streaming<pb::WorkerReport>>,
+    ) -> Result<Response<pb::ReportAck>, Status> {
+        let mut reports = req.into_inner();
+        while let Ok(Some(r)) = reports.message().await {
+            if let Some(pb::worker_report::Report::Job(u)) = r.report {
+                let _ = self.seen.send(Seen::Update(u)).await;
+            }
+        }
+        Ok(Response::new(pb::ReportAck {}))
+    }
+
+    type FetchFileStream = ReceiverStream<Result<pb::FileChunk, Status>>;
+
+    async fn fetch_file(
+        &self,
+        _: Request<pb::FetchFileRequest>,
+    ) -> Result<Response<Self::FetchFileStream>, Status> {
+        Err(Status::unimplemented("no files here"))
+    }
+
+    type AttachStream = ReceiverStream<Result<pb::AttachDown, Status>>;
+
+    async fn attach(
+        &self,
+        _: Request<Streaming<pb::AttachUp>>,
+    ) -> Result<Response<Self::AttachStream>, Status> {
+        Err(Status::unimplemented("no consoles here"))
+    }
+}
+
+/// Judging that reports one test, then waits for the test's word before it ends.
+struct Held {
+    release: Arc<Notify>,
+}
+
+impl Judging for Held {
+    fn judge<'a>(
+        &'a self,
+        _: &'a pb::Assign,
+        report: &'a (dyn Fn(Update) + Send + Sync),
+        _: watch::Receiver<bool>,
+    ) -> JudgeFuture<'a> {
+        Box::pin(async move {
+            report(Update::Test(pb::TestResult {
+                name: "secret/1".into(),
+                verdict: pb::Verdict::Ac as i32,
+                ..Default::default()
+            }));
+            self.release.notified().await;
+            Outcome::Verdict {
+                verdict: pb::Verdict::Ac,
+                message: String::new(),
+                score: None,
+            }
+        })
+    }
+}
+
+fn welcome(key: &str, adopted: Vec<pb::RunningAttempt>) -> Result<pb::WorkerCommand, Status> {
+    Ok(pb::WorkerCommand {
+        command: Some(Command::Welcome(pb::Welcome {
+            session_id: key.into(),
+            epoch: 1,
+            report_interval_ms: 100,
+            adopted,
+        })),
+    })
+}
+
+/// The next thing the fake scheduler saw.
+async fn next(seen: &Mutex<mpsc::Receiver<Seen>>) -> Seen {
+    tokio::time::timeout(WAIT, seen.lock().await.recv())
+        .await
+        .expect("the worker did something within 20 s")
+        .expect("the fake scheduler is up")
+}
+
+/// Updates until (and with) the first of `kind`, as (job, attempt, kind) names.
+async fn updates_until(seen: &Mutex<mpsc::Receiver<Seen>>, last: &str) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    loop {
+        let Seen::Update(u) = next(seen).await else {
+            panic!("a new session while waiting for updates");
+        };
+        let kind = match u.update {
+            Some(Update::Accepted(_)) => "accepted",
+            Some(Update::Test(_)) => "test",
+            Some(Update::Finished(_)) => "finished",
+            _ => "other",
+        };
+        out.push(kind);
+        if kind == last {
+            return out;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_broken_feed_is_dialled_again_and_the_adopted_attempt_replayed() {
+    // The fake scheduler on loopback.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (seen_tx, seen_rx) = mpsc::channel(64);
+    let seen = Mutex::new(seen_rx);
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(WorkerServiceServer::new(FakeScheduler { seen: seen_tx }))
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+
+    // The worker, judging with a stand-in the test releases.
+    let dir = tempfile::tempdir().unwrap();
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect_lazy();
+    let client = WorkerServiceClient::with_interceptor(channel, Bearer::new("t").unwrap());
+    let cache = FileCache::open(dir.path().join("cache"), 1 << 20, client.clone())
+        .await
+        .unwrap();
+    let release = Arc::new(Notify::new());
+    let executor = Executor::new(Arc::new(Held {
+        release: release.clone(),
+    }));
+    let (drain, _) = watch::channel(false);
+    let connection = Connection {
+        client: client.clone(),
+        attacher: Attacher::new(client),
+        identity: Identity {
+            name: "w".into(),
+            slots: 1,
+            job_types: vec!["judge".into()],
+            languages: Vec::new(),
+        },
+        executor,
+        cache,
+        sampler: Sampler::new(dir.path().to_path_buf()),
+        drain,
+    };
+    let worker = tokio::spawn(connection.run());
+
+    // Session 1: an assignment; its first updates arrive.
+    let Seen::Connected(hello, feed) = next(&seen).await else {
+        panic!("the worker must connect first");
+    };
+    assert!(hello.running.is_empty(), "{hello:?}");
+    feed.send(welcome("session-one", Vec::new())).await.unwrap();
+    let assign = pb::Assign {
+        job_id: 5,
+        attempt: 1,
+        ..Default::default()
+    };
+    feed.send(Ok(pb::WorkerCommand {
+        command: Some(Command::Assign(assign)),
+    }))
+    .await
+    .unwrap();
+    assert_eq!(updates_until(&seen, "test").await, ["accepted", "test"]);
+
+    // The feed breaks. The worker dials again and offers the attempt it still runs.
+    drop(feed);
+    let feed = loop {
+        match next(&seen).await {
+            Seen::Connected(hello, feed) => {
+                let held: Vec<(u64, u32)> = hello
+                    .running
+                    .iter()
+                    .map(|a| (a.job_id, a.attempt))
+                    .collect();
+                assert_eq!(held, [(5, 1)], "the running attempt is offered back");
+                break feed;
+            }
+            // Updates still in flight from the first session are fine.
+            Seen::Update(_) => continue,
+        }
+    };
+    let adopted = vec![pb::RunningAttempt {
+        job_id: 5,
+        attempt: 1,
+    }];
+    feed.send(welcome("session-two", adopted)).await.unwrap();
+    // Adopted: its whole history again, then, once judging ends, its end.
+    assert_eq!(updates_until(&seen, "test").await, ["accepted", "test"]);
+    release.notify_one();
+    assert_eq!(updates_until(&seen, "finished").await, ["finished"]);
+
+    // Drain: with nothing left to run or send, the worker stops.
+    feed.send(Ok(pb::WorkerCommand {
+        command: Some(Command::Drain(pb::Drain {})),
+    }))
+    .await
+    .unwrap();
+    tokio::time::timeout(WAIT, worker)
+        .await
+        .expect("the worker stopped after draining")
+        .unwrap();
+}
