@@ -2,7 +2,7 @@
 //! process): a session takes an assignment and reports its updates; when the feed breaks,
 //! the worker dials again offering the attempt it holds, and once the new session adopts it,
 //! the attempt's whole history goes out again and its end follows; a `Drain` command stops
-//! the worker once nothing is left to run or send.
+//! the worker once nothing is left to run or send; a `Cancel` stops an attempt.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -85,7 +85,7 @@ impl WorkerService for FakeScheduler {
     }
 }
 
-/// Judging that reports one test, then waits for the test's word before it ends.
+/// Judging that reports one test, then waits for the test's word (or a cancel) to end.
 struct Held {
     release: Arc<Notify>,
 }
@@ -95,7 +95,7 @@ impl Judging for Held {
         &'a self,
         _: &'a pb::Assign,
         report: &'a (dyn Fn(Update) + Send + Sync),
-        _: watch::Receiver<bool>,
+        mut cancel: watch::Receiver<bool>,
     ) -> JudgeFuture<'a> {
         Box::pin(async move {
             report(Update::Test(pb::TestResult {
@@ -103,11 +103,13 @@ impl Judging for Held {
                 verdict: pb::Verdict::Ac as i32,
                 ..Default::default()
             }));
-            self.release.notified().await;
-            Outcome::Verdict {
-                verdict: pb::Verdict::Ac,
-                message: String::new(),
-                score: None,
+            tokio::select! {
+                _ = self.release.notified() => Outcome::Verdict {
+                    verdict: pb::Verdict::Ac,
+                    message: String::new(),
+                    score: None,
+                },
+                _ = cancel.wait_for(|c| *c) => Outcome::Cancelled,
             }
         })
     }
@@ -142,30 +144,33 @@ async fn updates_until(seen: &Mutex<mpsc::Receiver<Seen>>, last: &str) -> Vec<&'
         let kind = match u.update {
             Some(Update::Accepted(_)) => "accepted",
             Some(Update::Test(_)) => "test",
+            Some(Update::Finished(f)) if f.cancelled => "cancelled",
             Some(Update::Finished(_)) => "finished",
             _ => "other",
         };
         out.push(kind);
-        if kind == last {
+        if kind == last || (last == "finished" && kind == "cancelled") {
             return out;
         }
     }
 }
 
-#[tokio::test]
-async fn a_broken_feed_is_dialled_again_and_the_adopted_attempt_replayed() {
-    // The fake scheduler on loopback.
+/// A fake scheduler on loopback and a worker connected to it (judging with [`Held`]): what
+/// the scheduler sees, the switch that ends a judging, and the worker's task.
+async fn start() -> (
+    Mutex<mpsc::Receiver<Seen>>,
+    Arc<Notify>,
+    tokio::task::JoinHandle<()>,
+    tempfile::TempDir,
+) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (seen_tx, seen_rx) = mpsc::channel(64);
-    let seen = Mutex::new(seen_rx);
     tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(WorkerServiceServer::new(FakeScheduler { seen: seen_tx }))
             .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
     );
-
-    // The worker, judging with a stand-in the test releases.
     let dir = tempfile::tempdir().unwrap();
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
         .unwrap()
@@ -194,6 +199,19 @@ async fn a_broken_feed_is_dialled_again_and_the_adopted_attempt_replayed() {
         drain,
     };
     let worker = tokio::spawn(connection.run());
+    (Mutex::new(seen_rx), release, worker, dir)
+}
+
+/// A command on the feed.
+async fn command(feed: &mpsc::Sender<Result<pb::WorkerCommand, Status>>, c: Command) {
+    feed.send(Ok(pb::WorkerCommand { command: Some(c) }))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_broken_feed_is_dialled_again_and_the_adopted_attempt_replayed() {
+    let (seen, release, worker, _dir) = start().await;
 
     // Session 1: an assignment; its first updates arrive.
     let Seen::Connected(hello, feed) = next(&seen).await else {
@@ -206,11 +224,7 @@ async fn a_broken_feed_is_dialled_again_and_the_adopted_attempt_replayed() {
         attempt: 1,
         ..Default::default()
     };
-    feed.send(Ok(pb::WorkerCommand {
-        command: Some(Command::Assign(assign)),
-    }))
-    .await
-    .unwrap();
+    command(&feed, Command::Assign(assign)).await;
     assert_eq!(updates_until(&seen, "test").await, ["accepted", "test"]);
 
     // The feed breaks. The worker dials again and offers the attempt it still runs.
@@ -241,13 +255,34 @@ async fn a_broken_feed_is_dialled_again_and_the_adopted_attempt_replayed() {
     assert_eq!(updates_until(&seen, "finished").await, ["finished"]);
 
     // Drain: with nothing left to run or send, the worker stops.
-    feed.send(Ok(pb::WorkerCommand {
-        command: Some(Command::Drain(pb::Drain {})),
-    }))
-    .await
-    .unwrap();
+    command(&feed, Command::Drain(pb::Drain {})).await;
     tokio::time::timeout(WAIT, worker)
         .await
         .expect("the worker stopped after draining")
         .unwrap();
+}
+
+#[tokio::test]
+async fn a_cancel_on_the_feed_stops_the_attempt() {
+    let (seen, _release, _worker, _dir) = start().await;
+    let Seen::Connected(_, feed) = next(&seen).await else {
+        panic!("the worker must connect first");
+    };
+    feed.send(welcome("session", Vec::new())).await.unwrap();
+    let assign = pb::Assign {
+        job_id: 6,
+        attempt: 1,
+        ..Default::default()
+    };
+    command(&feed, Command::Assign(assign)).await;
+    assert_eq!(updates_until(&seen, "test").await, ["accepted", "test"]);
+    command(
+        &feed,
+        Command::Cancel(pb::Cancel {
+            job_id: 6,
+            attempt: 1,
+        }),
+    )
+    .await;
+    assert_eq!(updates_until(&seen, "finished").await, ["cancelled"]);
 }
