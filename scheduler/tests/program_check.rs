@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use judge_common::pb;
+use judge_common::problem::Program;
 use judge_scheduler::service::program_check::{check, BuildLimits, CheckError};
 use judge_scheduler::store::blobs::{BlobStore, StagedBlob};
 
@@ -14,14 +15,14 @@ const LIMITS: BuildLimits = BuildLimits {
 };
 
 /// Stages `files` (package path, text) as a push would, and describes them as one program
-/// whose files are the ones under `dir`, `main` its single file if any.
+/// (a `what`) whose files are the ones under `dir`, `main` its single file if any.
 async fn stage(
     blobs: &BlobStore,
     files: &[(&str, &str)],
-    dir: &str,
+    (dir, what): (&str, &'static str),
     language: &str,
     main: Option<&str>,
-) -> (BTreeMap<String, StagedBlob>, pb::OutputValidator) {
+) -> (BTreeMap<String, StagedBlob>, Program) {
     let mut staged = BTreeMap::new();
     let mut program = pb::OutputValidator {
         language: language.into(),
@@ -41,6 +42,11 @@ async fn stage(
         });
         staged.insert(path.to_string(), b);
     }
+    let program = Program {
+        spec: program,
+        dir: dir.into(),
+        what,
+    };
     (staged, program)
 }
 
@@ -60,12 +66,12 @@ async fn a_program_that_does_not_build_is_refused_with_the_compiler_s_words() {
     let (staged, program) = stage(
         &blobs,
         &[good, header],
-        "output_validators/",
+        ("output_validators/", "output validator"),
         "cpp",
         Some("validate.cpp"),
     )
     .await;
-    let got = check("the validator", &program, &staged, &scratch, LIMITS).await;
+    let got = check(&program, &staged, &scratch, LIMITS).await;
     assert!(matches!(got, Ok(None)), "{got:?}");
 
     let bad = (
@@ -75,12 +81,12 @@ async fn a_program_that_does_not_build_is_refused_with_the_compiler_s_words() {
     let (staged, program) = stage(
         &blobs,
         &[bad, header],
-        "output_validators/",
+        ("output_validators/", "output validator"),
         "cpp",
         Some("validate.cpp"),
     )
     .await;
-    let err = check("the validator", &program, &staged, &scratch, LIMITS)
+    let err = check(&program, &staged, &scratch, LIMITS)
         .await
         .unwrap_err();
     let CheckError::DoesNotBuild { words, .. } = &err else {
@@ -104,17 +110,17 @@ async fn a_program_that_does_not_build_is_refused_with_the_compiler_s_words() {
     let (staged, program) = stage(
         &blobs,
         &[("graders/grade.py", "print('AC 1'\n")],
-        "graders/",
+        ("graders/", "grader"),
         "python3",
         Some("grade.py"),
     )
     .await;
-    let err = check("the grader", &program, &staged, &scratch, LIMITS)
+    let err = check(&program, &staged, &scratch, LIMITS)
         .await
         .unwrap_err()
         .to_string();
     assert!(
-        err.starts_with("the grader does not build") && err.contains("grade.py"),
+        err.starts_with("the grader (graders/grade.py) does not build") && err.contains("grade.py"),
         "{err}"
     );
 }

@@ -9,7 +9,7 @@ mod groups;
 mod ini;
 mod programs;
 
-pub use programs::source_language;
+pub use programs::{source_language, Program};
 
 use serde::Deserialize;
 
@@ -50,6 +50,9 @@ pub struct Manifest {
     /// The problem's own output validator, if it has one (the interactor of an interactive
     /// problem).
     pub output_validator: Option<pb::OutputValidator>,
+    /// The package's own programs (output validator or interactor, grader) and where they
+    /// are in it: what push builds before storing the package.
+    pub programs: Vec<Program>,
     /// Interactive, scoring, and the test groups.
     pub judging: pb::Judging,
 }
@@ -247,7 +250,10 @@ pub fn build_manifest(
         .map(|f| f.split_whitespace().map(str::to_string).collect())
         .unwrap_or_default();
     // A custom validator's flags are its own words; the default validator's must parse.
-    let output_validator = programs::find(files, &programs::OUTPUT_VALIDATOR)?;
+    let mut output_validator = programs::find(files, &programs::OUTPUT_VALIDATOR)?;
+    if let Some(v) = output_validator.as_mut().filter(|_| interactive) {
+        v.what = "interactor";
+    }
     if output_validator.is_none() {
         crate::validator::ValidatorFlags::parse(&validator_flags).map_err(|e| {
             PackageError::BadValue("problem.yaml".into(), format!("validator_flags: {e}"))
@@ -330,10 +336,11 @@ pub fn build_manifest(
         groups: test_groups,
         multi_pass: kind.multi_pass,
         validation_passes,
-        grader,
+        grader: grader.as_ref().map(|g| g.spec.clone()),
     };
     Ok(Manifest {
-        output_validator,
+        output_validator: output_validator.as_ref().map(|v| v.spec.clone()),
+        programs: output_validator.into_iter().chain(grader).collect(),
         name,
         time_limit_ms,
         memory_limit_bytes,

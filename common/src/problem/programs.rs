@@ -51,11 +51,30 @@ enum Found<'a> {
     File(&'a PackageFile),
 }
 
+/// A program found in a package.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Program {
+    /// What a worker needs to build and run it.
+    pub spec: pb::OutputValidator,
+    /// Where its files are in the package: the prefix of their paths in `spec`, e.g.
+    /// `output_validators/check/`, or `output_validators/` for a single file.
+    pub dir: String,
+    /// What it is, for people: "output validator", "interactor", "grader".
+    pub what: &'static str,
+}
+
+impl Program {
+    /// Its name in the package, for people: its single file, or its folder.
+    pub fn place(&self) -> String {
+        match &self.spec.main {
+            Some(main) => format!("{}{main}", self.dir),
+            None => self.dir.trim_end_matches('/').to_string(),
+        }
+    }
+}
+
 /// The one program of `place` in the package, if there is one; more than one is refused.
-pub(super) fn find(
-    files: &[PackageFile],
-    place: &Place,
-) -> Result<Option<pb::OutputValidator>, PackageError> {
+pub(super) fn find(files: &[PackageFile], place: &Place) -> Result<Option<Program>, PackageError> {
     let mut found: Vec<Found<'_>> = Vec::new();
     if let Some(folder) = place.folder {
         let mine: Vec<&PackageFile> = files
@@ -135,20 +154,30 @@ pub(super) fn find(
                     path: dir.trim_end_matches('/').to_string(),
                     what: format!("a {} without a .c, .cpp or .py source", place.what),
                 })?;
-            pb::OutputValidator {
+            let spec = pb::OutputValidator {
                 language: language.into(),
                 files: mine.iter().map(|f| file(f, &dir)).collect(),
                 main: None,
+            };
+            Program {
+                spec,
+                dir,
+                what: place.what,
             }
         }
         Found::File(main) => {
             let language = source_language(&main.path).unwrap_or_default();
             let mut list = vec![file(main, place.programs)];
             list.extend(companions.iter().map(|f| file(f, place.programs)));
-            pb::OutputValidator {
+            let spec = pb::OutputValidator {
                 language: language.into(),
                 main: Some(list[0].path.clone()),
                 files: list,
+            };
+            Program {
+                spec,
+                dir: place.programs.to_string(),
+                what: place.what,
             }
         }
     }))
@@ -171,11 +200,14 @@ mod tests {
             file("output_validators/testlib.h"),
             file("data/secret/1.in"),
         ];
-        let p = find(&files, &OUTPUT_VALIDATOR).unwrap().unwrap();
+        let p = find(&files, &OUTPUT_VALIDATOR).unwrap().unwrap().spec;
         assert_eq!(p.language, "cpp");
         assert_eq!(p.main.as_deref(), Some("validate.cpp"));
         assert_eq!(paths(&p), ["validate.cpp", "testlib.h"]);
-        let g = find(&[file("graders/grade.py")], &GRADER).unwrap().unwrap();
+        let g = find(&[file("graders/grade.py")], &GRADER)
+            .unwrap()
+            .unwrap()
+            .spec;
         assert_eq!(
             (g.language.as_str(), g.main.as_deref()),
             ("python3", Some("grade.py"))
@@ -188,11 +220,11 @@ mod tests {
             file("output_validators/check/check.c"),
             file("output_validators/check/lib/util.h"),
         ];
-        let p = find(&legacy, &OUTPUT_VALIDATOR).unwrap().unwrap();
+        let p = find(&legacy, &OUTPUT_VALIDATOR).unwrap().unwrap().spec;
         assert_eq!((p.language.as_str(), p.main.as_deref()), ("c", None));
         assert_eq!(paths(&p), ["check.c", "lib/util.h"]);
         let modern = [file("output_validator/a.py"), file("output_validator/b.py")];
-        let p = find(&modern, &OUTPUT_VALIDATOR).unwrap().unwrap();
+        let p = find(&modern, &OUTPUT_VALIDATOR).unwrap().unwrap().spec;
         assert_eq!(paths(&p), ["a.py", "b.py"]);
         assert_eq!(find(&[file("data/x.in")], &GRADER).unwrap(), None);
     }

@@ -226,49 +226,14 @@ impl AdminApi {
         staged: &BTreeMap<String, StagedBlob>,
     ) -> Result<Vec<String>, Status> {
         use crate::service::program_check::{check, BuildLimits, CheckError};
-        let validator = if manifest.judging.interactive {
-            "the interactor"
-        } else {
-            "the output validator"
-        };
-        let programs = [
-            (validator, manifest.output_validator.as_ref()),
-            ("the grader", manifest.judging.grader.as_ref()),
-        ];
         let limits = BuildLimits {
             time: std::time::Duration::from_millis(u64::from(manifest.validator_time_limit_ms)),
             memory_bytes: manifest.validator_memory_limit_bytes,
         };
         let scratch = self.blobs.root().join("tmp");
         let mut notes = Vec::new();
-        for (what, program) in programs {
-            let Some(program) = program else { continue };
-            // Named by where it is in the package: its single file, or its folder.
-            let first = program
-                .main
-                .as_deref()
-                .or(program.files.first().map(|f| f.path.as_str()));
-            let hash = program
-                .files
-                .iter()
-                .find(|f| Some(f.path.as_str()) == first)
-                .and_then(|f| f.file.as_ref())
-                .map(|r| r.sha256.as_str());
-            let place = staged
-                .iter()
-                .find(|(_, b)| Some(b.sha256.as_str()) == hash)
-                .map(|(path, _)| match (&program.main, first) {
-                    // A folder: the folder's path.
-                    (None, Some(rel)) => path
-                        .strip_suffix(rel)
-                        .unwrap_or(path)
-                        .trim_end_matches('/')
-                        .to_string(),
-                    _ => path.clone(),
-                })
-                .unwrap_or_default();
-            let named = format!("{what} ({place})");
-            match check(&named, program, staged, &scratch, limits).await {
+        for program in &manifest.programs {
+            match check(program, staged, &scratch, limits).await {
                 Ok(None) => {}
                 Ok(Some(note)) => {
                     tracing::warn!(%note, "package program not checked");

@@ -13,9 +13,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use judge_common::pb;
 use judge_common::problem::build;
-use judge_common::problem::valid_path;
+use judge_common::problem::{valid_path, Program};
 
 use crate::store::blobs::StagedBlob;
 
@@ -43,35 +42,31 @@ pub struct BuildLimits {
     pub memory_bytes: u64,
 }
 
-/// Builds `program` (named `what` in messages) from the staged files of its package in a
-/// scratch folder under `scratch`. `Ok(Some(note))`: not checked, and why.
+/// Builds `program` from the staged files of its package (by package path) in a scratch
+/// folder under `scratch`. `Ok(Some(note))`: not checked, and why.
 pub async fn check(
-    what: &str,
-    program: &pb::OutputValidator,
+    program: &Program,
     staged: &BTreeMap<String, StagedBlob>,
     scratch: &Path,
     limits: BuildLimits,
 ) -> Result<Option<String>, CheckError> {
+    let what = format!("the {} ({})", program.what, program.place());
     let io = |source| CheckError::Io {
-        what: what.to_string(),
+        what: what.clone(),
         source,
     };
     let refuse = |words: String| CheckError::DoesNotBuild {
-        what: what.to_string(),
+        what: what.clone(),
         words,
     };
-    let recipe = build::recipe(program).map_err(refuse)?;
+    let recipe = build::recipe(&program.spec).map_err(refuse)?;
     let dir = tempfile::Builder::new()
         .prefix("build-")
         .tempdir_in(scratch)
         .map_err(io)?;
-    let by_hash: BTreeMap<&str, &StagedBlob> =
-        staged.values().map(|b| (b.sha256.as_str(), b)).collect();
-    for f in &program.files {
-        let blob = f
-            .file
-            .as_ref()
-            .and_then(|r| by_hash.get(r.sha256.as_str()))
+    for f in &program.spec.files {
+        let blob = staged
+            .get(&format!("{}{}", program.dir, f.path))
             .filter(|_| valid_path(&f.path))
             .ok_or_else(|| refuse(format!("{}: not in the package", f.path)))?;
         let dest = dir.path().join(&f.path);
