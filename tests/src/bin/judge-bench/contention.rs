@@ -3,13 +3,11 @@
 //! write lock when it begins, so pushes queue with the driver's batches instead of failing
 //! them; this measures what that waiting costs the submissions.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use super::{setup_with, start_fleet, submit_req, wait_done};
+use super::{setup_with, start_fleet, submit_all, wait_done};
 
 /// Jobs per second from the first submit until every job is stored done, with `pushes`
 /// problem pushes (one after another) running meanwhile.
@@ -28,22 +26,8 @@ async fn once(jobs: usize, submitters: usize, pushes: usize) -> Result<(f64, Dur
         }
         anyhow::Ok(started.elapsed())
     });
-    let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..submitters {
-        let mut client = judge.clone();
-        let next = next.clone();
-        tasks.push(tokio::spawn(async move {
-            while next.fetch_add(1, Ordering::Relaxed) < jobs {
-                client.submit(submit_req()).await?;
-            }
-            Ok::<(), tonic::Status>(())
-        }));
-    }
-    for t in tasks {
-        t.await??;
-    }
+    submit_all(&[judge], submitters, jobs).await?;
     wait_done(&s.store, jobs as u64).await?;
     let rate = jobs as f64 / started.elapsed().as_secs_f64();
     let pushing = pusher.await??;

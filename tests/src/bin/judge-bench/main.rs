@@ -301,6 +301,31 @@ fn submit_req() -> pb::SubmitRequest {
     }
 }
 
+/// Submits `jobs` jobs from `submitters` concurrent submitters (spread over `clients`), each
+/// as fast as it goes; returns once every `Submit` is answered.
+async fn submit_all(
+    clients: &[judge_common::pb::judge_service_client::JudgeServiceClient<judgectl::Authed>],
+    submitters: usize,
+    jobs: usize,
+) -> Result<()> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for i in 0..submitters {
+        let mut client = clients[i % clients.len()].clone();
+        let next = next.clone();
+        tasks.push(tokio::spawn(async move {
+            while next.fetch_add(1, Ordering::Relaxed) < jobs {
+                client.submit(submit_req()).await?;
+            }
+            Ok::<(), tonic::Status>(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    Ok(())
+}
+
 async fn wait_done(store: &Store, n: u64) -> Result<()> {
     eventually(
         &format!("{n} jobs stored done"),
@@ -386,22 +411,8 @@ async fn throughput_once(tls: bool, workers: usize, load: Load) -> Result<Figure
     connected_workers(&clients[0], workers, Duration::from_secs(300)).await?;
 
     // 1. Saturation: as many submitters as asked, as fast as they go.
-    let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
-    let mut tasks = Vec::new();
-    for i in 0..submitters {
-        let mut client = clients[i % clients.len()].clone();
-        let next = next.clone();
-        tasks.push(tokio::spawn(async move {
-            while next.fetch_add(1, Ordering::Relaxed) < jobs {
-                client.submit(submit_req()).await?;
-            }
-            Ok::<(), tonic::Status>(())
-        }));
-    }
-    for t in tasks {
-        t.await??;
-    }
+    submit_all(&clients, submitters, jobs).await?;
     let submitted_in = started.elapsed();
     wait_done(&s.store, jobs as u64).await?;
     let elapsed = started.elapsed();
