@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use judge_scheduler::app;
 use judge_scheduler::driver::clock::{Clock, SystemClock};
 use judge_scheduler::live::tokens;
 use judge_scheduler::store::{Role, Store};
@@ -235,16 +236,9 @@ async fn main() -> Result<()> {
                 (None, Some(path)) => read_names(path)?,
                 (None, None) => bail!("give --name or --names-file"),
             };
-            for n in &names {
-                tokens::check_name(n).map_err(anyhow::Error::msg)?;
-            }
             let store = open_store(store).await?;
-            let issued: Vec<_> = names
-                .iter()
-                .map(|n| tokens::issue(n, role, SystemClock.now_ms()))
-                .collect();
-            let records: Vec<_> = issued.iter().map(|(r, _)| r.clone()).collect();
-            store.insert_tokens(&records).await?;
+            let issued =
+                app::tokens::issue_tokens(&store, &names, role, SystemClock.now_ms()).await?;
             for (record, text) in issued {
                 if name.is_some() {
                     println!("{text}");
@@ -301,14 +295,14 @@ async fn main() -> Result<()> {
         Cmd::Token(TokenCmd::List { store }) => {
             let store = open_store(store).await?;
             println!("{:<24} {:<10} {:<8}", "NAME", "ROLE", "STATUS");
-            for t in store.tokens().await? {
+            for t in app::tokens::list_tokens(&store).await? {
                 let status = if t.revoked { "revoked" } else { "active" };
                 println!("{:<24} {:<10} {:<8}", t.name, t.role.as_str(), status);
             }
         }
         Cmd::Token(TokenCmd::Revoke { name, store }) => {
             let store = open_store(store).await?;
-            store.revoke_token(&name, SystemClock.now_ms()).await?;
+            app::tokens::revoke_token(&store, &name, SystemClock.now_ms()).await?;
             eprintln!("revoked {name}");
         }
     }

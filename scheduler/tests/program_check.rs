@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use judge_common::pb;
 use judge_common::problem::Program;
-use judge_scheduler::service::program_check::{check, BuildLimits, CheckError};
+use judge_scheduler::app::program_check::{check, BuildLimits, CheckError};
 use judge_scheduler::store::blobs::{BlobStore, StagedBlob};
 
 const LIMITS: BuildLimits = BuildLimits {

@@ -1,5 +1,5 @@
 //! `/api/v1`: jobs, their events as Server-Sent Events, workers and problems, as JSON. Each
-//! route calls the `JudgeService` method its gRPC twin reaches.
+//! route calls the application operation its gRPC twin reaches.
 
 use std::convert::Infallible;
 
@@ -12,12 +12,12 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use judge_common::json;
 use judge_common::pb;
-use judge_common::pb::judge_service_server::JudgeService;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio_stream::{Stream, StreamExt};
 
-use super::{request, ApiError, HttpState};
+use super::{ApiError, HttpState};
+use crate::app::{ListJobs, SubmitJob};
 
 pub fn routes() -> Router<HttpState> {
     Router::new()
@@ -84,8 +84,8 @@ async fn submit(
 ) -> Result<Response, ApiError> {
     let who = s.caller(&headers)?;
     let Json(b) = body.map_err(body_error)?;
-    let req = pb::SubmitRequest {
-        problem_id: b.problem,
+    let cmd = SubmitJob {
+        problem: b.problem,
         language: b.language,
         source: b.source.into_bytes(),
         job_type: b.job_type,
@@ -98,8 +98,8 @@ async fn submit(
             output_limit_bytes: l.output_limit_bytes,
         }),
     };
-    let r = s.judge.submit(request(who, req)).await?.into_inner();
-    Ok((StatusCode::CREATED, Json(json!({"job_id": r.job_id}))).into_response())
+    let job_id = s.app.submit(&who, cmd).await?;
+    Ok((StatusCode::CREATED, Json(json!({"job_id": job_id}))).into_response())
 }
 
 async fn get_job(
@@ -108,10 +108,7 @@ async fn get_job(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let who = s.caller(&headers)?;
-    let req = pb::GetJobRequest {
-        job_id: job_id(&id)?,
-    };
-    let job = s.judge.get_job(request(who, req)).await?.into_inner();
+    let job = s.app.get_job(&who, job_id(&id)?).await?;
     Ok(Json(json::job_json(&job)))
 }
 
@@ -144,19 +141,19 @@ async fn list_jobs(
                         "state {name:?} is not one of queued, assigned, running, done, \
                          cancelled, failed"
                     ))
-                })? as i32,
+                })?,
         ),
     };
-    let req = pb::ListJobsRequest {
+    let q = ListJobs {
         limit: q.limit.unwrap_or(50),
         state,
-        problem_id: q.problem,
+        problem: q.problem,
         owner: q.owner,
-        before_job_id: q.before,
+        before: q.before,
     };
-    let list = s.judge.list_jobs(request(who, req)).await?.into_inner();
-    let jobs: Vec<Value> = list.jobs.iter().map(json::job_json).collect();
-    let next = list.jobs.last().map(|j| j.job_id);
+    let list = s.app.list_jobs(&who, q).await?;
+    let jobs: Vec<Value> = list.iter().map(json::job_json).collect();
+    let next = list.last().map(|j| j.job_id);
     Ok(Json(json!({"jobs": jobs, "next_before": next})))
 }
 
@@ -166,11 +163,8 @@ async fn cancel(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let who = s.caller(&headers)?;
-    let req = pb::CancelJobRequest {
-        job_id: job_id(&id)?,
-    };
-    let r = s.judge.cancel_job(request(who, req)).await?.into_inner();
-    Ok(Json(json!({"state": json::state_name(r.state)})))
+    let state = s.app.cancel_job(&who, job_id(&id)?).await?;
+    Ok(Json(json!({"state": json::state_name(state as i32)})))
 }
 
 /// `?after=SEQ`, the same as the `Last-Event-ID` header.
@@ -200,11 +194,8 @@ async fn events(
         ),
         None => None,
     };
-    let req = pb::WatchJobRequest {
-        job_id: job_id(&id)?,
-        after_seq: last.or(q.after).unwrap_or(0),
-    };
-    let stream = s.judge.watch_job(request(who, req)).await?.into_inner();
+    let after = last.or(q.after).unwrap_or(0);
+    let stream = s.app.watch_job(&who, job_id(&id)?, after).await?;
     let events = stream.map_while(|ev| {
         let ev = ev.ok()?;
         let data = json::event_json(&ev);
@@ -218,24 +209,26 @@ async fn events(
 }
 
 async fn workers(State(s): State<HttpState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
-    let who = s.caller(&headers)?;
-    let list = s
-        .judge
-        .list_workers(request(who, pb::ListWorkersRequest {}))
+    s.caller(&headers)?;
+    let workers: Vec<Value> = s
+        .app
+        .list_workers()
         .await?
-        .into_inner();
-    let workers: Vec<Value> = list.workers.iter().map(json::worker_json).collect();
+        .iter()
+        .map(json::worker_json)
+        .collect();
     Ok(Json(json!({"workers": workers})))
 }
 
 async fn problems(State(s): State<HttpState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
-    let who = s.caller(&headers)?;
-    let list = s
-        .judge
-        .list_problems(request(who, pb::ListProblemsRequest {}))
+    s.caller(&headers)?;
+    let problems: Vec<Value> = s
+        .app
+        .list_problems()
         .await?
-        .into_inner();
-    let problems: Vec<Value> = list.problems.iter().map(json::problem_json).collect();
+        .iter()
+        .map(json::problem_json)
+        .collect();
     Ok(Json(json!({"problems": problems})))
 }
 

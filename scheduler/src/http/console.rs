@@ -21,9 +21,10 @@ use serde_json::json;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::StreamExt;
-use tonic::Status;
 
 use super::{ApiError, HttpState};
+use crate::app::auth::{authorize, PEOPLE};
+use crate::app::AppError;
 
 /// Largest message a client may send (input is at most 64 KiB a message anyway).
 const MAX_MESSAGE: usize = 1 << 20;
@@ -73,9 +74,9 @@ fn error_frame(e: ApiError) -> Message {
 }
 
 /// A message as the console takes it.
-fn translate(text: &str) -> Result<pb::ConsoleRequest, Status> {
+fn translate(text: &str) -> Result<pb::ConsoleRequest, AppError> {
     let later: Later = serde_json::from_str(text)
-        .map_err(|e| Status::invalid_argument(format!("console message: {e}")))?;
+        .map_err(|e| AppError::Invalid(format!("console message: {e}")))?;
     let msg = match (later.input, later.resize, later.eof) {
         (Some(i), None, None) => Msg::Input(i.into_bytes()),
         (None, Some(s), None) => Msg::Resize(pb::TerminalSize {
@@ -84,7 +85,7 @@ fn translate(text: &str) -> Result<pb::ConsoleRequest, Status> {
         }),
         (None, None, Some(true)) => Msg::Eof(pb::ConsoleEof {}),
         _ => {
-            return Err(Status::invalid_argument(
+            return Err(AppError::invalid(
                 "a console message has exactly one of input, resize, eof",
             ))
         }
@@ -121,11 +122,11 @@ async fn session(s: HttpState, mut socket: WebSocket) {
         Err(e) => return refuse(&mut socket, e).await,
     };
     let header = format!("Bearer {}", open.token);
-    let who = match crate::service::authorize(&s.tokens, Some(&header), crate::service::PEOPLE) {
+    let who = match authorize(&s.tokens, Some(&header), PEOPLE) {
         Ok(w) => w,
-        Err(status) => return refuse(&mut socket, status.into()).await,
+        Err(e) => return refuse(&mut socket, e.into()).await,
     };
-    let (tx, rx) = mpsc::channel::<Result<pb::ConsoleRequest, Status>>(16);
+    let (tx, rx) = mpsc::channel::<Result<pb::ConsoleRequest, AppError>>(16);
     let first = pb::ConsoleRequest {
         msg: Some(Msg::Open(pb::ConsoleOpen {
             language: open.language,
@@ -144,12 +145,12 @@ async fn session(s: HttpState, mut socket: WebSocket) {
     };
     let _ = tx.send(Ok(first)).await;
     let mut events = match s
-        .judge
-        .open_console(who, Box::pin(ReceiverStream::new(rx)))
+        .app
+        .open_console(&who, Box::pin(ReceiverStream::new(rx)))
         .await
     {
         Ok(events) => events,
-        Err(status) => return refuse(&mut socket, status.into()).await,
+        Err(e) => return refuse(&mut socket, e.into()).await,
     };
     loop {
         tokio::select! {
@@ -166,7 +167,7 @@ async fn session(s: HttpState, mut socket: WebSocket) {
                 // was wrong, and the console ends (its program is stopped).
                 let request = match translate(&text) {
                     Ok(r) => r,
-                    Err(status) => return refuse(&mut socket, status.into()).await,
+                    Err(e) => return refuse(&mut socket, e.into()).await,
                 };
                 if tx.send(Ok(request)).await.is_err() {
                     return;

@@ -1,10 +1,11 @@
 //! The HTTP side of the scheduler: a JSON API under `/api/v1` (Server-Sent Events for
 //! watching a job), the dashboard at `/`, `/metrics`, `/healthz` and `/readyz`.
 //!
-//! The API is a thin translation: each route authenticates the bearer token as the gRPC
-//! interceptor does ([`crate::service::authorize`]) and calls the very `JudgeService` method
-//! the gRPC call reaches, so roles, ownership, checks and errors are the same code. A
-//! `tonic::Status` becomes a JSON error with the matching HTTP status.
+//! The API is a thin translation: each route authenticates the bearer token with the check
+//! the gRPC interceptor uses ([`crate::app::auth::authorize`]) and calls the application
+//! operation the gRPC call reaches ([`crate::app::App`]), so roles, ownership, checks and
+//! errors are the same code. An [`AppError`] becomes a JSON error with the matching HTTP
+//! status.
 
 mod api;
 mod console;
@@ -22,17 +23,16 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use serde_json::json;
-use tonic::Code;
 
+use crate::app::auth::{authorize, ADMINS, PEOPLE};
+use crate::app::{App, AppError};
 use crate::live::tokens::{Caller, TokenCache};
-use crate::service::JudgeApi;
 use crate::store::Store;
 
 /// What every handler shares.
 #[derive(Clone)]
 pub struct HttpState {
-    pub judge: Arc<JudgeApi>,
-    pub admin: Arc<crate::service::AdminApi>,
+    pub app: Arc<App>,
     pub tokens: TokenCache,
     pub store: Store,
     pub driver: crate::driver::DriverHandle,
@@ -73,26 +73,22 @@ impl ApiError {
     }
 }
 
-impl From<tonic::Status> for ApiError {
-    fn from(s: tonic::Status) -> Self {
-        let (status, code) = match s.code() {
-            Code::InvalidArgument | Code::OutOfRange => {
-                (StatusCode::BAD_REQUEST, "invalid_argument")
-            }
-            Code::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
-            Code::PermissionDenied => (StatusCode::FORBIDDEN, "permission_denied"),
-            Code::NotFound => (StatusCode::NOT_FOUND, "not_found"),
-            Code::AlreadyExists => (StatusCode::CONFLICT, "already_exists"),
-            Code::FailedPrecondition | Code::Aborted => {
-                (StatusCode::CONFLICT, "failed_precondition")
-            }
-            Code::ResourceExhausted => (StatusCode::TOO_MANY_REQUESTS, "resource_exhausted"),
-            Code::Unavailable | Code::DeadlineExceeded => {
-                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
-            }
-            _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        let (status, code) = match e {
+            AppError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_argument"),
+            AppError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated"),
+            AppError::Forbidden(_) => (StatusCode::FORBIDDEN, "permission_denied"),
+            AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            AppError::Exists(_) => (StatusCode::CONFLICT, "already_exists"),
+            AppError::Precondition(_) => (StatusCode::CONFLICT, "failed_precondition"),
+            AppError::Exhausted(_) => (StatusCode::TOO_MANY_REQUESTS, "resource_exhausted"),
+            AppError::Timeout(_) => (StatusCode::REQUEST_TIMEOUT, "deadline_exceeded"),
+            AppError::Cancelled(_) => (StatusCode::BAD_REQUEST, "cancelled"),
+            AppError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
-        ApiError::new(status, code, s.message())
+        ApiError::new(status, code, e.to_string())
     }
 }
 
@@ -112,7 +108,7 @@ impl IntoResponse for ApiError {
 impl HttpState {
     /// The caller the request's `Authorization: Bearer` names, if it may use the API.
     fn caller(&self, headers: &HeaderMap) -> Result<Caller, ApiError> {
-        self.caller_in(headers, crate::service::PEOPLE)
+        self.caller_in(headers, PEOPLE)
     }
 
     /// The caller the request's `Authorization: Bearer` names, if its role is allowed.
@@ -124,7 +120,7 @@ impl HttpState {
         let header = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        crate::service::authorize(&self.tokens, header, roles).map_err(ApiError::from)
+        authorize(&self.tokens, header, roles).map_err(ApiError::from)
     }
 }
 
@@ -145,9 +141,9 @@ async fn gate(
     {
         None
     } else if path.starts_with("/api/v1/problems/") && req.method() == Method::POST {
-        Some(crate::service::ADMINS)
+        Some(ADMINS)
     } else {
-        Some(crate::service::PEOPLE)
+        Some(PEOPLE)
     };
     if let Some(roles) = roles {
         if let Err(e) = s.caller_in(req.headers(), roles) {
@@ -155,13 +151,6 @@ async fn gate(
         }
     }
     next.run(req).await
-}
-
-/// A gRPC request carrying `caller`, as the interceptor leaves it for the service.
-fn request<T>(caller: Caller, msg: T) -> tonic::Request<T> {
-    let mut r = tonic::Request::new(msg);
-    r.extensions_mut().insert(caller);
-    r
 }
 
 /// Every route.

@@ -1,6 +1,6 @@
 //! `POST /api/v1/problems/{id}` (admins): a problem package as one tar archive of its
 //! contents (paths relative to the package's root, e.g. `tar -C aplusb -cf - .`), stored as
-//! `judgectl problem push` stores it, through the same code ([`AdminApi::push`]).
+//! `judgectl problem push` stores it, through the same code ([`crate::app::App::push`]).
 
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -11,9 +11,9 @@ use judge_common::pb;
 use pb::push_problem_request::Item;
 use serde::Deserialize;
 use serde_json::json;
-use tonic::Status;
 
 use super::{ApiError, HttpState};
+use crate::app::AppError;
 
 /// Largest archive taken over HTTP. It is spooled to the data dir as it arrives (never held
 /// in memory), then read file by file.
@@ -28,16 +28,16 @@ pub struct PushQuery {
     time_limit: Option<f64>,
 }
 
-type Items = tokio::sync::mpsc::Sender<Result<pb::PushProblemRequest, Status>>;
+type Items = tokio::sync::mpsc::Sender<Result<pb::PushProblemRequest, AppError>>;
 
 /// Sends the archive's files as the upload's messages, each file in chunks: runs on a
 /// blocking thread, reading the spooled file, so only a chunk or two is in memory at once.
 /// Stops when the receiver is gone (the upload was refused).
-fn read_archive(archive: std::fs::File, out: &Items) -> Result<(), Status> {
-    let bad = |why: String| Status::invalid_argument(format!("the archive: {why}"));
+fn read_archive(archive: std::fs::File, out: &Items) -> Result<(), AppError> {
+    let bad = |why: String| AppError::Invalid(format!("the archive: {why}"));
     let send = |item: Item| {
         out.blocking_send(Ok(pb::PushProblemRequest { item: Some(item) }))
-            .map_err(|_| Status::cancelled("the upload ended"))
+            .map_err(|_| AppError::Cancelled("the upload ended".into()))
     };
     let mut tar = tar::Archive::new(std::io::BufReader::new(archive));
     for entry in tar.entries().map_err(|e| bad(e.to_string()))? {
@@ -88,7 +88,7 @@ fn too_large() -> ApiError {
 async fn spool(dir: &std::path::Path, body: Body) -> Result<std::fs::File, ApiError> {
     use tokio::io::AsyncWriteExt;
     use tokio_stream::StreamExt;
-    let failed = |e: std::io::Error| ApiError::from(crate::service::io_status("the archive", e));
+    let failed = |e: std::io::Error| ApiError::from(crate::app::io_error("the archive", e));
     let file = tempfile::tempfile_in(dir).map_err(failed)?;
     let mut out = tokio::fs::File::from_std(file.try_clone().map_err(failed)?);
     let mut body = body.into_data_stream();
@@ -115,7 +115,7 @@ pub async fn push(
     query: Result<Query<PushQuery>, axum::extract::rejection::QueryRejection>,
     body: Body,
 ) -> Result<Response, ApiError> {
-    s.caller_in(&headers, crate::service::ADMINS)?;
+    s.caller_in(&headers, crate::app::auth::ADMINS)?;
     let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let announced = headers
         .get(axum::http::header::CONTENT_LENGTH)
@@ -134,13 +134,13 @@ pub async fn push(
         .send(Ok(pb::PushProblemRequest { item: Some(header) }))
         .await;
     let reader = tokio::task::spawn_blocking(move || {
-        if let Err(status) = read_archive(archive, &tx) {
-            let _ = tx.blocking_send(Err(status));
+        if let Err(e) = read_archive(archive, &tx) {
+            let _ = tx.blocking_send(Err(e));
         }
     });
     let r = s
-        .admin
-        .push(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .app
+        .push(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)))
         .await;
     let _ = reader.await;
     let r = r?;

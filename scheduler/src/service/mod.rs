@@ -1,31 +1,25 @@
-//! The gRPC edge: thin translations between the wire and the driver, the store and the blobs.
-//! Every request is checked here and refused with a status that names the problem.
+//! The gRPC edge. The judge and admin services translate messages to the application's
+//! calls ([`crate::app`]) and its errors to statuses; the worker service translates a
+//! worker's feed, reports, downloads and console attachments to the driver's events.
+//! Every call passes the interceptor built by [`auth`] first.
 
 mod admin;
-mod console;
+/// A console's worker side: the `Attach` stream joined to the client's relay.
+mod attach;
 mod judge;
-mod offers;
-/// A pushed package's own programs built once before it is stored.
-pub mod program_check;
 mod worker;
 mod worker_input;
 
 use tonic::{Request, Status};
 
 pub use admin::AdminApi;
-pub use console::{stopped, ConsoleRequests};
 pub use judge::JudgeApi;
-pub use judge::Watchers;
-pub use offers::Offered;
 pub use worker::{Transfers, WorkerApi};
 
-use crate::driver::DriverError;
-
-/// What a console's client receives: its lifecycle and the program's output.
-pub type ConsoleStream =
-    tokio_stream::wrappers::ReceiverStream<Result<judge_common::pb::ConsoleEvent, Status>>;
-use crate::live::tokens::{AuthError, Caller, TokenCache};
-use crate::store::{Role, StoreError};
+use crate::app::auth::authorize;
+use crate::app::AppError;
+use crate::live::tokens::{Caller, TokenCache};
+use crate::store::Role;
 
 /// Builds the interceptor for a service that the given roles may call; with `client_cert`,
 /// only over a connection whose client presented a certificate of the client CA (mutual TLS:
@@ -52,31 +46,6 @@ pub fn auth(
     }
 }
 
-/// Who may call the worker service, the judge service (and the HTTP API), and the admin
-/// service.
-pub const WORKERS: &[Role] = &[Role::Worker, Role::Admin];
-pub const PEOPLE: &[Role] = &[Role::Submitter, Role::Admin];
-pub const ADMINS: &[Role] = &[Role::Admin];
-
-/// The caller an `authorization` header names, if its role is one of `allowed`: the one
-/// check of every gRPC call and every HTTP API request.
-pub fn authorize(
-    tokens: &TokenCache,
-    header: Option<&str>,
-    allowed: &[Role],
-) -> Result<Caller, Status> {
-    let caller = tokens.verify(header).map_err(|e| match e {
-        AuthError::Missing | AuthError::Invalid => Status::unauthenticated(e.to_string()),
-    })?;
-    if !allowed.contains(&caller.role) {
-        return Err(Status::permission_denied(format!(
-            "a {} token may not call this service",
-            caller.role.as_str()
-        )));
-    }
-    Ok(caller)
-}
-
 /// The authenticated caller (the interceptor guarantees one).
 pub(crate) fn caller<T>(req: &Request<T>) -> Result<Caller, Status> {
     req.extensions()
@@ -85,47 +54,35 @@ pub(crate) fn caller<T>(req: &Request<T>) -> Result<Caller, Status> {
         .ok_or_else(|| Status::unauthenticated("no caller"))
 }
 
-impl From<StoreError> for Status {
-    fn from(e: StoreError) -> Status {
+impl From<AppError> for Status {
+    fn from(e: AppError) -> Status {
+        let message = e.to_string();
         match e {
-            StoreError::NotFound(what) => Status::not_found(format!("{what} not found")),
-            StoreError::Conflict(msg) => Status::already_exists(msg),
-            StoreError::DiskFull(why) => disk_full(&why),
-            other => {
-                tracing::error!(error = %other, "store error");
-                Status::unavailable("the scheduler's store failed; try again")
-            }
+            AppError::Invalid(_) => Status::invalid_argument(message),
+            AppError::Unauthenticated(_) => Status::unauthenticated(message),
+            AppError::Forbidden(_) => Status::permission_denied(message),
+            AppError::NotFound(_) => Status::not_found(message),
+            AppError::Exists(_) => Status::already_exists(message),
+            AppError::Precondition(_) => Status::failed_precondition(message),
+            AppError::Exhausted(_) => Status::resource_exhausted(message),
+            AppError::Timeout(_) => Status::deadline_exceeded(message),
+            AppError::Cancelled(_) => Status::cancelled(message),
+            AppError::Unavailable(_) => Status::unavailable(message),
+            AppError::Internal(_) => Status::internal(message),
         }
     }
 }
 
-impl From<DriverError> for Status {
-    fn from(e: DriverError) -> Status {
-        match e {
-            DriverError::Gone => Status::unavailable(e.to_string()),
-            DriverError::WrongReply(_) => Status::internal(e.to_string()),
-            DriverError::DiskFull(why) => disk_full(&why),
-        }
+/// The worker service reaches the store and the driver directly: their failures map as
+/// the application's do.
+impl From<crate::store::StoreError> for Status {
+    fn from(e: crate::store::StoreError) -> Status {
+        AppError::from(e).into()
     }
 }
 
-/// A write refused for lack of space: the caller may try again once there is room.
-pub(crate) fn disk_full(why: &str) -> Status {
-    Status::resource_exhausted(format!(
-        "the scheduler's disk is full, so nothing new can be stored; try again once there is room ({why})"
-    ))
-}
-
-/// A file that could not be stored: a full disk, or another I/O failure.
-pub(crate) fn io_status(what: &str, e: std::io::Error) -> Status {
-    if e.kind() == std::io::ErrorKind::StorageFull {
-        disk_full(&format!("{what}: {e}"))
-    } else {
-        Status::internal(format!("{what}: {e}"))
+impl From<crate::driver::DriverError> for Status {
+    fn from(e: crate::driver::DriverError) -> Status {
+        AppError::from(e).into()
     }
-}
-
-/// Validates a name-like identifier (problem id, worker name, job type).
-pub(crate) fn check_ident(what: &str, value: &str) -> Result<(), Status> {
-    judge_common::ident::check(value).map_err(|e| Status::invalid_argument(format!("{what} {e}")))
 }

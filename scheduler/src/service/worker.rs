@@ -25,8 +25,8 @@ const FEED_CAPACITY: usize = 256;
 const CHUNK: usize = 4 << 20;
 
 pub struct WorkerApi {
-    pub languages: super::Offered,
-    pub job_types: super::Offered,
+    pub languages: crate::app::Offered,
+    pub job_types: crate::app::Offered,
     /// The most standard output (and error) a `run` job's result may carry.
     pub max_run_output: u64,
     pub consoles: crate::live::consoles::Consoles,
@@ -268,7 +268,7 @@ impl WorkerService for WorkerApi {
         }))
     }
 
-    type AttachStream = super::console::AttachStream;
+    type AttachStream = super::attach::AttachStream;
 
     async fn attach(
         &self,
@@ -276,7 +276,7 @@ impl WorkerService for WorkerApi {
     ) -> Result<Response<Self::AttachStream>, Status> {
         let who = caller(&req)?;
         let stream =
-            super::console::attach(&self.consoles, &self.sessions, who, req.into_inner()).await?;
+            super::attach::attach(&self.consoles, &self.sessions, who, req.into_inner()).await?;
         Ok(Response::new(stream))
     }
 

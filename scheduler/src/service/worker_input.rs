@@ -6,7 +6,7 @@ use judge_common::job_kind::JobKind;
 use judge_common::pb;
 use tonic::Status;
 
-use super::check_ident;
+use crate::app::check_ident;
 use crate::core::{Event, JobProgress, SessionId, Usage, WorkerHello};
 use crate::store::blobs::is_sha256;
 

@@ -11,8 +11,9 @@ use judge_common::config::{seconds, seconds_or_zero, ConfigError};
 use judge_common::run_limits::RunMaxima;
 use serde::{Deserialize, Serialize};
 
+use crate::app::ConsoleLimits;
 use crate::core::CoreConfig;
-use crate::wiring::server::{ConsoleLimits, ServeOptions};
+use crate::wiring::server::ServeOptions;
 
 /// The defaults, each used once by the flags and once by [`ServeConfig::default`].
 pub mod defaults {

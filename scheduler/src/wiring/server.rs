@@ -11,13 +11,14 @@ use tokio::net::{TcpListener, TcpSocket};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::server::TcpIncoming;
 
+use crate::app::{App, Bounds, Offered, Watchers};
 use crate::core::{CoreConfig, Event};
 use crate::driver::clock::{SharedClock, SystemClock};
 use crate::driver::{Driver, DriverConfig, DriverHandle, Sessions};
 use crate::live::catalog::Catalog;
 use crate::live::tokens::TokenCache;
 use crate::live::watch::WatchHub;
-use crate::service::{auth, AdminApi, JudgeApi, Offered, WorkerApi};
+use crate::service::{auth, AdminApi, JudgeApi, WorkerApi};
 use crate::store::blobs::BlobStore;
 use crate::store::{Store, StoreError};
 
@@ -53,7 +54,7 @@ pub struct ServeOptions {
     pub run: judge_common::run_limits::RunMaxima,
     /// Largest standard input of a `run` job.
     pub max_stdin_bytes: usize,
-    pub console: ConsoleLimits,
+    pub console: crate::app::ConsoleLimits,
     /// Connection and time bounds of the HTTP side.
     pub http: crate::http::HttpLimits,
     /// File holding the token `/metrics` asks for.
@@ -62,15 +63,6 @@ pub struct ServeOptions {
     pub keep_run_io: Duration,
     /// Most bytes one token's run jobs may hold while kept.
     pub max_run_bytes_per_token: u64,
-}
-
-/// How long a console may last.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ConsoleLimits {
-    /// Most seconds open.
-    pub max_seconds: u32,
-    /// Most seconds without input or output.
-    pub idle_seconds: u32,
 }
 
 /// Why the scheduler could not start or stopped.
@@ -194,7 +186,7 @@ pub async fn start(
         source,
     })?;
 
-    use crate::service::{ADMINS, PEOPLE, WORKERS};
+    use crate::app::auth::{ADMINS, PEOPLE, WORKERS};
     let languages = Offered::new("language", store.offered_languages().await?);
     let job_types = Offered::new("job type", store.offered_job_types().await?);
     let transfers = crate::service::Transfers::new(32);
@@ -209,20 +201,23 @@ pub async fn start(
         sessions,
         blobs: blobs.clone(),
     };
-    let judge_api = std::sync::Arc::new(JudgeApi {
-        catalog: catalog.clone(),
+    let app = std::sync::Arc::new(App {
+        catalog,
         driver: driver.clone(),
         store: store.clone(),
+        blobs,
         hub,
         languages: languages.clone(),
         job_types,
-        max_source_bytes: opts.max_source_bytes,
-        max_stdin_bytes: opts.max_stdin_bytes,
-        run_maxima: opts.run,
-        max_run_bytes_per_token: opts.max_run_bytes_per_token,
-        console_limits: opts.console,
+        bounds: Bounds {
+            max_source_bytes: opts.max_source_bytes,
+            max_stdin_bytes: opts.max_stdin_bytes,
+            run_maxima: opts.run,
+            max_run_bytes_per_token: opts.max_run_bytes_per_token,
+            console: opts.console,
+        },
         stopping,
-        watchers: crate::service::Watchers::new(opts.max_watches_per_token),
+        watchers: Watchers::new(opts.max_watches_per_token),
         tokens: tokens.clone(),
     });
     // Messages as large as the biggest a run job can bring: its input and source in, its
@@ -230,12 +225,6 @@ pub async fn start(
     let submit_bytes = opts.max_stdin_bytes + opts.max_source_bytes + (1 << 20);
     let output = usize::try_from(opts.run.output_bytes).unwrap_or(usize::MAX / 4);
     let report_bytes = output.saturating_mul(2).saturating_add(1 << 20);
-    let admin_api = std::sync::Arc::new(AdminApi {
-        catalog,
-        driver: driver.clone(),
-        store: store.clone(),
-        blobs,
-    });
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter
         .set_serving::<JudgeServiceServer<JudgeApi>>()
@@ -275,11 +264,11 @@ pub async fn start(
             auth(tokens.clone(), WORKERS, mutual),
         ))
         .add_service(InterceptedService::new(
-            JudgeServiceServer::from_arc(judge_api.clone()).max_decoding_message_size(submit_bytes),
+            JudgeServiceServer::new(JudgeApi(app.clone())).max_decoding_message_size(submit_bytes),
             auth(tokens.clone(), PEOPLE, false),
         ))
         .add_service(InterceptedService::new(
-            AdminServiceServer::from_arc(admin_api.clone()),
+            AdminServiceServer::new(AdminApi(app.clone())),
             auth(tokens, ADMINS, false),
         ));
 
@@ -290,8 +279,7 @@ pub async fn start(
                 None => None,
             };
             let state = crate::http::HttpState {
-                judge: judge_api.clone(),
-                admin: admin_api.clone(),
+                app: app.clone(),
                 tokens: tokens_http,
                 store: store.clone(),
                 driver: driver.clone(),
@@ -318,7 +306,7 @@ pub async fn start(
                 .map_err(|source| ServeError::Listen { addr, source })?;
             let router = crate::http::router(state);
             let limits = opts.http;
-            let stop = crate::service::stopped(http_stopping);
+            let stop = crate::app::stopped(http_stopping);
             let tls = match &opts.tls {
                 Some(t) => Some(t.rustls_config()?),
                 None => None,

@@ -1,4 +1,5 @@
-//! Consoles: a client's `Console` stream and its worker's `Attach` stream, relayed.
+//! Consoles: a client's console (the gRPC `Console` stream or a WebSocket, translated) and
+//! its worker's `Attach` stream (`crate::service`), relayed, and the rules of when it ends.
 //!
 //! The client opens with the program and its terminal; the console is admitted as a live job
 //! (the core picks a worker that takes consoles, with a free slot). The worker, which never
@@ -18,10 +19,10 @@ use pb::console_event::Event as Out;
 use pb::console_request::Msg as In;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::{Status, Streaming};
 
-use super::judge::{follow, submit_error, JudgeApi};
-use judge_common::console_bounds::{size_ok, MAX_INPUT, MAX_OUTPUT, MAX_SIDE};
+use super::watch::follow;
+use super::{App, AppError};
+use judge_common::console_bounds::{size_ok, MAX_INPUT, MAX_SIDE};
 
 use crate::core::{JobId, NewJob};
 use crate::driver::Payload;
@@ -35,40 +36,44 @@ const DEPTH: usize = 16;
 /// How long the end waits for the worker's last output after the job finished.
 const DRAIN: Duration = Duration::from_secs(2);
 
-use super::ConsoleStream;
+/// A client's console messages: the gRPC stream, or a WebSocket's translated. An error
+/// is the client's stream breaking.
+pub type ConsoleRequests = std::pin::Pin<
+    Box<dyn tokio_stream::Stream<Item = Result<pb::ConsoleRequest, AppError>> + Send>,
+>;
 
-/// A client's console messages: the gRPC stream, or a WebSocket's translated.
-pub type ConsoleRequests =
-    std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::ConsoleRequest, Status>> + Send>>;
+/// What a console's client receives: its lifecycle and the program's output; an error
+/// ends it.
+pub type ConsoleEvents = ReceiverStream<Result<pb::ConsoleEvent, AppError>>;
 
 fn event(e: Out) -> pb::ConsoleEvent {
     pb::ConsoleEvent { event: Some(e) }
 }
 
 /// A terminal size within bounds, or the status that names the problem.
-pub fn check_size(size: Option<pb::TerminalSize>) -> Result<pb::TerminalSize, Status> {
+pub fn check_size(size: Option<pb::TerminalSize>) -> Result<pb::TerminalSize, AppError> {
     match size {
         Some(s) if size_ok(s.rows, s.cols) => Ok(s),
-        Some(s) => Err(Status::invalid_argument(format!(
+        Some(s) => Err(AppError::Invalid(format!(
             "terminal size {}x{}: rows and cols must be 1 to {MAX_SIDE}",
             s.rows, s.cols
         ))),
-        None => Err(Status::invalid_argument("the terminal size is missing")),
+        None => Err(AppError::invalid("the terminal size is missing")),
     }
 }
 
 /// A message after the opening one, as the worker takes it.
-fn later(msg: pb::ConsoleRequest) -> Result<pb::AttachDown, Status> {
+fn later(msg: pb::ConsoleRequest) -> Result<pb::AttachDown, AppError> {
     use pb::attach_down::Msg as Down;
     let down = match msg.msg {
-        None => return Err(Status::invalid_argument("an empty console message")),
+        None => return Err(AppError::invalid("an empty console message")),
         Some(In::Open(_)) => {
-            return Err(Status::invalid_argument(
+            return Err(AppError::invalid(
                 "a second open message: a console is opened once",
             ))
         }
         Some(In::Input(b)) if b.len() > MAX_INPUT => {
-            return Err(Status::invalid_argument(format!(
+            return Err(AppError::Invalid(format!(
                 "an input message of {} bytes; at most {MAX_INPUT}",
                 b.len()
             )))
@@ -80,30 +85,26 @@ fn later(msg: pb::ConsoleRequest) -> Result<pb::AttachDown, Status> {
     Ok(pb::AttachDown { msg: Some(down) })
 }
 
-impl JudgeApi {
+impl App {
     /// Admits the console `open` asks for and starts relaying; the client's stream.
     pub async fn open_console(
         &self,
-        who: Caller,
+        who: &Caller,
         mut requests: ConsoleRequests,
-    ) -> Result<ConsoleStream, Status> {
+    ) -> Result<ConsoleEvents, AppError> {
         use tokio_stream::StreamExt;
         let first = tokio::time::timeout(OPEN_TIMEOUT, requests.next())
             .await
-            .map_err(|_| Status::deadline_exceeded("no open message within 30 s"))?
+            .map_err(|_| AppError::Timeout("no open message within 30 s".into()))?
             .transpose()?;
         let open = match first.and_then(|m| m.msg) {
             Some(In::Open(o)) => o,
             Some(_) => {
-                return Err(Status::invalid_argument(
+                return Err(AppError::invalid(
                     "the first console message must be open (language, source, size)",
                 ))
             }
-            None => {
-                return Err(Status::invalid_argument(
-                    "the console stream ended unopened",
-                ))
-            }
+            None => return Err(AppError::invalid("the console stream ended unopened")),
         };
         let spec = self.console_spec(&open)?;
         let who_token = who.token_id.clone();
@@ -119,7 +120,7 @@ impl JudgeApi {
             request_id: None,
             run_limits: spec.limits,
         };
-        let worst = crate::core::deadline::console_worst_case_ms(self.console_limits.max_seconds);
+        let worst = crate::core::deadline::console_worst_case_ms(self.bounds.console.max_seconds);
         let payload = Payload {
             source: open.source,
             stdin: Vec::new(),
@@ -132,8 +133,7 @@ impl JudgeApi {
         let job_id = self
             .driver
             .submit(job, Vec::new().into(), worst, payload, Some(link))
-            .await?
-            .map_err(submit_error)?;
+            .await??;
         let (tx, rx) = mpsc::channel(DEPTH);
         let relay = Relay {
             api: RelayApi {
@@ -152,27 +152,17 @@ impl JudgeApi {
     }
 
     /// The worker's part of `open`, checked.
-    fn console_spec(&self, open: &pb::ConsoleOpen) -> Result<pb::ConsoleSpec, Status> {
-        self.job_types.check(JobKind::Console.as_str())?;
-        self.languages.check(&open.language)?;
-        if open.source.is_empty() || open.source.len() > self.max_source_bytes {
-            return Err(Status::invalid_argument(format!(
-                "source is {} bytes; it must be 1 to {}",
-                open.source.len(),
-                self.max_source_bytes
-            )));
-        }
+    fn console_spec(&self, open: &pb::ConsoleOpen) -> Result<pb::ConsoleSpec, AppError> {
+        self.check_offer(JobKind::Console, &open.language, &open.source)?;
         let size = check_size(open.size)?;
-        let limits = self
-            .run_maxima
-            .resolve(open.limits.as_ref())
-            .map_err(|e| Status::invalid_argument(format!("limits: {e}")))?;
+        let limits = self.limits(open.limits.as_ref())?;
+        let console = self.bounds.console;
         Ok(pb::ConsoleSpec {
             size: Some(size),
             limits: Some(limits),
             piped_input: open.piped_input,
-            max_seconds: self.console_limits.max_seconds,
-            idle_seconds: self.console_limits.idle_seconds,
+            max_seconds: console.max_seconds,
+            idle_seconds: console.idle_seconds,
         })
     }
 }
@@ -193,7 +183,7 @@ struct RelayApi {
 struct Relay {
     api: RelayApi,
     job_id: JobId,
-    tx: mpsc::Sender<Result<pb::ConsoleEvent, Status>>,
+    tx: mpsc::Sender<Result<pb::ConsoleEvent, AppError>>,
 }
 
 impl Relay {
@@ -248,7 +238,7 @@ impl Relay {
                     break Some(ending(None, "the scheduler is stopping".into(), job_id));
                 }
                 _ = &mut revoked => {
-                    let _ = self.tx.send(Err(Status::unauthenticated("the token was revoked"))).await;
+                    let _ = self.tx.send(Err(AppError::Unauthenticated("the token was revoked".into()))).await;
                     self.gone().await;
                     break None;
                 }
@@ -356,7 +346,7 @@ fn ending(run: Option<pb::RunResult>, message: String, job_id: JobId) -> pb::Con
 async fn read_input(
     mut requests: ConsoleRequests,
     input: mpsc::Sender<pb::AttachDown>,
-    bad: mpsc::Sender<Status>,
+    bad: mpsc::Sender<AppError>,
 ) {
     use tokio_stream::StreamExt;
     loop {
@@ -376,62 +366,4 @@ async fn read_input(
             Ok(None) | Err(_) => return,
         }
     }
-}
-
-/// What the worker's `Attach` receives: the client's input, resizes and end of input.
-pub type AttachStream =
-    std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::AttachDown, Status>> + Send>>;
-
-/// The worker's side of a console: checked to come from the session (and token) its attempt
-/// was assigned on, then joined to the client's relay.
-pub(super) async fn attach(
-    consoles: &crate::live::consoles::Consoles,
-    sessions: &crate::driver::Sessions,
-    who: Caller,
-    mut up: Streaming<pb::AttachUp>,
-) -> Result<AttachStream, Status> {
-    use pb::attach_up::Msg;
-    let first = tokio::time::timeout(OPEN_TIMEOUT, up.message())
-        .await
-        .map_err(|_| Status::deadline_exceeded("no open message within 30 s"))??;
-    let Some(Msg::Open(open)) = first.and_then(|m| m.msg) else {
-        return Err(Status::invalid_argument(
-            "the first attach message must be open (session, job, attempt)",
-        ));
-    };
-    let (session, owner, _worker, mut closed) = sessions
-        .find(&open.session_id)
-        .ok_or_else(|| Status::failed_precondition("unknown or stale session: connect again"))?;
-    if owner != who.token_id {
-        return Err(Status::permission_denied(
-            "this session was opened by another token",
-        ));
-    }
-    let Link { input, output } = consoles
-        .attach(open.job_id, session, open.attempt)
-        .map_err(|e| Status::permission_denied(e.to_string()))?;
-    if output.send(Up::Attached).await.is_err() {
-        return Err(Status::cancelled("the console's client is gone"));
-    }
-    tokio::spawn(async move {
-        loop {
-            let msg = tokio::select! {
-                msg = up.message() => msg,
-                // The session closed (worker lost): the console ends with it.
-                _ = closed.changed() => return,
-            };
-            let bytes = match msg {
-                Ok(Some(pb::AttachUp {
-                    msg: Some(Msg::Output(b)),
-                })) if b.len() <= MAX_OUTPUT => b,
-                // Done (or broken, or a message out of place): the output is over.
-                _ => return,
-            };
-            if output.send(Up::Output(bytes)).await.is_err() {
-                return;
-            }
-        }
-    });
-    let down = ReceiverStream::new(input);
-    Ok(Box::pin(tokio_stream::StreamExt::map(down, Ok)))
 }

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::sync::{Arc, RwLock};
 
-use tonic::Status;
+use super::AppError;
 
 /// Ids of one kind of offer (e.g. languages) some worker of the cluster has ever made.
 #[derive(Debug, Clone)]
@@ -16,6 +16,7 @@ pub struct Offered {
 }
 
 impl Offered {
+    /// The ids offered so far (remembered in the store), as `what` for messages.
     pub fn new(what: &'static str, ids: impl IntoIterator<Item = String>) -> Self {
         Offered {
             what,
@@ -32,7 +33,7 @@ impl Offered {
     }
 
     /// `INVALID_ARGUMENT` naming `id` and what is known, unless some worker offered it.
-    pub fn check(&self, id: &str) -> Result<(), Status> {
+    pub fn check(&self, id: &str) -> Result<(), AppError> {
         let known = self.ids.read().unwrap_or_else(|p| p.into_inner());
         if known.contains(id) {
             return Ok(());
@@ -43,7 +44,7 @@ impl Offered {
         } else {
             list.join(", ")
         };
-        Err(Status::invalid_argument(format!(
+        Err(AppError::Invalid(format!(
             "no worker of this cluster has offered {} {id:?}; known: {known}",
             self.what
         )))
