@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use judge_common::pb;
 use judge_common::problem::build_manifest;
-use judge_scheduler::core::{CoreConfig, JobId, NewJob, WorkerHello};
+use judge_scheduler::core::{CoreConfig, JobId, JobSpec, NewJob, WorkerHello};
 use judge_scheduler::driver::clock::{Clock, ManualClock};
 use judge_scheduler::driver::{
     recovery, Driver, DriverConfig, DriverHandle, Payload, Sessions, ToWorker,
@@ -45,7 +45,7 @@ async fn store_with_problem(dir: &std::path::Path) -> Store {
 /// A driver rebuilt from `store` (as at start), reading time from `clock`.
 async fn start(store: &Store, config: CoreConfig, clock: Arc<ManualClock>) -> Running {
     let catalog = Catalog::new(store.clone());
-    let (core, events) = recovery::rebuild(store, &catalog, config, clock.now_ms())
+    let rebuilt = recovery::rebuild(store, &catalog, config, clock.now_ms())
         .await
         .unwrap();
     let driver_config = DriverConfig {
@@ -55,7 +55,7 @@ async fn start(store: &Store, config: CoreConfig, clock: Arc<ManualClock>) -> Ru
         max_batch: 64,
     };
     let (handle, task) = Driver::new(
-        core,
+        rebuilt,
         store.clone(),
         catalog,
         WatchHub::default(),
@@ -63,7 +63,6 @@ async fn start(store: &Store, config: CoreConfig, clock: Arc<ManualClock>) -> Ru
         Consoles::default(),
         driver_config,
     )
-    .with_events(events)
     .with_clock(clock)
     .spawn(64);
     Running { handle, task }
@@ -91,20 +90,20 @@ async fn submit(d: &DriverHandle, store: &Store) -> JobId {
     let catalog = Catalog::new(store.clone());
     let p = catalog.version("p", 1).await.unwrap().unwrap();
     let job = NewJob {
-        kind: judge_common::job_kind::JobKind::Judge,
+        spec: JobSpec::Judge {
+            problem: "p".into(),
+            version: 1,
+            run_all_tests: false,
+        },
         language: "c".into(),
-        problem_id: "p".into(),
-        problem_version: 1,
-        run_all_tests: false,
         owner: "alice".into(),
         request_id: Some("r1".into()),
-        run_limits: None,
     };
     let payload = Payload {
         source: b"int main(void) { return 0; }\n".to_vec(),
         ..Default::default()
     };
-    d.submit(job, p.files.clone(), p.worst_case_ms, payload, None)
+    d.submit(job, Some(p), payload, None)
         .await
         .unwrap()
         .unwrap()

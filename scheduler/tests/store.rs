@@ -6,10 +6,9 @@ mod common;
 
 use std::collections::HashMap;
 
-use judge_common::job_kind::JobKind;
 use judge_common::pb;
 use judge_common::problem::build_manifest;
-use judge_scheduler::core::{NewJob, Persist};
+use judge_scheduler::core::{JobSpec, NewJob, Persist};
 use judge_scheduler::live::tokens;
 use judge_scheduler::store::{Payload, Role, Store};
 
@@ -43,14 +42,14 @@ async fn stores() -> Vec<(String, Store, Option<tempfile::TempDir>)> {
 
 fn job() -> NewJob {
     NewJob {
-        kind: JobKind::Judge,
+        spec: JobSpec::Judge {
+            problem: "p".into(),
+            version: 1,
+            run_all_tests: false,
+        },
         language: "python3".into(),
-        problem_id: "p".into(),
-        problem_version: 1,
-        run_all_tests: false,
         owner: "alice".into(),
         request_id: None,
-        run_limits: None,
     }
 }
 
@@ -81,7 +80,6 @@ async fn transitions_are_fenced_by_attempt_and_state() {
             Payload {
                 source: b"print(1)".to_vec(),
                 stdin: Vec::new(),
-                console: None,
             },
         )]);
         let insert = Persist::InsertJob {
@@ -190,6 +188,54 @@ async fn transitions_are_fenced_by_attempt_and_state() {
 }
 
 #[tokio::test]
+async fn every_kind_comes_back_as_it_was_stored() {
+    for (backend, store, _keep) in stores().await {
+        let console = pb::ConsoleSpec {
+            size: Some(pb::TerminalSize { rows: 24, cols: 80 }),
+            limits: Some(pb::RunLimits {
+                time_limit_ms: Some(2000),
+                memory_limit_bytes: Some(64 << 20),
+                output_limit_bytes: Some(1 << 20),
+            }),
+            piped_input: false,
+            max_seconds: 600,
+            idle_seconds: 60,
+        };
+        let specs = [
+            JobSpec::Judge {
+                problem: "p".into(),
+                version: 7,
+                run_all_tests: true,
+            },
+            JobSpec::Run {
+                limits: console.limits.unwrap(),
+            },
+            JobSpec::Console { spec: console },
+        ];
+        let sources = HashMap::from([(1, Payload::default())]);
+        for (i, spec) in specs.iter().enumerate() {
+            let insert = Persist::InsertJob {
+                job_id: i as u64 + 1,
+                req: 1,
+                job: NewJob {
+                    spec: spec.clone(),
+                    ..job()
+                },
+                at: 1,
+            };
+            store.persist(&[&insert], &sources).await.unwrap();
+        }
+        let ids = [1, 2, 3];
+        let payloads = store.assign_payloads(&ids).await.unwrap();
+        for (id, spec) in ids.iter().zip(&specs) {
+            assert_eq!(&payloads[id].job.spec, spec, "{backend}: assignment");
+            let record = store.job(*id).await.unwrap().unwrap();
+            assert_eq!(&record.job.spec, spec, "{backend}: the job's row");
+        }
+    }
+}
+
+#[tokio::test]
 async fn a_run_job_keeps_its_input_limits_and_result() {
     for (backend, store, _keep) in stores().await {
         let limits = pb::RunLimits {
@@ -198,10 +244,7 @@ async fn a_run_job_keeps_its_input_limits_and_result() {
             output_limit_bytes: Some(4096),
         };
         let run = NewJob {
-            kind: JobKind::Run,
-            problem_id: String::new(),
-            problem_version: 0,
-            run_limits: Some(limits),
+            spec: JobSpec::Run { limits },
             ..job()
         };
         let stdin: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
@@ -210,7 +253,6 @@ async fn a_run_job_keeps_its_input_limits_and_result() {
             Payload {
                 source: b"cat".to_vec(),
                 stdin: stdin.clone(),
-                console: None,
             },
         )]);
         let insert = Persist::InsertJob {
@@ -221,13 +263,13 @@ async fn a_run_job_keeps_its_input_limits_and_result() {
         };
         store.persist(&[&insert], &sources).await.unwrap();
         let back = store.unfinished().await.unwrap();
-        assert_eq!(back[0].job.run_limits, Some(limits), "{backend}");
+        assert_eq!(back[0].job.spec.limits(), Some(&limits), "{backend}");
         let payloads = store.assign_payloads(&[1]).await.unwrap();
         assert_eq!(
             payloads[&1].payload.stdin, stdin,
             "{backend}: input kept byte for byte"
         );
-        assert_eq!(payloads[&1].job.run_limits, Some(limits), "{backend}");
+        assert_eq!(payloads[&1].job.spec.limits(), Some(&limits), "{backend}");
         assert_eq!(store.run_result(1).await.unwrap(), None, "{backend}");
 
         let assigned = Persist::Assigned {
@@ -306,7 +348,7 @@ async fn a_run_job_keeps_its_input_limits_and_result() {
         };
         store.persist(&[&judge], &HashMap::new()).await.unwrap();
         let payloads = store.assign_payloads(&[2]).await.unwrap();
-        assert!(payloads[&2].payload.stdin.is_empty() && payloads[&2].job.run_limits.is_none());
+        assert!(payloads[&2].payload.stdin.is_empty() && payloads[&2].job.spec.limits().is_none());
         let types = store.offered_job_types().await.unwrap();
         assert_eq!(types, ["judge"], "{backend}: judge is known from the start");
         store.offer(&[], &["run".to_string()], 3).await.unwrap();

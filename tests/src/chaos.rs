@@ -341,7 +341,9 @@ async fn check(store: &Store, acked: &[(Sent, u64)], report: &mut ChaosReport) -
             continue;
         };
         let source = store.source(*id).await?;
-        if source != sent.source.as_bytes() || job.job.problem_id != "aplusb" {
+        if source != sent.source.as_bytes()
+            || job.job.spec.problem().map(|(p, _)| p) != Some("aplusb")
+        {
             report.lost += 1;
             report.findings.push(format!(
                 "job {id} holds another submission than {}",

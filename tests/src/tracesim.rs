@@ -256,14 +256,14 @@ pub fn run(trace: &Trace, policy: Policy, locality_wait_ms: i64) -> Outcome {
             Ev::Arrive(i) => {
                 let j = &trace.jobs[i];
                 let job = NewJob {
-                    kind: judge_common::job_kind::JobKind::Judge,
+                    spec: judge_scheduler::core::JobSpec::Judge {
+                        problem: format!("p{}", j.problem),
+                        version: 1,
+                        run_all_tests: false,
+                    },
                     language: "c".into(),
-                    problem_id: format!("p{}", j.problem),
-                    problem_version: 1,
-                    run_all_tests: false,
                     owner: "alice".into(),
                     request_id: None,
-                    run_limits: None,
                 };
                 core.apply(
                     Event::Submit {

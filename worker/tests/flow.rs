@@ -205,10 +205,8 @@ fn assign(problem: &pb::ProblemSpec, run_all_tests: bool) -> pb::Assign {
         attempt: 1,
         language: "fake".into(),
         source: b"source".to_vec(),
-        problem: Some(problem.clone()),
         run_all_tests,
-        run: None,
-        console: None,
+        spec: Some(pb::assign::Spec::Problem(problem.clone())),
     }
 }
 
@@ -557,15 +555,14 @@ async fn a_run_job_runs_once_on_its_input() {
     )
     .await;
     let mut job = assign(&s.problem, false);
-    job.problem = None;
-    job.run = Some(pb::RunInput {
+    job.spec = Some(pb::assign::Spec::Run(pb::RunInput {
         stdin: b"hello\n".to_vec(),
         limits: Some(pb::RunLimits {
             time_limit_ms: Some(1000),
             memory_limit_bytes: Some(64 << 20),
             output_limit_bytes: Some(1 << 20),
         }),
-    });
+    }));
     let report = |_u: Update| {};
     let (_cancel, rx) = watch::channel(false);
     let Outcome::Ran(result) = s.judge.judge(&job, &report, rx).await else {

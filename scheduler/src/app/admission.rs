@@ -6,7 +6,10 @@ use judge_common::job_kind::JobKind;
 use judge_common::pb;
 
 use super::{check_ident, App, AppError};
-use crate::core::{JobFiles, JobId, Millis};
+use std::sync::Arc;
+
+use crate::core::{JobId, JobSpec};
+use crate::live::catalog::ProblemVersion;
 
 /// A request id: optional, 1 to 64 printable ASCII characters.
 pub fn request_id(id: String) -> Result<Option<String>, AppError> {
@@ -49,14 +52,6 @@ pub fn submitted_kind(job_type: &str) -> Result<JobKind, AppError> {
     Ok(kind)
 }
 
-/// What admitting a submission takes, beside the request.
-pub struct Admitted {
-    pub version: u32,
-    pub files: JobFiles,
-    pub worst_case_ms: Millis,
-    pub run_limits: Option<pb::RunLimits>,
-}
-
 impl App {
     /// Some worker has offered `kind` and `language`, and the source is within bounds.
     pub(super) fn check_offer(
@@ -80,37 +75,32 @@ impl App {
         Ok(())
     }
 
-    /// A judge job: the problem's newest version (looked up once, here: the job keeps it),
-    /// its files and worst case.
+    /// A judge job: the problem's newest version, looked up once, here: the driver keeps it
+    /// for the job's assignments.
     pub(super) async fn judge_job(
         &self,
         problem_id: &str,
         stdin: &[u8],
         limits: Option<&pb::RunLimits>,
-    ) -> Result<Admitted, AppError> {
+        run_all_tests: bool,
+    ) -> Result<(JobSpec, Arc<ProblemVersion>), AppError> {
         check_ident("problem id", problem_id)?;
         if !stdin.is_empty() || limits.is_some() {
             return Err(AppError::invalid(
                 "stdin and limits are for run jobs; a judge job takes the problem's",
             ));
         }
-        let not_found = || AppError::NotFound(format!("problem {problem_id:?} not found"));
-        let version = self
-            .catalog
-            .latest(problem_id)
-            .await?
-            .ok_or_else(not_found)?;
         let problem = self
             .catalog
-            .version(problem_id, version)
+            .current(problem_id)
             .await?
-            .ok_or_else(not_found)?;
-        Ok(Admitted {
-            version,
-            files: problem.files.clone(),
-            worst_case_ms: problem.worst_case_ms,
-            run_limits: None,
-        })
+            .ok_or_else(|| AppError::NotFound(format!("problem {problem_id:?} not found")))?;
+        let spec = JobSpec::Judge {
+            problem: problem_id.to_string(),
+            version: problem.version,
+            run_all_tests,
+        };
+        Ok((spec, problem))
     }
 
     /// A run job: no problem, bounded input, limits within the scheduler's maxima, and the
@@ -119,7 +109,7 @@ impl App {
         &self,
         cmd: &super::SubmitJob,
         owner: &str,
-    ) -> Result<Admitted, AppError> {
+    ) -> Result<JobSpec, AppError> {
         if !cmd.problem.is_empty() {
             return Err(AppError::invalid(
                 "a run job has no problem: leave problem_id empty",
@@ -153,12 +143,7 @@ impl App {
                 b.max_run_bytes_per_token >> 10
             )));
         }
-        Ok(Admitted {
-            version: 0,
-            files: Vec::new().into(),
-            worst_case_ms: crate::core::deadline::run_worst_case_ms(&limits),
-            run_limits: Some(limits),
-        })
+        Ok(JobSpec::Run { limits })
     }
 
     /// Limits asked for, every field filled in, within the maxima.

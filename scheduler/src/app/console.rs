@@ -24,7 +24,7 @@ use super::watch::follow;
 use super::{App, AppError};
 use judge_common::console_bounds::{size_ok, MAX_INPUT, MAX_SIDE};
 
-use crate::core::{JobId, NewJob};
+use crate::core::{JobId, JobSpec, NewJob};
 use crate::driver::Payload;
 use crate::live::consoles::{Link, Up};
 use crate::live::tokens::Caller;
@@ -111,29 +111,20 @@ impl App {
         let (input_tx, input_rx) = mpsc::channel(DEPTH);
         let (up_tx, up_rx) = mpsc::channel(DEPTH);
         let job = NewJob {
-            kind: JobKind::Console,
+            spec: JobSpec::Console { spec },
             language: open.language,
-            problem_id: String::new(),
-            problem_version: 0,
-            run_all_tests: false,
             owner: who.token_name.clone(),
             request_id: None,
-            run_limits: spec.limits,
         };
-        let worst = crate::core::deadline::console_worst_case_ms(self.bounds.console.max_seconds);
         let payload = Payload {
             source: open.source,
             stdin: Vec::new(),
-            console: Some(spec),
         };
         let link = Link {
             input: input_rx,
             output: up_tx,
         };
-        let job_id = self
-            .driver
-            .submit(job, Vec::new().into(), worst, payload, Some(link))
-            .await??;
+        let job_id = self.driver.submit(job, None, payload, Some(link)).await??;
         let (tx, rx) = mpsc::channel(DEPTH);
         let relay = Relay {
             api: RelayApi {

@@ -65,12 +65,19 @@ fn nest_groups(flat: Vec<pb::GroupResult>) -> Vec<pb::GroupResult> {
 }
 
 fn view(r: JobRecord, tests: Vec<pb::TestResult>, groups: Vec<pb::GroupResult>) -> pb::Job {
+    let (problem_id, problem_version) = r
+        .job
+        .spec
+        .problem()
+        .map(|(p, v)| (p.to_string(), v))
+        .unwrap_or_default();
+    let job_type = r.job.kind().as_str().to_string();
     pb::Job {
         job_id: r.job_id,
-        problem_id: r.job.problem_id,
-        problem_version: r.job.problem_version,
+        problem_id,
+        problem_version,
         language: r.job.language,
-        job_type: r.job.kind.as_str().to_string(),
+        job_type,
         state: r.state as i32,
         verdict: r.verdict.unwrap_or(pb::Verdict::Unspecified) as i32,
         tests,
@@ -84,7 +91,7 @@ fn view(r: JobRecord, tests: Vec<pb::TestResult>, groups: Vec<pb::GroupResult>) 
         score: r.score,
         groups: nest_groups(groups),
         run: None,
-        run_limits: r.job.run_limits,
+        run_limits: r.job.spec.limits().cloned(),
         source: Vec::new(),
         io_expired_at_ms: r.io_expired_at,
     }
@@ -103,32 +110,27 @@ impl App {
         }
         let kind = submitted_kind(&cmd.job_type)?;
         self.check_offer(kind, &cmd.language, &cmd.source)?;
-        let admitted = match kind {
-            JobKind::Run => self.run_job(&cmd, &who.token_name).await?,
+        let (spec, problem) = match kind {
+            JobKind::Run => (self.run_job(&cmd, &who.token_name).await?, None),
             _ => {
-                self.judge_job(&cmd.problem, &cmd.stdin, cmd.limits.as_ref())
-                    .await?
+                let limits = cmd.limits.as_ref();
+                let (spec, problem) = self
+                    .judge_job(&cmd.problem, &cmd.stdin, limits, cmd.run_all_tests)
+                    .await?;
+                (spec, Some(problem))
             }
         };
         let job = NewJob {
-            kind,
+            spec,
             language: cmd.language,
-            problem_id: cmd.problem,
-            problem_version: admitted.version,
-            run_all_tests: cmd.run_all_tests,
             owner: who.token_name.clone(),
             request_id,
-            run_limits: admitted.run_limits,
         };
         let payload = crate::driver::Payload {
             source: cmd.source,
             stdin: cmd.stdin,
-            console: None,
         };
-        Ok(self
-            .driver
-            .submit(job, admitted.files, admitted.worst_case_ms, payload, None)
-            .await??)
+        Ok(self.driver.submit(job, problem, payload, None).await??)
     }
 
     /// The job, if it exists and the caller may see it.
@@ -147,7 +149,7 @@ impl App {
         let queued = record.state == pb::JobState::Queued;
         let tests = self.store.tests(id, record.attempt).await?;
         let groups = self.store.groups(id, record.attempt).await?;
-        let is_run = record.job.run_limits.is_some();
+        let is_run = record.job.spec.limits().is_some();
         let mut job = view(record, tests, groups);
         if is_run {
             job.run = self.store.run_result(id).await?;

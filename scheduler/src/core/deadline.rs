@@ -5,7 +5,18 @@
 
 use judge_common::pb;
 
-use super::{JobFiles, Millis};
+use super::{JobFiles, JobSpec, Millis};
+
+/// The longest an attempt of a job can take: a judge job's is its problem version's
+/// (`judged`, from [`worst_case_ms`], computed once per version), a run's and a console's
+/// follow from their own limits.
+pub fn attempt_worst_case_ms(spec: &JobSpec, judged: Millis) -> Millis {
+    match spec {
+        JobSpec::Judge { .. } => judged,
+        JobSpec::Run { limits } => run_worst_case_ms(limits),
+        JobSpec::Console { spec } => console_worst_case_ms(spec.max_seconds),
+    }
+}
 
 /// Download speed assumed for an attempt's deadline: slow, so that a worker on a poor link
 /// is not taken for a stuck one.

@@ -31,7 +31,12 @@ impl Core {
             let Some(job) = self.jobs.get(job_id) else {
                 continue;
             };
-            let key = (job.job.problem_id.clone(), job.job.problem_version);
+            let key = job
+                .job
+                .spec
+                .problem()
+                .map(|(p, v)| (p.to_string(), v))
+                .unwrap_or_default();
             let waiters = waiting.get(&key).copied().unwrap_or(0);
             // Wait for a warm worker only briefly (counted from when the job was first passed
             // over, not from when it was queued: queueing behind others is no reason to give

@@ -234,7 +234,7 @@ impl Core {
         let refused =
             if job.is_live() && !self.workers.iter().any(|(_, w)| routing::accepts(w, &job)) {
                 Some(SubmitError::NoWorker {
-                    kind: job.kind.as_str().to_string(),
+                    kind: job.kind().as_str().to_string(),
                     language: job.language.clone(),
                 })
             } else if self.jobs.queued_len() >= self.config.max_queued {

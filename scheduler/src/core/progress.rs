@@ -100,7 +100,7 @@ impl Core {
                 if cancelled {
                     self.finish(job_id, pb::JobState::Cancelled, None, message, now, out);
                 } else {
-                    let is_run = job.job.run_limits.is_some();
+                    let is_run = job.job.spec.limits().is_some();
                     let ending = match run {
                         // A run that ended has no verdict (a failed one is JE, without result).
                         Some(run) if is_run => JobEnd {

@@ -30,7 +30,7 @@ pub fn accepts(worker: &Worker, job: &NewJob) -> bool {
             .hello
             .job_types
             .iter()
-            .any(|t| t == job.kind.as_str())
+            .any(|t| t == job.kind().as_str())
         && worker.hello.languages.contains(&job.language)
 }
 
@@ -86,7 +86,7 @@ impl Warmth {
 
 /// Picks a worker for one job.
 pub fn choose(ask: &Ask<'_>, table: &WorkerTable) -> Choice {
-    let Some(offer) = table.offer(ask.job.kind.as_str(), &ask.job.language) else {
+    let Some(offer) = table.offer(ask.job.kind().as_str(), &ask.job.language) else {
         return Choice::None;
     };
     match ask.policy {
@@ -144,7 +144,7 @@ fn locality(ask: &Ask<'_>, table: &WorkerTable, offer: Offer) -> Choice {
 
 /// Total slots of the workers that take the job and hold all of its files.
 pub fn warm_slots(job: &NewJob, files: &JobFiles, table: &WorkerTable) -> u64 {
-    let Some(offer) = table.offer(job.kind.as_str(), &job.language) else {
+    let Some(offer) = table.offer(job.kind().as_str(), &job.language) else {
         return 0;
     };
     let warmth = Warmth::of(table, offer, files);
@@ -168,6 +168,7 @@ mod tests {
     use super::*;
     use crate::core::types::WorkerHello;
     use crate::core::workers::Worker;
+    use crate::core::JobSpec;
 
     /// A worker for a table: `(session, slots, running, last_assigned, cached files)`.
     type Spec<'a> = (SessionId, u32, u64, u64, &'a [&'a str]);
@@ -199,14 +200,14 @@ mod tests {
 
     fn job() -> NewJob {
         NewJob {
-            kind: judge_common::job_kind::JobKind::Judge,
+            spec: JobSpec::Judge {
+                problem: "p".into(),
+                version: 1,
+                run_all_tests: false,
+            },
             language: "c".into(),
-            problem_id: "p".into(),
-            problem_version: 1,
-            run_all_tests: false,
             owner: "alice".into(),
             request_id: None,
-            run_limits: None,
         }
     }
 

@@ -6,14 +6,14 @@ use super::*;
 
 fn job(lang: &str) -> NewJob {
     NewJob {
-        kind: judge_common::job_kind::JobKind::Judge,
+        spec: JobSpec::Judge {
+            problem: "aplusb".into(),
+            version: 1,
+            run_all_tests: false,
+        },
         language: lang.into(),
-        problem_id: "aplusb".into(),
-        problem_version: 1,
-        run_all_tests: false,
         owner: "alice".into(),
         request_id: None,
-        run_limits: None,
     }
 }
 
@@ -960,10 +960,12 @@ fn the_baseline_policies_ignore_locality() {
 
 fn console_job() -> NewJob {
     NewJob {
-        kind: judge_common::job_kind::JobKind::Console,
-        run_limits: Some(pb::RunLimits::default()),
-        problem_id: String::new(),
-        problem_version: 0,
+        spec: JobSpec::Console {
+            spec: pb::ConsoleSpec {
+                limits: Some(pb::RunLimits::default()),
+                ..Default::default()
+            },
+        },
         ..job("python3")
     }
 }

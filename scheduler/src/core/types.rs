@@ -32,30 +32,76 @@ pub enum Policy {
     Random,
 }
 
-/// A submission the API layer has validated and wants admitted.
+/// What a job is, with exactly what its kind needs: no field another kind leaves empty,
+/// nothing inferred from which options are set.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobSpec {
+    /// Judged on a problem's tests. The version is fixed when the job is admitted.
+    Judge {
+        problem: String,
+        version: u32,
+        /// Run every test even after a failure.
+        run_all_tests: bool,
+    },
+    /// One run on the submitter's input (which travels beside the job, as its source does,
+    /// never through the core), within these limits, every field set.
+    Run { limits: pb::RunLimits },
+    /// A live run on a terminal: its size, limits (every field set) and seconds.
+    Console { spec: pb::ConsoleSpec },
+}
+
+impl JobSpec {
+    /// The kind: routing goes by the offers of this kind.
+    pub fn kind(&self) -> JobKind {
+        match self {
+            JobSpec::Judge { .. } => JobKind::Judge,
+            JobSpec::Run { .. } => JobKind::Run,
+            JobSpec::Console { .. } => JobKind::Console,
+        }
+    }
+
+    /// A judge job's problem and version.
+    pub fn problem(&self) -> Option<(&str, u32)> {
+        match self {
+            JobSpec::Judge {
+                problem, version, ..
+            } => Some((problem, *version)),
+            _ => None,
+        }
+    }
+
+    /// A run's or a console's limits.
+    pub fn limits(&self) -> Option<&pb::RunLimits> {
+        match self {
+            JobSpec::Judge { .. } => None,
+            JobSpec::Run { limits } => Some(limits),
+            JobSpec::Console { spec } => spec.limits.as_ref(),
+        }
+    }
+}
+
+/// A submission the application layer has validated and wants admitted.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewJob {
-    /// What kind of job it is: routing goes by the offers of this kind.
-    pub kind: JobKind,
+    pub spec: JobSpec,
     pub language: String,
-    pub problem_id: String,
-    pub problem_version: u32,
-    pub run_all_tests: bool,
     /// The name of the token that submitted it: only it (and admins) may see or touch it.
     pub owner: String,
     /// The submitter's id for this submission: a retry with the same id from the same owner
     /// gets the same job.
     pub request_id: Option<String>,
-    /// `run` and `console` jobs: the limits, every field set (a run's input travels beside
-    /// the job, as its source does, never through the core).
-    pub run_limits: Option<pb::RunLimits>,
 }
 
 impl NewJob {
+    /// What kind of job it is.
+    pub fn kind(&self) -> JobKind {
+        self.spec.kind()
+    }
+
     /// A live job (a console): it runs once, on a worker connected when it is submitted,
     /// and is never queued again once it has started; losing its worker ends it.
     pub fn is_live(&self) -> bool {
-        self.kind == JobKind::Console
+        matches!(self.spec, JobSpec::Console { .. })
     }
 }
 

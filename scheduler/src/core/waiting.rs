@@ -12,7 +12,7 @@ impl Core {
         if job.state != pb::JobState::Queued {
             return None;
         }
-        let (kind, lang) = (job.job.kind.as_str(), &job.job.language);
+        let (kind, lang) = (job.job.kind().as_str(), &job.job.language);
         let workers: Vec<_> = self.workers.iter().map(|(_, w)| w).collect();
         if !workers
             .iter()

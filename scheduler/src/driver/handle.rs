@@ -3,11 +3,14 @@
 use judge_common::pb;
 use tokio::sync::{mpsc, oneshot};
 
+use std::sync::Arc;
+
 use super::{FeedSender, Input, Payload, Request};
 use crate::core::{
-    CancelError, Event, JobFiles, JobId, Millis, NewJob, Reply, SessionId, SubmitError,
-    WorkerHello, WorkerSnapshot,
+    CancelError, Event, JobId, Millis, NewJob, Reply, SessionId, SubmitError, WorkerHello,
+    WorkerSnapshot,
 };
+use crate::live::catalog::ProblemVersion;
 
 /// How callers reach the driver.
 #[derive(Clone)]
@@ -63,19 +66,18 @@ impl DriverHandle {
         rx.await.map_err(|_| DriverError::Gone)?
     }
 
-    /// Asks the core to admit `job`, which needs `files` and may take `worst_case_ms`.
+    /// Asks the core to admit `job`; a judge job brings its problem version (its files,
+    /// worst case and spec), looked up once by the caller.
     pub async fn submit(
         &self,
         job: NewJob,
-        files: JobFiles,
-        worst_case_ms: Millis,
+        problem: Option<Arc<ProblemVersion>>,
         payload: Payload,
         link: Option<crate::live::consoles::Link>,
     ) -> Result<Result<JobId, SubmitError>, DriverError> {
         let request = Request::Submit {
             job,
-            files,
-            worst_case_ms,
+            problem,
             payload,
             link,
         };

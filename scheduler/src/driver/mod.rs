@@ -21,20 +21,21 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use judge_common::job_kind::JobKind;
 use judge_common::pb;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::core::deadline::attempt_worst_case_ms;
 use crate::core::{
-    Attempt, Command, Core, Effect, Event, JobFiles, JobId, Millis, NewJob, Persist, Reply,
+    Attempt, Command, Core, Effect, Event, JobFiles, JobId, JobSpec, NewJob, Persist, Reply,
     RequestId, SessionId, WorkerHello,
 };
-use crate::live::catalog::Catalog;
+use crate::live::catalog::{Catalog, ProblemVersion};
 use crate::live::consoles::{Consoles, Link};
 use crate::live::watch::WatchHub;
 pub use crate::store::Payload;
 use crate::store::{Store, StoreError};
 use clock::{SharedClock, SystemClock};
+use recovery::Rebuilt;
 use tracing::Instrument;
 
 /// The scheduler's clock: the wall clock, or one a test moves by hand.
@@ -75,14 +76,23 @@ pub enum ToWorker {
 pub struct Assignment {
     pub job_id: JobId,
     pub attempt: Attempt,
-    pub job: NewJob,
+    pub language: String,
     pub source: Vec<u8>,
-    /// A judge job's problem.
-    pub problem: Option<Arc<pb::ProblemSpec>>,
-    /// A run job's input and limits.
-    pub run: Option<pb::RunInput>,
-    /// A console's terminal and limits.
-    pub console: Option<pb::ConsoleSpec>,
+    pub work: Work,
+}
+
+/// What the worker does for a job, by its kind.
+#[derive(Debug, Clone)]
+pub enum Work {
+    /// Judge on the problem version's tests.
+    Judge {
+        problem: Arc<pb::ProblemSpec>,
+        run_all_tests: bool,
+    },
+    /// Run once on this input, within these limits.
+    Run(pb::RunInput),
+    /// Run live on a terminal.
+    Console(pb::ConsoleSpec),
 }
 
 /// The sending half of a worker's feed.
@@ -92,8 +102,9 @@ pub type FeedSender = mpsc::Sender<ToWorker>;
 pub enum Request {
     Submit {
         job: NewJob,
-        files: JobFiles,
-        worst_case_ms: Millis,
+        /// A judge job's problem version, looked up once by the caller: the driver keeps it
+        /// for the job's assignments.
+        problem: Option<Arc<ProblemVersion>>,
         payload: Payload,
         /// A console's channels, registered once the core admits it.
         link: Option<Link>,
@@ -149,6 +160,11 @@ pub struct Driver {
     sources: HashMap<RequestId, Payload>,
     /// Consoles' channels, by request, until the core admits them.
     links: HashMap<RequestId, Link>,
+    /// This batch's judge submissions' problem versions, by request, until admitted.
+    admitting: HashMap<RequestId, Arc<ProblemVersion>>,
+    /// The problem version of every unfinished judge job, from its submission (or the
+    /// last rebuild) to its end: what its assignments carry, with no second lookup.
+    problems: HashMap<JobId, Arc<ProblemVersion>>,
     consoles: Consoles,
     metrics: crate::live::metrics::Metrics,
     next_req: RequestId,
@@ -162,7 +178,7 @@ pub struct Driver {
 
 impl Driver {
     pub fn new(
-        core: Core,
+        rebuilt: Rebuilt,
         store: Store,
         catalog: Catalog,
         hub: WatchHub,
@@ -171,7 +187,7 @@ impl Driver {
         config: DriverConfig,
     ) -> Self {
         Driver {
-            core,
+            core: rebuilt.core,
             store,
             catalog,
             hub,
@@ -181,11 +197,13 @@ impl Driver {
             pending: HashMap::new(),
             sources: HashMap::new(),
             links: HashMap::new(),
+            admitting: HashMap::new(),
+            problems: rebuilt.problems,
             consoles,
             metrics: crate::live::metrics::Metrics::default(),
             next_req: 1,
             next_session: 1,
-            internal: Vec::new(),
+            internal: rebuilt.first,
             clock: Arc::new(SystemClock),
         }
     }
@@ -199,12 +217,6 @@ impl Driver {
     /// Counts into `metrics` (shared with `/metrics`).
     pub fn with_metrics(mut self, metrics: crate::live::metrics::Metrics) -> Self {
         self.metrics = metrics;
-        self
-    }
-
-    /// Events to apply before the first input, e.g. recovered jobs that cannot run.
-    pub fn with_events(mut self, events: Vec<Event>) -> Self {
-        self.internal.extend(events);
         self
     }
 
@@ -255,7 +267,10 @@ impl Driver {
             tracing::trace!(?event, "event");
             effects.extend(self.core.apply(event, now));
         }
-        self.carry_out(effects).await
+        let done = self.carry_out(effects).await;
+        // A submission the core refused keeps nothing.
+        self.admitting.clear();
+        done
     }
 
     /// Turns an input into a core event, parking its reply channel.
@@ -270,11 +285,18 @@ impl Driver {
         match request {
             Request::Submit {
                 job,
-                files,
-                worst_case_ms,
+                problem,
                 payload,
                 link,
             } => {
+                let (files, judged) = match &problem {
+                    Some(p) => (p.files.clone(), p.worst_case_ms),
+                    None => (JobFiles::default(), 0),
+                };
+                let worst_case_ms = attempt_worst_case_ms(&job.spec, judged);
+                if let Some(p) = problem {
+                    self.admitting.insert(req, p);
+                }
                 self.sources.insert(req, payload);
                 if let Some(link) = link {
                     self.links.insert(req, link);
@@ -351,7 +373,10 @@ impl Driver {
         };
         for effect in effects {
             match effect {
-                Effect::Persist(Persist::Finished { job_id, .. }) => self.consoles.remove(job_id),
+                Effect::Persist(Persist::Finished { job_id, .. }) => {
+                    self.consoles.remove(job_id);
+                    self.problems.remove(&job_id);
+                }
                 Effect::Persist(Persist::Event(ev)) => {
                     self.observe(&ev);
                     tracing::debug!(
@@ -368,7 +393,7 @@ impl Driver {
                         Command::Assign { job_id, attempt } => {
                             match self.assignment(&mut payloads, job_id, attempt).await? {
                                 Some(a) => {
-                                    if a.console.is_some() {
+                                    if matches!(a.work, Work::Console(_)) {
                                         self.consoles.assigned(job_id, session, attempt);
                                     }
                                     ToWorker::Assign(Box::new(a))
@@ -406,6 +431,7 @@ impl Driver {
         tracing::error!(%why, "the disk is full: refusing the batch and rebuilding from the store");
         self.sources.clear();
         self.links.clear();
+        self.admitting.clear();
         for (_, pending) in self.pending.drain() {
             let _ = pending.send(Err(DriverError::DiskFull(why.clone())));
         }
@@ -417,15 +443,16 @@ impl Driver {
             self.sessions.close(session);
         }
         let config = self.core.config().clone();
-        let (core, abandoned) = crate::driver::recovery::rebuild(
+        let rebuilt = crate::driver::recovery::rebuild(
             &self.store,
             &self.catalog,
             config,
             self.clock.now_ms(),
         )
         .await?;
-        self.core = core;
-        self.internal = abandoned;
+        self.core = rebuilt.core;
+        self.internal = rebuilt.first;
+        self.problems = rebuilt.problems;
         Ok(())
     }
 
@@ -446,48 +473,52 @@ impl Driver {
         let span = tracing::info_span!("attempt", job_id, attempt);
         let language = &p.job.language;
         // What the worker gets besides the source, by the job's kind.
-        let (problem, run, console) = match p.job.kind {
-            JobKind::Console => {
-                let Some(console) = p.payload.console else {
-                    self.abandon(job_id, "the console was stored without its terminal".into());
-                    return Ok(None);
-                };
+        let work = match p.job.spec {
+            JobSpec::Console { spec } => {
                 span.in_scope(|| tracing::debug!(%language, "assigning a console"));
-                (None, None, Some(console))
+                Work::Console(spec)
             }
-            JobKind::Run => {
-                let Some(limits) = p.job.run_limits else {
-                    self.abandon(job_id, "the run job was stored without its limits".into());
-                    return Ok(None);
-                };
+            JobSpec::Run { limits } => {
                 span.in_scope(|| tracing::debug!(%language, "assigning a run"));
-                let input = pb::RunInput {
+                Work::Run(pb::RunInput {
                     stdin: p.payload.stdin,
                     limits: Some(limits),
-                };
-                (None, Some(input), None)
+                })
             }
-            JobKind::Judge => {
-                let (id, version) = (&p.job.problem_id, p.job.problem_version);
-                let Some(problem) = self.catalog.version(id, version).await? else {
-                    span.in_scope(|| {
-                        tracing::warn!(problem = %id, version, "problem version gone; abandoning the job")
-                    });
-                    self.abandon(job_id, crate::live::catalog::gone_message(id, version));
-                    return Ok(None);
+            JobSpec::Judge {
+                problem: id,
+                version,
+                run_all_tests,
+            } => {
+                let held = self.problems.get(&job_id).cloned();
+                let problem = match held {
+                    Some(v) => v,
+                    // Every judge job's version is held from its submission or the last
+                    // rebuild; should one be missing, the catalog still has it.
+                    None => match self.catalog.version(&id, version).await? {
+                        Some(v) => v,
+                        None => {
+                            span.in_scope(|| {
+                                tracing::warn!(problem = %id, version, "problem version gone; abandoning the job")
+                            });
+                            self.abandon(job_id, crate::live::catalog::gone_message(&id, version));
+                            return Ok(None);
+                        }
+                    },
                 };
                 span.in_scope(|| tracing::debug!(problem = %id, version, "assigning"));
-                (Some(problem.spec.clone()), None, None)
+                Work::Judge {
+                    problem: problem.spec.clone(),
+                    run_all_tests,
+                }
             }
         };
         Ok(Some(Assignment {
             job_id,
             attempt,
-            job: p.job,
+            language: p.job.language,
             source: p.payload.source,
-            problem,
-            run,
-            console,
+            work,
         }))
     }
 
@@ -520,8 +551,13 @@ impl Driver {
     }
 
     fn answer(&mut self, req: RequestId, reply: Reply) {
-        if let (Some(link), Reply::Submitted(Ok(job_id))) = (self.links.remove(&req), &reply) {
-            self.consoles.admitted(*job_id, link);
+        if let Reply::Submitted(Ok(job_id)) = &reply {
+            if let Some(link) = self.links.remove(&req) {
+                self.consoles.admitted(*job_id, link);
+            }
+            if let Some(problem) = self.admitting.remove(&req) {
+                self.problems.insert(*job_id, problem);
+            }
         }
         let Some(pending) = self.pending.remove(&req) else {
             return;

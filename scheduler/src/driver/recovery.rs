@@ -4,38 +4,49 @@
 //! and built again from the unfinished jobs. Only reads happen here, which is what lets the
 //! scheduler start (and carry on) on a full disk.
 
-use crate::core::{Core, CoreConfig, Event, Millis};
-use crate::live::catalog::{gone_message, Catalog};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::core::deadline::attempt_worst_case_ms;
+use crate::core::{Core, CoreConfig, Event, JobId, Millis};
+use crate::live::catalog::{gone_message, Catalog, ProblemVersion};
 use crate::store::{Store, StoreError};
 
-/// A core holding every unfinished job of the store, and the events to apply first: jobs
-/// whose problem version is gone, which end as judge errors once the driver runs instead of
-/// keeping the scheduler from starting, and whatever the core's own rules end at a restart.
+/// What a driver starts from.
+pub struct Rebuilt {
+    /// Every unfinished job of the store.
+    pub core: Core,
+    /// Events to apply first: jobs whose problem version is gone, which end as judge errors
+    /// once the driver runs instead of keeping the scheduler from starting, and whatever the
+    /// core's own rules end at a restart.
+    pub first: Vec<Event>,
+    /// The problem version of each unfinished judge job, looked up once here.
+    pub problems: HashMap<JobId, Arc<ProblemVersion>>,
+}
+
+/// Builds the core again from the store's unfinished jobs.
 pub async fn rebuild(
     store: &Store,
     catalog: &Catalog,
     config: CoreConfig,
     now: Millis,
-) -> Result<(Core, Vec<Event>), StoreError> {
+) -> Result<Rebuilt, StoreError> {
     let mut unfinished = store.unfinished().await?;
-    let mut abandoned = Vec::new();
+    let mut first = Vec::new();
+    let mut problems = HashMap::new();
     for job in &mut unfinished {
-        if job.job.is_live() {
-            // The core ends it (`Core::recover`): no files to look up.
+        let Some((id, version)) = job.job.spec.problem() else {
+            // A run or a console needs no files; its worst case follows from its spec.
+            job.worst_case_ms = attempt_worst_case_ms(&job.job.spec, 0);
             continue;
-        }
-        if let Some(limits) = &job.job.run_limits {
-            // A run job needs no files; its worst case follows from its limits.
-            job.worst_case_ms = crate::core::deadline::run_worst_case_ms(limits);
-            continue;
-        }
-        let (id, version) = (&job.job.problem_id, job.job.problem_version);
+        };
         match catalog.version(id, version).await? {
             Some(v) => {
                 job.files = v.files.clone();
                 job.worst_case_ms = v.worst_case_ms;
+                problems.insert(job.job_id, v);
             }
-            None => abandoned.push(Event::Abandon {
+            None => first.push(Event::Abandon {
                 job_id: job.job_id,
                 reason: gone_message(id, version),
             }),
@@ -45,7 +56,11 @@ pub async fn rebuild(
         unfinished = unfinished.len(),
         "state rebuilt from the store"
     );
-    let (core, first) = Core::recover(config, store.max_job_id().await?, unfinished, now);
-    abandoned.extend(first);
-    Ok((core, abandoned))
+    let (core, ended) = Core::recover(config, store.max_job_id().await?, unfinished, now);
+    first.extend(ended);
+    Ok(Rebuilt {
+        core,
+        first,
+        problems,
+    })
 }

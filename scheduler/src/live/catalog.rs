@@ -20,6 +20,7 @@ use crate::store::{Result, Store, StoreError};
 /// One stored version of a problem.
 #[derive(Debug)]
 pub struct ProblemVersion {
+    pub version: u32,
     pub spec: Arc<pb::ProblemSpec>,
     pub files: JobFiles,
     /// The longest an attempt can take (see [`worst_case_ms`]).
@@ -88,6 +89,14 @@ impl Catalog {
         Ok(found)
     }
 
+    /// The newest version of problem `id`, if it exists: what a new job is judged on.
+    pub async fn current(&self, id: &str) -> Result<Option<Arc<ProblemVersion>>> {
+        match self.latest(id).await? {
+            Some(version) => self.version(id, version).await,
+            None => Ok(None),
+        }
+    }
+
     /// A version of a problem; `None` if the store no longer has it (pruned) and it was not
     /// cached.
     pub async fn version(&self, id: &str, version: u32) -> Result<Option<Arc<ProblemVersion>>> {
@@ -107,6 +116,7 @@ impl Catalog {
         };
         let files = job_files(&spec);
         let entry = Arc::new(ProblemVersion {
+            version,
             worst_case_ms: worst_case_ms(&spec, &files),
             files,
             spec: Arc::new(spec),

@@ -57,10 +57,10 @@ impl JobTally {
                 let state = state_str(S::Queued);
                 inner
                     .unfinished
-                    .insert(*job_id, (job.kind.as_str().to_string(), state));
+                    .insert(*job_id, (job.kind().as_str().to_string(), state));
                 *inner
                     .counts
-                    .entry((job.kind.as_str().to_string(), state, String::new()))
+                    .entry((job.kind().as_str().to_string(), state, String::new()))
                     .or_default() += 1;
                 return;
             }
@@ -125,14 +125,14 @@ mod tests {
             [(7, "judge".into(), pb::JobState::Running)],
         );
         let job = NewJob {
-            kind: judge_common::job_kind::JobKind::Judge,
+            spec: crate::core::JobSpec::Judge {
+                problem: "p".into(),
+                version: 1,
+                run_all_tests: false,
+            },
             language: "c".into(),
-            problem_id: "p".into(),
-            problem_version: 1,
-            run_all_tests: false,
             owner: "o".into(),
             request_id: None,
-            run_limits: None,
         };
         t.apply(&Persist::InsertJob {
             job_id: 8,

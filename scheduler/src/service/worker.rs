@@ -15,7 +15,7 @@ use tracing::Instrument;
 use super::caller;
 use super::worker_input::{event_from, hello_from};
 use crate::core::{Event, JobProgress, SessionId};
-use crate::driver::{DriverHandle, Sessions, ToWorker};
+use crate::driver::{DriverHandle, Sessions, ToWorker, Work};
 use crate::store::blobs::{is_sha256, BlobStore};
 use crate::store::NameClaim;
 
@@ -122,16 +122,25 @@ fn to_wire(msg: ToWorker) -> Result<pb::WorkerCommand, Status> {
                 .map(|(job_id, attempt)| pb::RunningAttempt { job_id, attempt })
                 .collect(),
         }),
-        ToWorker::Assign(a) => C::Assign(pb::Assign {
-            job_id: a.job_id,
-            attempt: a.attempt,
-            language: a.job.language,
-            source: a.source,
-            problem: a.problem.map(|p| (*p).clone()),
-            run_all_tests: a.job.run_all_tests,
-            run: a.run,
-            console: a.console,
-        }),
+        ToWorker::Assign(a) => {
+            use pb::assign::Spec;
+            let (spec, run_all_tests) = match a.work {
+                Work::Judge {
+                    problem,
+                    run_all_tests,
+                } => (Spec::Problem((*problem).clone()), run_all_tests),
+                Work::Run(input) => (Spec::Run(input), false),
+                Work::Console(console) => (Spec::Console(console), false),
+            };
+            C::Assign(pb::Assign {
+                job_id: a.job_id,
+                attempt: a.attempt,
+                language: a.language,
+                source: a.source,
+                run_all_tests,
+                spec: Some(spec),
+            })
+        }
         ToWorker::Cancel { job_id, attempt } => C::Cancel(pb::Cancel { job_id, attempt }),
         ToWorker::Drain => C::Drain(pb::Drain {}),
         ToWorker::Closed { reason } => {

@@ -20,7 +20,7 @@ use sqlx::Any;
 
 use super::jobs::{state_str, Payload};
 use super::Result;
-use crate::core::{JobId, Persist, RequestId};
+use crate::core::{JobId, JobSpec, Persist, RequestId};
 
 /// Most parameters per statement: far below both databases' limits, and few enough that
 /// binding stays cheap (SQLite finds each parameter's name by a linear scan, so binding a
@@ -217,29 +217,39 @@ async fn write_phase(
         |q, c| match c {
             Persist::InsertJob { job_id, req, job, at } => {
                 let payload = sources.get(req);
+                // Each kind's own columns; the others stay empty.
+                let (problem, version, run_all) = match &job.spec {
+                    JobSpec::Judge {
+                        problem,
+                        version,
+                        run_all_tests,
+                    } => (problem.clone(), *version, *run_all_tests),
+                    _ => (String::new(), 0, false),
+                };
+                let console = match &job.spec {
+                    JobSpec::Console { spec } => Some(spec.encode_to_vec()),
+                    _ => None,
+                };
+                let limits = job.spec.limits();
                 q.bind(*job_id as i64)
-                    .bind(job.kind.as_str())
+                    .bind(job.kind().as_str())
                     .bind(job.language.clone())
-                    .bind(job.problem_id.clone())
-                    .bind(i64::from(job.problem_version))
-                    .bind(i64::from(job.run_all_tests))
+                    .bind(problem)
+                    .bind(i64::from(version))
+                    .bind(i64::from(run_all))
                     .bind(payload.map(|p| p.source.clone()).unwrap_or_default())
                     .bind(*at)
                     .bind("queued")
                     .bind(job.owner.clone())
                     .bind(job.request_id.clone())
-                    // A run job's input, even an empty one; none for a judge job.
+                    // A run job's (or console's) input, even an empty one; none for a judge job.
                     .bind(
-                        job.run_limits
+                        limits
                             .is_some()
                             .then(|| payload.map(|p| p.stdin.clone()).unwrap_or_default()),
                     )
-                    .bind(job.run_limits.as_ref().map(|l| l.encode_to_vec()))
-                    .bind(
-                        payload
-                            .and_then(|p| p.console.as_ref())
-                            .map(|c| c.encode_to_vec()),
-                    )
+                    .bind(limits.map(|l| l.encode_to_vec()))
+                    .bind(console)
             }
             _ => q,
         },

@@ -11,7 +11,8 @@ use prost::Message;
 use sqlx::any::AnyRow;
 
 use super::{col, Result, Store, StoreError};
-use crate::core::{JobId, NewJob, RecoveredJob};
+use crate::core::{JobId, JobSpec, NewJob, RecoveredJob};
+use judge_common::job_kind::JobKind;
 
 /// A job as the API shows it.
 #[derive(Debug, Clone)]
@@ -91,7 +92,7 @@ fn parse_verdict(s: &str) -> Result<pb::Verdict> {
 
 const JOB_COLUMNS: &str = "id, job_type, language, problem_id, problem_version, run_all_tests, \
      state, verdict, message, attempt, worker, submitted_at, finished_at, owner, request_id, score, \
-     run_limits, io_expired_at";
+     run_limits, console, io_expired_at";
 
 /// What a submission brings besides its settings: kept beside the job, never in the core.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -99,8 +100,6 @@ pub struct Payload {
     pub source: Vec<u8>,
     /// A `run` job's standard input (empty for a judge job).
     pub stdin: Vec<u8>,
-    /// A `console` job's terminal and limits.
-    pub console: Option<pb::ConsoleSpec>,
 }
 
 /// A stored protobuf column, decoded.
@@ -118,23 +117,48 @@ pub(super) fn decoded<M: Message + Default>(
         .transpose()
 }
 
+/// A row without what its kind needs (written by no version of this scheduler).
+fn lacks(what: &str) -> StoreError {
+    StoreError::Corrupt {
+        table: "jobs",
+        detail: format!("a job row without its {what}"),
+    }
+}
+
+/// What the job is, from its kind's columns: a run's limits, a console's terminal.
+fn job_spec(r: &AnyRow) -> Result<JobSpec> {
+    let t = "jobs";
+    let kind: JobKind = col::<String>(r, t, "job_type")?.parse().map_err(
+        |e: judge_common::job_kind::UnknownKind| StoreError::Corrupt {
+            table: "jobs",
+            detail: e.to_string(),
+        },
+    )?;
+    Ok(match kind {
+        JobKind::Judge => JobSpec::Judge {
+            problem: col(r, t, "problem_id")?,
+            version: u32::try_from(col::<i64>(r, t, "problem_version")?)
+                .map_err(|_| lacks("problem version (out of range)"))?,
+            run_all_tests: col::<i64>(r, t, "run_all_tests")? != 0,
+        },
+        JobKind::Run => JobSpec::Run {
+            limits: decoded(col(r, t, "run_limits")?, "run_limits")?
+                .ok_or_else(|| lacks("run limits"))?,
+        },
+        JobKind::Console => JobSpec::Console {
+            spec: decoded(col(r, t, "console")?, "console")?.ok_or_else(|| lacks("terminal"))?,
+        },
+    })
+}
+
 /// The settings of a job row (the columns every job query selects).
 fn new_job(r: &AnyRow) -> Result<NewJob> {
     let t = "jobs";
     Ok(NewJob {
-        kind: col::<String>(r, t, "job_type")?.parse().map_err(
-            |e: judge_common::job_kind::UnknownKind| StoreError::Corrupt {
-                table: "jobs",
-                detail: e.to_string(),
-            },
-        )?,
+        spec: job_spec(r)?,
         language: col(r, t, "language")?,
-        problem_id: col(r, t, "problem_id")?,
-        problem_version: col::<i64>(r, t, "problem_version")? as u32,
-        run_all_tests: col::<i64>(r, t, "run_all_tests")? != 0,
         owner: col(r, t, "owner")?,
         request_id: col(r, t, "request_id")?,
-        run_limits: decoded(col(r, t, "run_limits")?, "run_limits")?,
     })
 }
 
@@ -460,7 +484,6 @@ impl Store {
                 let payload = Payload {
                     source: col(&r, t, "source")?,
                     stdin: stdin.unwrap_or_default(),
-                    console: decoded(col(&r, t, "console")?, "console")?,
                 };
                 out.insert(
                     id,

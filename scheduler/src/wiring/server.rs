@@ -122,7 +122,7 @@ pub async fn start(
     let catalog = Catalog::new(store.clone());
     // The one clock of this scheduler: the driver, the services, recovery and the gc read it.
     let clock: SharedClock = std::sync::Arc::new(SystemClock);
-    let (core, abandoned) =
+    let rebuilt =
         crate::driver::recovery::rebuild(&store, &catalog, opts.core.clone(), clock.now_ms())
             .await?;
     tracing::info!(epoch, "recovered state from the store");
@@ -147,7 +147,7 @@ pub async fn start(
         max_batch: 1024,
     };
     let (driver, driver_task) = Driver::new(
-        core,
+        rebuilt,
         store.clone(),
         catalog.clone(),
         hub.clone(),
@@ -155,7 +155,6 @@ pub async fn start(
         consoles.clone(),
         driver_config,
     )
-    .with_events(abandoned)
     .with_metrics(metrics.clone())
     .with_clock(clock.clone())
     .spawn(8192);

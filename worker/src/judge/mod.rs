@@ -185,10 +185,14 @@ impl Judge {
             .work_dir
             .join("jobs")
             .join(format!("{}-{}", assign.job_id, assign.attempt));
-        let outcome = match (&assign.run, &assign.console) {
-            (Some(input), _) => self.run_in(&dir, assign, input, report, cancel).await,
-            (None, Some(spec)) => self.console_in(&dir, assign, spec, report, cancel).await,
-            (None, None) => self.judge_in(&dir, assign, report, cancel).await,
+        use pb::assign::Spec;
+        let outcome = match &assign.spec {
+            Some(Spec::Problem(problem)) => {
+                self.judge_in(&dir, assign, problem, report, cancel).await
+            }
+            Some(Spec::Run(input)) => self.run_in(&dir, assign, input, report, cancel).await,
+            Some(Spec::Console(spec)) => self.console_in(&dir, assign, spec, report, cancel).await,
+            None => judge_error("an assignment without its job (a problem, a run or a console)"),
         };
         let _ = tokio::fs::remove_dir_all(&dir).await;
         outcome
@@ -198,14 +202,12 @@ impl Judge {
         &self,
         dir: &std::path::Path,
         assign: &pb::Assign,
+        problem: &pb::ProblemSpec,
         report: &(dyn Fn(Update) + Send + Sync),
         cancel: watch::Receiver<bool>,
     ) -> Outcome {
         let Some(lang) = self.languages.get(&assign.language) else {
             return judge_error(format!("this worker has no language {:?}", assign.language));
-        };
-        let Some(problem) = assign.problem.as_ref() else {
-            return judge_error("assignment without a problem");
         };
         let limits = match ProblemLimits::of(problem) {
             Ok(l) => l,
