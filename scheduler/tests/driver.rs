@@ -1,24 +1,31 @@
 //! The driver on a real SQLite file, with a clock the test moves by hand: an assignment
 //! leaves for its worker only once its job is committed (persist, then send); after a
 //! restart the job is rebuilt from the store, waits its grace for its worker, then goes out
-//! again; an attempt past its worst case, by the injected clock, is taken back.
+//! again; an attempt past its worst case, by the injected clock, is taken back. Through the
+//! driver's storage seam, a real store that refuses a batch on command: a full disk refuses
+//! the batch's requests and sends nothing, any other failure stops the driver sending
+//! nothing, and a restart goes on.
 
 mod common;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use judge_common::pb;
 use judge_common::problem::build_manifest;
-use judge_scheduler::core::{CoreConfig, JobId, JobSpec, NewJob, WorkerHello};
+use judge_scheduler::core::{
+    CoreConfig, JobId, JobSpec, NewJob, Persist, RecoveredJob, RequestId, SubmitError, WorkerHello,
+};
 use judge_scheduler::driver::clock::{Clock, ManualClock};
 use judge_scheduler::driver::{
-    recovery, Driver, DriverConfig, DriverHandle, Payload, Sessions, ToWorker,
+    recovery, storage::Storage, Driver, DriverConfig, DriverError, DriverHandle, Payload, Sessions,
+    ToWorker,
 };
 use judge_scheduler::live::catalog::Catalog;
 use judge_scheduler::live::consoles::Consoles;
 use judge_scheduler::live::watch::WatchHub;
-use judge_scheduler::store::Store;
+use judge_scheduler::store::{AssignPayload, Store, StoreError};
 use tokio::sync::mpsc;
 
 /// Long enough for anything this test waits on; a failure says what it waited for.
@@ -44,8 +51,18 @@ async fn store_with_problem(dir: &std::path::Path) -> Store {
 
 /// A driver rebuilt from `store` (as at start), reading time from `clock`.
 async fn start(store: &Store, config: CoreConfig, clock: Arc<ManualClock>) -> Running {
+    start_on(store.clone(), store, config, clock).await
+}
+
+/// A driver on `storage` (in front of `store`, whose problems the catalog reads).
+async fn start_on(
+    storage: impl Storage,
+    store: &Store,
+    config: CoreConfig,
+    clock: Arc<ManualClock>,
+) -> Running {
     let catalog = Catalog::new(store.clone());
-    let rebuilt = recovery::rebuild(store, &catalog, config, clock.now_ms())
+    let rebuilt = recovery::rebuild(&storage, &catalog, config, clock.now_ms())
         .await
         .unwrap();
     let driver_config = DriverConfig {
@@ -56,7 +73,7 @@ async fn start(store: &Store, config: CoreConfig, clock: Arc<ManualClock>) -> Ru
     };
     let (handle, task) = Driver::new(
         rebuilt,
-        store.clone(),
+        storage,
         catalog,
         WatchHub::default(),
         Sessions::default(),
@@ -87,6 +104,14 @@ async fn connect(d: &DriverHandle) -> mpsc::Receiver<ToWorker> {
 }
 
 async fn submit(d: &DriverHandle, store: &Store) -> JobId {
+    try_submit(d, store).await.unwrap().unwrap()
+}
+
+/// Submits a judge job of problem `p`: the driver's answer.
+async fn try_submit(
+    d: &DriverHandle,
+    store: &Store,
+) -> Result<Result<JobId, SubmitError>, DriverError> {
     let catalog = Catalog::new(store.clone());
     let p = catalog.version("p", 1).await.unwrap().unwrap();
     let job = NewJob {
@@ -103,10 +128,7 @@ async fn submit(d: &DriverHandle, store: &Store) -> JobId {
         source: b"int main(void) { return 0; }\n".to_vec(),
         ..Default::default()
     };
-    d.submit(job, Some(p), payload, None)
-        .await
-        .unwrap()
-        .unwrap()
+    d.submit(job, Some(p), payload, None).await
 }
 
 /// The next assignment on the feed (other commands, a cancel say, are passed over).
@@ -121,6 +143,15 @@ async fn next_assignment(feed: &mut mpsc::Receiver<ToWorker>) -> (JobId, u32) {
         }
     });
     found.await.expect("an assignment within 20 s")
+}
+
+/// Attempt `attempt` of job `id` comes on the feed, and the store has it assigned.
+async fn goes_out(feed: &mut mpsc::Receiver<ToWorker>, store: &Store, id: JobId, attempt: u32) {
+    assert_eq!(next_assignment(feed).await, (id, attempt));
+    stored(store, id, "assigned", |s, a| {
+        s == pb::JobState::Assigned && a == attempt
+    })
+    .await;
 }
 
 /// Waits until the stored job satisfies `pred`.
@@ -168,11 +199,7 @@ async fn an_assignment_leaves_after_its_commit_and_a_restart_rebuilds_the_job() 
     // ...then it is queued again, and goes to the worker that connects.
     stored(&store, id, "queued again", |s, _| s == pb::JobState::Queued).await;
     let mut feed = connect(&d.handle).await;
-    assert_eq!(next_assignment(&mut feed).await, (id, 2));
-    stored(&store, id, "assigned again", |s, a| {
-        s == pb::JobState::Assigned && a == 2
-    })
-    .await;
+    goes_out(&mut feed, &store, id, 2).await;
 }
 
 #[tokio::test]
@@ -205,4 +232,132 @@ async fn an_attempt_past_its_worst_case_by_the_clock_is_taken_back() {
     clock.advance(worst + config.attempt_slack_ms + 1);
     assert_eq!(next_assignment(&mut feed).await, (id, 2));
     stored(&store, id, "on attempt 2", |_, a| a == 2).await;
+}
+
+/// A real store that refuses the next batch with the error it is given, as a full disk or
+/// a database locked past the store's patience would.
+#[derive(Clone)]
+struct Faulty {
+    inner: Store,
+    next: Arc<std::sync::Mutex<Option<StoreError>>>,
+}
+
+impl Faulty {
+    fn new(inner: Store) -> Self {
+        Faulty {
+            inner,
+            next: Default::default(),
+        }
+    }
+
+    fn fail_next(&self, e: StoreError) {
+        *self.next.lock().unwrap() = Some(e);
+    }
+}
+
+impl Storage for Faulty {
+    async fn persist(
+        &self,
+        changes: &[&Persist],
+        sources: &HashMap<RequestId, Payload>,
+    ) -> Result<(), StoreError> {
+        let refusal = self.next.lock().unwrap().take();
+        match refusal {
+            Some(e) => Err(e),
+            None => self.inner.persist(changes, sources).await,
+        }
+    }
+
+    async fn assign_payloads(
+        &self,
+        ids: &[JobId],
+    ) -> Result<HashMap<JobId, AssignPayload>, StoreError> {
+        self.inner.assign_payloads(ids).await
+    }
+
+    async fn unfinished(&self) -> Result<Vec<RecoveredJob>, StoreError> {
+        self.inner.unfinished().await
+    }
+
+    async fn max_job_id(&self) -> Result<JobId, StoreError> {
+        self.inner.max_job_id().await
+    }
+}
+
+/// The next command on the feed, if one comes within a short wait.
+async fn next_command(feed: &mut mpsc::Receiver<ToWorker>) -> Option<ToWorker> {
+    tokio::time::timeout(Duration::from_millis(300), feed.recv())
+        .await
+        .ok()
+        .flatten()
+}
+
+#[tokio::test]
+async fn a_batch_the_disk_has_no_room_for_is_refused_and_nothing_is_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_problem(dir.path()).await;
+    let faulty = Faulty::new(store.clone());
+    let clock = Arc::new(ManualClock::new(1_000_000));
+    let d = start_on(faulty.clone(), &store, CoreConfig::DEFAULT, clock).await;
+    let mut feed = connect(&d.handle).await;
+
+    faulty.fail_next(StoreError::DiskFull("no space left on device".into()));
+    let refused = try_submit(&d.handle, &store).await;
+    assert!(
+        matches!(refused, Err(DriverError::DiskFull(_))),
+        "the submitter learns the disk is full: {refused:?}"
+    );
+    // Nothing of the batch reaches the worker: no assignment, only the session's close
+    // (so that it reconnects and re-sends what it holds).
+    match next_command(&mut feed).await {
+        Some(ToWorker::Closed { .. }) => {}
+        other => panic!("expected the session to close, got {other:?}"),
+    }
+    assert!(
+        store.unfinished().await.unwrap().is_empty(),
+        "the store holds no trace of the refused job"
+    );
+
+    // The driver carries on: once there is room, the same submission is taken and sent.
+    let mut feed = connect(&d.handle).await;
+    let id = submit(&d.handle, &store).await;
+    goes_out(&mut feed, &store, id, 1).await;
+}
+
+#[tokio::test]
+async fn a_batch_that_fails_otherwise_stops_the_driver_sending_nothing_and_a_restart_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_problem(dir.path()).await;
+    let faulty = Faulty::new(store.clone());
+    let clock = Arc::new(ManualClock::new(1_000_000));
+    let d = start_on(faulty.clone(), &store, CoreConfig::DEFAULT, clock.clone()).await;
+    let mut feed = connect(&d.handle).await;
+
+    faulty.fail_next(StoreError::Busy("locked past the store's patience".into()));
+    let refused = try_submit(&d.handle, &store).await;
+    assert!(
+        matches!(refused, Err(DriverError::Gone)),
+        "the submitter is told the scheduler is gone, not that its job is kept: {refused:?}"
+    );
+    let Running { handle, task } = d;
+    let ended = task.await.unwrap();
+    assert!(
+        matches!(ended, Err(StoreError::Busy(_))),
+        "crash-only: the driver stops with the store's error: {ended:?}"
+    );
+    drop(handle);
+    // The worker got nothing but the end of its feed.
+    while let Some(cmd) = next_command(&mut feed).await {
+        assert!(
+            !matches!(cmd, ToWorker::Assign(_)),
+            "nothing of the failed batch is sent"
+        );
+    }
+    assert!(store.unfinished().await.unwrap().is_empty());
+
+    // A restart from the store takes submissions again.
+    let d = start(&store, CoreConfig::DEFAULT, clock).await;
+    let mut feed = connect(&d.handle).await;
+    let id = submit(&d.handle, &store).await;
+    assert_eq!(next_assignment(&mut feed).await, (id, 1));
 }

@@ -36,6 +36,7 @@ pub use crate::store::Payload;
 use crate::store::{Store, StoreError};
 use clock::{SharedClock, SystemClock};
 use recovery::Rebuilt;
+use storage::Storage;
 use tracing::Instrument;
 
 /// The scheduler's clock: the wall clock, or one a test moves by hand.
@@ -44,6 +45,8 @@ mod handle;
 /// Rebuilding the core from the store, at start and after a full disk.
 pub mod recovery;
 mod sessions;
+/// What the driver reads and writes of the store: its one I/O seam.
+pub mod storage;
 
 pub use handle::{DriverError, DriverHandle};
 pub use sessions::{LiveSession, Sessions, SESSION_KEY_BITS};
@@ -147,9 +150,10 @@ pub struct DriverConfig {
     pub max_batch: usize,
 }
 
-pub struct Driver {
+/// The driver, over the store `S` (the scheduler's [`Store`]; a test's wrapper of it).
+pub struct Driver<S: Storage = Store> {
     core: Core,
-    store: Store,
+    store: S,
     catalog: Catalog,
     hub: WatchHub,
     sessions: Sessions,
@@ -176,10 +180,10 @@ pub struct Driver {
     clock: SharedClock,
 }
 
-impl Driver {
+impl<S: Storage> Driver<S> {
     pub fn new(
         rebuilt: Rebuilt,
-        store: Store,
+        store: S,
         catalog: Catalog,
         hub: WatchHub,
         sessions: Sessions,

@@ -7,10 +7,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::storage::Storage;
 use crate::core::deadline::attempt_worst_case_ms;
 use crate::core::{Core, CoreConfig, Event, JobId, Millis};
 use crate::live::catalog::{gone_message, Catalog, ProblemVersion};
-use crate::store::{Store, StoreError};
+use crate::store::StoreError;
 
 /// What a driver starts from.
 pub struct Rebuilt {
@@ -26,7 +27,7 @@ pub struct Rebuilt {
 
 /// Builds the core again from the store's unfinished jobs.
 pub async fn rebuild(
-    store: &Store,
+    store: &impl Storage,
     catalog: &Catalog,
     config: CoreConfig,
     now: Millis,
