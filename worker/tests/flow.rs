@@ -1,7 +1,8 @@
 //! The judging flow with a fake [`Runner`]: compile errors, a broken validator, running all
 //! tests or stopping at the first failure, cancelling, multi-pass tests and their limit, a
-//! custom grader's group, a run job; without a sandbox, root or a scheduler. Test data is put in the cache directory beforehand, as a worker finds it after
-//! a restart, so no file is fetched.
+//! scoring problem's groups, a custom grader's group, an interactive problem, a run job;
+//! without a sandbox, root or a scheduler. Test data is put in the cache directory
+//! beforehand, as a worker finds it after a restart, so no file is fetched.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -233,6 +234,21 @@ async fn judge(s: &Setup, run_all_tests: bool) -> (Outcome, Vec<pb::Verdict>) {
 
 fn verdict(outcome: &Outcome) -> pb::Verdict {
     verdict_and_message(outcome).0
+}
+
+/// Judges a scoring problem whose groups all continue on a rejection: every test runs (the
+/// echo fails the second); the submission's verdict and score.
+async fn graded(s: &Setup) -> (pb::Verdict, Option<f64>) {
+    let (outcome, tests) = judge(s, false).await;
+    assert_eq!(
+        tests,
+        [pb::Verdict::Ac, pb::Verdict::Wa, pb::Verdict::Ac],
+        "on_reject: continue runs every test"
+    );
+    match outcome {
+        Outcome::Verdict { verdict, score, .. } => (verdict, score),
+        other => panic!("{other:?}"),
+    }
 }
 
 fn verdict_and_message(outcome: &Outcome) -> (pb::Verdict, &str) {
@@ -477,6 +493,22 @@ async fn a_validator_asking_past_the_pass_limit_is_a_judge_error() {
     assert_eq!(tests, [pb::Verdict::Je], "judging stops at the first test");
 }
 
+/// A test group of a scoring problem, graded by default (no grader of the package's).
+fn scored_group(name: &str, parent: Option<u32>, accept_score: f64) -> pb::TestGroup {
+    pb::TestGroup {
+        name: name.into(),
+        parent,
+        on_reject_continue: true,
+        accept_score,
+        reject_score: 0.0,
+        range_min: f64::NEG_INFINITY,
+        range_max: f64::INFINITY,
+        grader_flags: Vec::new(),
+        validator_flags: Vec::new(),
+        custom_grading: false,
+    }
+}
+
 #[tokio::test]
 async fn a_custom_grader_gives_a_group_its_result() {
     // The grader is asked once, for the one custom group; its answer is the group's.
@@ -501,20 +533,13 @@ async fn a_custom_grader_gives_a_group_its_result() {
     // Any file the cache holds will do: the runner is fake.
     let grader_file = s.problem.tests[0].input.clone();
     let group = |name: &str, parent: Option<u32>, custom: bool| pb::TestGroup {
-        name: name.into(),
-        parent,
-        on_reject_continue: true,
-        accept_score: 1.0,
-        reject_score: 0.0,
-        range_min: f64::NEG_INFINITY,
-        range_max: f64::INFINITY,
         grader_flags: if custom {
             vec!["bonus".into()]
         } else {
             Vec::new()
         },
-        validator_flags: Vec::new(),
         custom_grading: custom,
+        ..scored_group(name, parent, 1.0)
     };
     for t in &mut s.problem.tests {
         t.group = 1;
@@ -532,18 +557,7 @@ async fn a_custom_grader_gives_a_group_its_result() {
         }),
         ..Default::default()
     });
-    let (outcome, tests) = judge(&s, false).await;
-    assert_eq!(
-        tests,
-        [pb::Verdict::Ac, pb::Verdict::Wa, pb::Verdict::Ac],
-        "on_reject: continue runs every test"
-    );
-    match outcome {
-        Outcome::Verdict { verdict, score, .. } => {
-            assert_eq!((verdict, score), (pb::Verdict::Ac, Some(7.5)));
-        }
-        other => panic!("{other:?}"),
-    }
+    assert_eq!(graded(&s).await, (pb::Verdict::Ac, Some(7.5)));
 }
 
 #[tokio::test]
@@ -574,4 +588,65 @@ async fn a_run_job_runs_once_on_its_input() {
         (Some(0), &b"hello\n"[..])
     );
     assert_eq!(s.runner.commands(), ["cc", "prog"]);
+}
+
+#[tokio::test]
+async fn a_scoring_problem_sums_its_groups_scores() {
+    // Test 0 is in "sample" (worth nothing); tests 1 and 2 in "secret", 5 each. The echo
+    // fails test 1 (its answer differs), so secret scores 5 and the verdict is its WA.
+    let mut s = setup(
+        FakeRunner::new(echo_script(exited(0, b"", ""), 42)),
+        "prog",
+        false,
+    )
+    .await;
+    for (i, t) in s.problem.tests.iter_mut().enumerate() {
+        t.group = if i == 0 { 1 } else { 2 };
+    }
+    s.problem.judging = Some(pb::Judging {
+        scoring: true,
+        groups: vec![
+            scored_group("", None, 1.0),
+            scored_group("sample", Some(0), 0.0),
+            scored_group("secret", Some(0), 5.0),
+        ],
+        ..Default::default()
+    });
+    assert_eq!(graded(&s).await, (pb::Verdict::Wa, Some(5.0)));
+}
+
+#[tokio::test]
+async fn an_interactive_problem_takes_the_interactors_verdict() {
+    // The interactor accepts the first test and rejects the second; the submission (which
+    // talks to it over pipes in a real run) exits cleanly each time.
+    let tests_seen = Arc::new(Mutex::new(0));
+    let seen = tests_seen.clone();
+    let script = move |spec: &RunSpec| -> Option<RunOutcome> {
+        match spec.argv[0].as_str() {
+            "cc" | "prog" => Some(exited(0, b"", "")),
+            "/usr/bin/python3" if spec.argv.get(1).is_some_and(|a| a == "-m") => {
+                Some(exited(0, b"", ""))
+            }
+            "/usr/bin/python3" => {
+                assert!(spec.piped.is_some(), "the interactor runs on pipes");
+                let mut n = seen.lock().unwrap();
+                *n += 1;
+                Some(exited(if *n == 1 { 42 } else { 43 }, b"", ""))
+            }
+            other => panic!("unexpected command {other}"),
+        }
+    };
+    let mut s = setup(FakeRunner::new(script), "prog", true).await;
+    s.problem.judging = Some(pb::Judging {
+        interactive: true,
+        ..Default::default()
+    });
+    let (outcome, tests) = judge(&s, false).await;
+    assert_eq!(tests, [pb::Verdict::Ac, pb::Verdict::Wa]);
+    assert_eq!(verdict(&outcome), pb::Verdict::Wa);
+    assert_eq!(
+        *tests_seen.lock().unwrap(),
+        2,
+        "judging stopped at the rejection"
+    );
 }

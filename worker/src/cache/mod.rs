@@ -6,6 +6,8 @@
 //! file share one download. On start the cache is rebuilt from disk: partial downloads and
 //! files that fail their hash are dropped.
 
+/// Where the files come from: a trait, the scheduler's client in production.
+mod fetch;
 mod index;
 
 use std::collections::HashMap;
@@ -18,9 +20,8 @@ use judge_common::pb;
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 
+pub use fetch::{Chunks, Fetch, Fetching};
 pub use index::{CacheIndex, NoRoom};
-
-use crate::client::Client;
 
 /// A broken transfer is resumed this many times before the file counts as unavailable.
 const MAX_RESUMES: u32 = 5;
@@ -55,7 +56,7 @@ struct Counters {
 #[derive(Clone)]
 pub struct FileCache {
     dir: PathBuf,
-    client: Client,
+    source: Arc<dyn Fetch>,
     index: Arc<Mutex<CacheIndex>>,
     /// Woken when a pin is released (room may have appeared).
     room: Arc<Notify>,
@@ -151,8 +152,9 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 }
 
 impl FileCache {
-    /// Opens the cache in `dir`, rebuilding its index from what is on disk.
-    pub async fn open(dir: PathBuf, budget: u64, client: Client) -> std::io::Result<FileCache> {
+    /// Opens the cache in `dir`, rebuilding its index from what is on disk; missing files
+    /// come from `source` (the scheduler's client).
+    pub async fn open(dir: PathBuf, budget: u64, source: impl Fetch) -> std::io::Result<FileCache> {
         let tmp = dir.join("tmp");
         let _ = tokio::fs::remove_dir_all(&tmp).await; // partial downloads of a previous run
         tokio::fs::create_dir_all(&tmp).await?;
@@ -179,7 +181,7 @@ impl FileCache {
         );
         Ok(FileCache {
             dir,
-            client,
+            source: Arc::new(source),
             index: Arc::new(Mutex::new(index)),
             room: Default::default(),
             changed: Default::default(),
@@ -327,13 +329,10 @@ impl FileCache {
         let mut offset = 0u64;
         let mut resumes = 0;
         loop {
-            let req = pb::FetchFileRequest {
-                sha256: sha.to_string(),
-                offset,
-            };
             let attempt: Result<(), tonic::Status> = async {
-                let mut stream = self.client.clone().fetch_file(req).await?.into_inner();
-                while let Some(chunk) = stream.message().await? {
+                use tokio_stream::StreamExt;
+                let mut stream = self.source.fetch(sha, offset).await?;
+                while let Some(chunk) = stream.next().await.transpose()? {
                     if chunk.offset != offset {
                         return Err(tonic::Status::data_loss("chunk out of order"));
                     }
