@@ -8,82 +8,24 @@
 
 mod common;
 
+use common::{start, start_on, store_with_problem, Running};
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use judge_common::pb;
-use judge_common::problem::build_manifest;
 use judge_scheduler::core::{
     CoreConfig, JobId, JobSpec, NewJob, Persist, RecoveredJob, RequestId, SubmitError, WorkerHello,
 };
-use judge_scheduler::driver::clock::{Clock, ManualClock};
-use judge_scheduler::driver::{
-    recovery, storage::Storage, Driver, DriverConfig, DriverError, DriverHandle, Payload, Sessions,
-    ToWorker,
-};
+use judge_scheduler::driver::clock::ManualClock;
+use judge_scheduler::driver::{storage::Storage, DriverError, DriverHandle, Payload, ToWorker};
 use judge_scheduler::live::catalog::Catalog;
-use judge_scheduler::live::consoles::Consoles;
-use judge_scheduler::live::watch::WatchHub;
 use judge_scheduler::store::{AssignPayload, Store, StoreError};
 use tokio::sync::mpsc;
 
 /// Long enough for anything this test waits on; a failure says what it waited for.
 const WAIT: Duration = Duration::from_secs(20);
-
-struct Running {
-    handle: DriverHandle,
-    task: tokio::task::JoinHandle<Result<(), judge_scheduler::store::StoreError>>,
-}
-
-/// A store with problem `p` (one test), in `dir`.
-async fn store_with_problem(dir: &std::path::Path) -> Store {
-    let url = format!("sqlite://{}/judge.db?mode=rwc", dir.display());
-    let store = Store::open(&url).await.expect("sqlite store");
-    let files = common::one_test_package();
-    let manifest = build_manifest("p", &files, |_| None, Some(1.0)).unwrap();
-    store
-        .insert_problem("p", &manifest, &files, 1)
-        .await
-        .unwrap();
-    store
-}
-
-/// A driver rebuilt from `store` (as at start), reading time from `clock`.
-async fn start(store: &Store, config: CoreConfig, clock: Arc<ManualClock>) -> Running {
-    start_on(store.clone(), store, config, clock).await
-}
-
-/// A driver on `storage` (in front of `store`, whose problems the catalog reads).
-async fn start_on(
-    storage: impl Storage,
-    store: &Store,
-    config: CoreConfig,
-    clock: Arc<ManualClock>,
-) -> Running {
-    let catalog = Catalog::new(store.clone());
-    let rebuilt = recovery::rebuild(&storage, &catalog, config, clock.now_ms())
-        .await
-        .unwrap();
-    let driver_config = DriverConfig {
-        epoch: 1,
-        tick: Duration::from_millis(20),
-        report_interval: Duration::from_secs(3),
-        max_batch: 64,
-    };
-    let (handle, task) = Driver::new(
-        rebuilt,
-        storage,
-        catalog,
-        WatchHub::default(),
-        Sessions::default(),
-        Consoles::default(),
-        driver_config,
-    )
-    .with_clock(clock)
-    .spawn(64);
-    Running { handle, task }
-}
 
 /// Connects worker `w` (one slot, C); its feed, past the welcome.
 async fn connect(d: &DriverHandle) -> mpsc::Receiver<ToWorker> {
@@ -188,7 +130,7 @@ async fn an_assignment_leaves_after_its_commit_and_a_restart_rebuilds_the_job() 
     assert_eq!(job.submitted_at, 1_000_000, "stamped by the injected clock");
 
     // The scheduler stops (every handle gone) and starts again from the store.
-    let Running { handle, task } = d;
+    let Running { handle, task, .. } = d;
     drop(handle);
     drop(feed);
     task.await.unwrap().unwrap();
@@ -339,7 +281,7 @@ async fn a_batch_that_fails_otherwise_stops_the_driver_sending_nothing_and_a_res
         matches!(refused, Err(DriverError::Gone)),
         "the submitter is told the scheduler is gone, not that its job is kept: {refused:?}"
     );
-    let Running { handle, task } = d;
+    let Running { handle, task, .. } = d;
     let ended = task.await.unwrap();
     assert!(
         matches!(ended, Err(StoreError::Busy(_))),

@@ -10,12 +10,19 @@
 
 /// How long an attempt may take before it counts as stuck.
 pub mod deadline;
+/// Which queued job goes to which free worker.
 mod dispatch;
+/// The jobs the core holds, queued and running.
 mod jobs;
+/// Reports of attempts, fenced.
 mod progress;
+/// Picking a worker: offers, locality, load.
 pub mod routing;
+/// Events in, effects out, and the data they carry.
 pub mod types;
+/// Why a queued job waits.
 mod waiting;
+/// Connected workers, their slots and files.
 mod workers;
 
 use judge_common::pb;

@@ -41,9 +41,11 @@ use tracing::Instrument;
 
 /// The scheduler's clock: the wall clock, or one a test moves by hand.
 pub mod clock;
+/// How callers reach the driver: typed requests over its bounded channel.
 mod handle;
 /// Rebuilding the core from the store, at start and after a full disk.
 pub mod recovery;
+/// Live worker sessions: their keys, tokens and names.
 mod sessions;
 /// What the driver reads and writes of the store: its one I/O seam.
 pub mod storage;

@@ -7,11 +7,17 @@
 //! errors are the same code. An [`AppError`] becomes a JSON error with the matching HTTP
 //! status.
 
+/// `/api/v1`: jobs, SSE events, workers, problems, the OpenAPI document.
 mod api;
+/// The WebSocket console.
 mod console;
+/// The dashboard page and its assets.
 mod dashboard;
+/// `/metrics`, `/healthz`, `/readyz`.
 mod ops;
+/// A problem pushed as one tar archive.
 mod push;
+/// Connections: bounds, TLS, time limits.
 mod serve;
 
 pub use serve::{serve, HttpLimits};
@@ -38,7 +44,7 @@ pub struct HttpState {
     pub driver: crate::driver::DriverHandle,
     pub consoles: crate::live::consoles::Consoles,
     pub metrics: crate::live::metrics::Metrics,
-    pub transfers: crate::service::Transfers,
+    pub transfers: crate::live::transfers::Transfers,
     /// The one site allowed to call the API from a browser (CORS), if any.
     pub allow_origin: Option<HeaderValue>,
     /// Largest request body.

@@ -3,18 +3,22 @@
 //! worker's feed, reports, downloads and console attachments to the driver's events.
 //! Every call passes the interceptor built by [`auth`] first.
 
+/// `AdminService`: push and drain.
 mod admin;
 /// A console's worker side: the `Attach` stream joined to the client's relay.
 mod attach;
+/// `JudgeService`: what people call.
 mod judge;
+/// `WorkerService`: the feed, reports, downloads, `Attach`.
 mod worker;
+/// A worker's messages checked and turned into the core's events.
 mod worker_input;
 
 use tonic::{Request, Status};
 
 pub use admin::AdminApi;
 pub use judge::JudgeApi;
-pub use worker::{Transfers, WorkerApi};
+pub use worker::WorkerApi;
 
 use crate::app::auth::authorize;
 use crate::app::AppError;

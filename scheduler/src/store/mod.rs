@@ -4,16 +4,23 @@
 //! values read as `i64`); migrations are per database in `migrations/sqlite` and
 //! `migrations/postgres` and run at start.
 
+/// One batch of the core's changes in one transaction.
 mod batch;
 /// Problem files on disk, stored once by SHA-256 (staged while a push is checked).
 pub mod blobs;
 /// Sweeps what no version or job needs any more (test data, old run input and output).
 pub mod gc;
+/// Job rows: decoded, listed, recovered.
 mod jobs;
+/// What workers have ever offered.
 mod languages;
+/// Problem versions, their files and tests.
 mod problems;
+/// A run job's input and output, and their expiry.
 mod run_io;
+/// Tokens and worker names.
 mod tokens;
+/// The one way into a write transaction.
 mod write;
 
 use std::str::FromStr;

@@ -1,7 +1,11 @@
 //! Wiring: what `main` assembles a scheduler from. Its configuration (flags and TOML), the
 //! running server (store, driver, services, listeners), TLS, and the data dir kept private.
 
+/// The scheduler's flags and TOML file, every default written once.
 pub mod config;
+/// The data directory kept private to the scheduler's user.
 pub mod private;
+/// The running scheduler: recovery, driver, services and listeners assembled.
 pub mod server;
+/// TLS: the server's certificate, the client CA, self-signed sets.
 pub mod tls;

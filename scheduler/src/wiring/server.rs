@@ -188,7 +188,7 @@ pub async fn start(
     use crate::app::auth::{ADMINS, PEOPLE, WORKERS};
     let languages = Offered::new("language", store.offered_languages().await?);
     let job_types = Offered::new("job type", store.offered_job_types().await?);
-    let transfers = crate::service::Transfers::new(32);
+    let transfers = crate::live::transfers::Transfers::new(32);
     let worker_api = WorkerApi {
         languages: languages.clone(),
         job_types: job_types.clone(),
