@@ -2,7 +2,8 @@
 //! process): a session takes an assignment and reports its updates; when the feed breaks,
 //! the worker dials again offering the attempt it holds, and once the new session adopts it,
 //! the attempt's whole history goes out again and its end follows; a `Drain` command stops
-//! the worker once nothing is left to run or send; a `Cancel` stops an attempt.
+//! the worker once nothing is left to run or send; a `Cancel` stops an attempt; a report
+//! stream the scheduler breaks ends the session as a broken feed does.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,6 +39,8 @@ enum Seen {
 /// job update to the test.
 struct FakeScheduler {
     seen: mpsc::Sender<Seen>,
+    /// Set: the report stream open now fails at its next message.
+    break_reports: Arc<std::sync::atomic::AtomicBool>,
 }
 
 #[tonic::async_trait]
@@ -57,8 +60,14 @@ impl WorkerService for FakeScheduler {
         &self,
         req: Request<Streaming<pb::WorkerReport>>,
     ) -> Result<Response<pb::ReportAck>, Status> {
+        use std::sync::atomic::Ordering;
         let mut reports = req.into_inner();
         while let Ok(Some(r)) = reports.message().await {
+            if self.break_reports.swap(false, Ordering::SeqCst) {
+                return Err(Status::unavailable(
+                    "the scheduler's end of the stream broke",
+                ));
+            }
             if let Some(pb::worker_report::Report::Job(u)) = r.report {
                 let _ = self.seen.send(Seen::Update(u)).await;
             }
@@ -163,12 +172,28 @@ async fn start() -> (
     tokio::task::JoinHandle<()>,
     tempfile::TempDir,
 ) {
+    let (seen, release, worker, dir, _) = start_breakable().await;
+    (seen, release, worker, dir)
+}
+
+/// As [`start`], with the switch that breaks the report stream open now.
+async fn start_breakable() -> (
+    Mutex<mpsc::Receiver<Seen>>,
+    Arc<Notify>,
+    tokio::task::JoinHandle<()>,
+    tempfile::TempDir,
+    Arc<std::sync::atomic::AtomicBool>,
+) {
+    let break_reports = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (seen_tx, seen_rx) = mpsc::channel(64);
     tokio::spawn(
         tonic::transport::Server::builder()
-            .add_service(WorkerServiceServer::new(FakeScheduler { seen: seen_tx }))
+            .add_service(WorkerServiceServer::new(FakeScheduler {
+                seen: seen_tx,
+                break_reports: break_reports.clone(),
+            }))
             .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
     );
     let dir = tempfile::tempdir().unwrap();
@@ -199,7 +224,37 @@ async fn start() -> (
         drain,
     };
     let worker = tokio::spawn(connection.run());
-    (Mutex::new(seen_rx), release, worker, dir)
+    (Mutex::new(seen_rx), release, worker, dir, break_reports)
+}
+
+/// The worker dials again offering attempt 1 of `job_id` (updates still in flight from the
+/// old session are passed over); the new session adopts it, its whole history comes again,
+/// then, once judging ends, its end. The new session's feed.
+async fn adopted_again(
+    seen: &Mutex<mpsc::Receiver<Seen>>,
+    release: &Notify,
+    job_id: u64,
+) -> mpsc::Sender<Result<pb::WorkerCommand, Status>> {
+    let feed = loop {
+        match next(seen).await {
+            Seen::Connected(hello, feed) => {
+                let held: Vec<(u64, u32)> = hello
+                    .running
+                    .iter()
+                    .map(|a| (a.job_id, a.attempt))
+                    .collect();
+                assert_eq!(held, [(job_id, 1)], "the running attempt is offered back");
+                break feed;
+            }
+            Seen::Update(_) => continue,
+        }
+    };
+    let adopted = vec![pb::RunningAttempt { job_id, attempt: 1 }];
+    feed.send(welcome("session-two", adopted)).await.unwrap();
+    assert_eq!(updates_until(seen, "test").await, ["accepted", "test"]);
+    release.notify_one();
+    assert_eq!(updates_until(seen, "finished").await, ["finished"]);
+    feed
 }
 
 /// A command on the feed.
@@ -229,30 +284,7 @@ async fn a_broken_feed_is_dialled_again_and_the_adopted_attempt_replayed() {
 
     // The feed breaks. The worker dials again and offers the attempt it still runs.
     drop(feed);
-    let feed = loop {
-        match next(&seen).await {
-            Seen::Connected(hello, feed) => {
-                let held: Vec<(u64, u32)> = hello
-                    .running
-                    .iter()
-                    .map(|a| (a.job_id, a.attempt))
-                    .collect();
-                assert_eq!(held, [(5, 1)], "the running attempt is offered back");
-                break feed;
-            }
-            // Updates still in flight from the first session are fine.
-            Seen::Update(_) => continue,
-        }
-    };
-    let adopted = vec![pb::RunningAttempt {
-        job_id: 5,
-        attempt: 1,
-    }];
-    feed.send(welcome("session-two", adopted)).await.unwrap();
-    // Adopted: its whole history again, then, once judging ends, its end.
-    assert_eq!(updates_until(&seen, "test").await, ["accepted", "test"]);
-    release.notify_one();
-    assert_eq!(updates_until(&seen, "finished").await, ["finished"]);
+    let feed = adopted_again(&seen, &release, 5).await;
 
     // Drain: with nothing left to run or send, the worker stops.
     command(&feed, Command::Drain(pb::Drain {})).await;
@@ -285,4 +317,26 @@ async fn a_cancel_on_the_feed_stops_the_attempt() {
     )
     .await;
     assert_eq!(updates_until(&seen, "finished").await, ["cancelled"]);
+}
+
+#[tokio::test]
+async fn a_broken_report_stream_ends_the_session_and_the_attempt_is_offered_again() {
+    let (seen, release, _worker, _dir, break_reports) = start_breakable().await;
+    let Seen::Connected(_, feed) = next(&seen).await else {
+        panic!("the worker must connect first");
+    };
+    feed.send(welcome("session-one", Vec::new())).await.unwrap();
+    let assign = pb::Assign {
+        job_id: 7,
+        attempt: 1,
+        ..Default::default()
+    };
+    command(&feed, Command::Assign(assign)).await;
+    assert_eq!(updates_until(&seen, "test").await, ["accepted", "test"]);
+
+    // The report stream breaks at its next message (the resource report is due every
+    // 100 ms). The feed is still open: the worker must drop the session all the same.
+    break_reports.store(true, std::sync::atomic::Ordering::SeqCst);
+    adopted_again(&seen, &release, 7).await;
+    drop(feed);
 }
