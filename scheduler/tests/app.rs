@@ -11,7 +11,7 @@ use judge_common::pb;
 use judge_common::run_limits::RunMaxima;
 use judge_scheduler::app::auth::{authorize, ADMINS, PEOPLE};
 use judge_scheduler::app::{
-    tokens, App, AppError, Bounds, ConsoleLimits, Offered, SubmitJob, Watchers,
+    tokens, App, AppError, Bounds, ConsoleLimits, Offered, SubmitJob, SubmitRate, Watchers,
 };
 use judge_scheduler::core::CoreConfig;
 use judge_scheduler::driver::clock::ManualClock;
@@ -28,15 +28,22 @@ struct World {
     /// Keeps `stopping` open: the scheduler is not stopping.
     _stop: tokio::sync::watch::Sender<bool>,
     tokens: Vec<String>,
+    clock: Arc<ManualClock>,
 }
 
 /// An application over a store with problem `p`, tokens `alice` and `bob` (submitters) and
-/// `root` (admin); no worker has offered anything yet. One watch per token.
+/// `root` (admin); no worker has offered anything yet. One watch per token; a rate that
+/// never binds.
 async fn world() -> World {
+    world_with(SubmitRate::new(1000.0, 1000)).await
+}
+
+/// As [`world`], with the submission rate given.
+async fn world_with(rate: SubmitRate) -> World {
     let dir = tempfile::tempdir().unwrap();
     let store = common::store_with_problem(dir.path()).await;
     let clock = Arc::new(ManualClock::new(1_000_000));
-    let driver = common::start(&store, CoreConfig::DEFAULT, clock).await;
+    let driver = common::start(&store, CoreConfig::DEFAULT, clock.clone()).await;
     let mut texts = Vec::new();
     for (name, role) in [
         ("alice", Role::Submitter),
@@ -75,6 +82,7 @@ async fn world() -> World {
         },
         stopping,
         watchers: Watchers::new(1),
+        rate,
         tokens: cache,
     };
     World {
@@ -83,6 +91,7 @@ async fn world() -> World {
         _dir: dir,
         _stop: stop,
         tokens: texts,
+        clock,
     }
 }
 
@@ -321,4 +330,37 @@ async fn a_token_holds_only_so_many_watches_and_a_closed_one_frees_its_place() {
         }
     });
     freed.await.expect("the closed watch's place comes free");
+}
+
+#[tokio::test]
+async fn a_token_submitting_past_its_rate_is_told_how_long_to_wait() {
+    // One a second, two at once.
+    let w = world_with(SubmitRate::new(1.0, 2)).await;
+    w.offer();
+    let (alice, bob) = (w.caller(0), w.caller(1));
+    w.app.submit(&alice, judge_job("")).await.unwrap();
+    w.app.submit(&alice, judge_job("")).await.unwrap();
+    match w.app.submit(&alice, judge_job("")).await {
+        Err(AppError::TooFast {
+            message,
+            retry_after_ms,
+        }) => {
+            assert_eq!(retry_after_ms, 1000);
+            assert!(message.contains("submit_rate"), "{message}");
+        }
+        other => panic!("expected a refusal for the rate, got {other:?}"),
+    }
+    // A retry of a stored submission is no new submission: it is answered at once.
+    let first = w.app.submit(&alice, judge_job("kept")).await;
+    assert!(matches!(first, Err(AppError::TooFast { .. })));
+    // Bob has a bucket of his own.
+    w.app.submit(&bob, judge_job("")).await.unwrap();
+    // On the scheduler's clock, a second later there is room for one more.
+    w.clock.advance(1000);
+    let kept = w.app.submit(&alice, judge_job("kept")).await.unwrap();
+    assert_eq!(
+        w.app.submit(&alice, judge_job("kept")).await.unwrap(),
+        kept,
+        "the retry of a stored job costs nothing of the rate"
+    );
 }

@@ -170,6 +170,19 @@ impl SchedulerProc {
             std::time::UNIX_EPOCH.elapsed()?.as_nanos()
         ));
         let own_http = extra.iter().any(|a| a.starts_with("--http-listen"));
+        // Tests and benchmarks submit in bursts from one token: the per-token rate, running
+        // and console limits stay out of their way unless a test sets them itself.
+        let mut limits: Vec<&str> = Vec::new();
+        for (flag, value) in [
+            ("--submit-rate", "1000000"),
+            ("--submit-burst", "1000000"),
+            ("--max-running-per-token", "1000000"),
+            ("--max-consoles-per-token", "1000000"),
+        ] {
+            if !extra.iter().any(|a| a.starts_with(flag)) {
+                limits.extend([flag, value]);
+            }
+        }
         let mut child = Command::new(bin("judge-scheduler"))
             .arg("serve")
             .arg("--data-dir")
@@ -181,6 +194,7 @@ impl SchedulerProc {
                 &["--http-listen", "127.0.0.1:0"][..]
             })
             .args(extra)
+            .args(&limits)
             .env(
                 "RUST_LOG",
                 std::env::var("JUDGE_TEST_LOG").unwrap_or_else(|_| "info".into()),

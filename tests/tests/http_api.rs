@@ -5,6 +5,7 @@
 
 use std::process::Command;
 
+use judge_common::pb;
 use judge_tests::*;
 use serde_json::{json, Value};
 
@@ -592,5 +593,68 @@ async fn grpc_health_and_reflection_answer_without_a_token() -> anyhow::Result<(
     ] {
         assert!(names.iter().any(|n| n == s), "{s} not in {names:?}");
     }
+    Ok(())
+}
+
+/// Past its submission rate a token is refused with the seconds to wait: gRPC's
+/// `retry-after`, HTTP's 429 and `Retry-After`; judgectl waits that long and submits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_past_its_submit_rate_is_told_when_to_come_back() -> anyhow::Result<()> {
+    let mut c = Cluster::start(&["--submit-rate", "0.5", "--submit-burst", "1"]).await?;
+    c.add_worker("w", 1)?;
+    c.wait_workers(1).await?;
+    let mut j = c.judge().await?;
+    let req = pb::SubmitRequest {
+        problem_id: "aplusb".into(),
+        language: "python3".into(),
+        source: AC_PY.as_bytes().to_vec(),
+        ..Default::default()
+    };
+    j.submit(req.clone()).await?;
+    let refused = j.submit(req).await.expect_err("past the burst");
+    assert_eq!(refused.code(), tonic::Code::ResourceExhausted);
+    assert!(
+        refused.message().contains("submit_rate"),
+        "{}",
+        refused.message()
+    );
+    let wait = refused
+        .metadata()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    assert!(matches!(wait, Some(1..=2)), "retry-after {wait:?}");
+
+    let body = json!({"problem": "aplusb", "language": "python3", "source": AC_PY});
+    // The submitter's token has a bucket of its own: its first submission is taken.
+    let first = post_json(&c, "/api/v1/jobs", &c.submitter, &body);
+    assert_eq!(first.status, 201, "{}", first.body);
+    let r = post_json(&c, "/api/v1/jobs", &c.submitter, &body);
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert_eq!(r.json()["error"], "resource_exhausted");
+    assert!(
+        r.headers.contains("retry-after: 1") || r.headers.contains("retry-after: 2"),
+        "{}",
+        r.headers
+    );
+
+    // judgectl waits as told, then its submission is taken.
+    let src = c.dir.path().join("ac.py");
+    std::fs::write(&src, AC_PY)?;
+    let started = std::time::Instant::now();
+    let out = Command::new(bin("judgectl"))
+        .args(["--scheduler", &c.sched.url(), "--token", &c.submitter])
+        .args(["submit", "--problem", "aplusb", "--language", "python3"])
+        .arg(&src)
+        .output()?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(500),
+        "judgectl came back only after the wait"
+    );
     Ok(())
 }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use crate::core::{JobId, JobSpec};
 use crate::live::catalog::ProblemVersion;
+use crate::live::tokens::Caller;
 
 /// A request id: optional, 1 to 64 printable ASCII characters.
 pub fn request_id(id: String) -> Result<Option<String>, AppError> {
@@ -53,6 +54,21 @@ pub fn submitted_kind(job_type: &str) -> Result<JobKind, AppError> {
 }
 
 impl App {
+    /// One submission (or console) of the caller's token within its rate, or how long to
+    /// wait for the next.
+    pub(super) fn within_rate(&self, who: &Caller) -> Result<(), AppError> {
+        self.rate
+            .take(&who.token_id, self.driver.now_ms())
+            .map_err(|wait_ms| AppError::TooFast {
+                message: format!(
+                    "this token submits faster than its rate allows (submit_rate, \
+                     submit_burst): try again in {:.1} s",
+                    wait_ms as f64 / 1000.0
+                ),
+                retry_after_ms: wait_ms,
+            })
+    }
+
     /// Some worker has offered `kind` and `language`, and the source is within bounds.
     pub(super) fn check_offer(
         &self,

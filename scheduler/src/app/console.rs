@@ -107,6 +107,7 @@ impl App {
             None => return Err(AppError::invalid("the console stream ended unopened")),
         };
         let spec = self.console_spec(&open)?;
+        self.within_rate(who)?;
         let who_token = who.token_id.clone();
         let (input_tx, input_rx) = mpsc::channel(DEPTH);
         let (up_tx, up_rx) = mpsc::channel(DEPTH);

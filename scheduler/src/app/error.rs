@@ -30,6 +30,12 @@ pub enum AppError {
     /// A bound is reached (a queue, a quota, the disk): try again later.
     #[error("{0}")]
     Exhausted(String),
+    /// Too many in too short a time: try again after `retry_after_ms`.
+    #[error("{message}")]
+    TooFast {
+        message: String,
+        retry_after_ms: u64,
+    },
     /// The caller did not say what it must in time.
     #[error("{0}")]
     Timeout(String),
@@ -77,9 +83,9 @@ impl From<DriverError> for AppError {
 impl From<SubmitError> for AppError {
     fn from(e: SubmitError) -> Self {
         match e {
-            SubmitError::QueueFull(_) | SubmitError::OwnerQueueFull { .. } => {
-                AppError::Exhausted(e.to_string())
-            }
+            SubmitError::QueueFull(_)
+            | SubmitError::OwnerQueueFull { .. }
+            | SubmitError::OwnerConsoles { .. } => AppError::Exhausted(e.to_string()),
             SubmitError::NoWorker { .. } => AppError::Precondition(e.to_string()),
         }
     }

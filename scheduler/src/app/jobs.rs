@@ -109,6 +109,7 @@ impl App {
             }
         }
         let kind = submitted_kind(&cmd.job_type)?;
+        self.within_rate(who)?;
         self.check_offer(kind, &cmd.language, &cmd.source)?;
         let (spec, problem) = match kind {
             JobKind::Run => (self.run_job(&cmd, &who.token_name).await?, None),

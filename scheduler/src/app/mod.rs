@@ -26,6 +26,8 @@ mod offers;
 pub mod program_check;
 /// Pushing a problem package: staging, the manifest, the build check, storing.
 mod push;
+/// Submissions per token in time: a token bucket.
+mod rate;
 /// Issuing, listing and revoking tokens (the scheduler's `token` commands).
 pub mod tokens;
 /// Following a job's events, with a bound on open watches per token.
@@ -36,6 +38,7 @@ pub use error::{check_ident, disk_full, io_error, AppError};
 pub use jobs::{ListJobs, SubmitJob};
 pub use offers::Offered;
 pub use push::PushItems;
+pub use rate::SubmitRate;
 pub use watch::{JobEvents, Watchers};
 
 use crate::driver::DriverHandle;
@@ -84,6 +87,8 @@ pub struct App {
     /// Turns true when the scheduler stops: live consoles end, telling their clients.
     pub stopping: tokio::sync::watch::Receiver<bool>,
     pub watchers: Watchers,
+    /// Submissions (and consoles opened) per token in time.
+    pub rate: SubmitRate,
     /// Which tokens are live: a watch or console ends when its token is revoked.
     pub tokens: TokenCache,
 }

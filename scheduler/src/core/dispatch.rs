@@ -31,6 +31,10 @@ impl Core {
             let Some(job) = self.jobs.get(job_id) else {
                 continue;
             };
+            // An owner at its running limit waits; others' jobs go past.
+            if self.jobs.held_of(&job.job.owner) >= self.config.max_running_per_owner {
+                continue;
+            }
             let key = job
                 .job
                 .spec

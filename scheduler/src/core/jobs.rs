@@ -44,6 +44,9 @@ pub struct JobTable {
     queue: BTreeSet<JobId>,
     /// Queued jobs per owner (only owners with some), for the per-owner bound.
     queued_by_owner: HashMap<String, usize>,
+    /// Unfinished jobs per owner (only owners with some): with the queued ones, what an
+    /// owner holds on workers.
+    active_by_owner: HashMap<String, usize>,
 }
 
 impl JobTable {
@@ -58,7 +61,9 @@ impl JobTable {
     pub fn insert(&mut self, id: JobId, job: ActiveJob) {
         let queued = job.state == pb::JobState::Queued;
         let owner = job.job.owner.clone();
-        self.jobs.insert(id, job);
+        if self.jobs.insert(id, job).is_none() {
+            *self.active_by_owner.entry(owner.clone()).or_default() += 1;
+        }
         if queued {
             self.add_to_queue(id, &owner);
         }
@@ -87,7 +92,31 @@ impl JobTable {
 
     pub fn remove(&mut self, id: JobId) -> Option<ActiveJob> {
         self.take_from_queue(id);
-        self.jobs.remove(&id)
+        let job = self.jobs.remove(&id)?;
+        if let Some(n) = self.active_by_owner.get_mut(&job.job.owner) {
+            *n -= 1;
+            if *n == 0 {
+                self.active_by_owner.remove(&job.job.owner);
+            }
+        }
+        Some(job)
+    }
+
+    /// Jobs `owner` has on workers: assigned, running, or waiting for their worker's return.
+    pub fn held_of(&self, owner: &str) -> usize {
+        let active = self.active_by_owner.get(owner).copied().unwrap_or(0);
+        active.saturating_sub(self.queued_of(owner))
+    }
+
+    /// Unfinished consoles of `owner`.
+    pub fn live_of(&self, owner: &str) -> usize {
+        if !self.active_by_owner.contains_key(owner) {
+            return 0;
+        }
+        self.jobs
+            .values()
+            .filter(|j| j.job.owner == owner && j.job.is_live())
+            .count()
     }
 
     /// Jobs `owner` has waiting.

@@ -246,6 +246,13 @@ impl Core {
                 })
             } else if self.jobs.queued_len() >= self.config.max_queued {
                 Some(SubmitError::QueueFull(self.jobs.queued_len()))
+            } else if job.is_live()
+                && self.jobs.live_of(&job.owner) >= self.config.max_consoles_per_owner
+            {
+                Some(SubmitError::OwnerConsoles {
+                    owner: job.owner.clone(),
+                    limit: self.config.max_consoles_per_owner,
+                })
             } else if self.jobs.queued_of(&job.owner) >= self.config.max_queued_per_owner {
                 Some(SubmitError::OwnerQueueFull {
                     owner: job.owner.clone(),

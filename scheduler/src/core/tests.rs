@@ -701,8 +701,10 @@ fn random_event_storms_keep_the_invariants() {
         let mut rng = XorShift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let config = CoreConfig {
             max_queued: 50,
+            max_running_per_owner: 3,
             ..CoreConfig::default()
         };
+        let owners = ["alice", "bob", "carol"];
         let mut core = Core::new(config);
         let mut now: Millis = 0;
         let mut next_session: SessionId = 1;
@@ -741,7 +743,8 @@ fn random_event_storms_keep_the_invariants() {
             let event = if roll < 25 {
                 req += 1;
                 let lang = if rng.below(5) == 0 { "java" } else { "c" };
-                sub(req, job(lang))
+                let owner = owners[rng.below(owners.len() as u64) as usize];
+                sub(req, owned(lang, owner))
             } else if roll < 35 && live.len() < 4 {
                 let name = format!("w{}", rng.below(5));
                 let running = live
@@ -794,6 +797,13 @@ fn random_event_storms_keep_the_invariants() {
             };
             let fx = core.apply(event, now);
             check(&fx, &mut held);
+            for owner in owners {
+                let on_workers = core.jobs.held_of(owner);
+                assert!(
+                    on_workers <= 3,
+                    "seed {seed}: {owner} holds {on_workers} jobs past the running limit"
+                );
+            }
         }
         // Settle: every worker finishes what it holds, ticks pass the grace periods, and a
         // fresh worker that speaks every language drains the queue.
@@ -820,7 +830,7 @@ fn random_event_storms_keep_the_invariants() {
             now,
         );
         check(&fx, &mut held);
-        for _ in 0..10 {
+        for _ in 0..40 {
             now += 20_000;
             // Keep the final worker from looking silent (any event may dispatch: check it).
             let fx = core.apply(
@@ -842,6 +852,13 @@ fn random_event_storms_keep_the_invariants() {
             }
         }
         assert_eq!(core.active(), 0, "seed {seed}: jobs left unfinished");
+        for owner in owners {
+            assert_eq!(
+                core.jobs.held_of(owner),
+                0,
+                "seed {seed}: {owner}'s count drifted"
+            );
+        }
         assert_eq!(
             admitted_cell.into_inner(),
             ended.into_inner(),
@@ -1051,4 +1068,63 @@ fn a_console_past_its_worst_case_ends_instead_of_being_queued_again() {
         vec![(id, pb::JobState::Failed, Some(pb::Verdict::Je))]
     );
     assert_eq!(core.queued(), 0);
+}
+
+fn owned(lang: &str, owner: &str) -> NewJob {
+    NewJob {
+        owner: owner.into(),
+        ..job(lang)
+    }
+}
+
+#[test]
+fn an_owner_at_its_running_limit_waits_while_others_go() {
+    let mut core = Core::new(CoreConfig {
+        max_running_per_owner: 1,
+        ..CoreConfig::default()
+    });
+    connect(&mut core, 1, hello("w", 3), 0);
+    let a1 = submitted_id(&core.apply(sub(1, owned("c", "alice")), 10));
+    let a2 = submitted_id(&core.apply(sub(2, owned("c", "alice")), 11));
+    let fx = core.apply(sub(3, owned("c", "bob")), 12);
+    let b1 = submitted_id(&fx);
+    assert_eq!(
+        assigns(&fx),
+        vec![(1, b1, 1)],
+        "bob's job passes alice's second"
+    );
+    assert_eq!(core.queued(), 1, "alice's second waits with a slot free");
+    let why = core.waiting(a2, 13).expect("it waits");
+    assert!(why.contains("your running limit (1)"), "{why}");
+    // Her first ends: her second goes.
+    let fx = core.apply(progress(1, a1, 1, done(pb::Verdict::Ac)), 20);
+    assert_eq!(
+        assigns(&fx),
+        vec![(1, a2, 1)],
+        "alice's second goes once her first ends"
+    );
+    assert_eq!(core.queued(), 0);
+}
+
+#[test]
+fn an_owner_may_hold_only_so_many_consoles() {
+    let mut core = Core::new(CoreConfig {
+        max_consoles_per_owner: 1,
+        ..CoreConfig::default()
+    });
+    connect(&mut core, 1, console_worker("c"), 0);
+    let first = core.apply(sub(1, console_job()), 10);
+    submitted_id(&first);
+    let fx = core.apply(sub(2, console_job()), 20);
+    let refused = fx.iter().any(|e| {
+        matches!(e, Effect::Reply { reply: Reply::Submitted(Err(SubmitError::OwnerConsoles { owner, limit: 1 })), .. }
+            if owner == "alice")
+    });
+    assert!(refused, "{fx:?}");
+    // Another owner may open one (it queues for the worker's one slot).
+    let bob = NewJob {
+        owner: "bob".into(),
+        ..console_job()
+    };
+    submitted_id(&core.apply(sub(3, bob), 30));
 }

@@ -228,6 +228,8 @@ pub enum SubmitError {
         "{owner} already has {limit} jobs waiting (max_queued_per_token); wait for some to finish"
     )]
     OwnerQueueFull { owner: String, limit: usize },
+    #[error("{owner} already has {limit} consoles open (max_consoles_per_token); close one first")]
+    OwnerConsoles { owner: String, limit: usize },
     /// A live job needs a worker now, not one that may come back.
     #[error("no connected worker takes {kind} jobs in {language}")]
     NoWorker { kind: String, language: String },
@@ -364,6 +366,11 @@ pub struct CoreConfig {
     pub max_queued: usize,
     /// Most jobs one owner may have waiting at once.
     pub max_queued_per_owner: usize,
+    /// Most jobs one owner may have on workers at once (assigned, running, or waiting for
+    /// their worker to come back): beyond, its queued jobs wait while others' go.
+    pub max_running_per_owner: usize,
+    /// Most consoles one owner may have open (queued or running) at once.
+    pub max_consoles_per_owner: usize,
     /// How long a lost worker's attempts wait for it to come back.
     pub grace_ms: Millis,
     /// Attempts per job before it ends as a judge error.
@@ -386,6 +393,8 @@ impl CoreConfig {
     pub const DEFAULT: CoreConfig = CoreConfig {
         max_queued: 10_000,
         max_queued_per_owner: 100,
+        max_running_per_owner: 64,
+        max_consoles_per_owner: 2,
         grace_ms: 10_000,
         max_attempts: 3,
         report_timeout_ms: 10_000,

@@ -13,6 +13,13 @@ impl Core {
             return None;
         }
         let (kind, lang) = (job.job.kind().as_str(), &job.job.language);
+        let held = self.jobs.held_of(&job.job.owner);
+        if held >= self.config.max_running_per_owner {
+            return Some(format!(
+                "your running limit ({}): {held} of your jobs are on workers",
+                self.config.max_running_per_owner
+            ));
+        }
         let workers: Vec<_> = self.workers.iter().map(|(_, w)| w).collect();
         if !workers
             .iter()

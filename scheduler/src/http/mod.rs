@@ -63,6 +63,8 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    /// Seconds the client should wait, when known (sent as `Retry-After`).
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -71,6 +73,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -81,6 +84,10 @@ impl ApiError {
 
 impl From<AppError> for ApiError {
     fn from(e: AppError) -> Self {
+        let retry_after = match &e {
+            AppError::TooFast { retry_after_ms, .. } => Some(retry_after_ms.div_ceil(1000).max(1)),
+            _ => None,
+        };
         let (status, code) = match e {
             AppError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_argument"),
             AppError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated"),
@@ -88,13 +95,18 @@ impl From<AppError> for ApiError {
             AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             AppError::Exists(_) => (StatusCode::CONFLICT, "already_exists"),
             AppError::Precondition(_) => (StatusCode::CONFLICT, "failed_precondition"),
-            AppError::Exhausted(_) => (StatusCode::TOO_MANY_REQUESTS, "resource_exhausted"),
+            AppError::Exhausted(_) | AppError::TooFast { .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, "resource_exhausted")
+            }
             AppError::Timeout(_) => (StatusCode::REQUEST_TIMEOUT, "deadline_exceeded"),
             AppError::Cancelled(_) => (StatusCode::BAD_REQUEST, "cancelled"),
             AppError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
-        ApiError::new(status, code, e.to_string())
+        ApiError {
+            retry_after,
+            ..ApiError::new(status, code, e.to_string())
+        }
     }
 }
 
@@ -103,9 +115,12 @@ impl IntoResponse for ApiError {
         let body = axum::Json(json!({"error": self.code, "message": self.message}));
         let mut r = (self.status, body).into_response();
         if self.status == StatusCode::TOO_MANY_REQUESTS {
-            // Queues drain in seconds; a client that waits this long finds room.
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            // The rate's own wait when known; otherwise queues drain in seconds, and a
+            // client that waits five finds room.
+            let secs = self.retry_after.unwrap_or(5);
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
         }
         r
     }

@@ -69,6 +69,15 @@ impl From<AppError> for Status {
             AppError::Exists(_) => Status::already_exists(message),
             AppError::Precondition(_) => Status::failed_precondition(message),
             AppError::Exhausted(_) => Status::resource_exhausted(message),
+            AppError::TooFast { retry_after_ms, .. } => {
+                let mut s = Status::resource_exhausted(message);
+                // Whole seconds, rounded up, as HTTP's Retry-After.
+                let secs = retry_after_ms.div_ceil(1000).max(1);
+                if let Ok(v) = secs.to_string().parse() {
+                    s.metadata_mut().insert("retry-after", v);
+                }
+                s
+            }
             AppError::Timeout(_) => Status::deadline_exceeded(message),
             AppError::Cancelled(_) => Status::cancelled(message),
             AppError::Unavailable(_) => Status::unavailable(message),

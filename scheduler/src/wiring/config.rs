@@ -25,6 +25,10 @@ pub mod defaults {
     pub const MAX_QUEUED: usize = CoreConfig::DEFAULT.max_queued;
     pub const MAX_QUEUED_PER_TOKEN: usize = CoreConfig::DEFAULT.max_queued_per_owner;
     pub const MAX_WATCHES_PER_TOKEN: usize = 64;
+    pub const MAX_RUNNING_PER_TOKEN: usize = CoreConfig::DEFAULT.max_running_per_owner;
+    pub const MAX_CONSOLES_PER_TOKEN: usize = CoreConfig::DEFAULT.max_consoles_per_owner;
+    pub const SUBMIT_RATE: f64 = 5.0;
+    pub const SUBMIT_BURST: u32 = 30;
     pub const MAX_SOURCE_BYTES: usize = 256 * 1024;
     pub const GRACE_SECONDS: f64 = CoreConfig::DEFAULT.grace_ms as f64 / 1000.0;
     pub const MAX_ATTEMPTS: u32 = CoreConfig::DEFAULT.max_attempts;
@@ -100,6 +104,20 @@ pub struct ServeConfig {
     /// Most WatchJob streams one token may have open at once
     #[arg(long, env = "JUDGE_MAX_WATCHES_PER_TOKEN", default_value_t = defaults::MAX_WATCHES_PER_TOKEN)]
     pub max_watches_per_token: usize,
+    /// Most jobs one token may have on workers at once; its other jobs wait while other
+    /// tokens' go
+    #[arg(long, env = "JUDGE_MAX_RUNNING_PER_TOKEN", default_value_t = defaults::MAX_RUNNING_PER_TOKEN)]
+    pub max_running_per_token: usize,
+    /// Most consoles one token may have open at once
+    #[arg(long, env = "JUDGE_MAX_CONSOLES_PER_TOKEN", default_value_t = defaults::MAX_CONSOLES_PER_TOKEN)]
+    pub max_consoles_per_token: usize,
+    /// Submissions (and consoles opened) per second per token, over time; beyond, they are
+    /// refused with the seconds to wait (0.001 to 1000000)
+    #[arg(long, env = "JUDGE_SUBMIT_RATE", default_value_t = defaults::SUBMIT_RATE)]
+    pub submit_rate: f64,
+    /// Submissions one token may make at once before the rate applies (1 to 1000000)
+    #[arg(long, env = "JUDGE_SUBMIT_BURST", default_value_t = defaults::SUBMIT_BURST)]
+    pub submit_burst: u32,
     /// Largest accepted source file in bytes (at most 64 MiB)
     #[arg(long, env = "JUDGE_MAX_SOURCE_BYTES", default_value_t = defaults::MAX_SOURCE_BYTES)]
     pub max_source_bytes: usize,
@@ -203,6 +221,10 @@ impl Default for ServeConfig {
             max_queued: defaults::MAX_QUEUED,
             max_queued_per_token: defaults::MAX_QUEUED_PER_TOKEN,
             max_watches_per_token: defaults::MAX_WATCHES_PER_TOKEN,
+            max_running_per_token: defaults::MAX_RUNNING_PER_TOKEN,
+            max_consoles_per_token: defaults::MAX_CONSOLES_PER_TOKEN,
+            submit_rate: defaults::SUBMIT_RATE,
+            submit_burst: defaults::SUBMIT_BURST,
             max_source_bytes: defaults::MAX_SOURCE_BYTES,
             grace_seconds: defaults::GRACE_SECONDS,
             max_attempts: defaults::MAX_ATTEMPTS,
@@ -260,10 +282,30 @@ impl ServeConfig {
             ("max_queued", self.max_queued),
             ("max_queued_per_token", self.max_queued_per_token),
             ("max_watches_per_token", self.max_watches_per_token),
+            ("max_running_per_token", self.max_running_per_token),
+            ("max_consoles_per_token", self.max_consoles_per_token),
         ] {
-            if value == 0 {
-                return Err(ConfigError::value(key, "must be at least 1"));
+            if !(1..=1_000_000).contains(&value) {
+                return Err(ConfigError::value(
+                    key,
+                    format!("must be 1 to 1000000, got {value}"),
+                ));
             }
+        }
+        if !(self.submit_rate.is_finite() && (0.001..=1e6).contains(&self.submit_rate)) {
+            return Err(ConfigError::value(
+                "submit_rate",
+                format!(
+                    "must be 0.001 to 1000000 a second, got {}",
+                    self.submit_rate
+                ),
+            ));
+        }
+        if !(1..=1_000_000).contains(&self.submit_burst) {
+            return Err(ConfigError::value(
+                "submit_burst",
+                format!("must be 1 to 1000000, got {}", self.submit_burst),
+            ));
         }
         if !(1..=1 << 20).contains(&self.max_run_mib_per_token) {
             return Err(ConfigError::value(
@@ -393,6 +435,8 @@ impl ServeConfig {
             core: CoreConfig {
                 max_queued: self.max_queued,
                 max_queued_per_owner: self.max_queued_per_token,
+                max_running_per_owner: self.max_running_per_token,
+                max_consoles_per_owner: self.max_consoles_per_token,
                 grace_ms: millis(grace),
                 max_attempts: self.max_attempts,
                 report_timeout_ms: millis(report_timeout),
@@ -402,6 +446,8 @@ impl ServeConfig {
             },
             max_source_bytes: self.max_source_bytes,
             max_watches_per_token: self.max_watches_per_token,
+            submit_rate: self.submit_rate,
+            submit_burst: self.submit_burst,
             token_refresh: seconds("token_refresh_seconds", self.token_refresh_seconds)?,
             report_interval,
             keepalive_interval,

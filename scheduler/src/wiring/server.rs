@@ -11,7 +11,7 @@ use tokio::net::{TcpListener, TcpSocket};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::server::TcpIncoming;
 
-use crate::app::{App, Bounds, Offered, Watchers};
+use crate::app::{App, Bounds, Offered, SubmitRate, Watchers};
 use crate::core::{CoreConfig, Event};
 use crate::driver::clock::{SharedClock, SystemClock};
 use crate::driver::{Driver, DriverConfig, DriverHandle, Sessions};
@@ -41,6 +41,10 @@ pub struct ServeOptions {
     pub max_source_bytes: usize,
     /// Most `WatchJob` streams one token may have open.
     pub max_watches_per_token: usize,
+    /// Submissions per second per token, over time.
+    pub submit_rate: f64,
+    /// Submissions per token at once before the rate applies.
+    pub submit_burst: u32,
     /// How often revocations are picked up from the store.
     pub token_refresh: Duration,
     pub report_interval: Duration,
@@ -217,6 +221,7 @@ pub async fn start(
         },
         stopping,
         watchers: Watchers::new(opts.max_watches_per_token),
+        rate: SubmitRate::new(opts.submit_rate, opts.submit_burst),
         tokens: tokens.clone(),
     });
     // Messages as large as the biggest a run job can bring: its input and source in, its
