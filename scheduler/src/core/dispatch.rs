@@ -3,6 +3,9 @@
 use judge_common::pb;
 use pb::job_event::Event as Ev;
 
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+
 use super::{routing, Command, Core, Effect, JobId, Millis, Persist};
 
 impl Core {
@@ -14,27 +17,26 @@ impl Core {
         (self.rng >> 11) as f64 / (1u64 << 53) as f64
     }
 
-    /// Sends queued jobs, oldest first, to the best free worker for each (see `routing`).
+    /// Sends queued jobs to the best free worker for each (see `routing`), in fair-share
+    /// order (see [`FairShare`]): the owner with the fewest jobs on workers goes first, and
+    /// among equals the one served longest ago; each owner's jobs go oldest first. An owner
+    /// at its running limit waits while others' jobs go.
     pub(super) fn dispatch(&mut self, now: Millis, out: &mut Vec<Effect>) {
         let mut free = self.workers.free_slots();
         if free == 0 || self.jobs.queued_len() == 0 {
             return;
         }
-        let queued: Vec<JobId> = self.jobs.queued().collect();
+        let mut order = FairShare::new(self);
         // Jobs of each problem version already waiting for a warm worker in this pass.
         let mut waiting: std::collections::HashMap<(String, u32), u64> = Default::default();
-        for job_id in queued {
-            if free == 0 {
+        while free > 0 {
+            let Some(job_id) = order.next() else {
                 break;
-            }
+            };
             let random = self.random();
             let Some(job) = self.jobs.get(job_id) else {
                 continue;
             };
-            // An owner at its running limit waits; others' jobs go past.
-            if self.jobs.held_of(&job.job.owner) >= self.config.max_running_per_owner {
-                continue;
-            }
             let key = job
                 .job
                 .spec
@@ -70,8 +72,9 @@ impl Core {
             };
             free -= 1;
             let files = job.files.clone();
+            let owner = job.job.owner.clone();
             self.jobs.dequeue(job_id);
-            self.assign_clock += 1;
+            order.served(&owner, self);
             let Some(name) = self.workers.get(session).map(|w| w.hello.name.clone()) else {
                 continue;
             };
@@ -108,6 +111,83 @@ impl Core {
                 session,
                 command: Command::Assign { job_id, attempt },
             });
+        }
+    }
+}
+
+/// The order of one dispatch pass: owners in a heap by (jobs on workers, when last served,
+/// oldest queued job), each with its queued jobs oldest first. An owner whose job goes is
+/// put back with its new count; one whose jobs all wait (no worker for them now) leaves the
+/// pass; one at its running limit never enters it.
+struct FairShare {
+    heap: BinaryHeap<Reverse<(usize, u64, JobId, usize)>>,
+    /// Per owner (by index): its name and its queued jobs not yet tried, oldest first.
+    owners: Vec<(String, VecDeque<JobId>)>,
+    /// The owner whose jobs are being tried, and its key.
+    current: Option<(usize, usize, u64)>,
+    limit: usize,
+}
+
+impl FairShare {
+    fn new(core: &Core) -> Self {
+        let mut index: HashMap<&str, usize> = HashMap::new();
+        let mut owners: Vec<(String, VecDeque<JobId>)> = Vec::new();
+        for id in core.jobs.queued() {
+            let Some(job) = core.jobs.get(id) else {
+                continue;
+            };
+            let owner = job.job.owner.as_str();
+            let i = *index.entry(owner).or_insert_with(|| {
+                owners.push((owner.to_string(), VecDeque::new()));
+                owners.len() - 1
+            });
+            owners[i].1.push_back(id);
+        }
+        let limit = core.config.max_running_per_owner;
+        let mut heap = BinaryHeap::with_capacity(owners.len());
+        for (i, (name, jobs)) in owners.iter().enumerate() {
+            let held = core.jobs.held_of(name);
+            if held < limit {
+                let served = core.served.get(name).copied().unwrap_or(0);
+                heap.push(Reverse((held, served, jobs[0], i)));
+            }
+        }
+        FairShare {
+            heap,
+            owners,
+            current: None,
+            limit,
+        }
+    }
+
+    /// The next job to try.
+    fn next(&mut self) -> Option<JobId> {
+        loop {
+            if let Some((i, _, _)) = self.current {
+                if let Some(id) = self.owners[i].1.pop_front() {
+                    return Some(id);
+                }
+                // Nothing of this owner can go now.
+                self.current = None;
+            }
+            let Reverse((held, served, _, i)) = self.heap.pop()?;
+            self.current = Some((i, held, served));
+        }
+    }
+
+    /// The job last tried went: its owner is put back in the heap with one more on workers.
+    fn served(&mut self, owner: &str, core: &mut Core) {
+        core.assign_clock += 1;
+        core.served.insert(owner.to_string(), core.assign_clock);
+        let Some((i, held, _)) = self.current.take() else {
+            return;
+        };
+        let held = held + 1;
+        if let Some(&oldest) = self.owners[i].1.front() {
+            if held < self.limit {
+                self.heap
+                    .push(Reverse((held, core.assign_clock, oldest, i)));
+            }
         }
     }
 }

@@ -119,6 +119,11 @@ impl JobTable {
             .count()
     }
 
+    /// The owners with jobs waiting.
+    pub fn queued_owners(&self) -> impl Iterator<Item = &str> + '_ {
+        self.queued_by_owner.keys().map(String::as_str)
+    }
+
     /// Jobs `owner` has waiting.
     pub fn queued_of(&self, owner: &str) -> usize {
         self.queued_by_owner.get(owner).copied().unwrap_or(0)

@@ -43,6 +43,9 @@ pub struct Core {
     next_job_id: JobId,
     /// Counts assignments, for fair tie-breaking.
     assign_clock: u64,
+    /// Per owner, the `assign_clock` of its last assignment: among owners with as many jobs
+    /// on workers, the one served longest ago goes first (fair share).
+    served: HashMap<String, u64>,
     /// State of the xorshift generator behind the `Random` policy.
     rng: u64,
     /// Unfinished jobs by `(owner, request_id)`, so a retried Submit gets the same job.
@@ -65,6 +68,7 @@ impl Core {
             workers: WorkerTable::default(),
             next_job_id: max_job_id + 1,
             assign_clock: 0,
+            served: HashMap::new(),
             rng: config.seed.max(1),
             requests: HashMap::new(),
             config,

@@ -1128,3 +1128,45 @@ fn an_owner_may_hold_only_so_many_consoles() {
     };
     submitted_id(&core.apply(sub(3, bob), 30));
 }
+
+#[test]
+fn a_light_owner_goes_before_a_heavy_owners_queue() {
+    let mut core = Core::new(CoreConfig::default());
+    connect(&mut core, 1, hello("w", 1), 0);
+    let a1 = submitted_id(&core.apply(sub(1, owned("c", "alice")), 10));
+    let a2 = submitted_id(&core.apply(sub(2, owned("c", "alice")), 11));
+    let a3 = submitted_id(&core.apply(sub(3, owned("c", "alice")), 12));
+    let b1 = submitted_id(&core.apply(sub(4, owned("c", "bob")), 13));
+    let why = core.waiting(a3, 14).expect("it waits");
+    assert!(why.contains("slots"), "all busy: {why}");
+    // Alice's first ends: Bob, who has had nothing, goes before her second.
+    let fx = core.apply(progress(1, a1, 1, done(pb::Verdict::Ac)), 20);
+    assert_eq!(assigns(&fx), vec![(1, b1, 1)]);
+    // Then they take turns: Alice's second, and her third after it.
+    let fx = core.apply(progress(1, b1, 1, done(pb::Verdict::Ac)), 30);
+    assert_eq!(assigns(&fx), vec![(1, a2, 1)]);
+    let fx = core.apply(progress(1, a2, 1, done(pb::Verdict::Ac)), 40);
+    assert_eq!(assigns(&fx), vec![(1, a3, 1)]);
+}
+
+#[test]
+fn free_slots_go_to_the_owners_with_the_fewest_jobs_running() {
+    let mut core = Core::new(CoreConfig::default());
+    // Alice queues four, Bob and Carol one each, before any worker is there.
+    let mut alice = Vec::new();
+    for r in 1..=4 {
+        alice.push(submitted_id(
+            &core.apply(sub(r, owned("c", "alice")), r as Millis),
+        ));
+    }
+    let b = submitted_id(&core.apply(sub(5, owned("c", "bob")), 5));
+    let c = submitted_id(&core.apply(sub(6, owned("c", "carol")), 6));
+    // Four slots: one each first, then Alice's second; her last two wait.
+    let fx = connect(&mut core, 1, hello("w", 4), 10);
+    let mut went: Vec<JobId> = assigns(&fx).into_iter().map(|(_, id, _)| id).collect();
+    went.sort_unstable();
+    let mut expected = vec![alice[0], alice[1], b, c];
+    expected.sort_unstable();
+    assert_eq!(went, expected);
+    assert_eq!(core.queued(), 2);
+}

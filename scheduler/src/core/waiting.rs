@@ -1,5 +1,6 @@
 //! Why a queued job waits, in words a person can act on: nothing can run it, everything that
-//! could is busy, it waits for a worker that holds its data, or others are ahead of it.
+//! could is busy, it waits for a worker that holds its data, its owner is at its running
+//! limit, or others go first (its owner's older jobs, owners with fewer jobs running).
 
 use super::routing;
 use super::{Core, JobId, Millis};
@@ -55,10 +56,29 @@ impl Core {
                 ));
             }
         }
-        let ahead = self.jobs.queued().take_while(|id| *id < job_id).count();
-        Some(match ahead {
-            0 => "next in line for a free worker".to_string(),
-            n => format!("{n} jobs ahead of it in the queue"),
+        // Fair share: the owner's own older jobs go first, and so do other owners' with
+        // fewer jobs on workers.
+        let owner = job.job.owner.as_str();
+        let mine = self
+            .jobs
+            .queued()
+            .take_while(|id| *id < job_id)
+            .filter(|id| self.jobs.get(*id).is_some_and(|j| j.job.owner == owner))
+            .count();
+        let held = self.jobs.held_of(owner);
+        let before = self
+            .jobs
+            .queued_owners()
+            .filter(|o| *o != owner && self.jobs.held_of(o) < held)
+            .count();
+        Some(match (mine, before) {
+            (0, 0) => "next in line for a free worker".to_string(),
+            (0, n) => format!("{n} other owners with fewer jobs running go first (fair share)"),
+            (m, 0) => format!("{m} of your own jobs are ahead of it"),
+            (m, n) => format!(
+                "{m} of your own jobs are ahead of it, and {n} other owners with fewer jobs \
+                 running go first (fair share)"
+            ),
         })
     }
 }
