@@ -672,6 +672,28 @@ impl Cluster {
         judge_client(&self.sched.url(), &self.admin).await
     }
 
+    /// A new submitter token `name`, once the running scheduler accepts it (it learns of
+    /// new tokens at its next refresh): the token and a client that uses it.
+    pub async fn another_submitter(
+        &self,
+        name: &str,
+    ) -> Result<(String, JudgeServiceClient<Authed>)> {
+        let text = token(&self.dir.path().join("data"), "submitter", name)?;
+        let client = judge_client(&self.sched.url(), &text).await?;
+        eventually(&format!("{name}'s token works"), WAIT, || {
+            let mut client = client.clone();
+            async move {
+                client
+                    .list_problems(pb::ListProblemsRequest {})
+                    .await
+                    .ok()
+                    .map(|_| ())
+            }
+        })
+        .await?;
+        Ok((text, client))
+    }
+
     /// Pushes the bundled example problem `example` as problem `id`, with its time limit
     /// replaced when given.
     pub async fn push_example(

@@ -44,7 +44,7 @@ async fn the_dashboard_in_a_browser() -> anyhow::Result<()> {
     let mut c = Cluster::start(&[]).await?;
     c.add_worker("w", 2)?;
     c.wait_workers(1).await?;
-    let other = token(&c.dir.path().join("data"), "submitter", "bob")?;
+    let (other, _) = c.another_submitter("bob").await?;
     let hostile = "<script>alert(1)</script><img src=x onerror=alert(2)>";
     let ce = finished_run(
         &c,
@@ -56,19 +56,6 @@ async fn the_dashboard_in_a_browser() -> anyhow::Result<()> {
     let http = c.sched.http_addr.expect("http side");
     let shots = workspace().join("target/screenshots");
     std::fs::create_dir_all(&shots)?;
-    // Bob's token reaches the scheduler with its next refresh.
-    let mut bob = judge_client(&c.sched.url(), &other).await?;
-    eventually("bob's token works", WAIT, || {
-        let mut bob = bob.clone();
-        async move {
-            bob.list_problems(pb::ListProblemsRequest {})
-                .await
-                .ok()
-                .map(|_| ())
-        }
-    })
-    .await?;
-    let _ = bob.list_problems(pb::ListProblemsRequest {}).await?;
     let run = tokio::process::Command::new("node")
         .arg(workspace().join("tests/browser/dashboard.mjs"))
         .arg(format!("http://{http}"))
