@@ -58,6 +58,10 @@ enum Cmd {
         /// Run every test even after one fails.
         #[arg(long)]
         all_tests: bool,
+        /// This submission replaces your unfinished one with the same key (up to 64
+        /// printable characters), which is cancelled, queued or running [default: none]
+        #[arg(long)]
+        supersede_key: Option<String>,
     },
     /// Run a program once on given input through the cluster: its output is printed as it
     /// printed it, and judgectl exits with its exit code; 124 past the time limit, 125 past
@@ -318,6 +322,7 @@ async fn run(cli: Cli) -> Result<Exit> {
             wait,
             json,
             all_tests,
+            supersede_key,
         } => {
             let source =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
@@ -330,6 +335,7 @@ async fn run(cli: Cli) -> Result<Exit> {
                 request_id: String::new(),
                 stdin: Vec::new(),
                 limits: None,
+                supersede_key: supersede_key.unwrap_or_default(),
             };
             let job_id = judgectl::submit::submit(&mut c.judge, req)
                 .await

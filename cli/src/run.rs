@@ -34,6 +34,7 @@ pub fn request(
         request_id: String::new(),
         stdin,
         limits: Some(limits),
+        supersede_key: String::new(),
     }
 }
 

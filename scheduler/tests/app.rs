@@ -191,6 +191,13 @@ async fn bad_submissions_are_refused_naming_the_problem() {
         (judge_job("has space"), "request_id must be"),
         (
             SubmitJob {
+                supersede_key: "k".repeat(200),
+                ..judge_job("")
+            },
+            "supersede_key must be 1 to 64 printable ASCII characters without spaces (got 200 bytes)",
+        ),
+        (
+            SubmitJob {
                 job_type: "console".into(),
                 ..judge_job("")
             },

@@ -65,6 +65,7 @@ async fn try_submit(
         language: "c".into(),
         owner: "alice".into(),
         request_id: Some("r1".into()),
+        supersede_key: None,
     };
     let payload = Payload {
         source: b"int main(void) { return 0; }\n".to_vec(),

@@ -50,6 +50,7 @@ fn job() -> NewJob {
         language: "python3".into(),
         owner: "alice".into(),
         request_id: None,
+        supersede_key: None,
     }
 }
 
@@ -219,6 +220,7 @@ async fn every_kind_comes_back_as_it_was_stored() {
                 req: 1,
                 job: NewJob {
                     spec: spec.clone(),
+                    supersede_key: Some(format!("key-{i}")),
                     ..job()
                 },
                 at: 1,
@@ -231,6 +233,8 @@ async fn every_kind_comes_back_as_it_was_stored() {
             assert_eq!(&payloads[id].job.spec, spec, "{backend}: assignment");
             let record = store.job(*id).await.unwrap().unwrap();
             assert_eq!(&record.job.spec, spec, "{backend}: the job's row");
+            let key = format!("key-{}", id - 1);
+            assert_eq!(record.job.supersede_key.as_deref(), Some(key.as_str()));
         }
     }
 }

@@ -264,6 +264,7 @@ pub fn run(trace: &Trace, policy: Policy, locality_wait_ms: i64) -> Outcome {
                     language: "c".into(),
                     owner: "alice".into(),
                     request_id: None,
+                    supersede_key: None,
                 };
                 core.apply(
                     Event::Submit {

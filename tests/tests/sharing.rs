@@ -109,3 +109,64 @@ async fn a_student_at_the_running_limit_waits_while_another_goes() -> anyhow::Re
     .await?;
     Ok(())
 }
+
+/// `judgectl submit --supersede-key`: a student's newer submission replaces the one still
+/// running; that one ends cancelled, saying by which job, and the newer one is judged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newer_submission_with_the_same_key_replaces_the_running_one() -> anyhow::Result<()> {
+    let mut c = Cluster::start(&[]).await?;
+    c.add_worker("w", 1)?;
+    c.wait_workers(1).await?;
+    let slow = c.dir.path().join("slow.py");
+    std::fs::write(&slow, format!("import time\ntime.sleep(30)\n{AC_PY}"))?;
+    let fixed = c.dir.path().join("ac.py");
+    std::fs::write(&fixed, AC_PY)?;
+    let submit = |file: &std::path::Path| -> anyhow::Result<u64> {
+        let out = std::process::Command::new(bin("judgectl"))
+            .args(["--scheduler", &c.sched.url(), "--token", &c.submitter])
+            .args(["submit", "--problem", "aplusb", "--language", "python3"])
+            .args(["--supersede-key", "aplusb-mine"])
+            .arg(file)
+            .output()?;
+        anyhow::ensure!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(String::from_utf8(out.stdout)?.trim().parse()?)
+    };
+    let alice = judge_client(&c.sched.url(), &c.submitter).await?;
+    let job = |id: u64| {
+        let mut alice = alice.clone();
+        async move {
+            alice
+                .get_job(pb::GetJobRequest { job_id: id })
+                .await
+                .ok()
+                .map(|r| r.into_inner())
+        }
+    };
+    let first = submit(&slow)?;
+    eventually("the first on the worker", WAIT, || async {
+        job(first)
+            .await
+            .filter(|j| j.state == pb::JobState::Running as i32)
+    })
+    .await?;
+    let second = submit(&fixed)?;
+    let ended = eventually("the first cancelled", WAIT, || async {
+        job(first)
+            .await
+            .filter(|j| j.state == pb::JobState::Cancelled as i32)
+    })
+    .await?;
+    assert_eq!(ended.message, format!("superseded by {second}"));
+    let judged = eventually("the second judged", WAIT, || async {
+        job(second)
+            .await
+            .filter(|j| j.state == pb::JobState::Done as i32)
+    })
+    .await?;
+    assert_eq!(judged.verdict, pb::Verdict::Ac as i32);
+    Ok(())
+}

@@ -25,6 +25,21 @@ pub fn request_id(id: String) -> Result<Option<String>, AppError> {
     Ok(Some(id))
 }
 
+/// A supersede key: optional, 1 to 64 printable ASCII characters.
+pub fn supersede_key(key: String) -> Result<Option<String>, AppError> {
+    if key.is_empty() {
+        return Ok(None);
+    }
+    if key.len() > 64 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(AppError::Invalid(format!(
+            "supersede_key must be 1 to 64 printable ASCII characters without spaces \
+             (got {} bytes)",
+            key.len()
+        )));
+    }
+    Ok(Some(key))
+}
+
 /// A job id from the outside: 1 to 2^63 - 1.
 pub fn job_id(id: u64) -> Result<JobId, AppError> {
     if id == 0 || i64::try_from(id).is_err() {

@@ -116,6 +116,7 @@ impl App {
             language: open.language,
             owner: who.token_name.clone(),
             request_id: None,
+            supersede_key: None,
         };
         let payload = Payload {
             source: open.source,

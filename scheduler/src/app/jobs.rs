@@ -5,7 +5,7 @@
 use judge_common::job_kind::JobKind;
 use judge_common::pb;
 
-use super::admission::{job_id, request_id, submitted_kind};
+use super::admission::{job_id, request_id, submitted_kind, supersede_key};
 use super::auth::visible_owner;
 use super::{App, AppError};
 use crate::core::{CancelError, JobId, NewJob};
@@ -28,6 +28,8 @@ pub struct SubmitJob {
     pub stdin: Vec<u8>,
     /// A run job's limits; unset fields take the scheduler's defaults.
     pub limits: Option<pb::RunLimits>,
+    /// Replaces the owner's unfinished job with this key: empty for none.
+    pub supersede_key: String,
 }
 
 /// Which jobs to list, newest first.
@@ -103,6 +105,7 @@ impl App {
     pub async fn submit(&self, who: &Caller, cmd: SubmitJob) -> Result<JobId, AppError> {
         let mut cmd = cmd;
         let request_id = request_id(std::mem::take(&mut cmd.request_id))?;
+        let supersede_key = supersede_key(std::mem::take(&mut cmd.supersede_key))?;
         if let Some(r) = &request_id {
             if let Some(job_id) = self.store.job_by_request(&who.token_name, r).await? {
                 return Ok(job_id);
@@ -126,6 +129,7 @@ impl App {
             language: cmd.language,
             owner: who.token_name.clone(),
             request_id,
+            supersede_key,
         };
         let payload = crate::driver::Payload {
             source: cmd.source,

@@ -19,7 +19,8 @@ pub struct ActiveJob {
     pub worker: Option<String>,
     /// Set while the attempt's worker is gone: when the grace period ends.
     pub orphaned_until: Option<Millis>,
-    pub cancel_requested: bool,
+    /// Set once the job is to be cancelled: the message it ends with.
+    pub cancel: Option<String>,
     /// Sequence number of the job's last event.
     pub last_seq: u64,
     /// Test results of the current attempt recorded so far (results arrive in order).

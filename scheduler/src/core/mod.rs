@@ -50,6 +50,8 @@ pub struct Core {
     rng: u64,
     /// Unfinished jobs by `(owner, request_id)`, so a retried Submit gets the same job.
     requests: HashMap<(String, String), JobId>,
+    /// Unfinished jobs by `(owner, supersede_key)`: the one a new job with that key replaces.
+    keyed: HashMap<(String, String), JobId>,
 }
 
 impl Core {
@@ -71,6 +73,7 @@ impl Core {
             served: HashMap::new(),
             rng: config.seed.max(1),
             requests: HashMap::new(),
+            keyed: HashMap::new(),
             config,
         };
         let mut first = Vec::new();
@@ -86,6 +89,14 @@ impl Core {
                 core.requests
                     .insert((r.job.owner.clone(), request_id.clone()), r.job_id);
             }
+            if let Some(key) = &r.job.supersede_key {
+                // Ids grow with submission: the newest unfinished job holds the key.
+                let held = core
+                    .keyed
+                    .entry((r.job.owner.clone(), key.clone()))
+                    .or_insert(r.job_id);
+                *held = (*held).max(r.job_id);
+            }
             let queued = r.state == pb::JobState::Queued;
             core.jobs.insert(
                 r.job_id,
@@ -96,7 +107,7 @@ impl Core {
                     session: None,
                     worker: if queued { None } else { r.worker },
                     orphaned_until: (!queued).then_some(now + core.config.grace_ms),
-                    cancel_requested: false,
+                    cancel: None,
                     last_seq: r.last_seq,
                     tests_done: r.tests_done,
                     groups_done: r.groups_done,
@@ -277,6 +288,10 @@ impl Core {
         if let Some(r) = request {
             self.requests.insert(r, job_id);
         }
+        let replaced = job
+            .supersede_key
+            .as_ref()
+            .and_then(|key| self.keyed.insert((job.owner.clone(), key.clone()), job_id));
         out.push(Effect::Persist(Persist::InsertJob {
             job_id,
             req,
@@ -292,7 +307,7 @@ impl Core {
                 session: None,
                 worker: None,
                 orphaned_until: None,
-                cancel_requested: false,
+                cancel: None,
                 last_seq: 0,
                 tests_done: 0,
                 groups_done: 0,
@@ -303,6 +318,10 @@ impl Core {
             },
         );
         self.event(job_id, now, Ev::Submitted(pb::Submitted {}), out);
+        if let Some(old) = replaced {
+            // The owner's earlier job with this key is replaced: it stops, queued or running.
+            let _ = self.cancel(old, format!("superseded by {job_id}"), now, out);
+        }
         out.push(Effect::Reply {
             req,
             reply: Reply::Submitted(Ok(job_id)),
@@ -310,21 +329,30 @@ impl Core {
     }
 
     fn on_cancel(&mut self, req: RequestId, job_id: JobId, now: Millis, out: &mut Vec<Effect>) {
+        let reply = Reply::Cancelled(self.cancel(job_id, "cancelled".into(), now, out));
+        out.push(Effect::Reply { req, reply });
+    }
+
+    /// Cancels a job, which ends with `message`: at once if nobody runs it, else when its
+    /// worker confirms. Its state right after.
+    fn cancel(
+        &mut self,
+        job_id: JobId,
+        message: String,
+        now: Millis,
+        out: &mut Vec<Effect>,
+    ) -> Result<pb::JobState, CancelError> {
         let Some(job) = self.jobs.get_mut(job_id) else {
             // Not active: it finished (or never existed; the API layer checks that first).
-            let reply = Reply::Cancelled(Err(CancelError::AlreadyFinished(job_id)));
-            out.push(Effect::Reply { req, reply });
-            return;
+            return Err(CancelError::AlreadyFinished(job_id));
         };
         let state = job.state;
+        job.cancel = Some(message);
         if state == pb::JobState::Queued || job.session.is_none() {
             // Nobody runs it (queued, or its worker is gone): it ends now.
             self.cancelled(job_id, now, out);
-            let reply = Reply::Cancelled(Ok(pb::JobState::Cancelled));
-            out.push(Effect::Reply { req, reply });
-            return;
+            return Ok(pb::JobState::Cancelled);
         }
-        job.cancel_requested = true;
         let (session, attempt) = (job.session, job.attempt);
         if let Some(session) = session {
             out.push(Effect::Send {
@@ -332,10 +360,7 @@ impl Core {
                 command: Command::Cancel { job_id, attempt },
             });
         }
-        out.push(Effect::Reply {
-            req,
-            reply: Reply::Cancelled(Ok(state)),
-        });
+        Ok(state)
     }
 
     fn on_connected(
@@ -392,7 +417,7 @@ impl Core {
                 continue;
             };
             job.session = None;
-            if job.cancel_requested {
+            if job.cancel.is_some() {
                 self.cancelled(job_id, now, out);
             } else if job.job.is_live() {
                 // Its terminal was on that worker: nothing to come back to.
@@ -449,7 +474,7 @@ impl Core {
             return;
         };
         let attempt = job.attempt;
-        if job.cancel_requested {
+        if job.cancel.is_some() {
             self.cancelled(job_id, now, out);
         } else if job.job.is_live() {
             // A live job is never run twice: its client saw the first run.
@@ -484,14 +509,12 @@ impl Core {
 
     /// Ends a job as cancelled (nobody runs it any more).
     fn cancelled(&mut self, job_id: JobId, now: Millis, out: &mut Vec<Effect>) {
-        self.finish(
-            job_id,
-            pb::JobState::Cancelled,
-            None,
-            "cancelled".into(),
-            now,
-            out,
-        );
+        let message = self
+            .jobs
+            .get(job_id)
+            .and_then(|j| j.cancel.clone())
+            .unwrap_or_else(|| "cancelled".into());
+        self.finish(job_id, pb::JobState::Cancelled, None, message, now, out);
     }
 
     /// Ends a job without a score: persisted, announced, forgotten.
@@ -549,7 +572,13 @@ impl Core {
         self.event(job_id, now, ev, out);
         if let Some(done) = self.jobs.remove(job_id) {
             if let Some(r) = done.job.request_id {
-                self.requests.remove(&(done.job.owner, r));
+                self.requests.remove(&(done.job.owner.clone(), r));
+            }
+            if let Some(key) = done.job.supersede_key {
+                let key = (done.job.owner, key);
+                if self.keyed.get(&key) == Some(&job_id) {
+                    self.keyed.remove(&key);
+                }
             }
         }
     }

@@ -45,7 +45,7 @@ impl Core {
                     return; // duplicate
                 }
                 job.state = pb::JobState::Running;
-                if job.cancel_requested {
+                if job.cancel.is_some() {
                     out.push(Effect::Send {
                         session,
                         command: Command::Cancel { job_id, attempt },
@@ -98,6 +98,8 @@ impl Core {
                 }
                 self.workers.stop(session, job_id);
                 if cancelled {
+                    // A supersede's reason says more than the worker's word.
+                    let message = job.cancel.clone().unwrap_or(message);
                     self.finish(job_id, pb::JobState::Cancelled, None, message, now, out);
                 } else {
                     let is_run = job.job.spec.limits().is_some();

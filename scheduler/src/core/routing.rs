@@ -208,6 +208,7 @@ mod tests {
             language: "c".into(),
             owner: "alice".into(),
             request_id: None,
+            supersede_key: None,
         }
     }
 

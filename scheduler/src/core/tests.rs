@@ -14,6 +14,7 @@ fn job(lang: &str) -> NewJob {
         language: lang.into(),
         owner: "alice".into(),
         request_id: None,
+        supersede_key: None,
     }
 }
 
@@ -1169,4 +1170,78 @@ fn free_slots_go_to_the_owners_with_the_fewest_jobs_running() {
     expected.sort_unstable();
     assert_eq!(went, expected);
     assert_eq!(core.queued(), 2);
+}
+
+fn keyed(owner: &str, key: &str) -> NewJob {
+    NewJob {
+        supersede_key: Some(key.into()),
+        ..owned("c", owner)
+    }
+}
+
+#[test]
+fn a_job_with_the_same_key_replaces_the_owners_earlier_one_queued_or_running() {
+    let mut core = Core::new(CoreConfig::default());
+    connect(&mut core, 1, hello("w", 1), 0);
+    // The first runs; the second waits; Bob's with the same key is his own.
+    let first = submitted_id(&core.apply(sub(1, keyed("alice", "p1")), 10));
+    let second = submitted_id(&core.apply(sub(2, keyed("alice", "p1")), 11));
+    let bobs = submitted_id(&core.apply(sub(3, keyed("bob", "p1")), 12));
+    // The running first was told to stop; it ends when its worker confirms.
+    let stopped = JobProgress::Finished {
+        verdict: pb::Verdict::Unspecified,
+        message: "cancelled".into(),
+        cancelled: true,
+        score: None,
+        run: None,
+    };
+    let fx = core.apply(progress(1, first, 1, stopped), 20);
+    let ended = fx.iter().find_map(|e| match e {
+        Effect::Persist(Persist::Finished {
+            job_id,
+            state,
+            message,
+            ..
+        }) if *job_id == first => Some((*state, message.clone())),
+        _ => None,
+    });
+    assert_eq!(
+        ended,
+        Some((pb::JobState::Cancelled, format!("superseded by {second}")))
+    );
+    // A third replaces the queued second at once.
+    let fx = core.apply(sub(4, keyed("alice", "p1")), 30);
+    let third = submitted_id(&fx);
+    assert!(
+        finished(&fx).contains(&(second, pb::JobState::Cancelled, None)),
+        "{fx:?}"
+    );
+    assert!(
+        core.jobs.get(bobs).is_some(),
+        "another owner's key is its own"
+    );
+    assert!(core.jobs.get(third).is_some());
+}
+
+#[test]
+fn after_a_restart_the_newest_job_still_holds_its_key() {
+    let recovered = |id: JobId| RecoveredJob {
+        job_id: id,
+        job: keyed("alice", "p1"),
+        state: pb::JobState::Queued,
+        attempt: 0,
+        worker: None,
+        last_seq: 1,
+        tests_done: 0,
+        groups_done: 0,
+        files: files(),
+        worst_case_ms: 60_000,
+    };
+    let (mut core, _) = Core::recover(CoreConfig::default(), 7, vec![recovered(7)], 0);
+    let fx = core.apply(sub(1, keyed("alice", "p1")), 10);
+    submitted_id(&fx);
+    assert!(
+        finished(&fx).contains(&(7, pb::JobState::Cancelled, None)),
+        "{fx:?}"
+    );
 }

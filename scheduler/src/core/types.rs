@@ -90,6 +90,9 @@ pub struct NewJob {
     /// The submitter's id for this submission: a retry with the same id from the same owner
     /// gets the same job.
     pub request_id: Option<String>,
+    /// A later job of the same owner with the same key cancels this one, queued or running
+    /// ("my newest code replaces the one still queued").
+    pub supersede_key: Option<String>,
 }
 
 impl NewJob {

@@ -58,6 +58,9 @@ struct SubmitBody {
     #[serde(default)]
     stdin: String,
     limits: Option<Limits>,
+    /// Replaces this token's unfinished job with the same key.
+    #[serde(default)]
+    supersede_key: String,
 }
 
 /// A body that is not the JSON a route takes: 400 (413 when too large) naming the problem.
@@ -97,6 +100,7 @@ async fn submit(
             memory_limit_bytes: l.memory_limit_bytes,
             output_limit_bytes: l.output_limit_bytes,
         }),
+        supersede_key: b.supersede_key,
     };
     let job_id = s.app.submit(&who, cmd).await?;
     Ok((StatusCode::CREATED, Json(json!({"job_id": job_id}))).into_response())

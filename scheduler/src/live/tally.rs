@@ -133,6 +133,7 @@ mod tests {
             language: "c".into(),
             owner: "o".into(),
             request_id: None,
+            supersede_key: None,
         };
         t.apply(&Persist::InsertJob {
             job_id: 8,

@@ -40,6 +40,7 @@ impl JudgeService for JudgeApi {
             request_id: r.request_id,
             stdin: r.stdin,
             limits: r.limits,
+            supersede_key: r.supersede_key,
         };
         let job_id = self.0.submit(&who, cmd).await?;
         Ok(Response::new(pb::SubmitResponse { job_id }))

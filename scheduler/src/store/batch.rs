@@ -206,12 +206,12 @@ async fn write_phase(
     affected += chunked(
         tx,
         &inserts,
-        14,
+        15,
         |v| {
             format!(
                 "INSERT INTO jobs (id, job_type, language, problem_id, problem_version, run_all_tests, \
-                 source, submitted_at, state, owner, request_id, stdin, run_limits, console) \
-                 VALUES {v}"
+                 source, submitted_at, state, owner, request_id, stdin, run_limits, console, \
+                 supersede_key) VALUES {v}"
             )
         },
         |q, c| match c {
@@ -250,6 +250,7 @@ async fn write_phase(
                     )
                     .bind(limits.map(|l| l.encode_to_vec()))
                     .bind(console)
+                    .bind(job.supersede_key.clone())
             }
             _ => q,
         },
