@@ -62,6 +62,10 @@ enum Cmd {
         /// printable characters), which is cancelled, queued or running [default: none]
         #[arg(long)]
         supersede_key: Option<String>,
+        /// contest, normal or bulk: a higher class goes first; up to your token's highest
+        /// [default: normal]
+        #[arg(long)]
+        priority: Option<String>,
     },
     /// Run a program once on given input through the cluster: its output is printed as it
     /// printed it, and judgectl exits with its exit code; 124 past the time limit, 125 past
@@ -323,6 +327,7 @@ async fn run(cli: Cli) -> Result<Exit> {
             json,
             all_tests,
             supersede_key,
+            priority,
         } => {
             let source =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
@@ -336,6 +341,7 @@ async fn run(cli: Cli) -> Result<Exit> {
                 stdin: Vec::new(),
                 limits: None,
                 supersede_key: supersede_key.unwrap_or_default(),
+                priority: priority.unwrap_or_default(),
             };
             let job_id = judgectl::submit::submit(&mut c.judge, req)
                 .await

@@ -35,6 +35,7 @@ pub fn request(
         stdin,
         limits: Some(limits),
         supersede_key: String::new(),
+        priority: String::new(),
     }
 }
 

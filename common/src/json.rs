@@ -62,6 +62,7 @@ pub fn job_json(j: &pb::Job) -> Value {
         "groups": j.groups.iter().map(group_json).collect::<Vec<_>>(),
         "attempts": j.attempts,
         "owner": j.owner,
+        "priority": j.priority,
         "waiting": j.waiting,
         "worker": if j.worker.is_empty() { Value::Null } else { json!(j.worker) },
         "submitted_at_ms": j.submitted_at_ms,

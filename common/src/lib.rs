@@ -32,6 +32,8 @@ pub mod limits;
 pub mod logging;
 /// A certificate verifier that accepts given certificates and asks webpki for the rest.
 pub mod pinned;
+/// Priority classes: contest, normal, bulk.
+pub mod priority;
 /// The problem package model: manifest, test groups, programs, settings files.
 pub mod problem;
 /// A run job's limits against the scheduler's maxima.

@@ -124,6 +124,10 @@ enum TokenCmd {
         /// list: makes every token in one transaction, or none
         #[arg(long)]
         names_file: Option<PathBuf>,
+        /// The highest priority class its jobs may ask for: contest, normal or bulk (an
+        /// admin's may ask for any)
+        #[arg(long, default_value = "normal")]
+        max_priority: judge_common::priority::Priority,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -229,6 +233,7 @@ async fn main() -> Result<()> {
             role,
             name,
             names_file,
+            max_priority,
             store,
         }) => {
             let names = match (&name, &names_file) {
@@ -238,7 +243,8 @@ async fn main() -> Result<()> {
             };
             let store = open_store(store).await?;
             let issued =
-                app::tokens::issue_tokens(&store, &names, role, SystemClock.now_ms()).await?;
+                app::tokens::issue_tokens(&store, &names, role, max_priority, SystemClock.now_ms())
+                    .await?;
             for (record, text) in issued {
                 if name.is_some() {
                     println!("{text}");

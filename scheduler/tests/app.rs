@@ -50,7 +50,7 @@ async fn world_with(rate: SubmitRate) -> World {
         ("bob", Role::Submitter),
         ("root", Role::Admin),
     ] {
-        let issued = tokens::issue_tokens(&store, &[name.to_string()], role, 1)
+        let issued = tokens::issue_tokens(&store, &[name.to_string()], role, Default::default(), 1)
             .await
             .unwrap();
         texts.push(issued[0].1.clone());
@@ -370,4 +370,29 @@ async fn a_token_submitting_past_its_rate_is_told_how_long_to_wait() {
         kept,
         "the retry of a stored job costs nothing of the rate"
     );
+}
+
+#[tokio::test]
+async fn a_token_asks_only_for_classes_up_to_its_highest() {
+    let w = world().await;
+    w.offer();
+    let (alice, root) = (w.caller(0), w.caller(2));
+    let contest = |p: &str| SubmitJob {
+        priority: p.into(),
+        ..judge_job("")
+    };
+    match w.app.submit(&alice, contest("contest")).await {
+        Err(AppError::Forbidden(m)) => {
+            assert!(
+                m.contains("priority contest") && m.contains("highest, normal"),
+                "{m}"
+            )
+        }
+        other => panic!("expected PERMISSION_DENIED, got {other:?}"),
+    }
+    let m = invalid(w.app.submit(&alice, contest("urgent")).await);
+    assert_eq!(m, "priority \"urgent\" is not one of contest, normal, bulk");
+    // Lower is always allowed; an admin may ask for any.
+    w.app.submit(&alice, contest("bulk")).await.unwrap();
+    w.app.submit(&root, contest("contest")).await.unwrap();
 }

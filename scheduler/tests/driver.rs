@@ -66,6 +66,7 @@ async fn try_submit(
         owner: "alice".into(),
         request_id: Some("r1".into()),
         supersede_key: None,
+        priority: Default::default(),
     };
     let payload = Payload {
         source: b"int main(void) { return 0; }\n".to_vec(),

@@ -51,6 +51,7 @@ fn job() -> NewJob {
         owner: "alice".into(),
         request_id: None,
         supersede_key: None,
+        priority: Default::default(),
     }
 }
 
@@ -465,9 +466,9 @@ async fn unfinished_jobs_come_back_with_their_progress() {
 #[tokio::test]
 async fn tokens_and_problem_versions() {
     for (backend, store, _keep) in stores().await {
-        let (rec, _text) = tokens::issue("w", Role::Worker, 5);
+        let (rec, _text) = tokens::issue("w", Role::Worker, Default::default(), 5);
         store.insert_token(&rec).await.unwrap();
-        let dup = tokens::issue("w", Role::Admin, 6).0;
+        let dup = tokens::issue("w", Role::Admin, Default::default(), 6).0;
         assert!(
             store
                 .insert_token(&dup)

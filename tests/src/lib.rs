@@ -125,6 +125,11 @@ where
 
 /// Creates a token with the scheduler's own command.
 pub fn token(data_dir: &Path, role: &str, name: &str) -> Result<String> {
+    token_with(data_dir, role, name, &[])
+}
+
+/// As [`token`], with more flags for `token create` (`--max-priority contest`, say).
+pub fn token_with(data_dir: &Path, role: &str, name: &str, extra: &[&str]) -> Result<String> {
     let out = std::process::Command::new(bin("judge-scheduler"))
         .args([
             "token",
@@ -136,6 +141,7 @@ pub fn token(data_dir: &Path, role: &str, name: &str) -> Result<String> {
             "--data-dir",
         ])
         .arg(data_dir)
+        .args(extra)
         .output()?;
     if !out.status.success() {
         bail!(
@@ -678,7 +684,16 @@ impl Cluster {
         &self,
         name: &str,
     ) -> Result<(String, JudgeServiceClient<Authed>)> {
-        let text = token(&self.dir.path().join("data"), "submitter", name)?;
+        self.another_submitter_with(name, &[]).await
+    }
+
+    /// As [`Cluster::another_submitter`], with more flags for `token create`.
+    pub async fn another_submitter_with(
+        &self,
+        name: &str,
+        extra: &[&str],
+    ) -> Result<(String, JudgeServiceClient<Authed>)> {
+        let text = token_with(&self.dir.path().join("data"), "submitter", name, extra)?;
         let client = judge_client(&self.sched.url(), &text).await?;
         eventually(&format!("{name}'s token works"), WAIT, || {
             let mut client = client.clone();

@@ -265,6 +265,7 @@ pub fn run(trace: &Trace, policy: Policy, locality_wait_ms: i64) -> Outcome {
                     owner: "alice".into(),
                     request_id: None,
                     supersede_key: None,
+                    priority: Default::default(),
                 };
                 core.apply(
                     Event::Submit {

@@ -170,3 +170,43 @@ async fn a_newer_submission_with_the_same_key_replaces_the_running_one() -> anyh
     assert_eq!(judged.verdict, pb::Verdict::Ac as i32);
     Ok(())
 }
+
+/// A token asks for classes up to its highest: a student's `--priority contest` is refused
+/// naming both classes; a token made with `--max-priority contest` may, and `get` shows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_token_granted_contest_may_submit_at_contest_priority() -> anyhow::Result<()> {
+    let mut c = Cluster::start(&[]).await?;
+    c.add_worker("w", 1)?;
+    c.wait_workers(1).await?;
+    let src = c.dir.path().join("ac.py");
+    std::fs::write(&src, AC_PY)?;
+    let submit = |token: &str| {
+        std::process::Command::new(bin("judgectl"))
+            .args(["--scheduler", &c.sched.url(), "--token", token])
+            .args(["submit", "--problem", "aplusb", "--language", "python3"])
+            .args(["--priority", "contest", "--wait", "--json"])
+            .arg(&src)
+            .output()
+    };
+    let refused = submit(&c.submitter)?;
+    assert!(!refused.status.success());
+    let words = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        words.contains("PermissionDenied")
+            && words.contains("priority contest is above this token's highest, normal"),
+        "{words}"
+    );
+    let (granted, _) = c
+        .another_submitter_with("contestant", &["--max-priority", "contest"])
+        .await?;
+    let taken = submit(&granted)?;
+    assert!(
+        taken.status.success(),
+        "{}",
+        String::from_utf8_lossy(&taken.stderr)
+    );
+    let job: serde_json::Value = serde_json::from_slice(&taken.stdout)?;
+    assert_eq!(job["priority"], "contest");
+    assert_eq!(job["verdict"], "AC");
+    Ok(())
+}

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use crate::core::{JobId, JobSpec};
 use crate::live::catalog::ProblemVersion;
 use crate::live::tokens::Caller;
+use judge_common::priority::Priority;
 
 /// A request id: optional, 1 to 64 printable ASCII characters.
 pub fn request_id(id: String) -> Result<Option<String>, AppError> {
@@ -38,6 +39,26 @@ pub fn supersede_key(key: String) -> Result<Option<String>, AppError> {
         )));
     }
     Ok(Some(key))
+}
+
+/// The class a submission asks for, if its token may use it; when it names none, normal
+/// (or the token's highest, when that is lower).
+pub fn priority(asked: &str, who: &Caller) -> Result<Priority, AppError> {
+    let p = if asked.is_empty() {
+        Priority::Normal.max(who.max_priority)
+    } else {
+        asked
+            .parse::<Priority>()
+            .map_err(|e| AppError::Invalid(e.to_string()))?
+    };
+    if p.rank() < who.max_priority.rank() {
+        return Err(AppError::Forbidden(format!(
+            "priority {p} is above this token's highest, {}; an admin grants more with \
+             `judge-scheduler token create --max-priority {p}`",
+            who.max_priority
+        )));
+    }
+    Ok(p)
 }
 
 /// A job id from the outside: 1 to 2^63 - 1.

@@ -117,6 +117,7 @@ impl App {
             owner: who.token_name.clone(),
             request_id: None,
             supersede_key: None,
+            priority: super::admission::priority("", who)?,
         };
         let payload = Payload {
             source: open.source,

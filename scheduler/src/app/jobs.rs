@@ -5,7 +5,7 @@
 use judge_common::job_kind::JobKind;
 use judge_common::pb;
 
-use super::admission::{job_id, request_id, submitted_kind, supersede_key};
+use super::admission::{job_id, priority, request_id, submitted_kind, supersede_key};
 use super::auth::visible_owner;
 use super::{App, AppError};
 use crate::core::{CancelError, JobId, NewJob};
@@ -30,6 +30,8 @@ pub struct SubmitJob {
     pub limits: Option<pb::RunLimits>,
     /// Replaces the owner's unfinished job with this key: empty for none.
     pub supersede_key: String,
+    /// `contest`, `normal` (also when empty) or `bulk`, up to the token's highest.
+    pub priority: String,
 }
 
 /// Which jobs to list, newest first.
@@ -96,6 +98,7 @@ fn view(r: JobRecord, tests: Vec<pb::TestResult>, groups: Vec<pb::GroupResult>) 
         run_limits: r.job.spec.limits().cloned(),
         source: Vec::new(),
         io_expired_at_ms: r.io_expired_at,
+        priority: r.job.priority.as_str().to_string(),
     }
 }
 
@@ -106,6 +109,7 @@ impl App {
         let mut cmd = cmd;
         let request_id = request_id(std::mem::take(&mut cmd.request_id))?;
         let supersede_key = supersede_key(std::mem::take(&mut cmd.supersede_key))?;
+        let priority = priority(&cmd.priority, who)?;
         if let Some(r) = &request_id {
             if let Some(job_id) = self.store.job_by_request(&who.token_name, r).await? {
                 return Ok(job_id);
@@ -130,6 +134,7 @@ impl App {
             owner: who.token_name.clone(),
             request_id,
             supersede_key,
+            priority,
         };
         let payload = crate::driver::Payload {
             source: cmd.source,

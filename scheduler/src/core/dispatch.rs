@@ -17,16 +17,17 @@ impl Core {
         (self.rng >> 11) as f64 / (1u64 << 53) as f64
     }
 
-    /// Sends queued jobs to the best free worker for each (see `routing`), in fair-share
-    /// order (see [`FairShare`]): the owner with the fewest jobs on workers goes first, and
-    /// among equals the one served longest ago; each owner's jobs go oldest first. An owner
-    /// at its running limit waits while others' jobs go.
+    /// Sends queued jobs to the best free worker for each (see `routing`), in order (see
+    /// [`FairShare`]): the highest class first (a job queued past `aging_ms` counts as the
+    /// highest); within a class the owner with the fewest jobs on workers, and among equals
+    /// the one served longest ago; each owner's jobs of a class oldest first. An owner at
+    /// its running limit waits while others' jobs go.
     pub(super) fn dispatch(&mut self, now: Millis, out: &mut Vec<Effect>) {
         let mut free = self.workers.free_slots();
         if free == 0 || self.jobs.queued_len() == 0 {
             return;
         }
-        let mut order = FairShare::new(self);
+        let mut order = FairShare::new(self, now);
         // Jobs of each problem version already waiting for a warm worker in this pass.
         let mut waiting: std::collections::HashMap<(String, u32), u64> = Default::default();
         while free > 0 {
@@ -115,79 +116,109 @@ impl Core {
     }
 }
 
-/// The order of one dispatch pass: owners in a heap by (jobs on workers, when last served,
-/// oldest queued job), each with its queued jobs oldest first. An owner whose job goes is
-/// put back with its new count; one whose jobs all wait (no worker for them now) leaves the
-/// pass; one at its running limit never enters it.
+/// The order of one dispatch pass. Queued jobs are grouped by owner and class, each group
+/// oldest first, and the groups kept in a heap by (class, jobs on workers of the owner, when
+/// the owner was last served, oldest job); a group whose oldest job has waited past
+/// `aging_ms` counts as the highest class. A group whose job goes is put back with its
+/// owner's new count; one whose jobs all wait (no worker for them now) leaves the pass; an
+/// owner at its running limit never enters it.
 struct FairShare {
-    heap: BinaryHeap<Reverse<(usize, u64, JobId, usize)>>,
-    /// Per owner (by index): its name and its queued jobs not yet tried, oldest first.
-    owners: Vec<(String, VecDeque<JobId>)>,
-    /// The owner whose jobs are being tried, and its key.
-    current: Option<(usize, usize, u64)>,
+    heap: BinaryHeap<Reverse<Key>>,
+    /// Per group (by index): its owner and its queued jobs not yet tried, oldest first.
+    groups: Vec<Group>,
+    /// The group whose jobs are being tried.
+    current: Option<usize>,
     limit: usize,
+    aging_ms: Millis,
+    now: Millis,
+}
+
+/// A group's place in the heap, lowest first: (class rank, the owner's jobs on workers, when
+/// the owner was last served, its oldest job, the group's index).
+type Key = (usize, usize, u64, JobId, usize);
+
+/// One owner's queued jobs of one class.
+struct Group {
+    owner: String,
+    class: usize,
+    jobs: VecDeque<(JobId, Millis)>,
 }
 
 impl FairShare {
-    fn new(core: &Core) -> Self {
-        let mut index: HashMap<&str, usize> = HashMap::new();
-        let mut owners: Vec<(String, VecDeque<JobId>)> = Vec::new();
+    fn new(core: &Core, now: Millis) -> Self {
+        let mut index: HashMap<(&str, usize), usize> = HashMap::new();
+        let mut groups: Vec<Group> = Vec::new();
         for id in core.jobs.queued() {
             let Some(job) = core.jobs.get(id) else {
                 continue;
             };
             let owner = job.job.owner.as_str();
-            let i = *index.entry(owner).or_insert_with(|| {
-                owners.push((owner.to_string(), VecDeque::new()));
-                owners.len() - 1
+            let class = job.job.priority.rank();
+            let g = *index.entry((owner, class)).or_insert_with(|| {
+                groups.push(Group {
+                    owner: owner.to_string(),
+                    class,
+                    jobs: VecDeque::new(),
+                });
+                groups.len() - 1
             });
-            owners[i].1.push_back(id);
+            groups[g].jobs.push_back((id, job.queued_since));
         }
-        let limit = core.config.max_running_per_owner;
-        let mut heap = BinaryHeap::with_capacity(owners.len());
-        for (i, (name, jobs)) in owners.iter().enumerate() {
-            let held = core.jobs.held_of(name);
-            if held < limit {
-                let served = core.served.get(name).copied().unwrap_or(0);
-                heap.push(Reverse((held, served, jobs[0], i)));
-            }
-        }
-        FairShare {
-            heap,
-            owners,
+        let mut order = FairShare {
+            heap: BinaryHeap::with_capacity(groups.len()),
+            groups,
             current: None,
-            limit,
+            limit: core.config.max_running_per_owner,
+            aging_ms: core.config.aging_ms,
+            now,
+        };
+        for g in 0..order.groups.len() {
+            let owner = &order.groups[g].owner;
+            let held = core.jobs.held_of(owner);
+            let served = core.served.get(owner).copied().unwrap_or(0);
+            order.push(g, held, served);
         }
+        order
+    }
+
+    /// Puts group `g` in the heap, if it has jobs left and its owner room to run one.
+    fn push(&mut self, g: usize, held: usize, served: u64) {
+        let group = &self.groups[g];
+        let Some(&(oldest, since)) = group.jobs.front() else {
+            return;
+        };
+        if held >= self.limit {
+            return;
+        }
+        let aged = self.now - since >= self.aging_ms;
+        let class = if aged { 0 } else { group.class };
+        self.heap.push(Reverse((class, held, served, oldest, g)));
     }
 
     /// The next job to try.
     fn next(&mut self) -> Option<JobId> {
         loop {
-            if let Some((i, _, _)) = self.current {
-                if let Some(id) = self.owners[i].1.pop_front() {
+            if let Some(g) = self.current {
+                if let Some((id, _)) = self.groups[g].jobs.pop_front() {
                     return Some(id);
                 }
-                // Nothing of this owner can go now.
+                // Nothing of this group can go now.
                 self.current = None;
             }
-            let Reverse((held, served, _, i)) = self.heap.pop()?;
-            self.current = Some((i, held, served));
+            let Reverse((_, _, _, _, g)) = self.heap.pop()?;
+            self.current = Some(g);
         }
     }
 
-    /// The job last tried went: its owner is put back in the heap with one more on workers.
+    /// The job last tried went: its owner was served now; its group goes back in the heap
+    /// with the owner's new count.
     fn served(&mut self, owner: &str, core: &mut Core) {
         core.assign_clock += 1;
         core.served.insert(owner.to_string(), core.assign_clock);
-        let Some((i, held, _)) = self.current.take() else {
+        let Some(g) = self.current.take() else {
             return;
         };
-        let held = held + 1;
-        if let Some(&oldest) = self.owners[i].1.front() {
-            if held < self.limit {
-                self.heap
-                    .push(Reverse((held, core.assign_clock, oldest, i)));
-            }
-        }
+        let held = core.jobs.held_of(owner);
+        self.push(g, held, core.assign_clock);
     }
 }

@@ -32,6 +32,9 @@ pub struct ActiveJob {
     pub worst_case_ms: Millis,
     /// When the current attempt is overdue (set while it is on a worker).
     pub deadline: Option<Millis>,
+    /// When it was queued (at submission, or at the scheduler's start for a recovered job):
+    /// how long it has waited, for aging.
+    pub queued_since: Millis,
     /// When it was first passed over to wait for a warm worker (since it last entered the
     /// queue): bounds how long it waits for one. Time spent queued behind others does not count.
     pub skipped_since: Option<Millis>,

@@ -113,6 +113,7 @@ impl Core {
                     groups_done: r.groups_done,
                     files: r.files,
                     worst_case_ms: r.worst_case_ms,
+                    queued_since: now,
                     // A recovered attempt gets a whole new allowance from now.
                     deadline: (!queued)
                         .then_some(now + r.worst_case_ms + core.config.attempt_slack_ms),
@@ -313,6 +314,7 @@ impl Core {
                 groups_done: 0,
                 files,
                 worst_case_ms,
+                queued_since: now,
                 deadline: None,
                 skipped_since: None,
             },

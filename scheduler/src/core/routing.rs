@@ -209,6 +209,7 @@ mod tests {
             owner: "alice".into(),
             request_id: None,
             supersede_key: None,
+            priority: Default::default(),
         }
     }
 

@@ -15,6 +15,7 @@ fn job(lang: &str) -> NewJob {
         owner: "alice".into(),
         request_id: None,
         supersede_key: None,
+        priority: Default::default(),
     }
 }
 
@@ -1244,4 +1245,38 @@ fn after_a_restart_the_newest_job_still_holds_its_key() {
         finished(&fx).contains(&(7, pb::JobState::Cancelled, None)),
         "{fx:?}"
     );
+}
+
+fn classed(owner: &str, priority: Priority) -> NewJob {
+    NewJob {
+        priority,
+        ..owned("c", owner)
+    }
+}
+
+#[test]
+fn a_higher_class_goes_first_and_a_lower_one_ages_into_the_front() {
+    let mut core = Core::new(CoreConfig {
+        aging_ms: 1_000,
+        ..CoreConfig::default()
+    });
+    connect(&mut core, 1, hello("w", 1), 0);
+    let running = submitted_id(&core.apply(sub(1, classed("x", Priority::Normal)), 0));
+    let bulk = submitted_id(&core.apply(sub(2, classed("a", Priority::Bulk)), 10));
+    let normal = submitted_id(&core.apply(sub(3, classed("b", Priority::Normal)), 20));
+    let contest = submitted_id(&core.apply(sub(4, classed("c", Priority::Contest)), 30));
+    let fx = core.apply(progress(1, running, 1, done(pb::Verdict::Ac)), 100);
+    assert_eq!(assigns(&fx), vec![(1, contest, 1)], "contest first");
+    let fx = core.apply(progress(1, contest, 1, done(pb::Verdict::Ac)), 200);
+    assert_eq!(assigns(&fx), vec![(1, normal, 1)], "then normal, bulk last");
+    // A newer contest job comes; but the bulk one has waited past the aging bound by then.
+    let fresh = submitted_id(&core.apply(sub(5, classed("c", Priority::Contest)), 1_500));
+    let fx = core.apply(progress(1, normal, 1, done(pb::Verdict::Ac)), 1_600);
+    assert_eq!(
+        assigns(&fx),
+        vec![(1, bulk, 1)],
+        "aged bulk before a fresh contest job"
+    );
+    let fx = core.apply(progress(1, bulk, 1, done(pb::Verdict::Ac)), 1_700);
+    assert_eq!(assigns(&fx), vec![(1, fresh, 1)]);
 }

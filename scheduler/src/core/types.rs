@@ -5,6 +5,7 @@
 
 use judge_common::job_kind::JobKind;
 use judge_common::pb;
+pub use judge_common::priority::Priority;
 
 /// Job ids grow by one per accepted job; they double as the FIFO order of the queue.
 pub type JobId = u64;
@@ -93,6 +94,8 @@ pub struct NewJob {
     /// A later job of the same owner with the same key cancels this one, queued or running
     /// ("my newest code replaces the one still queued").
     pub supersede_key: Option<String>,
+    /// Its class: a higher one goes first (see `CoreConfig::aging_ms`).
+    pub priority: Priority,
 }
 
 impl NewJob {
@@ -374,6 +377,9 @@ pub struct CoreConfig {
     pub max_running_per_owner: usize,
     /// Most consoles one owner may have open (queued or running) at once.
     pub max_consoles_per_owner: usize,
+    /// A job queued this long goes as if it were of the highest class: how long a lower
+    /// class waits at most while higher ones flow.
+    pub aging_ms: Millis,
     /// How long a lost worker's attempts wait for it to come back.
     pub grace_ms: Millis,
     /// Attempts per job before it ends as a judge error.
@@ -398,6 +404,7 @@ impl CoreConfig {
         max_queued_per_owner: 100,
         max_running_per_owner: 64,
         max_consoles_per_owner: 2,
+        aging_ms: 600_000,
         grace_ms: 10_000,
         max_attempts: 3,
         report_timeout_ms: 10_000,

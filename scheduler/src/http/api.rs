@@ -61,6 +61,9 @@ struct SubmitBody {
     /// Replaces this token's unfinished job with the same key.
     #[serde(default)]
     supersede_key: String,
+    /// `contest`, `normal` or `bulk`.
+    #[serde(default)]
+    priority: String,
 }
 
 /// A body that is not the JSON a route takes: 400 (413 when too large) naming the problem.
@@ -101,6 +104,7 @@ async fn submit(
             output_limit_bytes: l.output_limit_bytes,
         }),
         supersede_key: b.supersede_key,
+        priority: b.priority,
     };
     let job_id = s.app.submit(&who, cmd).await?;
     Ok((StatusCode::CREATED, Json(json!({"job_id": job_id}))).into_response())

@@ -134,6 +134,7 @@ mod tests {
             owner: "o".into(),
             request_id: None,
             supersede_key: None,
+            priority: Default::default(),
         };
         t.apply(&Persist::InsertJob {
             job_id: 8,

@@ -4,6 +4,7 @@
 //! comparing SHA-256 digests in constant time, so neither a database dump nor response timing
 //! gives a usable token away.
 
+use judge_common::priority::Priority;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
@@ -13,7 +14,7 @@ use subtle::ConstantTimeEq;
 use crate::store::{Role, TokenRecord};
 
 /// A freshly made token: the record to store and the text to show once.
-pub fn issue(name: &str, role: Role, now_ms: i64) -> (TokenRecord, String) {
+pub fn issue(name: &str, role: Role, max_priority: Priority, now_ms: i64) -> (TokenRecord, String) {
     let id = hex::encode(rand::random::<[u8; 6]>());
     let secret = hex::encode(rand::random::<[u8; 24]>());
     let record = TokenRecord {
@@ -23,6 +24,7 @@ pub fn issue(name: &str, role: Role, now_ms: i64) -> (TokenRecord, String) {
         secret_sha256: hex::encode(Sha256::digest(secret.as_bytes())),
         created_at: now_ms,
         revoked: false,
+        max_priority,
     };
     (record, format!("jdg_{id}_{secret}"))
 }
@@ -49,6 +51,8 @@ pub struct Caller {
     pub token_id: String,
     pub token_name: String,
     pub role: Role,
+    /// The highest priority class its jobs may ask for.
+    pub max_priority: Priority,
 }
 
 /// Why a token was refused. Deliberately vague towards the client.
@@ -147,6 +151,11 @@ impl TokenCache {
                 token_id: record.id.clone(),
                 token_name: record.name.clone(),
                 role: record.role,
+                // An admin may ask for any class.
+                max_priority: match record.role {
+                    Role::Admin => Priority::Contest,
+                    _ => record.max_priority,
+                },
             })
         } else {
             Err(AuthError::Invalid)
@@ -161,7 +170,7 @@ mod tests {
     #[test]
     fn issued_tokens_verify_until_revoked() {
         let cache = TokenCache::default();
-        let (mut rec, text) = issue("w1", Role::Worker, 0);
+        let (mut rec, text) = issue("w1", Role::Worker, Priority::Normal, 0);
         cache.replace(vec![rec.clone()]);
         let caller = cache.verify(Some(&format!("Bearer {text}"))).unwrap();
         assert_eq!(
@@ -187,7 +196,7 @@ mod tests {
 
     #[test]
     fn only_the_hash_of_the_secret_is_kept() {
-        let (rec, text) = issue("a", Role::Admin, 0);
+        let (rec, text) = issue("a", Role::Admin, Priority::Normal, 0);
         let secret = text.rsplit('_').next().unwrap();
         assert!(!rec.secret_sha256.contains(secret));
         assert_eq!(rec.secret_sha256.len(), 64);

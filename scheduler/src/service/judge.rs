@@ -41,6 +41,7 @@ impl JudgeService for JudgeApi {
             stdin: r.stdin,
             limits: r.limits,
             supersede_key: r.supersede_key,
+            priority: r.priority,
         };
         let job_id = self.0.submit(&who, cmd).await?;
         Ok(Response::new(pb::SubmitResponse { job_id }))

@@ -206,12 +206,12 @@ async fn write_phase(
     affected += chunked(
         tx,
         &inserts,
-        15,
+        16,
         |v| {
             format!(
                 "INSERT INTO jobs (id, job_type, language, problem_id, problem_version, run_all_tests, \
                  source, submitted_at, state, owner, request_id, stdin, run_limits, console, \
-                 supersede_key) VALUES {v}"
+                 supersede_key, priority) VALUES {v}"
             )
         },
         |q, c| match c {
@@ -251,6 +251,7 @@ async fn write_phase(
                     .bind(limits.map(|l| l.encode_to_vec()))
                     .bind(console)
                     .bind(job.supersede_key.clone())
+                    .bind(job.priority.as_str())
             }
             _ => q,
         },

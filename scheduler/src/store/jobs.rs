@@ -92,7 +92,7 @@ fn parse_verdict(s: &str) -> Result<pb::Verdict> {
 
 const JOB_COLUMNS: &str = "id, job_type, language, problem_id, problem_version, run_all_tests, \
      state, verdict, message, attempt, worker, submitted_at, finished_at, owner, request_id, score, \
-     run_limits, console, io_expired_at, supersede_key";
+     run_limits, console, io_expired_at, supersede_key, priority";
 
 /// What a submission brings besides its settings: kept beside the job, never in the core.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -160,6 +160,12 @@ fn new_job(r: &AnyRow) -> Result<NewJob> {
         owner: col(r, t, "owner")?,
         request_id: col(r, t, "request_id")?,
         supersede_key: col(r, t, "supersede_key")?,
+        priority: col::<String>(r, t, "priority")?.parse().map_err(
+            |e: judge_common::priority::UnknownPriority| StoreError::Corrupt {
+                table: "jobs",
+                detail: e.to_string(),
+            },
+        )?,
     })
 }
 
@@ -472,7 +478,7 @@ impl Store {
                 .join(", ");
             let sql = format!(
                 "SELECT id, job_type, language, problem_id, problem_version, run_all_tests, source, \
-                 owner, request_id, run_limits, stdin, console, supersede_key FROM jobs \
+                 owner, request_id, run_limits, stdin, console, supersede_key, priority FROM jobs \
                  WHERE id IN ({list})"
             );
             let mut q = sqlx::query(&sql);

@@ -1,5 +1,6 @@
 //! API tokens. Only a SHA-256 of each secret is stored; the secret is shown once at creation.
 
+use judge_common::priority::{Priority, UnknownPriority};
 use sqlx::Row;
 
 use super::{col, Result, Store, StoreError};
@@ -50,6 +51,8 @@ pub struct TokenRecord {
     pub secret_sha256: String,
     pub created_at: i64,
     pub revoked: bool,
+    /// The highest priority class its jobs may ask for (an admin's may ask for any).
+    pub max_priority: Priority,
 }
 
 impl Store {
@@ -62,13 +65,15 @@ impl Store {
         let mut tx = self.write_tx().await?;
         for t in tokens {
             let res = sqlx::query(
-                "INSERT INTO tokens (id, name, role, secret_sha256, created_at) VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO tokens (id, name, role, secret_sha256, created_at, max_priority) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
             )
             .bind(&t.id)
             .bind(&t.name)
             .bind(t.role.as_str())
             .bind(&t.secret_sha256)
             .bind(t.created_at)
+            .bind(t.max_priority.as_str())
             .execute(&mut *tx)
             .await;
             match res {
@@ -88,7 +93,8 @@ impl Store {
     /// All tokens, revoked ones included, by name.
     pub async fn tokens(&self) -> Result<Vec<TokenRecord>> {
         let rows = sqlx::query(
-            "SELECT id, name, role, secret_sha256, created_at, revoked_at FROM tokens ORDER BY name",
+            "SELECT id, name, role, secret_sha256, created_at, revoked_at, max_priority FROM tokens \
+             ORDER BY name",
         )
         .fetch_all(self.pool())
         .await?;
@@ -105,6 +111,12 @@ impl Store {
                     secret_sha256: col(r, "tokens", "secret_sha256")?,
                     created_at: col(r, "tokens", "created_at")?,
                     revoked: r.try_get::<Option<i64>, _>("revoked_at")?.is_some(),
+                    max_priority: col::<String>(r, "tokens", "max_priority")?
+                        .parse()
+                        .map_err(|e: UnknownPriority| StoreError::Corrupt {
+                            table: "tokens",
+                            detail: e.to_string(),
+                        })?,
                 })
             })
             .collect()

@@ -28,6 +28,7 @@ pub mod defaults {
     pub const MAX_RUNNING_PER_TOKEN: usize = CoreConfig::DEFAULT.max_running_per_owner;
     pub const MAX_CONSOLES_PER_TOKEN: usize = CoreConfig::DEFAULT.max_consoles_per_owner;
     pub const SUBMIT_RATE: f64 = 5.0;
+    pub const AGING_SECONDS: f64 = CoreConfig::DEFAULT.aging_ms as f64 / 1000.0;
     pub const SUBMIT_BURST: u32 = 30;
     pub const MAX_SOURCE_BYTES: usize = 256 * 1024;
     pub const GRACE_SECONDS: f64 = CoreConfig::DEFAULT.grace_ms as f64 / 1000.0;
@@ -118,6 +119,10 @@ pub struct ServeConfig {
     /// Submissions one token may make at once before the rate applies (1 to 1000000)
     #[arg(long, env = "JUDGE_SUBMIT_BURST", default_value_t = defaults::SUBMIT_BURST)]
     pub submit_burst: u32,
+    /// Seconds a job of a lower priority class waits at most while higher ones flow: past
+    /// it, it goes as if it were a contest job
+    #[arg(long, env = "JUDGE_AGING_SECONDS", default_value_t = defaults::AGING_SECONDS)]
+    pub aging_seconds: f64,
     /// Largest accepted source file in bytes (at most 64 MiB)
     #[arg(long, env = "JUDGE_MAX_SOURCE_BYTES", default_value_t = defaults::MAX_SOURCE_BYTES)]
     pub max_source_bytes: usize,
@@ -225,6 +230,7 @@ impl Default for ServeConfig {
             max_consoles_per_token: defaults::MAX_CONSOLES_PER_TOKEN,
             submit_rate: defaults::SUBMIT_RATE,
             submit_burst: defaults::SUBMIT_BURST,
+            aging_seconds: defaults::AGING_SECONDS,
             max_source_bytes: defaults::MAX_SOURCE_BYTES,
             grace_seconds: defaults::GRACE_SECONDS,
             max_attempts: defaults::MAX_ATTEMPTS,
@@ -365,6 +371,7 @@ impl ServeConfig {
             }
         }
         let grace = seconds("grace_seconds", self.grace_seconds)?;
+        let aging = seconds("aging_seconds", self.aging_seconds)?;
         let report_timeout = seconds("report_timeout_seconds", self.report_timeout_seconds)?;
         let report_interval = seconds("report_interval_seconds", self.report_interval_seconds)?;
         if report_interval * 2 > report_timeout {
@@ -437,6 +444,7 @@ impl ServeConfig {
                 max_queued_per_owner: self.max_queued_per_token,
                 max_running_per_owner: self.max_running_per_token,
                 max_consoles_per_owner: self.max_consoles_per_token,
+                aging_ms: millis(aging),
                 grace_ms: millis(grace),
                 max_attempts: self.max_attempts,
                 report_timeout_ms: millis(report_timeout),

@@ -77,11 +77,13 @@ async fn main() -> Result<()> {
     let (admin_rec, admin) = tokens::issue(
         &format!("demo-admin-{suffix}"),
         Role::Admin,
+        Default::default(),
         SystemClock.now_ms(),
     );
     let (worker_rec, worker_token) = tokens::issue(
         &format!("demo-worker-{suffix}"),
         Role::Worker,
+        Default::default(),
         SystemClock.now_ms(),
     );
     store.insert_token(&admin_rec).await?;
