@@ -4,9 +4,9 @@ use judge_common::pb;
 use pb::job_event::Event as Ev;
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::BinaryHeap;
 
-use super::{routing, Command, Core, Effect, JobId, Millis, Persist};
+use super::{routing, Command, Core, Effect, JobId, Millis, Persist, Priority};
 
 impl Core {
     /// A number in [0, 1) from the core's own generator (xorshift: deterministic per seed).
@@ -31,7 +31,7 @@ impl Core {
         // Jobs of each problem version already waiting for a warm worker in this pass.
         let mut waiting: std::collections::HashMap<(String, u32), u64> = Default::default();
         while free > 0 {
-            let Some(job_id) = order.next() else {
+            let Some(job_id) = order.next(self) else {
                 break;
             };
             let random = self.random();
@@ -116,17 +116,17 @@ impl Core {
     }
 }
 
-/// The order of one dispatch pass. Queued jobs are grouped by owner and class, each group
-/// oldest first, and the groups kept in a heap by (class, jobs on workers of the owner, when
-/// the owner was last served, oldest job); a group whose oldest job has waited past
-/// `aging_ms` counts as the highest class. A group whose job goes is put back with its
-/// owner's new count; one whose jobs all wait (no worker for them now) leaves the pass; an
-/// owner at its running limit never enters it.
+/// The order of one dispatch pass, over the queue's groups (each owner's jobs of one class,
+/// oldest first: [`super::jobs::JobTable::groups`]) kept in a heap by (class, the owner's
+/// jobs on workers, when the owner was last served, the group's next job); a group whose
+/// next job has waited past `aging_ms` counts as the highest class. The group on top offers
+/// its jobs in turn until one goes; it goes back with its owner's new count and resumes
+/// after the last job it offered. A group whose jobs all wait (no worker for them now)
+/// leaves the pass; an owner at its running limit never enters it.
 struct FairShare {
     heap: BinaryHeap<Reverse<Key>>,
-    /// Per group (by index): its owner and its queued jobs not yet tried, oldest first.
     groups: Vec<Group>,
-    /// The group whose jobs are being tried.
+    /// The group whose jobs are being offered.
     current: Option<usize>,
     limit: usize,
     aging_ms: Millis,
@@ -134,36 +134,40 @@ struct FairShare {
 }
 
 /// A group's place in the heap, lowest first: (class rank, the owner's jobs on workers, when
-/// the owner was last served, its oldest job, the group's index).
+/// the owner was last served, its next job, the group's index).
 type Key = (usize, usize, u64, JobId, usize);
 
-/// One owner's queued jobs of one class.
+/// One owner's queued jobs of one class, and how far this pass has offered them.
 struct Group {
     owner: String,
-    class: usize,
-    jobs: VecDeque<(JobId, Millis)>,
+    class: Priority,
+    /// The last job offered; the next one offered comes after it.
+    last: Option<JobId>,
+}
+
+impl Group {
+    /// Its next job not yet offered in this pass.
+    fn next(&self, core: &Core) -> Option<JobId> {
+        use std::ops::Bound::{Excluded, Unbounded};
+        let jobs = core.jobs.group(&self.owner, self.class)?;
+        match self.last {
+            Some(last) => jobs.range((Excluded(last), Unbounded)).next().copied(),
+            None => jobs.first().copied(),
+        }
+    }
 }
 
 impl FairShare {
     fn new(core: &Core, now: Millis) -> Self {
-        let mut index: HashMap<(&str, usize), usize> = HashMap::new();
-        let mut groups: Vec<Group> = Vec::new();
-        for id in core.jobs.queued() {
-            let Some(job) = core.jobs.get(id) else {
-                continue;
-            };
-            let owner = job.job.owner.as_str();
-            let class = job.job.priority.rank();
-            let g = *index.entry((owner, class)).or_insert_with(|| {
-                groups.push(Group {
-                    owner: owner.to_string(),
-                    class,
-                    jobs: VecDeque::new(),
-                });
-                groups.len() - 1
-            });
-            groups[g].jobs.push_back((id, job.queued_since));
-        }
+        let groups: Vec<Group> = core
+            .jobs
+            .groups()
+            .map(|(owner, class, _)| Group {
+                owner: owner.to_string(),
+                class,
+                last: None,
+            })
+            .collect();
         let mut order = FairShare {
             heap: BinaryHeap::with_capacity(groups.len()),
             groups,
@@ -173,33 +177,37 @@ impl FairShare {
             now,
         };
         for g in 0..order.groups.len() {
-            let owner = &order.groups[g].owner;
-            let held = core.jobs.held_of(owner);
-            let served = core.served.get(owner).copied().unwrap_or(0);
-            order.push(g, held, served);
+            order.push(g, core);
         }
         order
     }
 
-    /// Puts group `g` in the heap, if it has jobs left and its owner room to run one.
-    fn push(&mut self, g: usize, held: usize, served: u64) {
+    /// Puts group `g` in the heap, if it has jobs left to offer and its owner room to run one.
+    fn push(&mut self, g: usize, core: &Core) {
         let group = &self.groups[g];
-        let Some(&(oldest, since)) = group.jobs.front() else {
-            return;
-        };
+        let held = core.jobs.held_of(&group.owner);
         if held >= self.limit {
             return;
         }
-        let aged = self.now - since >= self.aging_ms;
-        let class = if aged { 0 } else { group.class };
-        self.heap.push(Reverse((class, held, served, oldest, g)));
+        let Some(next) = group.next(core) else {
+            return;
+        };
+        let since = core.jobs.get(next).map_or(self.now, |j| j.queued_since);
+        let class = if self.now - since >= self.aging_ms {
+            0
+        } else {
+            group.class.rank()
+        };
+        let served = core.served.get(&group.owner).copied().unwrap_or(0);
+        self.heap.push(Reverse((class, held, served, next, g)));
     }
 
-    /// The next job to try.
-    fn next(&mut self) -> Option<JobId> {
+    /// The next job to offer.
+    fn next(&mut self, core: &Core) -> Option<JobId> {
         loop {
             if let Some(g) = self.current {
-                if let Some((id, _)) = self.groups[g].jobs.pop_front() {
+                if let Some(id) = self.groups[g].next(core) {
+                    self.groups[g].last = Some(id);
                     return Some(id);
                 }
                 // Nothing of this group can go now.
@@ -210,15 +218,13 @@ impl FairShare {
         }
     }
 
-    /// The job last tried went: its owner was served now; its group goes back in the heap
-    /// with the owner's new count.
+    /// The job last offered went (it has left the queue): its owner was served now; its
+    /// group goes back in the heap with the owner's new count.
     fn served(&mut self, owner: &str, core: &mut Core) {
         core.assign_clock += 1;
         core.served.insert(owner.to_string(), core.assign_clock);
-        let Some(g) = self.current.take() else {
-            return;
-        };
-        let held = core.jobs.held_of(owner);
-        self.push(g, held, core.assign_clock);
+        if let Some(g) = self.current.take() {
+            self.push(g, core);
+        }
     }
 }

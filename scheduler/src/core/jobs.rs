@@ -4,7 +4,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use judge_common::pb;
 
-use super::types::{Attempt, JobFiles, JobId, Millis, NewJob, SessionId};
+use super::types::{Attempt, JobFiles, JobId, Millis, NewJob, Priority, SessionId};
 
 /// A job that has not finished yet. Finished jobs live only in the store.
 #[derive(Debug, Clone)]
@@ -51,6 +51,9 @@ pub struct JobTable {
     /// Unfinished jobs per owner (only owners with some): with the queued ones, what an
     /// owner holds on workers.
     active_by_owner: HashMap<String, usize>,
+    /// Queued jobs per owner and class, oldest first (only groups with some): what a
+    /// dispatch pass walks, group by group, without going through the whole queue.
+    groups: HashMap<(String, Priority), BTreeSet<JobId>>,
 }
 
 impl JobTable {
@@ -76,6 +79,15 @@ impl JobTable {
     fn add_to_queue(&mut self, id: JobId, owner: &str) {
         if self.queue.insert(id) {
             *self.queued_by_owner.entry(owner.to_string()).or_default() += 1;
+            let class = self
+                .jobs
+                .get(&id)
+                .map(|j| j.job.priority)
+                .unwrap_or_default();
+            self.groups
+                .entry((owner.to_string(), class))
+                .or_default()
+                .insert(id);
         }
     }
 
@@ -83,13 +95,21 @@ impl JobTable {
         if !self.queue.remove(&id) {
             return;
         }
-        let Some(owner) = self.jobs.get(&id).map(|j| j.job.owner.as_str()) else {
+        let Some(job) = self.jobs.get(&id) else {
             return;
         };
+        let owner = job.job.owner.as_str();
         if let Some(n) = self.queued_by_owner.get_mut(owner) {
             *n -= 1;
             if *n == 0 {
                 self.queued_by_owner.remove(owner);
+            }
+        }
+        let key = (owner.to_string(), job.job.priority);
+        if let Some(set) = self.groups.get_mut(&key) {
+            set.remove(&id);
+            if set.is_empty() {
+                self.groups.remove(&key);
             }
         }
     }
@@ -121,6 +141,18 @@ impl JobTable {
             .values()
             .filter(|j| j.job.owner == owner && j.job.is_live())
             .count()
+    }
+
+    /// The queued jobs of each owner and class, oldest first.
+    pub fn groups(&self) -> impl Iterator<Item = (&str, Priority, &BTreeSet<JobId>)> + '_ {
+        self.groups
+            .iter()
+            .map(|((owner, class), jobs)| (owner.as_str(), *class, jobs))
+    }
+
+    /// The queued jobs of `owner` in `class`, oldest first.
+    pub fn group(&self, owner: &str, class: Priority) -> Option<&BTreeSet<JobId>> {
+        self.groups.get(&(owner.to_string(), class))
     }
 
     /// The owners with jobs waiting.

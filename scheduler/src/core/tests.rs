@@ -799,6 +799,12 @@ fn random_event_storms_keep_the_invariants() {
             };
             let fx = core.apply(event, now);
             check(&fx, &mut held);
+            let grouped: usize = core.jobs.groups().map(|(_, _, jobs)| jobs.len()).sum();
+            assert_eq!(
+                grouped,
+                core.queued(),
+                "seed {seed}: the groups hold the queue"
+            );
             for owner in owners {
                 let on_workers = core.jobs.held_of(owner);
                 assert!(
