@@ -1271,6 +1271,12 @@ fn a_higher_class_goes_first_and_a_lower_one_ages_into_the_front() {
     let bulk = submitted_id(&core.apply(sub(2, classed("a", Priority::Bulk)), 10));
     let normal = submitted_id(&core.apply(sub(3, classed("b", Priority::Normal)), 20));
     let contest = submitted_id(&core.apply(sub(4, classed("c", Priority::Contest)), 30));
+    let why = core.waiting(bulk, 50).expect("it waits");
+    assert!(
+        why.contains("busy; behind 1 contest job and 1 normal job"),
+        "{why}"
+    );
+    assert!(why.contains("in at most 1 s"), "{why}");
     let fx = core.apply(progress(1, running, 1, done(pb::Verdict::Ac)), 100);
     assert_eq!(assigns(&fx), vec![(1, contest, 1)], "contest first");
     let fx = core.apply(progress(1, contest, 1, done(pb::Verdict::Ac)), 200);

@@ -3,7 +3,7 @@
 //! limit, or others go first (its owner's older jobs, owners with fewer jobs running).
 
 use super::routing;
-use super::{Core, JobId, Millis};
+use super::{Core, JobId, Millis, Priority};
 use judge_common::pb;
 
 impl Core {
@@ -42,10 +42,14 @@ impl Core {
         }
         if !able.iter().any(|w| w.has_free_slot()) {
             let slots: u64 = able.iter().map(|w| u64::from(w.hello.slots)).sum();
-            return Some(format!(
+            let busy = format!(
                 "all {slots} slots of the {} workers that can run it are busy",
                 able.len()
-            ));
+            );
+            return Some(match self.behind_higher_classes(job, now) {
+                Some(behind) => format!("{busy}; {behind}"),
+                None => busy,
+            });
         }
         if let Some(since) = job.skipped_since {
             let left = self.config.locality_wait_ms - (now - since);
@@ -55,6 +59,9 @@ impl Core {
                     (left + 999) / 1000
                 ));
             }
+        }
+        if let Some(behind) = self.behind_higher_classes(job, now) {
+            return Some(behind);
         }
         // Fair share: the owner's own older jobs go first, and so do other owners' with
         // fewer jobs on workers.
@@ -80,5 +87,36 @@ impl Core {
                  running go first (fair share)"
             ),
         })
+    }
+
+    /// "behind 2 contest jobs (…)" when jobs of a higher class wait and this one has not
+    /// aged yet.
+    fn behind_higher_classes(&self, job: &super::jobs::ActiveJob, now: Millis) -> Option<String> {
+        let class = job.job.priority;
+        if now - job.queued_since >= self.config.aging_ms {
+            return None;
+        }
+        let mut higher: Vec<(Priority, usize)> = Vec::new();
+        for (_, c, jobs) in self.jobs.groups() {
+            if c.rank() < class.rank() {
+                match higher.iter_mut().find(|(h, _)| *h == c) {
+                    Some((_, n)) => *n += jobs.len(),
+                    None => higher.push((c, jobs.len())),
+                }
+            }
+        }
+        if higher.is_empty() {
+            return None;
+        }
+        higher.sort();
+        let list: Vec<String> = higher
+            .iter()
+            .map(|(c, n)| format!("{n} {c} job{}", if *n == 1 { "" } else { "s" }))
+            .collect();
+        let left = (self.config.aging_ms - (now - job.queued_since) + 999) / 1000;
+        Some(format!(
+            "behind {} (a higher class goes first; it goes as one in at most {left} s)",
+            list.join(" and ")
+        ))
     }
 }
