@@ -1,5 +1,6 @@
 //! Consoles: a client's console (the gRPC `Console` stream or a WebSocket, translated) and
-//! its worker's `Attach` stream (`crate::service`), relayed, and the rules of when it ends.
+//! its worker's `Attach` stream (the worker service's), relayed, and the rules of when it
+//! ends.
 //!
 //! The client opens with the program and its terminal; the console is admitted as a live job
 //! (the core picks a worker that takes consoles, with a free slot). The worker, which never

@@ -54,6 +54,15 @@ impl AppError {
     pub fn invalid(message: impl Into<String>) -> Self {
         AppError::Invalid(message.into())
     }
+
+    /// Whole seconds to wait before trying again, rounded up, when the refusal says: what
+    /// gRPC's `retry-after` and HTTP's `Retry-After` carry.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            AppError::TooFast { retry_after_ms, .. } => Some(retry_after_ms.div_ceil(1000).max(1)),
+            _ => None,
+        }
+    }
 }
 
 impl From<StoreError> for AppError {

@@ -4,8 +4,8 @@
 //! Each takes the caller (already authenticated by [`auth::authorize`]) and a plain command,
 //! applies the admission rules (offers, size bounds, run maxima, request ids, quotas), then
 //! asks the driver (for anything that changes a job) or reads the store. It answers plain
-//! values or an [`AppError`]. The gRPC services (`crate::service`) and the HTTP routes
-//! (`crate::http`) are translators around it: both reach the same function, so roles,
+//! values or an [`AppError`]. The gRPC services and the HTTP routes, one floor up, are
+//! translators around it: both reach the same function, so roles,
 //! ownership, checks and errors are one code.
 
 /// Admission rules for a new job: kinds, offers, sizes, limits, request ids, quotas.

@@ -222,7 +222,12 @@ impl FairShare {
     /// group goes back in the heap with the owner's new count.
     fn served(&mut self, owner: &str, core: &mut Core) {
         core.assign_clock += 1;
-        core.served.insert(owner.to_string(), core.assign_clock);
+        match core.served.get_mut(owner) {
+            Some(at) => *at = core.assign_clock,
+            None => {
+                core.served.insert(owner.to_string(), core.assign_clock);
+            }
+        }
         if let Some(g) = self.current.take() {
             self.push(g, core);
         }

@@ -46,15 +46,17 @@ pub struct ActiveJob {
 pub struct JobTable {
     jobs: HashMap<JobId, ActiveJob>,
     queue: BTreeSet<JobId>,
-    /// Queued jobs per owner (only owners with some), for the per-owner bound.
-    queued_by_owner: HashMap<String, usize>,
+    /// Queued jobs per owner (only owners with some), by class rank, each oldest first: the
+    /// per-owner bound counts them, and a dispatch pass walks them group by group without
+    /// going through the whole queue.
+    queued_by_owner: HashMap<String, Classes>,
     /// Unfinished jobs per owner (only owners with some): with the queued ones, what an
     /// owner holds on workers.
     active_by_owner: HashMap<String, usize>,
-    /// Queued jobs per owner and class, oldest first (only groups with some): what a
-    /// dispatch pass walks, group by group, without going through the whole queue.
-    groups: HashMap<(String, Priority), BTreeSet<JobId>>,
 }
+
+/// One owner's queued jobs, by class rank.
+type Classes = [BTreeSet<JobId>; Priority::ALL.len()];
 
 impl JobTable {
     pub fn get(&self, id: JobId) -> Option<&ActiveJob> {
@@ -78,16 +80,12 @@ impl JobTable {
 
     fn add_to_queue(&mut self, id: JobId, owner: &str) {
         if self.queue.insert(id) {
-            *self.queued_by_owner.entry(owner.to_string()).or_default() += 1;
             let class = self
                 .jobs
                 .get(&id)
                 .map(|j| j.job.priority)
                 .unwrap_or_default();
-            self.groups
-                .entry((owner.to_string(), class))
-                .or_default()
-                .insert(id);
+            self.queued_by_owner.entry(owner.to_string()).or_default()[class.rank()].insert(id);
         }
     }
 
@@ -99,17 +97,10 @@ impl JobTable {
             return;
         };
         let owner = job.job.owner.as_str();
-        if let Some(n) = self.queued_by_owner.get_mut(owner) {
-            *n -= 1;
-            if *n == 0 {
+        if let Some(classes) = self.queued_by_owner.get_mut(owner) {
+            classes[job.job.priority.rank()].remove(&id);
+            if classes.iter().all(BTreeSet::is_empty) {
                 self.queued_by_owner.remove(owner);
-            }
-        }
-        let key = (owner.to_string(), job.job.priority);
-        if let Some(set) = self.groups.get_mut(&key) {
-            set.remove(&id);
-            if set.is_empty() {
-                self.groups.remove(&key);
             }
         }
     }
@@ -145,14 +136,20 @@ impl JobTable {
 
     /// The queued jobs of each owner and class, oldest first.
     pub fn groups(&self) -> impl Iterator<Item = (&str, Priority, &BTreeSet<JobId>)> + '_ {
-        self.groups
-            .iter()
-            .map(|((owner, class), jobs)| (owner.as_str(), *class, jobs))
+        self.queued_by_owner.iter().flat_map(|(owner, classes)| {
+            Priority::ALL
+                .into_iter()
+                .zip(classes)
+                .filter(|(_, jobs)| !jobs.is_empty())
+                .map(|(class, jobs)| (owner.as_str(), class, jobs))
+        })
     }
 
     /// The queued jobs of `owner` in `class`, oldest first.
     pub fn group(&self, owner: &str, class: Priority) -> Option<&BTreeSet<JobId>> {
-        self.groups.get(&(owner.to_string(), class))
+        self.queued_by_owner
+            .get(owner)
+            .map(|classes| &classes[class.rank()])
     }
 
     /// The owners with jobs waiting.
@@ -162,7 +159,9 @@ impl JobTable {
 
     /// Jobs `owner` has waiting.
     pub fn queued_of(&self, owner: &str) -> usize {
-        self.queued_by_owner.get(owner).copied().unwrap_or(0)
+        self.queued_by_owner
+            .get(owner)
+            .map_or(0, |classes| classes.iter().map(BTreeSet::len).sum())
     }
 
     pub fn enqueue(&mut self, id: JobId) {

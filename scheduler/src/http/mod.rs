@@ -84,10 +84,7 @@ impl ApiError {
 
 impl From<AppError> for ApiError {
     fn from(e: AppError) -> Self {
-        let retry_after = match &e {
-            AppError::TooFast { retry_after_ms, .. } => Some(retry_after_ms.div_ceil(1000).max(1)),
-            _ => None,
-        };
+        let retry_after = e.retry_after_secs();
         let (status, code) = match e {
             AppError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_argument"),
             AppError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated"),

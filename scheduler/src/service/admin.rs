@@ -18,7 +18,7 @@ impl AdminService for AdminApi {
         &self,
         req: Request<Streaming<pb::PushProblemRequest>>,
     ) -> Result<Response<pb::PushProblemResponse>, Status> {
-        let items = req.into_inner().map(|m| m.map_err(super::judge::broken));
+        let items = req.into_inner().map(|m| m.map_err(super::broken));
         Ok(Response::new(self.0.push(Box::pin(items)).await?))
     }
 

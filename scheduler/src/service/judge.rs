@@ -8,8 +8,8 @@ use judge_common::pb::judge_service_server::JudgeService;
 use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status};
 
-use super::caller;
-use crate::app::{App, AppError, ListJobs, SubmitJob};
+use super::{broken, caller};
+use crate::app::{App, ListJobs, SubmitJob};
 
 /// The gRPC face of [`App`] for people.
 pub struct JudgeApi(pub Arc<App>);
@@ -17,11 +17,6 @@ pub struct JudgeApi(pub Arc<App>);
 /// A stream of the application's items as gRPC sends them.
 pub type Outgoing<T> =
     std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<T, Status>> + Send>>;
-
-/// A client stream's break, as the application sees it.
-pub(super) fn broken(s: Status) -> AppError {
-    AppError::Cancelled(format!("the stream broke: {}", s.message()))
-}
 
 #[tonic::async_trait]
 impl JudgeService for JudgeApi {

@@ -50,6 +50,11 @@ pub fn auth(
     }
 }
 
+/// A client stream's break, as the application sees it.
+pub(crate) fn broken(s: Status) -> AppError {
+    AppError::Cancelled(format!("the stream broke: {}", s.message()))
+}
+
 /// The authenticated caller (the interceptor guarantees one).
 pub(crate) fn caller<T>(req: &Request<T>) -> Result<Caller, Status> {
     req.extensions()
@@ -61,6 +66,7 @@ pub(crate) fn caller<T>(req: &Request<T>) -> Result<Caller, Status> {
 impl From<AppError> for Status {
     fn from(e: AppError) -> Status {
         let message = e.to_string();
+        let retry_after = e.retry_after_secs();
         match e {
             AppError::Invalid(_) => Status::invalid_argument(message),
             AppError::Unauthenticated(_) => Status::unauthenticated(message),
@@ -69,11 +75,9 @@ impl From<AppError> for Status {
             AppError::Exists(_) => Status::already_exists(message),
             AppError::Precondition(_) => Status::failed_precondition(message),
             AppError::Exhausted(_) => Status::resource_exhausted(message),
-            AppError::TooFast { retry_after_ms, .. } => {
+            AppError::TooFast { .. } => {
                 let mut s = Status::resource_exhausted(message);
-                // Whole seconds, rounded up, as HTTP's Retry-After.
-                let secs = retry_after_ms.div_ceil(1000).max(1);
-                if let Ok(v) = secs.to_string().parse() {
+                if let Some(Ok(v)) = retry_after.map(|secs| secs.to_string().parse()) {
                     s.metadata_mut().insert("retry-after", v);
                 }
                 s
