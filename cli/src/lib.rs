@@ -6,6 +6,8 @@ pub mod console;
 pub mod output;
 /// A package pushed as chunked files, with a progress bar.
 pub mod push;
+/// Finished submissions judged again, and what changed.
+pub mod rejudge;
 /// A program run once through the cluster, its output printed as it printed it.
 pub mod run;
 /// Submitting, retried with the same request id until acknowledged.

@@ -141,6 +141,31 @@ enum Cmd {
     },
     /// Ask a worker to stop taking jobs and finish what it runs (admin).
     Drain { name: String },
+    /// Judge finished submissions of a problem again on its current version (admin). Each
+    /// job keeps its id and its earlier judgings (`get --json` shows `judgings`).
+    Rejudge {
+        #[arg(long)]
+        problem: String,
+        /// Only jobs with one of these verdicts, e.g. WA,TLE [default: any]
+        #[arg(long)]
+        verdict: Option<String>,
+        /// Only jobs submitted since: 2026-12-02T09:00:00Z, or a span ago (90m, 2h, 3d)
+        /// [default: any time]
+        #[arg(long)]
+        since: Option<String>,
+        /// Only these jobs, e.g. 12,15 [default: every finished job of the problem]
+        #[arg(long)]
+        jobs: Option<String>,
+        /// contest, normal or bulk [default: bulk]
+        #[arg(long)]
+        priority: Option<String>,
+        /// Wait until every job is judged, then print judged, changed, and one line per
+        /// changed job (`#12 WA -> AC`).
+        #[arg(long)]
+        wait: bool,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -437,6 +462,45 @@ async fn run(cli: Cli) -> Result<Exit> {
                 .into_inner();
             output::workers(&list.workers, json);
         }
+        Cmd::Rejudge {
+            problem,
+            verdict,
+            since,
+            jobs,
+            priority,
+            wait,
+            json,
+        } => {
+            let req = judgectl::rejudge::request(
+                problem.clone(),
+                verdict.as_deref(),
+                since.as_deref(),
+                jobs.as_deref(),
+                priority,
+            )?;
+            let r = c.admin.rejudge(req).await.map_err(rpc)?.into_inner();
+            eprintln!(
+                "{} jobs of {problem} queued to be judged on version {}",
+                r.jobs.len(),
+                r.problem_version
+            );
+            if !wait {
+                if json {
+                    println!("{}", judge_common::json::rejudge_json(&r));
+                } else {
+                    for j in &r.jobs {
+                        println!("{}", j.job_id);
+                    }
+                }
+                return Ok(Exit::Ok);
+            }
+            let outcome = judgectl::rejudge::wait(&mut c.judge, &problem, &r).await?;
+            if json {
+                println!("{}", outcome.json(&r));
+            } else {
+                outcome.print();
+            }
+        }
         Cmd::Drain { name } => {
             c.admin
                 .drain_worker(pb::DrainWorkerRequest { name: name.clone() })
@@ -498,14 +562,15 @@ async fn follow(
                     if progress {
                         output::progress(&ev);
                     }
-                    if matches!(ev.event, Some(pb::job_event::Event::Finished(_))) {
-                        if progress {
-                            eprintln!();
-                        }
-                        return Ok(());
-                    }
                 }
-                Ok(None) => return Ok(()),
+                // The scheduler ends the watch after the job's last end (a job judged
+                // again ends once per judging).
+                Ok(None) => {
+                    if progress {
+                        eprintln!();
+                    }
+                    return Ok(());
+                }
                 Err(s) if retries < 30 => {
                     retries += 1;
                     tracing_free_warn(&s);

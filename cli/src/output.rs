@@ -22,12 +22,31 @@ pub fn job(j: &pb::Job, as_json: bool) {
         state_name(j.state)
     );
     println!(
-        "verdict: {}   attempts: {}   worker: {}   owner: {}",
+        "verdict: {}   attempts: {}   worker: {}   owner: {}   priority: {}",
         verdict(j.verdict).unwrap_or("-"),
         j.attempts,
         v(or_dash(&j.worker)),
-        v(or_dash(&j.owner))
+        v(or_dash(&j.owner)),
+        or_dash(&j.priority)
     );
+    if j.judgings.len() > 1 {
+        // Judged more than once: each judging, oldest first; the last is the verdict above.
+        println!(
+            "{:<8} {:<8} {:<10} {:>8}  MESSAGE",
+            "VERSION", "VERDICT", "STATE", "CPU ms"
+        );
+        for g in &j.judgings {
+            println!(
+                "{:<8} {:<8} {:<10} {:>8}  {}{}",
+                g.problem_version,
+                verdict(g.verdict).unwrap_or("-"),
+                state_name(g.state),
+                g.time_ms,
+                g.score.map(|s| format!("score {s} ")).unwrap_or_default(),
+                v(g.message.lines().next().unwrap_or(""))
+            );
+        }
+    }
     if let Some(score) = j.score {
         println!("score: {score}");
     }
@@ -225,6 +244,10 @@ pub fn progress(ev: &pb::JobEvent) {
             return;
         }
         Some(Event::Requeued(r)) => format!("job {}: re-queued ({})", ev.job_id, v(&r.reason)),
+        Some(Event::Rejudged(r)) => format!(
+            "job {}: judged again on version {} ({})",
+            ev.job_id, r.problem_version, r.priority
+        ),
         Some(Event::Finished(f)) => format!(
             "job {}: {} {}{}",
             ev.job_id,

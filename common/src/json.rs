@@ -26,6 +26,25 @@ pub fn verdict(v: i32) -> Option<&'static str> {
     }
 }
 
+/// A verdict from its name (`AC`, `WA`...); `None` for anything else.
+pub fn parse_verdict(name: &str) -> Option<pb::Verdict> {
+    pb::Verdict::from_str_name(name).filter(|v| *v != pb::Verdict::Unspecified)
+}
+
+/// What a rejudge queued: what `judgectl rejudge --json` prints and `POST /api/v1/rejudge`
+/// answers.
+pub fn rejudge_json(r: &pb::RejudgeResponse) -> Value {
+    json!({
+        "problem_version": r.problem_version,
+        "jobs": r.jobs.iter().map(|j| json!({
+            "job_id": j.job_id,
+            "owner": j.owner,
+            "previous_verdict": verdict(j.previous_verdict),
+            "previous_score": j.previous_score,
+        })).collect::<Vec<_>>(),
+    })
+}
+
 /// A group result and its subgroups, as JSON.
 fn group_json(g: &pb::GroupResult) -> Value {
     json!({
@@ -33,6 +52,21 @@ fn group_json(g: &pb::GroupResult) -> Value {
         "verdict": verdict(g.verdict),
         "score": g.score,
         "groups": g.groups.iter().map(group_json).collect::<Vec<_>>(),
+    })
+}
+
+/// One test's result, as JSON.
+fn test_json(t: &pb::TestResult) -> Value {
+    json!({
+        "name": t.name,
+        "verdict": verdict(t.verdict),
+        "time_ms": t.time_ms,
+        "wall_ms": t.wall_ms,
+        "memory_kb": t.memory_kb,
+        "exit_code": t.exit_code,
+        "signal": t.signal,
+        "message": t.message,
+        "score": t.score,
     })
 }
 
@@ -47,16 +81,17 @@ pub fn job_json(j: &pb::Job) -> Value {
         "state": state_name(j.state),
         "verdict": verdict(j.verdict),
         "message": j.message,
-        "tests": j.tests.iter().map(|t| json!({
-            "name": t.name,
-            "verdict": verdict(t.verdict),
-            "time_ms": t.time_ms,
-            "wall_ms": t.wall_ms,
-            "memory_kb": t.memory_kb,
-            "exit_code": t.exit_code,
-            "signal": t.signal,
-            "message": t.message,
-            "score": t.score,
+        "tests": j.tests.iter().map(test_json).collect::<Vec<_>>(),
+        "judgings": j.judgings.iter().map(|g| json!({
+            "problem_version": g.problem_version,
+            "state": state_name(g.state),
+            "verdict": verdict(g.verdict),
+            "score": g.score,
+            "message": g.message,
+            "time_ms": g.time_ms,
+            "priority": g.priority,
+            "finished_at_ms": if g.finished_at_ms == 0 { Value::Null } else { json!(g.finished_at_ms) },
+            "tests": g.tests.iter().map(test_json).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "score": j.score,
         "groups": j.groups.iter().map(group_json).collect::<Vec<_>>(),
@@ -102,6 +137,10 @@ pub fn event_json(ev: &pb::JobEvent) -> Value {
         Some(Event::Requeued(r)) => (
             "requeued",
             json!({"attempt": r.attempt, "reason": r.reason}),
+        ),
+        Some(Event::Rejudged(r)) => (
+            "rejudged",
+            json!({"problem_version": r.problem_version, "priority": r.priority}),
         ),
         Some(Event::Finished(f)) => (
             "finished",

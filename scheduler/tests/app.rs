@@ -84,6 +84,7 @@ async fn world_with(rate: SubmitRate) -> World {
         watchers: Watchers::new(1),
         rate,
         tokens: cache,
+        rejudging: Default::default(),
     };
     World {
         app,

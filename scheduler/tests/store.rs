@@ -546,3 +546,135 @@ async fn job_ids_are_not_handed_out_again_even_if_rows_go() {
     raw.close().await;
     assert_eq!(store.max_job_id().await.unwrap(), 2);
 }
+
+/// A rejudge keeps the job's judging so far as a `judgings` row and queues the job with the
+/// new version and class, fenced: a job that has not ended is not judged again, and the
+/// rejudge's new attempt finishes it with its own tests. Recovery sees the new judging.
+#[tokio::test]
+async fn a_rejudge_keeps_the_judging_before_and_queues_the_job() {
+    use judge_common::priority::Priority;
+    use judge_scheduler::store::RejudgeFilter;
+    for (backend, store, _keep) in stores().await {
+        let sources = HashMap::new();
+        let insert = Persist::InsertJob {
+            job_id: 1,
+            req: 1,
+            job: job(),
+            at: 10,
+        };
+        let steps = [
+            insert,
+            Persist::Assigned {
+                job_id: 1,
+                attempt: 1,
+                worker: "w".into(),
+            },
+            Persist::Started {
+                job_id: 1,
+                attempt: 1,
+            },
+            Persist::Test {
+                job_id: 1,
+                attempt: 1,
+                result: test_result(0),
+            },
+        ];
+        for s in &steps {
+            store.persist(&[s], &sources).await.unwrap();
+        }
+        let rejudge = Persist::Rejudged {
+            job_id: 1,
+            version: 2,
+            priority: Priority::Bulk,
+            base: 1,
+            ended: (pb::JobState::Done, Some(pb::Verdict::Wa)),
+        };
+        // Still running: the fence holds, nothing changes.
+        store.persist(&[&rejudge], &sources).await.unwrap();
+        assert!(
+            store.past_judgings(1).await.unwrap().is_empty(),
+            "{backend}"
+        );
+        let filter = RejudgeFilter {
+            problem: "p".into(),
+            ..Default::default()
+        };
+        assert!(store
+            .rejudge_candidates(&filter, 10)
+            .await
+            .unwrap()
+            .is_empty());
+        let finish = |attempt, verdict| Persist::Finished {
+            job_id: 1,
+            attempt,
+            state: pb::JobState::Done,
+            verdict: Some(verdict),
+            message: "first".into(),
+            score: None,
+            run: None,
+            at: 20,
+        };
+        store
+            .persist(&[&finish(1, pb::Verdict::Wa), &event(1, 1)], &sources)
+            .await
+            .unwrap();
+        let found = store.rejudge_candidates(&filter, 10).await.unwrap();
+        assert_eq!(found.len(), 1, "{backend}");
+        assert_eq!(found[0].1, 1, "{backend}: its last event's seq");
+        let later = RejudgeFilter {
+            since: Some(11),
+            ..filter.clone()
+        };
+        assert!(store
+            .rejudge_candidates(&later, 10)
+            .await
+            .unwrap()
+            .is_empty());
+
+        store.persist(&[&rejudge], &sources).await.unwrap();
+        let rec = store.job(1).await.unwrap().unwrap();
+        assert_eq!(
+            (rec.state, rec.verdict, rec.judging_base, rec.job.priority),
+            (pb::JobState::Queued, None, 1, Priority::Bulk),
+            "{backend}"
+        );
+        assert_eq!(rec.job.spec.problem(), Some(("p", 2)), "{backend}");
+        let past = store.past_judgings(1).await.unwrap();
+        assert_eq!(past.len(), 1, "{backend}");
+        assert_eq!(
+            (
+                past[0].version,
+                past[0].verdict,
+                past[0].attempt,
+                past[0].message.as_str()
+            ),
+            (1, Some(pb::Verdict::Wa), 1, "first"),
+            "{backend}"
+        );
+        let unfinished = store.unfinished().await.unwrap();
+        assert_eq!(
+            (unfinished.len(), unfinished[0].judging_base),
+            (1, 1),
+            "{backend}"
+        );
+        // The new judging runs as attempt 2 and ends on its own.
+        for s in [
+            Persist::Assigned {
+                job_id: 1,
+                attempt: 2,
+                worker: "w".into(),
+            },
+            Persist::Started {
+                job_id: 1,
+                attempt: 2,
+            },
+            finish(2, pb::Verdict::Ac),
+        ] {
+            store.persist(&[&s], &sources).await.unwrap();
+        }
+        let rec = store.job(1).await.unwrap().unwrap();
+        assert_eq!(rec.verdict, Some(pb::Verdict::Ac), "{backend}");
+        assert_eq!(store.tests(1, 1).await.unwrap().len(), 1, "{backend}: kept");
+        assert!(store.tests(1, 2).await.unwrap().is_empty(), "{backend}");
+    }
+}

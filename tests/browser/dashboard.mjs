@@ -1,7 +1,7 @@
 // The dashboard in headless Chromium, as a teacher and two students use it:
 //   node dashboard.mjs BASE_URL ADMIN_TOKEN STUDENT_TOKEN OTHER_TOKEN HOSTILE_JOB SCREENSHOT_DIR
 // Signs in, sees the worker, submits from the form and watches the verdict arrive without a
-// reload, checks that a student cannot see another's job, that a hostile compile error and
+// reload, sees a rejudge's judgings, checks that a student cannot see another's job, that a hostile compile error and
 // output are shown as text (nothing runs), and that the page fits a phone. Saves a
 // screenshot of each page. Exits non-zero, saying why, on the first failure.
 import { chromium } from "playwright-core";
@@ -84,7 +84,24 @@ try {
   await sp.goto(base + "/#/jobs");
   await sp.waitForSelector(`a[href='#/job/${ownJob}']`, { timeout: TIMEOUT });
   await sp.locator(`a[href='#/job/${waiting}']`).waitFor({ timeout: TIMEOUT });
+  await sp.waitForSelector("th:text-is('Class')", { timeout: TIMEOUT });
   await sp.screenshot({ path: `${shots}/jobs.png` });
+
+  // The teacher has the student's job judged again: its page shows both judgings, the
+  // newest at bulk class, as the new one runs.
+  const rejudged = await page.evaluate(async ([t, id]) => {
+    const r = await fetch("/api/v1/rejudge", { method: "POST",
+      headers: { Authorization: "Bearer " + t, "Content-Type": "application/json" },
+      body: JSON.stringify({ problem: "aplusb", jobs: [Number(id)] }) });
+    return r.status;
+  }, [admin, ownJob]);
+  if (rejudged !== 200) fail("the rejudge was refused: " + rejudged);
+  await sp.goto(`${base}/#/job/${ownJob}`);
+  await sp.locator("#judgings tbody tr:nth-child(2) td:text-is('done')").waitFor({ timeout: TIMEOUT });
+  const judged = await sp.locator("#judgings tbody tr").count();
+  if (judged !== 2) fail(`the job shows ${judged} judgings, not 2`);
+  await sp.locator("#judgings td:text-is('bulk')").first().waitFor({ timeout: TIMEOUT });
+  await sp.screenshot({ path: `${shots}/rejudged.png` });
 
   // Another student cannot see it.
   const op = await (await browser.newContext()).newPage();
@@ -97,7 +114,10 @@ try {
   await op.waitForSelector("table", { timeout: TIMEOUT });
   if (await op.locator(`a[href='#/job/${ownJob}']`).count() > 0) fail("another student's job is listed");
 
-  // Hostile jobs: a compile error and an output made of HTML are shown as text.
+  // Hostile jobs: a compile error and an output made of HTML are shown as text. (The
+  // teacher's page is brought to the front: a page behind another is not painted, and
+  // its screenshot waits for a frame that never comes.)
+  await page.bringToFront();
   for (const [i, id] of hostileJobs.split(",").entries()) {
     await page.goto(`${base}/#/job/${id}`);
     await page.waitForSelector("#job-run pre", { timeout: TIMEOUT });
@@ -112,7 +132,9 @@ try {
   await page.waitForTimeout(500);
   if (ran.length > 0) fail("something ran: " + ran.join("; "));
 
-  // A live console in the page: a prompt, a name typed, the answer.
+  // A live console in the page: a prompt, a name typed, the answer. (The student's page
+  // comes to the front first: keys typed go to the page in front.)
+  await sp.bringToFront();
   await sp.goto(base + "/#/console");
   await sp.fill("#console-language", "python3");
   await sp.fill("#console-source", "name = input('name? ')\nprint('hello, ' + name)\n");

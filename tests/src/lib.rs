@@ -2,6 +2,7 @@
 //! gRPC, and waits on events (never on fixed sleeps).
 
 pub mod chaos;
+pub mod curl;
 pub mod packages;
 pub mod proxy;
 pub mod pty;
@@ -787,7 +788,8 @@ pub async fn start_slow(judge: &mut JudgeServiceClient<Authed>, seconds: f64) ->
     Ok(id)
 }
 
-/// All events of a finished job, in order (the stream ends after the last).
+/// All events of a finished job, in order, as the scheduler sends them until it ends the
+/// watch (after the job's last end: a job judged again ends once per judging).
 pub async fn events(
     judge: &mut JudgeServiceClient<Authed>,
     job_id: u64,
@@ -805,11 +807,7 @@ pub async fn events(
             .await
             .map_err(|_| anyhow!("no event within {WAIT:?}"))??;
         let Some(ev) = next else { break };
-        let done = matches!(ev.event, Some(pb::job_event::Event::Finished(_)));
         out.push(ev);
-        if done {
-            break;
-        }
     }
     Ok(out)
 }

@@ -1,6 +1,7 @@
 //! The dashboard in headless Chromium (Debian's `chromium`, driven by `playwright-core`
 //! from npm; `.ci/run` installs both): `tests/browser/dashboard.mjs` signs in, sees the
-//! worker, submits from the form and watches the verdict arrive without a reload, finds
+//! worker, submits from the form and watches the verdict arrive without a reload, sees the
+//! judgings of a job the teacher had judged again, finds
 //! another student's job refused, shows hostile compiler output and program output as
 //! text, and fits a phone. Screenshots of each page are kept in `target/screenshots/`.
 
@@ -77,6 +78,7 @@ async fn the_dashboard_in_a_browser() -> anyhow::Result<()> {
         "submit",
         "job",
         "jobs",
+        "rejudged",
         "hostile-0",
         "hostile-1",
         "phone",

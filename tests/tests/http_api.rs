@@ -6,73 +6,9 @@
 use std::process::Command;
 
 use judge_common::pb;
+use judge_tests::curl::{curl, post_json, Reply};
 use judge_tests::*;
-use serde_json::{json, Value};
-
-/// An HTTP response: status, headers (lower-case names) and body.
-struct Reply {
-    status: u16,
-    headers: String,
-    body: String,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {} {}", self.status, self.body))
-    }
-}
-
-/// `curl` with `args`, against the cluster's HTTP side.
-fn curl(c: &Cluster, method: &str, path: &str, token: Option<&str>, args: &[&str]) -> Reply {
-    let http = c.sched.http_addr.expect("http side");
-    let mut cmd = Command::new("curl");
-    // No "Expect: 100-continue": one response per request.
-    cmd.args([
-        "-sS",
-        "-D",
-        "-",
-        "-H",
-        "Expect:",
-        "-X",
-        method,
-        "--max-time",
-        "60",
-    ])
-    .arg(format!("http://{http}{path}"));
-    if let Some(t) = token {
-        cmd.args(["-H", &format!("Authorization: Bearer {t}")]);
-    }
-    let out = cmd.args(args).output().expect("curl runs");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    Reply {
-        status,
-        headers: head.to_ascii_lowercase(),
-        body: body.to_string(),
-    }
-}
-
-fn post_json(c: &Cluster, path: &str, token: &str, body: &Value) -> Reply {
-    let body = body.to_string();
-    curl(
-        c,
-        "POST",
-        path,
-        Some(token),
-        &[
-            "-H",
-            "Content-Type: application/json",
-            "--data-binary",
-            &body,
-        ],
-    )
-}
+use serde_json::json;
 
 const AC_PY: &str = "a, b = map(int, input().split())\nprint(a + b)\n";
 
@@ -464,6 +400,9 @@ async fn metrics_health_cors_and_the_dashboards_page() -> anyhow::Result<()> {
         "judge_store_batch_changes_count",
         "judge_transfers_in_flight 0",
         "judge_queue_length",
+        "judge_queue_length_by_class{class=\"contest\"} 0",
+        "judge_queue_length_by_class{class=\"bulk\"} 0",
+        "judge_queue_wait_seconds_count{class=\"normal\"} 3",
     ] {
         assert!(
             m.body.contains(needle),

@@ -99,6 +99,7 @@ fn view(r: JobRecord, tests: Vec<pb::TestResult>, groups: Vec<pb::GroupResult>) 
         source: Vec::new(),
         io_expired_at_ms: r.io_expired_at,
         priority: r.job.priority.as_str().to_string(),
+        judgings: Vec::new(),
     }
 }
 
@@ -160,7 +161,13 @@ impl App {
         let tests = self.store.tests(id, record.attempt).await?;
         let groups = self.store.groups(id, record.attempt).await?;
         let is_run = record.job.spec.limits().is_some();
+        let judgings = if is_run {
+            Vec::new()
+        } else {
+            self.judgings(&record, &tests).await?
+        };
         let mut job = view(record, tests, groups);
+        job.judgings = judgings;
         if is_run {
             job.run = self.store.run_result(id).await?;
         }
@@ -171,10 +178,58 @@ impl App {
         Ok(job)
     }
 
-    /// Cancels a job the caller may see; its state after.
+    /// Every judging of a judge job, oldest first: those kept by rejudges, then the row's
+    /// own once it has ended (or while it is being judged again).
+    async fn judgings(
+        &self,
+        record: &JobRecord,
+        tests: &[pb::TestResult],
+    ) -> Result<Vec<pb::JobJudging>, AppError> {
+        let longest = |tests: &[pb::TestResult]| tests.iter().map(|t| t.time_ms).max();
+        let mut out = Vec::new();
+        for past in self.store.past_judgings(record.job_id).await? {
+            let tests = self.store.tests(record.job_id, past.attempt).await?;
+            out.push(pb::JobJudging {
+                problem_version: past.version,
+                state: past.state as i32,
+                verdict: past.verdict.unwrap_or(pb::Verdict::Unspecified) as i32,
+                score: past.score,
+                message: past.message,
+                time_ms: longest(&tests).unwrap_or(0),
+                tests,
+                finished_at_ms: past.finished_at.unwrap_or(0),
+                priority: past.priority.as_str().to_string(),
+            });
+        }
+        if record.has_ended() || !out.is_empty() {
+            out.push(pb::JobJudging {
+                problem_version: record.job.spec.problem().map_or(0, |(_, v)| v),
+                state: record.state as i32,
+                verdict: record.verdict.unwrap_or(pb::Verdict::Unspecified) as i32,
+                score: record.score,
+                message: record.message.clone(),
+                tests: tests.to_vec(),
+                time_ms: longest(tests).unwrap_or(0),
+                finished_at_ms: record.finished_at.unwrap_or(0),
+                priority: record.job.priority.as_str().to_string(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Cancels a job the caller may see; its state after. A judging an admin asked for
+    /// is the admin's to cancel: its submitter cannot stop a rejudge of their own code.
     pub async fn cancel_job(&self, who: &Caller, id: u64) -> Result<pb::JobState, AppError> {
         let id = job_id(id)?;
-        self.job_record(id, who).await?;
+        let record = self.job_record(id, who).await?;
+        let rejudging = !record.has_ended()
+            && visible_owner(who).is_some()
+            && !self.store.past_judgings(id).await?.is_empty();
+        if rejudging {
+            return Err(AppError::Forbidden(format!(
+                "job {id} is being judged again at an admin's request; only an admin may cancel that"
+            )));
+        }
         match self.driver.cancel(id).await? {
             Ok(state) => Ok(state),
             Err(e @ CancelError::AlreadyFinished(_)) => Err(AppError::Precondition(e.to_string())),

@@ -1,5 +1,6 @@
 //! The application layer: one function per operation a person can ask of the scheduler
-//! (submit, get, list, watch, cancel, console, push, workers, problems, drain, tokens).
+//! (submit, get, list, watch, cancel, console, push, workers, problems, drain, rejudge,
+//! tokens).
 //!
 //! Each takes the caller (already authenticated by [`auth::authorize`]) and a plain command,
 //! applies the admission rules (offers, size bounds, run maxima, request ids, quotas), then
@@ -28,6 +29,8 @@ pub mod program_check;
 mod push;
 /// Submissions per token in time: a token bucket.
 mod rate;
+/// Judging finished submissions again on a problem's current version.
+mod rejudge;
 /// Issuing, listing and revoking tokens (the scheduler's `token` commands).
 pub mod tokens;
 /// Following a job's events, with a bound on open watches per token.
@@ -39,6 +42,7 @@ pub use jobs::{ListJobs, SubmitJob};
 pub use offers::Offered;
 pub use push::PushItems;
 pub use rate::SubmitRate;
+pub use rejudge::{Rejudge, Rejudged, MAX_REJUDGE};
 pub use watch::{JobEvents, Watchers};
 
 use crate::driver::DriverHandle;
@@ -91,4 +95,6 @@ pub struct App {
     pub rate: SubmitRate,
     /// Which tokens are live: a watch or console ends when its token is revoked.
     pub tokens: TokenCache,
+    /// Held by the rejudge in progress: rejudges go one at a time.
+    pub rejudging: std::sync::Arc<tokio::sync::Mutex<()>>,
 }

@@ -72,10 +72,12 @@ impl Watchers {
     }
 }
 
-/// Sends one event to a watcher; `true` when the watch is over (last event, or watcher gone).
-async fn forward(last: &mut u64, e: pb::JobEvent, tx: &EventSender) -> bool {
+/// Sends one event to a watcher; `true` when the watch is over (the job's end, or the
+/// watcher gone). `more`: the store holds events after this one, so an end it reports was
+/// an earlier judging's (the job has been judged again since) and the watch goes on.
+async fn forward(last: &mut u64, e: pb::JobEvent, more: bool, tx: &EventSender) -> bool {
     *last = e.seq;
-    let end = matches!(e.event, Some(pb::job_event::Event::Finished(_)));
+    let end = !more && matches!(e.event, Some(pb::job_event::Event::Finished(_)));
     tx.send(Ok(e)).await.is_err() || end
 }
 
@@ -83,8 +85,9 @@ async fn forward(last: &mut u64, e: pb::JobEvent, tx: &EventSender) -> bool {
 async fn replay(store: &Store, id: JobId, last: &mut u64, tx: &EventSender) -> bool {
     match store.events_after(id, *last).await {
         Ok(events) => {
-            for e in events {
-                if forward(last, e, tx).await {
+            let n = events.len();
+            for (i, e) in events.into_iter().enumerate() {
+                if forward(last, e, i + 1 < n, tx).await {
                     return true;
                 }
             }
@@ -122,7 +125,7 @@ pub(super) async fn follow(
         };
         done = match next {
             Ok(e) if e.seq <= last => false,
-            Ok(e) => forward(&mut last, (*e).clone(), &tx).await,
+            Ok(e) => forward(&mut last, (*e).clone(), false, &tx).await,
             // Fell behind, or the channel was retired: catch up from the store.
             Err(_) => {
                 live = hub.subscribe(id);

@@ -13,6 +13,9 @@ pub struct ActiveJob {
     pub state: pb::JobState,
     /// Number of the current (or, while queued again, the last) attempt; 0 before the first.
     pub attempt: Attempt,
+    /// Attempts made before the current judging (0 unless it is judged again): the retry
+    /// cap counts the attempts after it.
+    pub judging_base: Attempt,
     /// The feed the current attempt was sent on; `None` while queued or orphaned.
     pub session: Option<SessionId>,
     /// Name of the worker holding the current attempt; kept while orphaned for re-adoption.
@@ -186,6 +189,17 @@ impl JobTable {
 
     pub fn queued_len(&self) -> usize {
         self.queue.len()
+    }
+
+    /// Queued jobs per class, highest class first.
+    pub fn queued_by_class(&self) -> Vec<usize> {
+        let mut n = vec![0; Priority::ALL.len()];
+        for classes in self.queued_by_owner.values() {
+            for (count, set) in n.iter_mut().zip(classes) {
+                *count += set.len();
+            }
+        }
+        n
     }
 
     /// Queued job ids, oldest first.

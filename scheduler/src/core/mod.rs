@@ -77,7 +77,13 @@ impl Core {
             config,
         };
         let mut first = Vec::new();
-        for r in unfinished {
+        for mut r in unfinished {
+            if r.judging_base > 0 {
+                // A judging after the first belongs to an admin's rejudge, not to the
+                // submission: its request id and supersede key ended with the first.
+                r.job.request_id = None;
+                r.job.supersede_key = None;
+            }
             if r.job.is_live() {
                 // Its client and its terminal went with the scheduler that stopped.
                 first.push(Event::Abandon {
@@ -104,6 +110,7 @@ impl Core {
                     job: r.job,
                     state: r.state,
                     attempt: r.attempt,
+                    judging_base: r.judging_base,
                     session: None,
                     worker: if queued { None } else { r.worker },
                     orphaned_until: (!queued).then_some(now + core.config.grace_ms),
@@ -229,6 +236,14 @@ impl Core {
                     &mut out,
                 );
             }
+            Event::QueueByClass { req } => out.push(Effect::Reply {
+                req,
+                reply: Reply::QueueByClass(self.jobs.queued_by_class()),
+            }),
+            Event::Rejudge { req, jobs } => {
+                let reply = Reply::Rejudged(self.rejudge(jobs, now, &mut out));
+                out.push(Effect::Reply { req, reply });
+            }
             Event::Tick => self.on_tick(now, &mut out),
         }
         self.dispatch(now, &mut out);
@@ -305,6 +320,7 @@ impl Core {
                 job,
                 state: pb::JobState::Queued,
                 attempt: 0,
+                judging_base: 0,
                 session: None,
                 worker: None,
                 orphaned_until: None,
@@ -328,6 +344,72 @@ impl Core {
             req,
             reply: Reply::Submitted(Ok(job_id)),
         });
+    }
+
+    /// Queues finished jobs to be judged again: all of them, or none if one is still
+    /// unfinished or the queue lacks room. Each continues its attempts and its event log.
+    fn rejudge(
+        &mut self,
+        jobs: Vec<RejudgeJob>,
+        now: Millis,
+        out: &mut Vec<Effect>,
+    ) -> Result<Vec<JobId>, RejudgeError> {
+        if let Some(busy) = jobs.iter().find(|j| self.jobs.get(j.job_id).is_some()) {
+            return Err(RejudgeError::Unfinished(busy.job_id));
+        }
+        let room = self
+            .config
+            .max_queued
+            .saturating_sub(self.jobs.queued_len());
+        if jobs.len() > room {
+            return Err(RejudgeError::QueueFull {
+                room,
+                asked: jobs.len(),
+            });
+        }
+        let mut ids = Vec::with_capacity(jobs.len());
+        for r in jobs {
+            let mut job = r.job;
+            job.request_id = None;
+            job.supersede_key = None;
+            let version = job.spec.problem().map_or(0, |(_, v)| v);
+            let priority = job.priority;
+            out.push(Effect::Persist(Persist::Rejudged {
+                job_id: r.job_id,
+                version,
+                priority,
+                base: r.attempt,
+                ended: r.ended,
+            }));
+            self.jobs.insert(
+                r.job_id,
+                ActiveJob {
+                    job,
+                    state: pb::JobState::Queued,
+                    attempt: r.attempt,
+                    judging_base: r.attempt,
+                    session: None,
+                    worker: None,
+                    orphaned_until: None,
+                    cancel: None,
+                    last_seq: r.last_seq,
+                    tests_done: 0,
+                    groups_done: 0,
+                    files: r.files,
+                    worst_case_ms: r.worst_case_ms,
+                    queued_since: now,
+                    deadline: None,
+                    skipped_since: None,
+                },
+            );
+            let ev = Ev::Rejudged(pb::RejudgedEvent {
+                problem_version: version,
+                priority: priority.as_str().to_string(),
+            });
+            self.event(r.job_id, now, ev, out);
+            ids.push(r.job_id);
+        }
+        Ok(ids)
     }
 
     fn on_cancel(&mut self, req: RequestId, job_id: JobId, now: Millis, out: &mut Vec<Effect>) {
@@ -488,8 +570,9 @@ impl Core {
                 now,
                 out,
             );
-        } else if attempt >= self.config.max_attempts {
-            let message = format!("gave up after {attempt} lost attempts (last: {reason})");
+        } else if attempt - job.judging_base.min(attempt) >= self.config.max_attempts {
+            let lost = attempt - job.judging_base.min(attempt);
+            let message = format!("gave up after {lost} lost attempts (last: {reason})");
             self.finish(
                 job_id,
                 pb::JobState::Failed,

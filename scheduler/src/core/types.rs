@@ -221,8 +221,43 @@ pub enum Event {
         job_id: JobId,
         reason: String,
     },
+    /// How many jobs wait in each class (answered with `Reply::QueueByClass`).
+    QueueByClass {
+        req: RequestId,
+    },
+    /// An admin has finished jobs judged again: they queue as new judgings, all or none.
+    Rejudge {
+        req: RequestId,
+        jobs: Vec<RejudgeJob>,
+    },
     /// Time passes: grace periods and report deadlines expire.
     Tick,
+}
+
+/// A finished job to be judged again, as the store holds it now.
+#[derive(Debug, Clone)]
+pub struct RejudgeJob {
+    pub job_id: JobId,
+    /// Its settings with the version and class of the new judging. Neither a request id
+    /// nor a supersede key: those belonged to the submission, which has ended.
+    pub job: NewJob,
+    /// Its last attempt's number: the new judging's attempts come after it.
+    pub attempt: Attempt,
+    /// How its judging so far ended.
+    pub ended: (pb::JobState, Option<pb::Verdict>),
+    /// Sequence number of its last event.
+    pub last_seq: u64,
+    pub files: JobFiles,
+    pub worst_case_ms: Millis,
+}
+
+/// Why a rejudge was refused (nothing of it was queued).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RejudgeError {
+    #[error("job {0} has not finished; only finished jobs are judged again")]
+    Unfinished(JobId),
+    #[error("the queue has room for {room} more jobs, and the rejudge asks for {asked}")]
+    QueueFull { room: usize, asked: usize },
 }
 
 /// Why a submission was not admitted.
@@ -261,6 +296,10 @@ pub enum Reply {
     Connected(SessionId),
     /// Why each job asked about waits; `None` for one that is not queued.
     Waiting(Vec<Option<String>>),
+    /// Jobs waiting per class, highest class first (`Priority::ALL`'s order).
+    QueueByClass(Vec<usize>),
+    /// The jobs queued to be judged again, in the order asked.
+    Rejudged(Result<Vec<JobId>, RejudgeError>),
 }
 
 /// A worker as `ListWorkers` shows it.
@@ -324,6 +363,16 @@ pub enum Persist {
         /// `run` jobs: the result.
         run: Option<Box<pb::RunResult>>,
         at: Millis,
+    },
+    /// A finished job is judged again: its judging so far is kept apart, and it waits in
+    /// the queue with the new version and class, its attempts counted from `base`.
+    Rejudged {
+        job_id: JobId,
+        version: u32,
+        priority: Priority,
+        base: Attempt,
+        /// How the judging so far ended (what `/metrics` moves the job from).
+        ended: (pb::JobState, Option<pb::Verdict>),
     },
     /// Appends to the job's event log (what `WatchJob` replays).
     Event(pb::JobEvent),
@@ -428,6 +477,8 @@ pub struct RecoveredJob {
     pub job: NewJob,
     pub state: pb::JobState,
     pub attempt: Attempt,
+    /// Attempts made before its current judging (0 unless judged again).
+    pub judging_base: Attempt,
     pub worker: Option<String>,
     pub last_seq: u64,
     pub tests_done: u32,

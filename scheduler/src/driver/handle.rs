@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use super::{FeedSender, Input, Payload, Request};
 use crate::core::{
-    CancelError, Event, JobId, Millis, NewJob, Reply, SessionId, SubmitError, WorkerHello,
-    WorkerSnapshot,
+    CancelError, Event, JobId, Millis, NewJob, RejudgeError, RejudgeJob, Reply, SessionId,
+    SubmitError, WorkerHello, WorkerSnapshot,
 };
 use crate::live::catalog::ProblemVersion;
 
@@ -130,6 +130,26 @@ impl DriverHandle {
         match self.ask(Request::Explain { job_ids }).await? {
             Reply::Waiting(why) => Ok(why),
             _ => Err(DriverError::WrongReply("explain")),
+        }
+    }
+
+    /// Asks the core to queue finished jobs to be judged again on `problem`; all or none.
+    pub async fn rejudge(
+        &self,
+        jobs: Vec<RejudgeJob>,
+        problem: Arc<ProblemVersion>,
+    ) -> Result<Result<Vec<JobId>, RejudgeError>, DriverError> {
+        match self.ask(Request::Rejudge { jobs, problem }).await? {
+            Reply::Rejudged(r) => Ok(r),
+            _ => Err(DriverError::WrongReply("rejudge")),
+        }
+    }
+
+    /// How many jobs wait in each class, highest class first.
+    pub async fn queue_by_class(&self) -> Result<Vec<usize>, DriverError> {
+        match self.ask(Request::QueueByClass).await? {
+            Reply::QueueByClass(n) => Ok(n),
+            _ => Err(DriverError::WrongReply("queue by class")),
         }
     }
 

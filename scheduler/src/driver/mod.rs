@@ -26,8 +26,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::core::deadline::attempt_worst_case_ms;
 use crate::core::{
-    Attempt, Command, Core, Effect, Event, JobFiles, JobId, JobSpec, NewJob, Persist, Reply,
-    RequestId, SessionId, WorkerHello,
+    Attempt, Command, Core, Effect, Event, JobFiles, JobId, JobSpec, Millis, NewJob, Persist,
+    RejudgeJob, Reply, RequestId, SessionId, WorkerHello,
 };
 use crate::live::catalog::{Catalog, ProblemVersion};
 use crate::live::consoles::{Consoles, Link};
@@ -130,6 +130,14 @@ pub enum Request {
     Explain {
         job_ids: Vec<JobId>,
     },
+    /// Finished jobs judged again on `problem` (their current version), which the driver
+    /// keeps for their assignments as it does a submission's.
+    Rejudge {
+        jobs: Vec<RejudgeJob>,
+        problem: Arc<ProblemVersion>,
+    },
+    /// How many jobs wait in each class, highest first.
+    QueueByClass,
 }
 
 /// An input to the driver.
@@ -273,7 +281,7 @@ impl<S: Storage> Driver<S> {
             tracing::trace!(?event, "event");
             effects.extend(self.core.apply(event, now));
         }
-        let done = self.carry_out(effects).await;
+        let done = self.carry_out(effects, now).await;
         // A submission the core refused keeps nothing.
         self.admitting.clear();
         done
@@ -318,6 +326,11 @@ impl<S: Storage> Driver<S> {
             Request::Drain { name } => Event::DrainWorker { req, name },
             Request::ListWorkers => Event::ListWorkers { req },
             Request::Explain { job_ids } => Event::Explain { req, job_ids },
+            Request::Rejudge { jobs, problem } => {
+                self.admitting.insert(req, problem);
+                Event::Rejudge { req, jobs }
+            }
+            Request::QueueByClass => Event::QueueByClass { req },
             Request::Connect { hello, feed } => {
                 let session = (self.config.epoch << 32) | self.next_session;
                 self.next_session += 1;
@@ -333,7 +346,7 @@ impl<S: Storage> Driver<S> {
         }
     }
 
-    async fn carry_out(&mut self, effects: Vec<Effect>) -> Result<(), StoreError> {
+    async fn carry_out(&mut self, effects: Vec<Effect>, now: Millis) -> Result<(), StoreError> {
         let changes: Vec<&Persist> = effects
             .iter()
             .filter_map(|e| match e {
@@ -348,6 +361,7 @@ impl<S: Storage> Driver<S> {
                     tracing::debug!(changes = changes.len(), "batch committed");
                     for change in &changes {
                         self.metrics.jobs.apply(change);
+                        self.metrics.entered_queue(change, now);
                     }
                     self.metrics.batch_size.observe(changes.len() as f64);
                     self.metrics
@@ -532,8 +546,7 @@ impl<S: Storage> Driver<S> {
     fn observe(&self, ev: &pb::JobEvent) {
         use pb::job_event::Event as Ev;
         match &ev.event {
-            Some(Ev::Submitted(_)) => self.metrics.submitted(ev.job_id, ev.at_ms),
-            Some(Ev::Assigned(a)) => self.metrics.assigned(ev.job_id, a.attempt, ev.at_ms),
+            Some(Ev::Assigned(_)) => self.metrics.assigned(ev.job_id, ev.at_ms),
             Some(Ev::Finished(_)) => self.metrics.finished(ev.job_id, ev.at_ms),
             _ => {}
         }
@@ -565,6 +578,13 @@ impl<S: Storage> Driver<S> {
                 self.problems.insert(*job_id, problem);
             }
         }
+        if let Reply::Rejudged(Ok(ids)) = &reply {
+            if let Some(problem) = self.admitting.remove(&req) {
+                for id in ids {
+                    self.problems.insert(*id, problem.clone());
+                }
+            }
+        }
         let Some(pending) = self.pending.remove(&req) else {
             return;
         };
@@ -590,6 +610,7 @@ fn event_name(ev: &pb::JobEvent) -> &'static str {
         Some(E::Group(_)) => "group",
         Some(E::Requeued(_)) => "requeued",
         Some(E::Finished(_)) => "finished",
+        Some(E::Rejudged(_)) => "rejudged",
         None => "empty",
     }
 }

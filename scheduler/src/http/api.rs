@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use tokio_stream::{Stream, StreamExt};
 
 use super::{ApiError, HttpState};
-use crate::app::{ListJobs, SubmitJob};
+use crate::app::{ListJobs, Rejudge, SubmitJob};
 
 pub fn routes() -> Router<HttpState> {
     Router::new()
@@ -25,6 +25,7 @@ pub fn routes() -> Router<HttpState> {
         .route("/api/v1/jobs/{id}", get(get_job))
         .route("/api/v1/jobs/{id}/cancel", post(cancel))
         .route("/api/v1/jobs/{id}/events", get(events))
+        .route("/api/v1/rejudge", post(rejudge))
         .route("/api/v1/workers", get(workers))
         .route("/api/v1/problems", get(problems))
         .route("/api/v1/openapi.json", get(openapi))
@@ -64,6 +65,57 @@ struct SubmitBody {
     /// `contest`, `normal` or `bulk`.
     #[serde(default)]
     priority: String,
+}
+
+/// `POST /api/v1/rejudge` (admins).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RejudgeBody {
+    problem: String,
+    /// Verdict names (`WA`, `TLE`...): only jobs with one of these.
+    #[serde(default)]
+    verdicts: Vec<String>,
+    /// Only jobs submitted at or after this time (ms since the epoch).
+    since_ms: Option<i64>,
+    /// Only these jobs.
+    #[serde(default)]
+    jobs: Vec<u64>,
+    /// `bulk` (the default), `normal` or `contest`.
+    #[serde(default)]
+    priority: String,
+}
+
+async fn rejudge(
+    State(s): State<HttpState>,
+    headers: HeaderMap,
+    body: Result<Json<RejudgeBody>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let who = s.caller(&headers)?;
+    let Json(b) = body.map_err(body_error)?;
+    let verdicts = b
+        .verdicts
+        .iter()
+        .map(|v| {
+            json::parse_verdict(v).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "verdicts: {v:?} is not a verdict (AC, WA, TLE, MLE, OLE, RTE, CE, JE)"
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let cmd = Rejudge {
+        problem: b.problem,
+        verdicts,
+        since: b.since_ms,
+        jobs: b.jobs,
+        priority: b.priority,
+    };
+    let done = s.app.rejudge(&who, cmd).await?;
+    let resp = pb::RejudgeResponse {
+        problem_version: done.version,
+        jobs: done.jobs,
+    };
+    Ok(Json(json::rejudge_json(&resp)))
 }
 
 /// A body that is not the JSON a route takes: 400 (413 when too large) naming the problem.

@@ -115,6 +115,17 @@ async fn render(s: &HttpState) -> Result<String, String> {
                 .inc_by(n as f64);
         }
     }
+    let by_class = family(
+        &mut reg,
+        "queue_length_by_class",
+        "Jobs waiting for a worker, by priority class",
+    );
+    let waiting = s.driver.queue_by_class().await.map_err(|e| e.to_string())?;
+    for (class, n) in crate::core::Priority::ALL.iter().zip(waiting) {
+        by_class
+            .get_or_create(&labels(&[("class", class.as_str())]))
+            .set(n as f64);
+    }
     let workers = s.driver.list_workers().await.map_err(|e| e.to_string())?;
     let connected = family(&mut reg, "workers_connected", "Workers connected now");
     let slots = family(&mut reg, "slots", "Slots of connected workers, by use");
@@ -188,6 +199,11 @@ async fn render(s: &HttpState) -> Result<String, String> {
         "submit_to_assign_seconds",
         "From a job's submission to its first assignment",
         m.submit_to_assign.clone(),
+    );
+    reg.register(
+        "queue_wait_seconds",
+        "How long a judging waited in the queue for its first assignment, by priority class",
+        m.queue_wait.clone(),
     );
     reg.register(
         "submit_to_done_seconds",

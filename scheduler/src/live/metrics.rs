@@ -4,15 +4,26 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 
-use crate::core::{JobId, Millis};
+use crate::core::{JobId, Millis, Persist, Priority};
+
+/// A histogram per priority class (label `class`).
+pub type ByClass = Family<Vec<(String, String)>, Histogram, fn() -> Histogram>;
+
+fn wait_buckets() -> Histogram {
+    Histogram::new(exponential_buckets(0.001, 2.0, 22))
+}
 
 /// Histograms shared by the driver (which observes) and `/metrics` (which reads).
 #[derive(Clone)]
 pub struct Metrics {
     /// Seconds from a job's submission to its first assignment.
     pub submit_to_assign: Histogram,
+    /// Seconds a judging waited in the queue before its first assignment, per class (a
+    /// rejudge's wait counts from the rejudge).
+    pub queue_wait: ByClass,
     /// Seconds from a job's submission to its end.
     pub submit_to_done: Histogram,
     /// Changes per store transaction.
@@ -21,15 +32,17 @@ pub struct Metrics {
     pub batch_seconds: Histogram,
     /// Jobs by type, state and verdict.
     pub jobs: crate::live::tally::JobTally,
-    /// When each job this scheduler admitted was submitted, until it ends (bounded by the
-    /// unfinished jobs; jobs recovered after a restart are not timed).
-    submitted: Arc<Mutex<HashMap<JobId, Millis>>>,
+    /// Each unfinished judging this scheduler queued: when it was submitted, its class, and
+    /// whether it has been assigned yet (bounded by the unfinished jobs; jobs recovered
+    /// after a restart are not timed).
+    submitted: Arc<Mutex<HashMap<JobId, Queued>>>,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
         Metrics {
             submit_to_assign: Histogram::new(exponential_buckets(0.001, 2.0, 20)),
+            queue_wait: Family::new_with_constructor(wait_buckets),
             submit_to_done: Histogram::new(exponential_buckets(0.01, 2.0, 20)),
             batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 14)),
             batch_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 18)),
@@ -43,28 +56,56 @@ fn seconds(ms: Millis) -> f64 {
     ms.max(0) as f64 / 1000.0
 }
 
+/// A judging being timed.
+#[derive(Debug, Clone, Copy)]
+struct Queued {
+    since: Millis,
+    class: Priority,
+    assigned: bool,
+}
+
 impl Metrics {
-    pub fn submitted(&self, job: JobId, at: Millis) {
-        self.lock().insert(job, at);
+    /// A committed change that puts a judging in the queue starts its clock: a
+    /// submission (at its time) or a rejudge (now).
+    pub fn entered_queue(&self, change: &Persist, now: Millis) {
+        let (job, since, class) = match change {
+            Persist::InsertJob {
+                job_id, job, at, ..
+            } => (*job_id, *at, job.priority),
+            Persist::Rejudged {
+                job_id, priority, ..
+            } => (*job_id, now, *priority),
+            _ => return,
+        };
+        let queued = Queued {
+            since,
+            class,
+            assigned: false,
+        };
+        self.lock().insert(job, queued);
     }
 
-    /// An attempt was assigned: the first one counts.
-    pub fn assigned(&self, job: JobId, attempt: u32, at: Millis) {
-        if attempt != 1 {
+    /// An attempt was assigned: the judging's first one counts.
+    pub fn assigned(&self, job: JobId, at: Millis) {
+        let mut all = self.lock();
+        let Some(q) = all.get_mut(&job).filter(|q| !q.assigned) else {
             return;
-        }
-        if let Some(since) = self.lock().get(&job) {
-            self.submit_to_assign.observe(seconds(at - since));
-        }
+        };
+        q.assigned = true;
+        let waited = seconds(at - q.since);
+        let class = vec![("class".to_string(), q.class.as_str().to_string())];
+        drop(all);
+        self.submit_to_assign.observe(waited);
+        self.queue_wait.get_or_create(&class).observe(waited);
     }
 
     pub fn finished(&self, job: JobId, at: Millis) {
-        if let Some(since) = self.lock().remove(&job) {
-            self.submit_to_done.observe(seconds(at - since));
+        if let Some(q) = self.lock().remove(&job) {
+            self.submit_to_done.observe(seconds(at - q.since));
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<JobId, Millis>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<JobId, Queued>> {
         self.submitted.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

@@ -73,6 +73,29 @@ impl JobTally {
                 verdict,
                 ..
             } => (*job_id, *state, Some(verdict.map(|v| v.as_str_name()))),
+            Persist::Rejudged {
+                job_id,
+                ended: (state, verdict),
+                ..
+            } => {
+                // A finished job starts over in the queue.
+                let kind = judge_common::job_kind::JobKind::Judge.as_str().to_string();
+                let was = (
+                    kind.clone(),
+                    state_str(*state),
+                    verdict.map_or("", |v| v.as_str_name()).to_string(),
+                );
+                if let Some(n) = inner.counts.get_mut(&was) {
+                    *n = n.saturating_sub(1);
+                }
+                let queued = state_str(S::Queued);
+                *inner
+                    .counts
+                    .entry((kind.clone(), queued, String::new()))
+                    .or_default() += 1;
+                inner.unfinished.insert(*job_id, (kind, queued));
+                return;
+            }
             Persist::Test { .. } | Persist::Group { .. } | Persist::Event(_) => return,
         };
         let Some((kind, from)) = inner.unfinished.get(&job_id).cloned() else {

@@ -1,4 +1,4 @@
-//! `AdminService`: problem upload and worker drain, translated to the application's calls.
+//! `AdminService`: problem upload, worker drain and rejudge, translated to the application's calls.
 
 use std::sync::Arc;
 
@@ -7,7 +7,8 @@ use judge_common::pb::admin_service_server::AdminService;
 use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::app::App;
+use super::caller;
+use crate::app::{App, AppError, Rejudge};
 
 /// The gRPC face of [`App`] for admins.
 pub struct AdminApi(pub Arc<App>);
@@ -28,5 +29,33 @@ impl AdminService for AdminApi {
     ) -> Result<Response<pb::DrainWorkerResponse>, Status> {
         self.0.drain_worker(&req.into_inner().name).await?;
         Ok(Response::new(pb::DrainWorkerResponse {}))
+    }
+
+    async fn rejudge(
+        &self,
+        req: Request<pb::RejudgeRequest>,
+    ) -> Result<Response<pb::RejudgeResponse>, Status> {
+        let who = caller(&req)?;
+        let r = req.into_inner();
+        let verdicts = r
+            .verdicts
+            .iter()
+            .map(|&v| {
+                pb::Verdict::try_from(v)
+                    .map_err(|_| AppError::Invalid(format!("verdicts: {v} is not a verdict")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let cmd = Rejudge {
+            problem: r.problem_id,
+            verdicts,
+            since: r.since_ms,
+            jobs: r.job_ids,
+            priority: r.priority,
+        };
+        let done = self.0.rejudge(&who, cmd).await?;
+        Ok(Response::new(pb::RejudgeResponse {
+            problem_version: done.version,
+            jobs: done.jobs,
+        }))
     }
 }

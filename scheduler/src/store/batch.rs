@@ -99,7 +99,8 @@ fn job_of(change: &Persist) -> JobId {
         | Persist::Test { job_id, .. }
         | Persist::Group { job_id, .. }
         | Persist::Requeued { job_id, .. }
-        | Persist::Finished { job_id, .. } => *job_id,
+        | Persist::Finished { job_id, .. }
+        | Persist::Rejudged { job_id, .. } => *job_id,
         Persist::Event(e) => e.job_id,
     }
 }
@@ -187,6 +188,7 @@ async fn write_phase(
     let mut groups = Vec::new();
     let mut requeued = Vec::new();
     let mut finished = Vec::new();
+    let mut rejudged = Vec::new();
     for change in phase {
         match change {
             Persist::InsertJob { .. } => inserts.push(*change),
@@ -196,6 +198,7 @@ async fn write_phase(
             Persist::Group { .. } => groups.push(*change),
             Persist::Requeued { .. } => requeued.push(*change),
             Persist::Finished { .. } => finished.push(*change),
+            Persist::Rejudged { .. } => rejudged.push(*change),
             Persist::Event(_) => {}
         }
     }
@@ -425,6 +428,22 @@ async fn write_phase(
         },
     )
     .await?;
+
+    // Rare (an admin's action), so one job at a time.
+    for change in rejudged {
+        if let Persist::Rejudged {
+            job_id,
+            version,
+            priority,
+            base,
+            ..
+        } = change
+        {
+            expected += 1;
+            affected +=
+                super::judgings::write_rejudged(tx, *job_id, *version, *priority, *base).await?;
+        }
+    }
 
     if affected != expected {
         // The core and the store disagree: with one scheduler per store this is a bug; with

@@ -30,6 +30,9 @@ pub struct JobRecord {
     pub score: Option<f64>,
     /// A run job: when its input and output were dropped (past the retention period).
     pub io_expired_at: Option<i64>,
+    /// Attempts made before its newest judging: more than 0 once an admin had it judged
+    /// again.
+    pub judging_base: u32,
 }
 
 impl JobRecord {
@@ -66,7 +69,7 @@ pub fn state_str(s: pb::JobState) -> &'static str {
     }
 }
 
-fn parse_state(s: &str) -> Result<pb::JobState> {
+pub(super) fn parse_state(s: &str) -> Result<pb::JobState> {
     Ok(match s {
         "queued" => pb::JobState::Queued,
         "assigned" => pb::JobState::Assigned,
@@ -83,16 +86,16 @@ fn parse_state(s: &str) -> Result<pb::JobState> {
     })
 }
 
-fn parse_verdict(s: &str) -> Result<pb::Verdict> {
+pub(super) fn parse_verdict(s: &str) -> Result<pb::Verdict> {
     pb::Verdict::from_str_name(s).ok_or_else(|| StoreError::Corrupt {
         table: "jobs",
         detail: format!("verdict {s:?}"),
     })
 }
 
-const JOB_COLUMNS: &str = "id, job_type, language, problem_id, problem_version, run_all_tests, \
+pub(super) const JOB_COLUMNS: &str = "id, job_type, language, problem_id, problem_version, run_all_tests, \
      state, verdict, message, attempt, worker, submitted_at, finished_at, owner, request_id, score, \
-     run_limits, console, io_expired_at, supersede_key, priority";
+     run_limits, console, io_expired_at, supersede_key, priority, judging_base";
 
 /// What a submission brings besides its settings: kept beside the job, never in the core.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -169,7 +172,7 @@ fn new_job(r: &AnyRow) -> Result<NewJob> {
     })
 }
 
-fn job_from_row(r: &AnyRow) -> Result<JobRecord> {
+pub(super) fn job_from_row(r: &AnyRow) -> Result<JobRecord> {
     let t = "jobs";
     let verdict: Option<String> = col(r, t, "verdict")?;
     Ok(JobRecord {
@@ -184,6 +187,7 @@ fn job_from_row(r: &AnyRow) -> Result<JobRecord> {
         finished_at: col(r, t, "finished_at")?,
         score: col(r, t, "score")?,
         io_expired_at: col(r, t, "io_expired_at")?,
+        judging_base: u32::try_from(col::<i64>(r, t, "judging_base")?).unwrap_or(0),
     })
 }
 
@@ -456,6 +460,7 @@ impl Store {
                     job: rec.job,
                     state: rec.state,
                     attempt: rec.attempt,
+                    judging_base: rec.judging_base,
                     worker: rec.worker,
                     last_seq: col::<i64>(r, "jobs", "last_seq")? as u64,
                     tests_done: col::<i64>(r, "jobs", "tests_done")? as u32,

@@ -12,6 +12,8 @@ pub mod blobs;
 pub mod gc;
 /// Job rows: decoded, listed, recovered.
 mod jobs;
+/// Rejudges: picking finished jobs, keeping their earlier judgings.
+mod judgings;
 /// What workers have ever offered.
 mod languages;
 /// Problem versions, their files and tests.
@@ -30,6 +32,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
 pub use jobs::{state_str, AssignPayload, JobFilter, JobRecord, Payload, StoredTest};
+pub use judgings::{PastJudging, RejudgeFilter};
 pub use problems::{ProblemRecord, StoredFile};
 pub use tokens::{NameClaim, Role, TokenRecord};
 

@@ -223,6 +223,7 @@ pub async fn start(
         watchers: Watchers::new(opts.max_watches_per_token),
         rate: SubmitRate::new(opts.submit_rate, opts.submit_burst),
         tokens: tokens.clone(),
+        rejudging: Default::default(),
     });
     // Messages as large as the biggest a run job can bring: its input and source in, its
     // output and error back from the worker (tonic's default is 4 MiB).

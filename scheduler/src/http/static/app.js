@@ -129,12 +129,13 @@ async function jobs() {
     const list = await api("/api/v1/jobs?" + q);
     const rows = list.jobs.map((j) => [
       jobLink(j), j.owner, j.job_type === "judge" ? j.problem : j.job_type, j.language,
-      j.state, j.verdict || (j.run ? j.run.outcome : "-"),
+      j.priority, j.state, j.verdict || (j.run ? j.run.outcome : "-"),
       j.score === null || j.score === undefined ? "" : String(j.score),
       j.waiting || "", new Date(j.submitted_at_ms).toLocaleTimeString(),
     ]);
     box.replaceChildren(table(
-      ["Job", "Owner", "Problem", "Language", "State", "Verdict", "Score", "Waiting", "Submitted"],
+      ["Job", "Owner", "Problem", "Language", "Class", "State", "Verdict", "Score", "Waiting",
+        "Submitted"],
       rows));
   });
 }
@@ -176,18 +177,29 @@ async function job(id) {
     ...["Test", "Verdict", "CPU ms", "Wall ms", "Memory KiB", "Score", "Details"].map((h) => el("th", {}, h)))),
   tests);
   const groups = el("ul", { id: "groups" });
+  const judgings = el("div", { id: "judgings" });
   const message = el("pre", { id: "job-message", class: "message" });
   const run = el("div", { id: "job-run" });
   const source = el("details", { id: "job-source" });
-  page("Job " + id, head, testTable, groups, message, run, source);
+  page("Job " + id, head, judgings, testTable, groups, message, run, source);
   const draw = (j) => {
     testTable.hidden = j.job_type !== "judge";
     head.replaceChildren(
-      el("p", {}, [j.job_type, j.problem, j.language, "owner " + j.owner].filter(Boolean).join(" · ")),
+      el("p", {}, [j.job_type, j.problem, j.language, "owner " + j.owner, "class " + j.priority]
+        .filter(Boolean).join(" · ")),
       el("p", { id: "job-state", class: "state" },
         `${j.state}${j.verdict ? " · " + j.verdict : ""}${j.score !== null && j.score !== undefined ? " · score " + j.score : ""}`),
       el("p", {}, j.worker ? "worker " + j.worker : (j.waiting ? "waiting: " + j.waiting : "")),
     );
+    // Judged more than once (a rejudge): every judging, oldest first; the last is the verdict.
+    judgings.replaceChildren(...(j.judgings && j.judgings.length > 1 ? [
+      el("h2", {}, "Judgings"),
+      table(["Version", "State", "Verdict", "Score", "CPU ms", "Class", "Ended"],
+        j.judgings.map((g) => [g.problem_version, g.state, g.verdict || "-",
+          g.score === null || g.score === undefined ? "" : String(g.score), g.time_ms, g.priority,
+          g.finished_at_ms ? new Date(g.finished_at_ms).toLocaleTimeString() : ""])),
+      el("h2", {}, "Tests of the newest judging"),
+    ] : []));
     if (j.source && !source.childElementCount) {
       source.append(el("summary", {}, "Source"), el("pre", { class: "message" }, j.source));
     }
@@ -217,7 +229,7 @@ async function job(id) {
   readEvents(`/api/v1/jobs/${encodeURIComponent(id)}/events`, async (kind, ev) => {
     if (kind === "test" && !shown.has(ev.name)) { shown.add(ev.name); addTest(ev); }
     if (kind === "group") groups.append(el("li", {}, `${ev.name}: ${ev.verdict} (${ev.score})`));
-    if (kind === "requeued") { tests.replaceChildren(); shown.clear(); }
+    if (kind === "requeued" || kind === "rejudged") { tests.replaceChildren(); shown.clear(); }
     draw(await api("/api/v1/jobs/" + encodeURIComponent(id)));
   }).catch((e) => { if (e.name !== "AbortError") showError(e); });
 }

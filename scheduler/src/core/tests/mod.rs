@@ -619,6 +619,7 @@ fn after_a_restart_a_live_console_is_abandoned() {
         job: console_job(),
         state: pb::JobState::Running,
         attempt: 1,
+        judging_base: 0,
         worker: Some("a".into()),
         last_seq: 4,
         tests_done: 0,
@@ -653,6 +654,7 @@ fn after_a_restart_running_jobs_wait_for_their_worker() {
         job: job("c"),
         state: pb::JobState::Running,
         attempt: 1,
+        judging_base: 0,
         worker: Some("a".into()),
         last_seq: 3,
         tests_done: 0,
@@ -1237,6 +1239,7 @@ fn after_a_restart_the_newest_job_still_holds_its_key() {
         job: keyed("alice", "p1"),
         state: pb::JobState::Queued,
         attempt: 0,
+        judging_base: 0,
         worker: None,
         last_seq: 1,
         tests_done: 0,
@@ -1292,3 +1295,6 @@ fn a_higher_class_goes_first_and_a_lower_one_ages_into_the_front() {
     let fx = core.apply(progress(1, bulk, 1, done(pb::Verdict::Ac)), 1_700);
     assert_eq!(assigns(&fx), vec![(1, fresh, 1)]);
 }
+
+/// Rejudges: finished jobs queued again as new judgings.
+mod rejudge;
