@@ -7,6 +7,7 @@ pub mod packages;
 pub mod proxy;
 pub mod pty;
 pub mod raw;
+pub mod sharesim;
 pub mod sim;
 pub mod tmpfs;
 pub mod tracesim;

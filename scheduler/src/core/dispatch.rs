@@ -131,6 +131,8 @@ struct FairShare {
     limit: usize,
     aging_ms: Millis,
     now: Millis,
+    /// `false` for the oldest-first baseline: groups go by their next job alone.
+    fair: bool,
 }
 
 /// A group's place in the heap, lowest first: (class rank, the owner's jobs on workers, when
@@ -175,6 +177,7 @@ impl FairShare {
             limit: core.config.max_running_per_owner,
             aging_ms: core.config.aging_ms,
             now,
+            fair: core.config.order == super::QueueOrder::FairShare,
         };
         for g in 0..order.groups.len() {
             order.push(g, core);
@@ -199,7 +202,12 @@ impl FairShare {
             group.class.rank()
         };
         let served = core.served.get(&group.owner).copied().unwrap_or(0);
-        self.heap.push(Reverse((class, held, served, next, g)));
+        let key = if self.fair {
+            (class, held, served, next, g)
+        } else {
+            (class, 0, 0, next, g)
+        };
+        self.heap.push(Reverse(key));
     }
 
     /// The next job to offer.
@@ -214,6 +222,11 @@ impl FairShare {
                 self.current = None;
             }
             let Reverse((_, _, _, _, g)) = self.heap.pop()?;
+            // The owner may have reached its running limit since the group was pushed,
+            // through a job of another of its groups (another class).
+            if core.jobs.held_of(&self.groups[g].owner) >= self.limit {
+                continue;
+            }
             self.current = Some(g);
         }
     }

@@ -33,6 +33,33 @@ pub enum Policy {
     Random,
 }
 
+/// The order queued jobs of one class go in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueOrder {
+    /// The owner with the fewest jobs on workers first, then the one served longest ago;
+    /// each owner's jobs oldest first (ours).
+    FairShare,
+    /// The oldest job first, whoever owns it (the usual judge; a baseline).
+    OldestFirst,
+}
+
+impl QueueOrder {
+    /// Its name in the configuration.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            QueueOrder::FairShare => "fair-share",
+            QueueOrder::OldestFirst => "oldest-first",
+        }
+    }
+
+    /// The order named `name`, if any.
+    pub fn from_name(name: &str) -> Option<QueueOrder> {
+        [QueueOrder::FairShare, QueueOrder::OldestFirst]
+            .into_iter()
+            .find(|o| o.as_str() == name)
+    }
+}
+
 /// What a job is, with exactly what its kind needs: no field another kind leaves empty,
 /// nothing inferred from which options are set.
 #[derive(Debug, Clone, PartialEq)]
@@ -437,6 +464,8 @@ pub struct CoreConfig {
     /// queued again at once (the timeout was its grace).
     pub report_timeout_ms: Millis,
     pub policy: Policy,
+    /// The order within a class.
+    pub order: QueueOrder,
     /// How long a job may wait for a warm worker before it goes to a cold one.
     pub locality_wait_ms: Millis,
     /// An attempt not finished within its job's worst case plus this is taken back like a
@@ -458,6 +487,7 @@ impl CoreConfig {
         max_attempts: 3,
         report_timeout_ms: 10_000,
         policy: Policy::Locality,
+        order: QueueOrder::FairShare,
         locality_wait_ms: 5_000,
         attempt_slack_ms: 60_000,
         seed: 1,

@@ -29,6 +29,7 @@ pub mod defaults {
     pub const MAX_CONSOLES_PER_TOKEN: usize = CoreConfig::DEFAULT.max_consoles_per_owner;
     pub const SUBMIT_RATE: f64 = 5.0;
     pub const AGING_SECONDS: f64 = CoreConfig::DEFAULT.aging_ms as f64 / 1000.0;
+    pub const QUEUE_ORDER: &str = CoreConfig::DEFAULT.order.as_str();
     pub const SUBMIT_BURST: u32 = 30;
     pub const MAX_SOURCE_BYTES: usize = 256 * 1024;
     pub const GRACE_SECONDS: f64 = CoreConfig::DEFAULT.grace_ms as f64 / 1000.0;
@@ -123,6 +124,11 @@ pub struct ServeConfig {
     /// it, it goes as if it were a contest job
     #[arg(long, env = "JUDGE_AGING_SECONDS", default_value_t = defaults::AGING_SECONDS)]
     pub aging_seconds: f64,
+    /// The order of jobs within a class: fair-share (the owner with the fewest jobs on
+    /// workers first, each owner's oldest first) or oldest-first (whoever owns it; a
+    /// baseline for comparison)
+    #[arg(long, env = "JUDGE_QUEUE_ORDER", default_value = defaults::QUEUE_ORDER)]
+    pub queue_order: String,
     /// Largest accepted source file in bytes (at most 64 MiB)
     #[arg(long, env = "JUDGE_MAX_SOURCE_BYTES", default_value_t = defaults::MAX_SOURCE_BYTES)]
     pub max_source_bytes: usize,
@@ -231,6 +237,7 @@ impl Default for ServeConfig {
             submit_rate: defaults::SUBMIT_RATE,
             submit_burst: defaults::SUBMIT_BURST,
             aging_seconds: defaults::AGING_SECONDS,
+            queue_order: defaults::QUEUE_ORDER.to_string(),
             max_source_bytes: defaults::MAX_SOURCE_BYTES,
             grace_seconds: defaults::GRACE_SECONDS,
             max_attempts: defaults::MAX_ATTEMPTS,
@@ -372,6 +379,12 @@ impl ServeConfig {
         }
         let grace = seconds("grace_seconds", self.grace_seconds)?;
         let aging = seconds("aging_seconds", self.aging_seconds)?;
+        let order = crate::core::QueueOrder::from_name(&self.queue_order).ok_or_else(|| {
+            ConfigError::value(
+                "queue_order",
+                format!("{:?} is not fair-share or oldest-first", self.queue_order),
+            )
+        })?;
         let report_timeout = seconds("report_timeout_seconds", self.report_timeout_seconds)?;
         let report_interval = seconds("report_interval_seconds", self.report_interval_seconds)?;
         if report_interval * 2 > report_timeout {
@@ -445,6 +458,7 @@ impl ServeConfig {
                 max_running_per_owner: self.max_running_per_token,
                 max_consoles_per_owner: self.max_consoles_per_token,
                 aging_ms: millis(aging),
+                order,
                 grace_ms: millis(grace),
                 max_attempts: self.max_attempts,
                 report_timeout_ms: millis(report_timeout),
@@ -575,6 +589,13 @@ mod tests {
         assert!(bad(|c| c.console_idle_seconds = 0).starts_with("console_idle_seconds:"));
         assert!(bad(|c| c.http_listen = "anywhere".into()).starts_with("http_listen:"));
         assert!(bad(|c| c.http_allow_origin = Some("*".into())).starts_with("http_allow_origin:"));
+        assert!(bad(|c| c.queue_order = "random".into()).starts_with("queue_order:"));
+        let oldest = ServeConfig {
+            queue_order: "oldest-first".into(),
+            ..ServeConfig::default()
+        };
+        let order = oldest.options().expect("valid").core.order;
+        assert_eq!(order, crate::core::QueueOrder::OldestFirst);
         let off = ServeConfig {
             http_listen: "none".into(),
             ..ServeConfig::default()

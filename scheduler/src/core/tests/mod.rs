@@ -1160,6 +1160,40 @@ fn a_light_owner_goes_before_a_heavy_owners_queue() {
 }
 
 #[test]
+fn an_owner_with_jobs_in_two_classes_stays_within_its_running_limit() {
+    // Found by the sharing simulation: each of an owner's classes is a group of its own in
+    // a dispatch pass, and the second must not pass the limit the first just reached.
+    let mut core = Core::new(CoreConfig {
+        max_running_per_owner: 1,
+        ..CoreConfig::default()
+    });
+    submitted_id(&core.apply(sub(1, owned("c", "alice")), 10));
+    let bulk = NewJob {
+        priority: Priority::Bulk,
+        ..owned("c", "alice")
+    };
+    submitted_id(&core.apply(sub(2, bulk), 11));
+    let fx = connect(&mut core, 1, hello("w", 4), 20);
+    assert_eq!(assigns(&fx).len(), 1, "{fx:?}");
+    assert_eq!(core.jobs.held_of("alice"), 1);
+}
+
+#[test]
+fn the_oldest_first_baseline_runs_a_heavy_owners_queue_first() {
+    let mut core = Core::new(CoreConfig {
+        order: QueueOrder::OldestFirst,
+        ..CoreConfig::default()
+    });
+    connect(&mut core, 1, hello("w", 1), 0);
+    let a1 = submitted_id(&core.apply(sub(1, owned("c", "alice")), 10));
+    let a2 = submitted_id(&core.apply(sub(2, owned("c", "alice")), 11));
+    submitted_id(&core.apply(sub(3, owned("c", "bob")), 12));
+    // Alice's first ends: her second goes before Bob's one, being older.
+    let fx = core.apply(progress(1, a1, 1, done(pb::Verdict::Ac)), 20);
+    assert_eq!(assigns(&fx), vec![(1, a2, 1)]);
+}
+
+#[test]
 fn free_slots_go_to_the_owners_with_the_fewest_jobs_running() {
     let mut core = Core::new(CoreConfig::default());
     // Alice queues four, Bob and Carol one each, before any worker is there.

@@ -18,13 +18,18 @@
 //!   console's output throughput against loopback TCP, and many consoles at once on
 //!   simulated workers with the scheduler's memory per console.
 //! - `http`: HTTP submit throughput and SSE fan-out, as ratios to the gRPC path.
+//! - `share`: the sharing simulation, a million events, fair share against oldest-first.
+//! - `flood`: one student's flood and another's single jobs on the real cluster: the light
+//!   student's waits with fair share against oldest-first.
 
 mod console;
 mod contention;
 mod first_judging;
+mod flood;
 mod http;
 mod interactive;
 mod passes;
+mod share;
 mod stuck;
 mod uploads;
 
@@ -159,6 +164,27 @@ enum Cmd {
         clients: usize,
         #[arg(long, default_value_t = 100)]
         size_mb: u64,
+    },
+    /// Sharing one fleet, simulated on the real core: a million events of owners of
+    /// unequal demand in every class; rules checked, waits per class, Jain's index; fair
+    /// share and oldest-first on the same load.
+    /// One student queues many jobs of 1 s, another submits a few: the second's waits with
+    /// fair share and with oldest-first, on the real cluster.
+    Flood {
+        #[arg(long, default_value_t = 200)]
+        jobs: usize,
+        /// The other student's jobs, spread over the flood
+        #[arg(long, default_value_t = 20)]
+        light: usize,
+        /// Slots of the one worker
+        #[arg(long, default_value_t = 4)]
+        slots: u32,
+    },
+    Share {
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
     },
     Console {
         #[arg(long, default_value_t = 2_000)]
@@ -950,6 +976,8 @@ async fn main() -> Result<()> {
             submitters,
             watchers,
         } => http::run(jobs, submitters, watchers).await,
+        Cmd::Share { events, seed } => share::run(events, seed),
+        Cmd::Flood { jobs, light, slots } => flood::run(jobs, light, slots).await,
         Cmd::Console {
             trips,
             consoles,
