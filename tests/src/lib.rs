@@ -568,6 +568,16 @@ pub fn slow_aplusb(seconds: f64) -> String {
     format!("import time\ntime.sleep({seconds})\na, b = map(int, input().split())\nprint(a + b)\n")
 }
 
+/// A run job that sleeps a second (Python).
+pub fn sleeping_run() -> pb::SubmitRequest {
+    pb::SubmitRequest {
+        language: "python3".into(),
+        job_type: "run".into(),
+        source: b"import time\ntime.sleep(1)\n".to_vec(),
+        ..Default::default()
+    }
+}
+
 pub const AC_PY: &str = "a, b = map(int, input().split())\nprint(a + b)\n";
 pub const WA_PY: &str = "a, b = map(int, input().split())\nprint(a - b)\n";
 

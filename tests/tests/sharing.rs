@@ -7,16 +7,6 @@ use std::time::Duration;
 use judge_common::pb;
 use judge_tests::*;
 
-/// A run job that takes about a second.
-fn slow_run() -> pb::SubmitRequest {
-    pb::SubmitRequest {
-        language: "python3".into(),
-        job_type: "run".into(),
-        source: b"import time\ntime.sleep(1)\n".to_vec(),
-        ..Default::default()
-    }
-}
-
 /// The jobs of the client's token that have left the queue (assigned, running or ended).
 async fn started(j: &JudgeClient, ids: &[u64]) -> anyhow::Result<usize> {
     let mut n = 0;
@@ -47,14 +37,26 @@ async fn one_students_queue_does_not_hold_back_anothers_job() -> anyhow::Result<
     let (_, bob) = c.another_submitter("bob").await?;
     let mut hers = Vec::new();
     for _ in 0..10 {
-        hers.push(alice.clone().submit(slow_run()).await?.into_inner().job_id);
+        hers.push(
+            alice
+                .clone()
+                .submit(sleeping_run())
+                .await?
+                .into_inner()
+                .job_id,
+        );
     }
     eventually("two of Alice's jobs on the worker", WAIT, || {
         let (alice, hers) = (alice.clone(), hers.clone());
         async move { (started(&alice, &hers).await.ok()? >= 2).then_some(()) }
     })
     .await?;
-    let his = bob.clone().submit(slow_run()).await?.into_inner().job_id;
+    let his = bob
+        .clone()
+        .submit(sleeping_run())
+        .await?
+        .into_inner()
+        .job_id;
     eventually("Bob's job done", Duration::from_secs(60), || {
         let mut bob = bob.clone();
         async move {
@@ -84,8 +86,18 @@ async fn a_student_at_the_running_limit_waits_while_another_goes() -> anyhow::Re
     c.wait_workers(1).await?;
     let alice = judge_client(&c.sched.url(), &c.submitter).await?;
     let (_, bob) = c.another_submitter("bob").await?;
-    let first = alice.clone().submit(slow_run()).await?.into_inner().job_id;
-    let second = alice.clone().submit(slow_run()).await?.into_inner().job_id;
+    let first = alice
+        .clone()
+        .submit(sleeping_run())
+        .await?
+        .into_inner()
+        .job_id;
+    let second = alice
+        .clone()
+        .submit(sleeping_run())
+        .await?
+        .into_inner()
+        .job_id;
     let why = eventually("Alice's second waits at her limit", WAIT, || {
         let mut alice = alice.clone();
         async move {
@@ -101,7 +113,12 @@ async fn a_student_at_the_running_limit_waits_while_another_goes() -> anyhow::Re
     assert!(why.contains("your running limit (1)"), "{why}");
     assert_eq!(started(&alice, &[first]).await?, 1);
     // Bob's job takes the free slot at once.
-    let his = bob.clone().submit(slow_run()).await?.into_inner().job_id;
+    let his = bob
+        .clone()
+        .submit(sleeping_run())
+        .await?
+        .into_inner()
+        .job_id;
     eventually("Bob's job on the worker", WAIT, || {
         let bob = bob.clone();
         async move { (started(&bob, &[his]).await.ok()? == 1).then_some(()) }

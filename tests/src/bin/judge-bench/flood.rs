@@ -7,17 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use judge_common::pb;
-use judge_tests::{events, judge_client, Cluster};
-
-/// A run job that sleeps a second.
-fn sleeper() -> pb::SubmitRequest {
-    pb::SubmitRequest {
-        language: "python3".into(),
-        job_type: "run".into(),
-        source: b"import time\ntime.sleep(1)\n".to_vec(),
-        ..Default::default()
-    }
-}
+use judge_tests::{events, judge_client, sleeping_run, Cluster};
 
 /// Milliseconds from the job's submission to its first assignment.
 async fn wait_ms(
@@ -45,7 +35,7 @@ async fn one(order: &str, flood: usize, light: usize, slots: u32) -> Result<Vec<
     let heavy = judge_client(&c.sched.url(), &c.submitter).await?;
     let (_, light_client) = c.another_submitter("light").await?;
     for _ in 0..flood {
-        heavy.clone().submit(sleeper()).await?;
+        heavy.clone().submit(sleeping_run()).await?;
     }
     // The flood takes about flood / slots seconds: the light jobs are spread over it.
     let drain = Duration::from_secs_f64(flood as f64 * 1.1 / f64::from(slots));
@@ -56,7 +46,7 @@ async fn one(order: &str, flood: usize, light: usize, slots: u32) -> Result<Vec<
         ids.push(
             light_client
                 .clone()
-                .submit(sleeper())
+                .submit(sleeping_run())
                 .await?
                 .into_inner()
                 .job_id,
