@@ -141,6 +141,9 @@ enum Cmd {
     },
     /// Ask a worker to stop taking jobs and finish what it runs (admin).
     Drain { name: String },
+    /// Workers (admin): `release NAME` lifts a quarantine.
+    #[command(subcommand)]
+    Worker(WorkerCmd),
     /// Judge finished submissions of a problem again on its current version (admin). Each
     /// job keeps its id and its earlier judgings (`get --json` shows `judgings`).
     Rejudge {
@@ -166,6 +169,13 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum WorkerCmd {
+    /// Lift a worker's quarantine (judge errors other workers did not give): it gets jobs
+    /// again.
+    Release { name: String },
 }
 
 #[derive(Subcommand)]
@@ -500,6 +510,13 @@ async fn run(cli: Cli) -> Result<Exit> {
             } else {
                 outcome.print();
             }
+        }
+        Cmd::Worker(WorkerCmd::Release { name }) => {
+            c.admin
+                .release_worker(pb::ReleaseWorkerRequest { name: name.clone() })
+                .await
+                .map_err(rpc)?;
+            eprintln!("worker {name} is out of quarantine");
         }
         Cmd::Drain { name } => {
             c.admin

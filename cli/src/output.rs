@@ -164,18 +164,19 @@ pub fn workers(list: &[pb::WorkerInfo], as_json: bool) {
         return;
     }
     println!(
-        "{:<20} {:<10} {:>5} {:>7} {:>6} {:>10}  LANGUAGES",
+        "{:<20} {:<12} {:>5} {:>7} {:>6} {:>10}  LANGUAGES",
         "NAME", "STATUS", "SLOTS", "RUNNING", "CPU%", "FREE MEM"
     );
     for w in list {
-        let status = match (w.connected, w.draining) {
-            (false, _) => "gone",
-            (true, true) => "draining",
-            (true, false) => "ready",
+        let status = match (w.connected, w.draining, w.quarantined.is_empty()) {
+            (false, _, _) => "gone",
+            (true, true, _) => "draining",
+            (true, false, false) => "quarantined",
+            (true, false, true) => "ready",
         };
         let cache = format!("{}/{}", w.cached_bytes >> 20, w.cache_size_bytes >> 20);
         println!(
-            "{:<20} {:<10} {:>5} {:>7} {:>6.1} {:>9}M {:>15}  {}",
+            "{:<20} {:<12} {:>5} {:>7} {:>6.1} {:>9}M {:>15}  {}",
             v(&w.name),
             status,
             w.slots,
@@ -185,6 +186,9 @@ pub fn workers(list: &[pb::WorkerInfo], as_json: bool) {
             cache,
             w.languages.join(",")
         );
+        if !w.quarantined.is_empty() {
+            println!("    quarantined: {}", v(&w.quarantined));
+        }
     }
 }
 

@@ -195,6 +195,7 @@ pub fn worker_json(w: &pb::WorkerInfo) -> Value {
         "name": w.name,
         "connected": w.connected,
         "draining": w.draining,
+        "quarantined": (!w.quarantined.is_empty()).then_some(&w.quarantined),
         "slots": w.slots,
         "running": w.running,
         "job_types": w.job_types,

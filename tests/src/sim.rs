@@ -55,12 +55,64 @@ pub async fn run_offering(
     on_assign: Option<OnAssign>,
     language: &str,
 ) -> Result<()> {
+    let spec = Spec {
+        url,
+        token,
+        name,
+        slots,
+        report_every,
+        language: language.to_string(),
+        verdict: pb::Verdict::Ac,
+        message: String::new(),
+    };
+    serve(spec, on_assign).await
+}
+
+/// A broken worker (its sandbox fails, say): python3, a judge error on every job.
+pub async fn run_broken(url: String, token: String, name: String, slots: u32) -> Result<()> {
+    let spec = Spec {
+        url,
+        token,
+        name,
+        slots,
+        report_every: Duration::from_secs(1),
+        language: "python3".into(),
+        verdict: pb::Verdict::Je,
+        message: "sandbox: cannot create the cgroup (simulated)".into(),
+    };
+    serve(spec, None).await
+}
+
+/// What a simulated worker is and how it ends every job.
+struct Spec {
+    url: String,
+    token: String,
+    name: String,
+    slots: u32,
+    report_every: Duration,
+    language: String,
+    verdict: pb::Verdict,
+    message: String,
+}
+
+/// Serves jobs until the feed ends, finishing each at once as `spec` says.
+async fn serve(spec: Spec, on_assign: Option<OnAssign>) -> Result<()> {
+    let Spec {
+        url,
+        token,
+        name,
+        slots,
+        report_every,
+        language,
+        verdict,
+        message,
+    } = spec;
     let hello = pb::ConnectRequest {
         name,
         slots,
         job_types: vec!["judge".into()],
         languages: vec![pb::LanguageInfo {
-            id: language.into(),
+            id: language,
             version: "sim".into(),
         }],
         ..Default::default()
@@ -100,7 +152,7 @@ pub async fn run_offering(
                     }
                     use pb::job_update::Update;
                     tx.send(job(a.job_id, a.attempt, Update::Accepted(pb::Accepted {}))).await?;
-                    let done = pb::Finished { verdict: pb::Verdict::Ac as i32, message: String::new(), cancelled: false, score: None, run: None };
+                    let done = pb::Finished { verdict: verdict as i32, message: message.clone(), cancelled: false, score: None, run: None };
                     tx.send(job(a.job_id, a.attempt, Update::Finished(done))).await?;
                 }
             }

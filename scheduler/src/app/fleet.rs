@@ -1,4 +1,5 @@
-//! The fleet and the catalog as people see them: workers, problems, and draining a worker.
+//! The fleet and the catalog as people see them: workers, problems, draining a worker and
+//! lifting its quarantine.
 
 use judge_common::pb;
 
@@ -27,6 +28,7 @@ impl App {
                 cache_hits: w.cache.hits,
                 cache_misses: w.cache.misses,
                 evictions: w.cache.evictions,
+                quarantined: w.quarantined.unwrap_or_default(),
             })
             .collect())
     }
@@ -48,6 +50,19 @@ impl App {
                 kind: p.kind,
             })
             .collect())
+    }
+
+    /// Lifts the quarantine of the worker `name`: it gets jobs again.
+    pub async fn release_worker(&self, name: &str) -> Result<(), AppError> {
+        check_ident("worker name", name)?;
+        if self.driver.release(name.to_string()).await? {
+            tracing::info!(worker = name, "quarantine lifted by an admin");
+            Ok(())
+        } else {
+            Err(AppError::Precondition(format!(
+                "worker {name:?} is not quarantined"
+            )))
+        }
     }
 
     /// Tells the connected worker `name` to finish its jobs and take no more.

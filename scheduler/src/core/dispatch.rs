@@ -53,12 +53,17 @@ impl Core {
                 .skipped_since
                 .is_none_or(|t| now - t < self.config.locality_wait_ms);
             let warm = routing::warm_slots(&job.job, &job.files, &self.workers);
+            let avoid = job
+                .suspect
+                .as_ref()
+                .and_then(|(name, _)| self.workers.session_of(name));
             let ask = routing::Ask {
                 job: &job.job,
                 files: &job.files,
                 policy: self.config.policy,
                 may_wait: in_time && waiters < warm,
                 random,
+                avoid,
             };
             let session = match routing::choose(&ask, &self.workers) {
                 routing::Choice::Assign(session) => session,

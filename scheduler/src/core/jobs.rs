@@ -24,6 +24,9 @@ pub struct ActiveJob {
     pub orphaned_until: Option<Millis>,
     /// Set once the job is to be cancelled: the message it ends with.
     pub cancel: Option<String>,
+    /// A worker that gave this judging a judge error, and its message: the job is judged
+    /// again elsewhere, and its next verdict says whose fault it was (see `breaker.rs`).
+    pub suspect: Option<(String, String)>,
     /// Sequence number of the job's last event.
     pub last_seq: u64,
     /// Test results of the current attempt recorded so far (results arrive in order).

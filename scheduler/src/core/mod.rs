@@ -8,6 +8,8 @@
 //! or duplicate reports change nothing; a lost worker's attempts wait `grace_ms` to be
 //! re-adopted, then go back to the queue; each loss counts against `max_attempts`.
 
+/// Quarantine: judge errors other workers do not give count against a worker.
+pub mod breaker;
 /// How long an attempt may take before it counts as stuck.
 pub mod deadline;
 /// Which queued job goes to which free worker.
@@ -30,6 +32,7 @@ use pb::job_event::Event as Ev;
 
 use std::collections::HashMap;
 
+use breaker::{Breakers, Strike};
 use jobs::{ActiveJob, JobTable};
 pub use types::*;
 use workers::{Worker, WorkerTable};
@@ -52,6 +55,8 @@ pub struct Core {
     requests: HashMap<(String, String), JobId>,
     /// Unfinished jobs by `(owner, supersede_key)`: the one a new job with that key replaces.
     keyed: HashMap<(String, String), JobId>,
+    /// Strikes and quarantines, by worker name.
+    breakers: Breakers,
 }
 
 impl Core {
@@ -74,6 +79,7 @@ impl Core {
             rng: config.seed.max(1),
             requests: HashMap::new(),
             keyed: HashMap::new(),
+            breakers: Breakers::new(config.breaker),
             config,
         };
         let mut first = Vec::new();
@@ -115,6 +121,7 @@ impl Core {
                     worker: if queued { None } else { r.worker },
                     orphaned_until: (!queued).then_some(now + core.config.grace_ms),
                     cancel: None,
+                    suspect: None,
                     last_seq: r.last_seq,
                     tests_done: r.tests_done,
                     groups_done: r.groups_done,
@@ -236,6 +243,16 @@ impl Core {
                     &mut out,
                 );
             }
+            Event::ReleaseWorker { req, name } => {
+                let released = self.breakers.release(&name);
+                if let Some(session) = self.workers.session_of(&name) {
+                    self.workers.set_quarantined(session, None);
+                }
+                out.push(Effect::Reply {
+                    req,
+                    reply: Reply::Released(released),
+                });
+            }
             Event::QueueByClass { req } => out.push(Effect::Reply {
                 req,
                 reply: Reply::QueueByClass(self.jobs.queued_by_class()),
@@ -325,6 +342,7 @@ impl Core {
                 worker: None,
                 orphaned_until: None,
                 cancel: None,
+                suspect: None,
                 last_seq: 0,
                 tests_done: 0,
                 groups_done: 0,
@@ -392,6 +410,7 @@ impl Core {
                     worker: None,
                     orphaned_until: None,
                     cancel: None,
+                    suspect: None,
                     last_seq: r.last_seq,
                     tests_done: 0,
                     groups_done: 0,
@@ -479,6 +498,10 @@ impl Core {
         // Orphans of this worker it did not offer back are gone: no point waiting for them.
         let name = worker.hello.name.clone();
         self.workers.insert(session, worker);
+        // Quarantine is by name: reconnecting does not lift it.
+        if let Some(why) = self.breakers.quarantined(&name) {
+            self.workers.set_quarantined(session, Some(why.to_string()));
+        }
         for &(job_id, _) in &adopted {
             self.workers.start(session, job_id, None, &[]);
         }

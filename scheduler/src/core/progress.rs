@@ -5,7 +5,8 @@ use judge_common::pb;
 use pb::job_event::Event as Ev;
 
 use super::{
-    Attempt, Command, Core, Effect, JobEnd, JobId, JobProgress, Millis, Persist, SessionId,
+    routing, Attempt, Command, Core, Effect, JobEnd, JobId, JobProgress, JobSpec, Millis, Persist,
+    SessionId, Strike,
 };
 
 impl Core {
@@ -127,10 +128,84 @@ impl Core {
                             run: None,
                         },
                     };
+                    let error = ending.verdict == Some(pb::Verdict::Je);
+                    if error
+                        && self.judge_again_elsewhere(session, job_id, &ending.message, now, out)
+                    {
+                        return;
+                    }
+                    let suspect = self.jobs.get(job_id).and_then(|j| j.suspect.clone());
                     self.finish_with(job_id, ending, now, out);
+                    // Judged elsewhere after a judge error: if not a judge error again, the
+                    // first worker was at fault.
+                    if let (Some((name, why)), false) = (suspect, error) {
+                        self.strike(&name, &why, now, out);
+                    }
                 }
             }
         }
+    }
+
+    /// A judge error on a judge job no other worker has tried yet: the job goes back to the
+    /// queue, to be judged on another worker (free of its retry cap), and the verdict there
+    /// decides whose fault it was. `false` when there is no other connected worker to try.
+    fn judge_again_elsewhere(
+        &mut self,
+        session: SessionId,
+        job_id: JobId,
+        message: &str,
+        now: Millis,
+        out: &mut Vec<Effect>,
+    ) -> bool {
+        let Some(name) = self.workers.get(session).map(|w| w.hello.name.clone()) else {
+            return false;
+        };
+        let Some(job) = self.jobs.get(job_id) else {
+            return false;
+        };
+        if job.suspect.is_some() || !matches!(job.job.spec, JobSpec::Judge { .. }) {
+            return false;
+        }
+        let another = self
+            .workers
+            .iter()
+            .any(|(s, w)| s != session && routing::accepts(w, &job.job));
+        if !another {
+            return false;
+        }
+        let Some(job) = self.jobs.get_mut(job_id) else {
+            return false;
+        };
+        let attempt = job.attempt;
+        job.suspect = Some((name.clone(), message.to_string()));
+        // This attempt does not count against the retry cap.
+        job.judging_base += 1;
+        out.push(Effect::Persist(Persist::Requeued { job_id, attempt }));
+        self.jobs.enqueue(job_id);
+        let reason = format!("a judge error on worker {name}; judged again on another worker");
+        let ev = Ev::Requeued(pb::RequeuedEvent { attempt, reason });
+        self.event(job_id, now, ev, out);
+        true
+    }
+
+    /// A strike against worker `name` for its judge error `why`: it may be quarantined now.
+    fn strike(&mut self, name: &str, why: &str, now: Millis, out: &mut Vec<Effect>) {
+        let connected = self.workers.iter().count();
+        let (reason, refused) = match self.breakers.strike(name, now, why, connected) {
+            Strike::Counted => return,
+            Strike::Quarantined(reason) => (reason, false),
+            Strike::Refused(reason) => (reason, true),
+        };
+        if !refused {
+            if let Some(session) = self.workers.session_of(name) {
+                self.workers.set_quarantined(session, Some(reason.clone()));
+            }
+        }
+        out.push(Effect::Quarantine {
+            worker: name.to_string(),
+            reason,
+            refused,
+        });
     }
 }
 

@@ -25,7 +25,7 @@ use super::workers::{Offer, Rank, Worker, WorkerTable};
 /// Whether `worker` takes jobs like `job` at all (ignoring free slots), by name: for
 /// explanations, not the hot path.
 pub fn accepts(worker: &Worker, job: &NewJob) -> bool {
-    !worker.draining()
+    worker.takes_jobs()
         && worker
             .hello
             .job_types
@@ -53,6 +53,8 @@ pub struct Ask<'a> {
     pub may_wait: bool,
     /// A number in [0, 1) for the random policy.
     pub random: f64,
+    /// A worker not to give it to (one whose judge error on it is being checked elsewhere).
+    pub avoid: Option<SessionId>,
 }
 
 /// What the routing of one job knows about the workers that hold any of its files.
@@ -91,7 +93,10 @@ pub fn choose(ask: &Ask<'_>, table: &WorkerTable) -> Choice {
     };
     match ask.policy {
         Policy::Random => {
-            let candidates: Vec<Rank> = table.free_for(offer).collect();
+            let candidates: Vec<Rank> = table
+                .free_for(offer)
+                .filter(|r| Some(r.session) != ask.avoid)
+                .collect();
             if candidates.is_empty() {
                 return Choice::None;
             }
@@ -100,6 +105,7 @@ pub fn choose(ask: &Ask<'_>, table: &WorkerTable) -> Choice {
         }
         Policy::LeastLoaded => table
             .free_for(offer)
+            .filter(|r| Some(r.session) != ask.avoid)
             .min_by(|a, b| a.fair(b))
             .map_or(Choice::None, |r| Choice::Assign(r.session)),
         Policy::Locality => locality(ask, table, offer),
@@ -112,13 +118,13 @@ fn locality(ask: &Ask<'_>, table: &WorkerTable, offer: Offer) -> Choice {
     let better = |a: &(u64, Rank), b: &(u64, Rank)| a.0.cmp(&b.0).then(a.1.cmp(&b.1));
     let warm_best = warmth
         .able(table)
-        .filter(|(_, w, _)| w.has_free_slot())
+        .filter(|(s, w, _)| w.has_free_slot() && Some(*s) != ask.avoid)
         .filter_map(|(s, _, missing)| Some((missing, table.rank(s)?)))
         .min_by(better);
     // Every free worker outside `held` misses everything: the best of them is the first.
     let cold_best = table
         .free_for(offer)
-        .find(|r| !warmth.held.contains_key(&r.session))
+        .find(|r| !warmth.held.contains_key(&r.session) && Some(r.session) != ask.avoid)
         .map(|r| (warmth.total, r));
     let best = match (warm_best, cold_best) {
         (Some(a), Some(b)) => Some(if better(&a, &b) == Ordering::Greater {
@@ -224,6 +230,7 @@ mod tests {
             policy,
             may_wait,
             random: 0.0,
+            avoid: None,
         }
     }
 

@@ -3,6 +3,7 @@
 //! Everything here is plain data. The adapters translate gRPC messages into events, feed them
 //! to [`super::Core::apply`], and carry out the effects in order: persist first, then send.
 
+pub use super::breaker::BreakerConfig;
 use judge_common::job_kind::JobKind;
 use judge_common::pb;
 pub use judge_common::priority::Priority;
@@ -252,6 +253,11 @@ pub enum Event {
     QueueByClass {
         req: RequestId,
     },
+    /// An admin lifts a worker's quarantine (answered with `Reply::Released`).
+    ReleaseWorker {
+        req: RequestId,
+        name: String,
+    },
     /// An admin has finished jobs judged again: they queue as new judgings, all or none.
     Rejudge {
         req: RequestId,
@@ -323,6 +329,8 @@ pub enum Reply {
     Connected(SessionId),
     /// Why each job asked about waits; `None` for one that is not queued.
     Waiting(Vec<Option<String>>),
+    /// `false` when the worker was not quarantined.
+    Released(bool),
     /// Jobs waiting per class, highest class first (`Priority::ALL`'s order).
     QueueByClass(Vec<usize>),
     /// The jobs queued to be judged again, in the order asked.
@@ -340,6 +348,8 @@ pub struct WorkerSnapshot {
     pub languages: Vec<String>,
     pub usage: Usage,
     pub draining: bool,
+    /// Why it gets no jobs, while it is quarantined.
+    pub quarantined: Option<String>,
     pub cache: pb::CacheStats,
 }
 
@@ -422,6 +432,13 @@ pub enum Effect {
         req: RequestId,
         reply: Reply,
     },
+    /// A worker was quarantined (`refused`: it would have been, but as many workers as
+    /// allowed already are). For the adapters to log loudly and count.
+    Quarantine {
+        worker: String,
+        reason: String,
+        refused: bool,
+    },
 }
 
 /// A command on a worker's feed.
@@ -473,6 +490,8 @@ pub struct CoreConfig {
     pub attempt_slack_ms: Millis,
     /// Seed of the `Random` policy's generator (the core stays deterministic).
     pub seed: u64,
+    /// When a worker whose judge errors other workers do not give is quarantined.
+    pub breaker: BreakerConfig,
 }
 
 impl CoreConfig {
@@ -491,6 +510,7 @@ impl CoreConfig {
         locality_wait_ms: 5_000,
         attempt_slack_ms: 60_000,
         seed: 1,
+        breaker: BreakerConfig::DEFAULT,
     };
 }
 

@@ -25,6 +25,8 @@ pub struct Worker {
     pub hello: WorkerHello,
     running: BTreeSet<JobId>,
     draining: bool,
+    /// Why it gets no jobs, while quarantined.
+    quarantined: Option<String>,
     usage: Usage,
     /// When the worker last reported anything; a silent worker is lost.
     pub last_report: Millis,
@@ -46,6 +48,7 @@ impl Worker {
             hello,
             running: BTreeSet::new(),
             draining: false,
+            quarantined: None,
             usage: Usage::default(),
             last_report: now,
             last_assigned: 0,
@@ -54,7 +57,12 @@ impl Worker {
     }
 
     pub fn has_free_slot(&self) -> bool {
-        !self.draining && (self.running.len() as u64) < u64::from(self.hello.slots)
+        self.takes_jobs() && (self.running.len() as u64) < u64::from(self.hello.slots)
+    }
+
+    /// Neither draining nor quarantined.
+    pub fn takes_jobs(&self) -> bool {
+        !self.draining && self.quarantined.is_none()
     }
 
     pub fn draining(&self) -> bool {
@@ -79,11 +87,11 @@ impl Worker {
 
     /// Whether it takes jobs of this offer at all (ignoring free slots).
     pub fn offers(&self, offer: Offer) -> bool {
-        !self.draining && self.offers.contains(&offer)
+        self.takes_jobs() && self.offers.contains(&offer)
     }
 
     fn free(&self) -> u64 {
-        if self.draining {
+        if !self.takes_jobs() {
             return 0;
         }
         u64::from(self.hello.slots).saturating_sub(self.running.len() as u64)
@@ -109,6 +117,7 @@ impl Worker {
             languages: self.hello.languages.clone(),
             usage: self.usage,
             draining: self.draining,
+            quarantined: self.quarantined.clone(),
             cache: self.cache,
         }
     }
@@ -307,6 +316,11 @@ impl WorkerTable {
 
     pub fn set_draining(&mut self, session: SessionId) {
         self.reindex(session, |w| w.draining = true);
+    }
+
+    /// Quarantines the worker (`Some(reason)`) or lifts it (`None`).
+    pub fn set_quarantined(&mut self, session: SessionId, reason: Option<String>) {
+        self.reindex(session, |w| w.quarantined = reason);
     }
 
     /// The worker's cache gained and lost files.

@@ -117,6 +117,14 @@ impl DriverHandle {
         }
     }
 
+    /// `false` when the worker `name` was not quarantined.
+    pub async fn release(&self, name: String) -> Result<bool, DriverError> {
+        match self.ask(Request::Release { name }).await? {
+            Reply::Released(done) => Ok(done),
+            _ => Err(DriverError::WrongReply("release")),
+        }
+    }
+
     /// Why a queued job waits; `None` if it is not queued.
     pub async fn waiting(&self, job_id: JobId) -> Result<Option<String>, DriverError> {
         Ok(self.waiting_all(vec![job_id]).await?.pop().flatten())

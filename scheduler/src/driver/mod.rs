@@ -125,6 +125,10 @@ pub enum Request {
     Drain {
         name: String,
     },
+    /// Lift a worker's quarantine: answered with `Reply::Released`.
+    Release {
+        name: String,
+    },
     ListWorkers,
     /// Why queued jobs wait.
     Explain {
@@ -324,6 +328,7 @@ impl<S: Storage> Driver<S> {
             }
             Request::Cancel { job_id } => Event::Cancel { req, job_id },
             Request::Drain { name } => Event::DrainWorker { req, name },
+            Request::Release { name } => Event::ReleaseWorker { req, name },
             Request::ListWorkers => Event::ListWorkers { req },
             Request::Explain { job_ids } => Event::Explain { req, job_ids },
             Request::Rejudge { jobs, problem } => {
@@ -439,6 +444,18 @@ impl<S: Storage> Driver<S> {
                     self.sessions.close(session);
                 }
                 Effect::Reply { req, reply } => self.answer(req, reply),
+                Effect::Quarantine {
+                    worker,
+                    reason,
+                    refused,
+                } => {
+                    if refused {
+                        tracing::error!(%worker, %reason, "a worker should be quarantined, but the share of the fleet that may be is reached: look at it");
+                    } else {
+                        tracing::warn!(%worker, %reason, "worker quarantined: it gets no jobs until `judgectl worker release`");
+                    }
+                    self.metrics.quarantine(refused);
+                }
             }
         }
         Ok(())

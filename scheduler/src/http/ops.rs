@@ -190,6 +190,17 @@ async fn render(s: &HttpState) -> Result<String, String> {
             .get_or_create(&Vec::new())
             .set(all_hits as f64 / all_lookups as f64);
     }
+    let quarantined = family(
+        &mut reg,
+        "workers_quarantined",
+        "Connected workers quarantined now",
+    );
+    quarantined.get_or_create(&Vec::new()).set(
+        workers
+            .iter()
+            .filter(|w| w.connected && w.quarantined.is_some())
+            .count() as f64,
+    );
     let consoles = family(&mut reg, "consoles_open", "Consoles open now");
     consoles
         .get_or_create(&Vec::new())
@@ -209,6 +220,11 @@ async fn render(s: &HttpState) -> Result<String, String> {
         "submit_to_done_seconds",
         "From a job's submission to its end",
         m.submit_to_done.clone(),
+    );
+    reg.register(
+        "quarantines",
+        "Workers quarantined, and quarantines refused for the fleet's share bound",
+        m.quarantines.clone(),
     );
     reg.register(
         "store_batch_changes",

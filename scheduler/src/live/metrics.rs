@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 
@@ -32,6 +33,8 @@ pub struct Metrics {
     pub batch_seconds: Histogram,
     /// Jobs by type, state and verdict.
     pub jobs: crate::live::tally::JobTally,
+    /// Workers quarantined, and quarantines the fleet's share bound refused.
+    pub quarantines: Family<Vec<(String, String)>, Counter>,
     /// Each unfinished judging this scheduler queued: when it was submitted, its class, and
     /// whether it has been assigned yet (bounded by the unfinished jobs; jobs recovered
     /// after a restart are not timed).
@@ -47,6 +50,7 @@ impl Default for Metrics {
             batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 14)),
             batch_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 18)),
             jobs: Default::default(),
+            quarantines: Default::default(),
             submitted: Default::default(),
         }
     }
@@ -65,6 +69,14 @@ struct Queued {
 }
 
 impl Metrics {
+    /// A worker was quarantined (or, `refused`, would have been past the share bound).
+    pub fn quarantine(&self, refused: bool) {
+        let outcome = if refused { "refused" } else { "quarantined" };
+        self.quarantines
+            .get_or_create(&vec![("outcome".to_string(), outcome.to_string())])
+            .inc();
+    }
+
     /// A committed change that puts a judging in the queue starts its clock: a
     /// submission (at its time) or a rejudge (now).
     pub fn entered_queue(&self, change: &Persist, now: Millis) {

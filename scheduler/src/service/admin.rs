@@ -1,4 +1,4 @@
-//! `AdminService`: problem upload, worker drain and rejudge, translated to the application's calls.
+//! `AdminService`: problem upload, worker drain and release, and rejudge, translated to the application's calls.
 
 use std::sync::Arc;
 
@@ -29,6 +29,14 @@ impl AdminService for AdminApi {
     ) -> Result<Response<pb::DrainWorkerResponse>, Status> {
         self.0.drain_worker(&req.into_inner().name).await?;
         Ok(Response::new(pb::DrainWorkerResponse {}))
+    }
+
+    async fn release_worker(
+        &self,
+        req: Request<pb::ReleaseWorkerRequest>,
+    ) -> Result<Response<pb::ReleaseWorkerResponse>, Status> {
+        self.0.release_worker(&req.into_inner().name).await?;
+        Ok(Response::new(pb::ReleaseWorkerResponse {}))
     }
 
     async fn rejudge(

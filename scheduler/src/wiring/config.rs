@@ -30,6 +30,10 @@ pub mod defaults {
     pub const SUBMIT_RATE: f64 = 5.0;
     pub const AGING_SECONDS: f64 = CoreConfig::DEFAULT.aging_ms as f64 / 1000.0;
     pub const QUEUE_ORDER: &str = CoreConfig::DEFAULT.order.as_str();
+    pub const QUARANTINE_STRIKES: u32 = CoreConfig::DEFAULT.breaker.strikes;
+    pub const QUARANTINE_WINDOW_SECONDS: f64 =
+        CoreConfig::DEFAULT.breaker.window_ms as f64 / 1000.0;
+    pub const QUARANTINE_MAX_SHARE: f64 = CoreConfig::DEFAULT.breaker.max_share;
     pub const SUBMIT_BURST: u32 = 30;
     pub const MAX_SOURCE_BYTES: usize = 256 * 1024;
     pub const GRACE_SECONDS: f64 = CoreConfig::DEFAULT.grace_ms as f64 / 1000.0;
@@ -129,6 +133,18 @@ pub struct ServeConfig {
     /// baseline for comparison)
     #[arg(long, env = "JUDGE_QUEUE_ORDER", default_value = defaults::QUEUE_ORDER)]
     pub queue_order: String,
+    /// Judge errors a worker gives, that the next worker does not give on the same job,
+    /// within the window that quarantine it (it gets no jobs until `judgectl worker
+    /// release`) (1 to 1000)
+    #[arg(long, env = "JUDGE_QUARANTINE_STRIKES", default_value_t = defaults::QUARANTINE_STRIKES)]
+    pub quarantine_strikes: u32,
+    /// The window of --quarantine-strikes, seconds
+    #[arg(long, env = "JUDGE_QUARANTINE_WINDOW_SECONDS", default_value_t = defaults::QUARANTINE_WINDOW_SECONDS)]
+    pub quarantine_window_seconds: f64,
+    /// Most of the connected fleet quarantined at once (0 to 1; one worker always may be);
+    /// past it the scheduler logs an error instead
+    #[arg(long, env = "JUDGE_QUARANTINE_MAX_SHARE", default_value_t = defaults::QUARANTINE_MAX_SHARE)]
+    pub quarantine_max_share: f64,
     /// Largest accepted source file in bytes (at most 64 MiB)
     #[arg(long, env = "JUDGE_MAX_SOURCE_BYTES", default_value_t = defaults::MAX_SOURCE_BYTES)]
     pub max_source_bytes: usize,
@@ -238,6 +254,9 @@ impl Default for ServeConfig {
             submit_burst: defaults::SUBMIT_BURST,
             aging_seconds: defaults::AGING_SECONDS,
             queue_order: defaults::QUEUE_ORDER.to_string(),
+            quarantine_strikes: defaults::QUARANTINE_STRIKES,
+            quarantine_window_seconds: defaults::QUARANTINE_WINDOW_SECONDS,
+            quarantine_max_share: defaults::QUARANTINE_MAX_SHARE,
             max_source_bytes: defaults::MAX_SOURCE_BYTES,
             grace_seconds: defaults::GRACE_SECONDS,
             max_attempts: defaults::MAX_ATTEMPTS,
@@ -379,6 +398,20 @@ impl ServeConfig {
         }
         let grace = seconds("grace_seconds", self.grace_seconds)?;
         let aging = seconds("aging_seconds", self.aging_seconds)?;
+        if !(1..=1000).contains(&self.quarantine_strikes) {
+            return Err(ConfigError::value(
+                "quarantine_strikes",
+                format!("must be 1 to 1000, got {}", self.quarantine_strikes),
+            ));
+        }
+        let quarantine_window =
+            seconds("quarantine_window_seconds", self.quarantine_window_seconds)?;
+        if !(0.0..=1.0).contains(&self.quarantine_max_share) {
+            return Err(ConfigError::value(
+                "quarantine_max_share",
+                format!("must be 0 to 1, got {}", self.quarantine_max_share),
+            ));
+        }
         let order = crate::core::QueueOrder::from_name(&self.queue_order).ok_or_else(|| {
             ConfigError::value(
                 "queue_order",
@@ -459,6 +492,11 @@ impl ServeConfig {
                 max_consoles_per_owner: self.max_consoles_per_token,
                 aging_ms: millis(aging),
                 order,
+                breaker: crate::core::BreakerConfig {
+                    strikes: self.quarantine_strikes,
+                    window_ms: millis(quarantine_window),
+                    max_share: self.quarantine_max_share,
+                },
                 grace_ms: millis(grace),
                 max_attempts: self.max_attempts,
                 report_timeout_ms: millis(report_timeout),
@@ -590,6 +628,11 @@ mod tests {
         assert!(bad(|c| c.http_listen = "anywhere".into()).starts_with("http_listen:"));
         assert!(bad(|c| c.http_allow_origin = Some("*".into())).starts_with("http_allow_origin:"));
         assert!(bad(|c| c.queue_order = "random".into()).starts_with("queue_order:"));
+        assert!(bad(|c| c.quarantine_strikes = 0).starts_with("quarantine_strikes:"));
+        assert!(bad(|c| c.quarantine_max_share = 1.5).starts_with("quarantine_max_share:"));
+        assert!(
+            bad(|c| c.quarantine_window_seconds = 0.0).starts_with("quarantine_window_seconds:")
+        );
         let oldest = ServeConfig {
             queue_order: "oldest-first".into(),
             ..ServeConfig::default()

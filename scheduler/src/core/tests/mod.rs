@@ -1332,3 +1332,6 @@ fn a_higher_class_goes_first_and_a_lower_one_ages_into_the_front() {
 
 /// Rejudges: finished jobs queued again as new judgings.
 mod rejudge;
+
+/// Quarantine: judge errors other workers do not give.
+mod quarantine;

@@ -93,7 +93,9 @@ async function fleet() {
     const { workers } = await api("/api/v1/workers");
     const rows = workers.map((w) => [
       w.name,
-      w.connected ? (w.draining ? "draining" : "connected") : "gone",
+      !w.connected ? "gone" : w.draining ? "draining"
+        : w.quarantined ? el("span", { title: w.quarantined }, "quarantined: " + w.quarantined)
+        : "connected",
       `${w.running} / ${w.slots}`,
       w.job_types.join(", "),
       w.languages.join(", "),

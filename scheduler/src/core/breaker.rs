@@ -1,0 +1,181 @@
+//! Quarantine: a circuit breaker per worker name.
+//!
+//! A judge error is the judge's fault, never the student's; but whose? A worker with a broken
+//! sandbox or toolchain, or one that cannot fetch, gives judge errors on every problem, while
+//! a broken problem (its validator crashing) gives them on every worker. So a judge error is
+//! first a suspicion: the job is judged again on another worker, without counting against its
+//! retry cap. If that worker gives any other verdict, the first worker gets a strike; if it
+//! gives a judge error too, the problem is at fault and nobody does. Wrong answers and time
+//! limits never count: they are the student's.
+//!
+//! A worker with `strikes` strikes within `window_ms` is quarantined: it gets no jobs (it
+//! stays connected) until an admin releases it. At most `max_share` of the connected fleet
+//! is quarantined this way (always at least one worker may be); past that the worker keeps
+//! judging and the core says so ([`Strike::Refused`]), for the adapters to log and count.
+//! The state is kept by name, so a quarantined worker that reconnects stays quarantined;
+//! it is memory only: a scheduler restart forgives every worker.
+
+use std::collections::{HashMap, VecDeque};
+
+use super::types::Millis;
+
+/// When a worker is quarantined.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BreakerConfig {
+    /// Strikes within the window that quarantine a worker.
+    pub strikes: u32,
+    pub window_ms: Millis,
+    /// Most of the connected fleet quarantined at once, 0 to 1 (at least one worker).
+    pub max_share: f64,
+}
+
+impl BreakerConfig {
+    pub const DEFAULT: BreakerConfig = BreakerConfig {
+        strikes: 3,
+        window_ms: 600_000,
+        max_share: 0.2,
+    };
+}
+
+/// What a strike did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Strike {
+    /// Counted; the worker goes on.
+    Counted,
+    /// The worker is quarantined now, for this reason.
+    Quarantined(String),
+    /// It would have been quarantined, but as many workers as allowed already are.
+    Refused(String),
+}
+
+/// Every worker's strikes and quarantine, by name.
+#[derive(Debug)]
+pub struct Breakers {
+    config: BreakerConfig,
+    by_name: HashMap<String, Breaker>,
+}
+
+#[derive(Debug, Default)]
+struct Breaker {
+    /// When each strike in the window came.
+    strikes: VecDeque<Millis>,
+    /// Why it is quarantined, while it is.
+    quarantined: Option<String>,
+}
+
+impl Breakers {
+    pub fn new(config: BreakerConfig) -> Self {
+        Breakers {
+            config,
+            by_name: HashMap::new(),
+        }
+    }
+
+    /// Why `name` is quarantined, if it is.
+    pub fn quarantined(&self, name: &str) -> Option<&str> {
+        self.by_name.get(name)?.quarantined.as_deref()
+    }
+
+    /// How many workers are quarantined.
+    pub fn count(&self) -> usize {
+        self.by_name
+            .values()
+            .filter(|b| b.quarantined.is_some())
+            .count()
+    }
+
+    /// A strike against `name` at `now`: `why` is its judge error, `connected` the workers
+    /// connected now (for the share bound).
+    pub fn strike(&mut self, name: &str, now: Millis, why: &str, connected: usize) -> Strike {
+        let quarantined = self.count();
+        let config = self.config;
+        let b = self.by_name.entry(name.to_string()).or_default();
+        if b.quarantined.is_some() {
+            return Strike::Counted;
+        }
+        b.strikes.push_back(now);
+        while b
+            .strikes
+            .front()
+            .is_some_and(|t| now - t > config.window_ms)
+        {
+            b.strikes.pop_front();
+        }
+        if (b.strikes.len() as u64) < u64::from(config.strikes) {
+            return Strike::Counted;
+        }
+        let window_s = config.window_ms / 1000;
+        let reason = format!(
+            "{} judge errors in {window_s} s that other workers did not give (last: {why})",
+            b.strikes.len()
+        );
+        let allowed = ((connected as f64 * config.max_share).floor() as usize).max(1);
+        if quarantined + 1 > allowed {
+            return Strike::Refused(format!(
+                "{reason}; not quarantined: {quarantined} of {connected} workers already are \
+                 (max share {})",
+                config.max_share
+            ));
+        }
+        b.strikes.clear();
+        b.quarantined = Some(reason.clone());
+        Strike::Quarantined(reason)
+    }
+
+    /// Lifts `name`'s quarantine and forgets its strikes; `false` if it was not quarantined.
+    pub fn release(&mut self, name: &str) -> bool {
+        match self.by_name.get_mut(name) {
+            Some(b) if b.quarantined.is_some() => {
+                b.quarantined = None;
+                b.strikes.clear();
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn breakers() -> Breakers {
+        Breakers::new(BreakerConfig::DEFAULT)
+    }
+
+    #[test]
+    fn strikes_within_the_window_quarantine_and_older_ones_expire() {
+        let mut b = breakers();
+        assert_eq!(b.strike("a", 0, "x", 10), Strike::Counted);
+        assert_eq!(b.strike("a", 100_000, "x", 10), Strike::Counted);
+        // The first strike is out of the window by the third.
+        assert_eq!(b.strike("a", 601_000, "x", 10), Strike::Counted);
+        let third = b.strike("a", 602_000, "no compiler", 10);
+        assert!(
+            matches!(&third, Strike::Quarantined(why) if why.contains("3 judge errors") && why.contains("no compiler")),
+            "{third:?}"
+        );
+        assert!(b.quarantined("a").is_some());
+        assert_eq!(b.count(), 1);
+        assert!(b.release("a"));
+        assert!(!b.release("a"));
+        assert_eq!(b.quarantined("a"), None);
+    }
+
+    #[test]
+    fn at_most_a_share_of_the_fleet_is_quarantined_and_always_one_may_be() {
+        let mut b = breakers();
+        let mut hit = |name: &str, connected| {
+            (0..3)
+                .map(|t| b.strike(name, t, "x", connected))
+                .last()
+                .expect("three strikes")
+        };
+        // Two workers: one may be quarantined (20 % would be none).
+        assert!(matches!(hit("a", 2), Strike::Quarantined(_)));
+        assert!(matches!(hit("b", 2), Strike::Refused(why) if why.contains("1 of 2")));
+        // Ten workers: two may be.
+        assert!(matches!(hit("c", 10), Strike::Quarantined(_)));
+        assert!(matches!(hit("d", 10), Strike::Refused(_)));
+    }
+}
