@@ -34,6 +34,8 @@ pub mod logging;
 pub mod pinned;
 /// Priority classes: contest, normal, bulk.
 pub mod priority;
+/// The known-answer probe a quarantined worker runs after its cool-down.
+pub mod probe;
 /// The problem package model: manifest, test groups, programs, settings files.
 pub mod problem;
 /// A run job's limits against the scheduler's maxima.

@@ -393,7 +393,7 @@ impl Sim {
                     }
                 }
             }
-            Effect::Persist(_) | Effect::Quarantine { .. } => {}
+            Effect::Persist(_) | Effect::Breaker { .. } | Effect::Probe { .. } => {}
         }
     }
 

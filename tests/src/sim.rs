@@ -56,6 +56,7 @@ pub async fn run_offering(
     language: &str,
 ) -> Result<()> {
     let spec = Spec {
+        runs: false,
         url,
         token,
         name,
@@ -68,9 +69,17 @@ pub async fn run_offering(
     serve(spec, on_assign).await
 }
 
-/// A broken worker (its sandbox fails, say): python3, a judge error on every job.
-pub async fn run_broken(url: String, token: String, name: String, slots: u32) -> Result<()> {
+/// A broken worker (its judging fails: its toolchain, say): python3, a judge error on every
+/// judge job; run jobs (the quarantine's probe) it runs right when `runs_well`.
+pub async fn run_broken(
+    url: String,
+    token: String,
+    name: String,
+    slots: u32,
+    runs_well: bool,
+) -> Result<()> {
     let spec = Spec {
+        runs: runs_well,
         url,
         token,
         name,
@@ -85,6 +94,8 @@ pub async fn run_broken(url: String, token: String, name: String, slots: u32) ->
 
 /// What a simulated worker is and how it ends every job.
 struct Spec {
+    /// It also takes run jobs, and answers each with the quarantine probe's known answer.
+    runs: bool,
     url: String,
     token: String,
     name: String,
@@ -98,6 +109,7 @@ struct Spec {
 /// Serves jobs until the feed ends, finishing each at once as `spec` says.
 async fn serve(spec: Spec, on_assign: Option<OnAssign>) -> Result<()> {
     let Spec {
+        runs,
         url,
         token,
         name,
@@ -110,7 +122,11 @@ async fn serve(spec: Spec, on_assign: Option<OnAssign>) -> Result<()> {
     let hello = pb::ConnectRequest {
         name,
         slots,
-        job_types: vec!["judge".into()],
+        job_types: if runs {
+            vec!["judge".into(), "run".into()]
+        } else {
+            vec!["judge".into()]
+        },
         languages: vec![pb::LanguageInfo {
             id: language,
             version: "sim".into(),
@@ -152,7 +168,16 @@ async fn serve(spec: Spec, on_assign: Option<OnAssign>) -> Result<()> {
                     }
                     use pb::job_update::Update;
                     tx.send(job(a.job_id, a.attempt, Update::Accepted(pb::Accepted {}))).await?;
-                    let done = pb::Finished { verdict: verdict as i32, message: message.clone(), cancelled: false, score: None, run: None };
+                    let run = matches!(a.spec, Some(pb::assign::Spec::Run(_))).then(|| pb::RunResult {
+                        outcome: pb::RunOutcome::Exited as i32,
+                        exit_code: Some(0),
+                        stdout: judge_common::probe::PROBE_OUTPUT.as_bytes().to_vec(),
+                        ..Default::default()
+                    });
+                    let done = match run {
+                        Some(run) => pb::Finished { verdict: 0, message: String::new(), cancelled: false, score: None, run: Some(run) },
+                        None => pb::Finished { verdict: verdict as i32, message: message.clone(), cancelled: false, score: None, run: None },
+                    };
                     tx.send(job(a.job_id, a.attempt, Update::Finished(done))).await?;
                 }
             }

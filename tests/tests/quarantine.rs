@@ -15,15 +15,24 @@ fn judgectl(c: &Cluster, args: &[&str]) -> anyhow::Result<std::process::Output> 
         .output()?)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_broken_worker_is_quarantined_and_every_job_ends_well_elsewhere() -> anyhow::Result<()> {
-    let mut c = Cluster::start(&[]).await?;
-    // The broken one first, alone, so that it is the one offered the first jobs.
+/// A scheduler started with `extra`, a broken simulated worker (4 slots; `runs_well`: it
+/// answers run jobs, such as the probe, right) connected first, then a healthy real one of
+/// one slot, and six jobs submitted at once (so the broken worker is offered some).
+async fn broken_beside_healthy(
+    extra: &[&str],
+    runs_well: bool,
+) -> anyhow::Result<(
+    Cluster,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+    Vec<u64>,
+)> {
+    let mut c = Cluster::start(extra).await?;
     let broken = tokio::spawn(sim::run_broken(
         c.sched.url(),
         c.worker_token.clone(),
         "broken".into(),
         4,
+        runs_well,
     ));
     c.wait_workers(1).await?;
     c.add_worker("healthy", 1)?;
@@ -33,6 +42,13 @@ async fn a_broken_worker_is_quarantined_and_every_job_ends_well_elsewhere() -> a
     for _ in 0..6 {
         ids.push(submit(&mut judge, "aplusb", "python3", AC_PY).await?);
     }
+    Ok((c, broken, ids))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_worker_is_quarantined_and_every_job_ends_well_elsewhere() -> anyhow::Result<()> {
+    let (c, broken, ids) = broken_beside_healthy(&[], false).await?;
+    let mut judge = judge_client(&c.sched.url(), &c.submitter).await?;
     for id in &ids {
         let job = wait_finished(&mut judge, *id).await?;
         assert_eq!(
@@ -94,6 +110,58 @@ async fn a_broken_worker_is_quarantined_and_every_job_ends_well_elsewhere() -> a
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(c.worker_info("broken").await?.quarantined.is_empty());
+    broken.abort();
+    Ok(())
+}
+
+/// After its cool-down a quarantined worker runs the known-answer probe, and only that;
+/// the right answer lets it back, by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quarantined_worker_that_passes_its_probe_comes_back() -> anyhow::Result<()> {
+    let (c, broken, ids) =
+        broken_beside_healthy(&["--quarantine-cooldown-seconds", "2"], true).await?;
+    let mut judge = judge_client(&c.sched.url(), &c.submitter).await?;
+    for id in ids {
+        let job = wait_finished(&mut judge, id).await?;
+        assert_eq!(job.verdict, pb::Verdict::Ac as i32, "{}", c.logs());
+    }
+    eventually("the probe passed", WAIT, || {
+        let c = &c;
+        async move {
+            let m = curl(c, "GET", "/metrics", None, &[]);
+            m.body
+                .contains("judge_quarantines_total{outcome=\"probe_passed\"} 1")
+                .then_some(())
+        }
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}\n{}", c.logs()))?;
+    let m = curl(&c, "GET", "/metrics", None, &[]);
+    assert!(
+        m.body
+            .contains("judge_quarantines_total{outcome=\"quarantined\"} 1"),
+        "{}",
+        m.body
+    );
+    assert!(c.worker_info("broken").await?.quarantined.is_empty());
+    // The probe is a job of its own, owned by `_probe`, run on the broken worker.
+    let list = c
+        .judge()
+        .await?
+        .list_jobs(pb::ListJobsRequest {
+            limit: 100,
+            owner: Some("_probe".into()),
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .jobs;
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(
+        (list[0].worker.as_str(), list[0].job_type.as_str()),
+        ("broken", "run")
+    );
+    assert!(c.sched.log().contains("worker back from quarantine"));
     broken.abort();
     Ok(())
 }

@@ -9,7 +9,10 @@
 //! limits never count: they are the student's.
 //!
 //! A worker with `strikes` strikes within `window_ms` is quarantined: it gets no jobs (it
-//! stays connected) until an admin releases it. At most `max_share` of the connected fleet
+//! stays connected). After `cooldown_ms` it is given a known-answer probe (a program that
+//! prints one line, `common/src/probe.rs`) and nothing else: the right answer lets it back,
+//! anything else starts another cool-down. An admin may release it at any time. At most
+//! `max_share` of the connected fleet
 //! is quarantined this way (always at least one worker may be); past that the worker keeps
 //! judging and the core says so ([`Strike::Refused`]), for the adapters to log and count.
 //! The state is kept by name, so a quarantined worker that reconnects stays quarantined;
@@ -27,6 +30,8 @@ pub struct BreakerConfig {
     pub window_ms: Millis,
     /// Most of the connected fleet quarantined at once, 0 to 1 (at least one worker).
     pub max_share: f64,
+    /// How long a quarantined worker waits before its probe.
+    pub cooldown_ms: Millis,
 }
 
 impl BreakerConfig {
@@ -34,6 +39,7 @@ impl BreakerConfig {
         strikes: 3,
         window_ms: 600_000,
         max_share: 0.2,
+        cooldown_ms: 300_000,
     };
 }
 
@@ -61,6 +67,10 @@ struct Breaker {
     strikes: VecDeque<Millis>,
     /// Why it is quarantined, while it is.
     quarantined: Option<String>,
+    /// When its current cool-down began.
+    since: Millis,
+    /// A probe is out: no other until it ends.
+    probing: bool,
 }
 
 impl Breakers {
@@ -119,7 +129,38 @@ impl Breakers {
         }
         b.strikes.clear();
         b.quarantined = Some(reason.clone());
+        b.since = now;
+        b.probing = false;
         Strike::Quarantined(reason)
+    }
+
+    /// Quarantined workers among `names` whose cool-down is over and that have no probe
+    /// out: each is marked as probing now.
+    pub fn due_probes<'a>(
+        &mut self,
+        names: impl Iterator<Item = &'a str>,
+        now: Millis,
+    ) -> Vec<String> {
+        let cooldown = self.config.cooldown_ms;
+        let mut due = Vec::new();
+        for name in names {
+            let Some(b) = self.by_name.get_mut(name) else {
+                continue;
+            };
+            if b.quarantined.is_some() && !b.probing && now - b.since >= cooldown {
+                b.probing = true;
+                due.push(name.to_string());
+            }
+        }
+        due
+    }
+
+    /// `name`'s probe failed (or never ran): another cool-down from `now`.
+    pub fn probe_failed(&mut self, name: &str, now: Millis) {
+        if let Some(b) = self.by_name.get_mut(name) {
+            b.since = now;
+            b.probing = false;
+        }
     }
 
     /// Lifts `name`'s quarantine and forgets its strikes; `false` if it was not quarantined.
@@ -128,6 +169,7 @@ impl Breakers {
             Some(b) if b.quarantined.is_some() => {
                 b.quarantined = None;
                 b.strikes.clear();
+                b.probing = false;
                 true
             }
             _ => false,
@@ -160,6 +202,24 @@ mod tests {
         assert!(b.release("a"));
         assert!(!b.release("a"));
         assert_eq!(b.quarantined("a"), None);
+    }
+
+    #[test]
+    fn a_probe_is_due_once_per_cool_down() {
+        let mut b = breakers();
+        for t in 0..3 {
+            b.strike("a", t, "x", 10);
+        }
+        let names = ["a", "b"];
+        assert!(b.due_probes(names.into_iter(), 299_999).is_empty());
+        assert_eq!(b.due_probes(names.into_iter(), 300_002), vec!["a"]);
+        assert!(
+            b.due_probes(names.into_iter(), 900_000).is_empty(),
+            "one out at a time"
+        );
+        b.probe_failed("a", 900_000);
+        assert!(b.due_probes(names.into_iter(), 1_100_000).is_empty());
+        assert_eq!(b.due_probes(names.into_iter(), 1_200_000), vec!["a"]);
     }
 
     #[test]

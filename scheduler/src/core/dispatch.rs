@@ -6,7 +6,7 @@ use pb::job_event::Event as Ev;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use super::{routing, Command, Core, Effect, JobId, Millis, Persist, Priority};
+use super::{routing, Command, Core, Effect, JobId, Millis, Persist, Priority, SessionId};
 
 impl Core {
     /// A number in [0, 1) from the core's own generator (xorshift: deterministic per seed).
@@ -77,47 +77,76 @@ impl Core {
                 routing::Choice::None => continue,
             };
             free -= 1;
-            let files = job.files.clone();
             let owner = job.job.owner.clone();
             self.jobs.dequeue(job_id);
             order.served(&owner, self);
-            let Some(name) = self.workers.get(session).map(|w| w.hello.name.clone()) else {
-                continue;
-            };
-            // It will fetch what it lacks: it counts as warm from now on, so the next job of
-            // this problem goes there too instead of warming yet another worker.
-            self.workers
-                .start(session, job_id, Some(self.assign_clock), &files);
-            let Some(job) = self.jobs.get_mut(job_id) else {
-                continue;
-            };
-            job.attempt += 1;
-            job.state = pb::JobState::Assigned;
-            job.session = Some(session);
-            job.worker = Some(name.clone());
-            job.tests_done = 0;
-            job.groups_done = 0;
-            job.deadline = Some(now + job.worst_case_ms + self.config.attempt_slack_ms);
-            let attempt = job.attempt;
-            out.push(Effect::Persist(Persist::Assigned {
-                job_id,
-                attempt,
-                worker: name.clone(),
-            }));
-            self.event(
-                job_id,
-                now,
-                Ev::Assigned(pb::AssignedEvent {
-                    worker: name,
-                    attempt,
-                }),
-                out,
-            );
-            out.push(Effect::Send {
-                session,
-                command: Command::Assign { job_id, attempt },
-            });
+            self.assign(job_id, session, now, out);
         }
+    }
+
+    /// Sends the probes waiting for their quarantined workers, where those have room.
+    /// Probes wait outside the queue: they go to their one worker, never another.
+    pub(super) fn dispatch_probes(&mut self, now: Millis, out: &mut Vec<Effect>) {
+        let waiting: Vec<(JobId, SessionId)> = self
+            .probes
+            .iter()
+            .filter(|(id, _)| {
+                self.jobs
+                    .get(**id)
+                    .is_some_and(|j| j.state == pb::JobState::Queued)
+            })
+            .filter_map(|(id, name)| {
+                let session = self.workers.session_of(name)?;
+                let room = self.workers.get(session)?.has_room();
+                room.then_some((*id, session))
+            })
+            .collect();
+        for (job_id, session) in waiting {
+            self.assign(job_id, session, now, out);
+        }
+    }
+
+    /// Starts a new attempt of the job on the worker of `session`: stored, announced, sent.
+    fn assign(&mut self, job_id: JobId, session: SessionId, now: Millis, out: &mut Vec<Effect>) {
+        let Some(name) = self.workers.get(session).map(|w| w.hello.name.clone()) else {
+            return;
+        };
+        let Some(files) = self.jobs.get(job_id).map(|j| j.files.clone()) else {
+            return;
+        };
+        // It will fetch what it lacks: it counts as warm from now on, so the next job of
+        // this problem goes there too instead of warming yet another worker.
+        self.workers
+            .start(session, job_id, Some(self.assign_clock), &files);
+        let Some(job) = self.jobs.get_mut(job_id) else {
+            return;
+        };
+        job.attempt += 1;
+        job.state = pb::JobState::Assigned;
+        job.session = Some(session);
+        job.worker = Some(name.clone());
+        job.tests_done = 0;
+        job.groups_done = 0;
+        job.deadline = Some(now + job.worst_case_ms + self.config.attempt_slack_ms);
+        let attempt = job.attempt;
+        out.push(Effect::Persist(Persist::Assigned {
+            job_id,
+            attempt,
+            worker: name.clone(),
+        }));
+        self.event(
+            job_id,
+            now,
+            Ev::Assigned(pb::AssignedEvent {
+                worker: name,
+                attempt,
+            }),
+            out,
+        );
+        out.push(Effect::Send {
+            session,
+            command: Command::Assign { job_id, attempt },
+        });
     }
 }
 

@@ -46,6 +46,32 @@ pub struct ActiveJob {
     pub skipped_since: Option<Millis>,
 }
 
+impl ActiveJob {
+    /// A job entering the queue at `now` with nothing run yet (its attempts and events
+    /// so far, for one judged before, are set by the caller).
+    pub fn queued(job: NewJob, files: JobFiles, worst_case_ms: Millis, now: Millis) -> Self {
+        ActiveJob {
+            job,
+            state: pb::JobState::Queued,
+            attempt: 0,
+            judging_base: 0,
+            session: None,
+            worker: None,
+            orphaned_until: None,
+            cancel: None,
+            suspect: None,
+            last_seq: 0,
+            tests_done: 0,
+            groups_done: 0,
+            files,
+            worst_case_ms,
+            queued_since: now,
+            deadline: None,
+            skipped_since: None,
+        }
+    }
+}
+
 /// Active jobs plus the FIFO queue. Job ids grow with submission time, so an ordered set of ids
 /// is the queue, and a re-queued job goes back in front of younger ones.
 #[derive(Debug, Default)]

@@ -57,6 +57,8 @@ pub struct Core {
     keyed: HashMap<(String, String), JobId>,
     /// Strikes and quarantines, by worker name.
     breakers: Breakers,
+    /// Probe jobs out, and the quarantined worker each is for.
+    probes: HashMap<JobId, String>,
 }
 
 impl Core {
@@ -80,6 +82,7 @@ impl Core {
             requests: HashMap::new(),
             keyed: HashMap::new(),
             breakers: Breakers::new(config.breaker),
+            probes: HashMap::new(),
             config,
         };
         let mut first = Vec::new();
@@ -248,6 +251,17 @@ impl Core {
                 if let Some(session) = self.workers.session_of(&name) {
                     self.workers.set_quarantined(session, None);
                 }
+                // Its probe, if one is out, has nothing left to decide.
+                let probes: Vec<JobId> = self
+                    .probes
+                    .iter()
+                    .filter(|(_, w)| **w == name)
+                    .map(|(id, _)| *id)
+                    .collect();
+                for id in probes {
+                    let why = "its worker was released from quarantine by hand".to_string();
+                    let _ = self.cancel(id, why, now, &mut out);
+                }
                 out.push(Effect::Reply {
                     req,
                     reply: Reply::Released(released),
@@ -257,12 +271,19 @@ impl Core {
                 req,
                 reply: Reply::QueueByClass(self.jobs.queued_by_class()),
             }),
+            Event::SubmitProbe {
+                req,
+                worker,
+                job,
+                worst_case_ms,
+            } => self.on_submit_probe(req, worker, (job, worst_case_ms), now, &mut out),
             Event::Rejudge { req, jobs } => {
                 let reply = Reply::Rejudged(self.rejudge(jobs, now, &mut out));
                 out.push(Effect::Reply { req, reply });
             }
             Event::Tick => self.on_tick(now, &mut out),
         }
+        self.dispatch_probes(now, &mut out);
         self.dispatch(now, &mut out);
         out
     }
@@ -331,28 +352,8 @@ impl Core {
             job: job.clone(),
             at: now,
         }));
-        self.jobs.insert(
-            job_id,
-            ActiveJob {
-                job,
-                state: pb::JobState::Queued,
-                attempt: 0,
-                judging_base: 0,
-                session: None,
-                worker: None,
-                orphaned_until: None,
-                cancel: None,
-                suspect: None,
-                last_seq: 0,
-                tests_done: 0,
-                groups_done: 0,
-                files,
-                worst_case_ms,
-                queued_since: now,
-                deadline: None,
-                skipped_since: None,
-            },
-        );
+        let active = ActiveJob::queued(job, files, worst_case_ms, now);
+        self.jobs.insert(job_id, active);
         self.event(job_id, now, Ev::Submitted(pb::Submitted {}), out);
         if let Some(old) = replaced {
             // The owner's earlier job with this key is replaced: it stops, queued or running.
@@ -399,28 +400,12 @@ impl Core {
                 base: r.attempt,
                 ended: r.ended,
             }));
-            self.jobs.insert(
-                r.job_id,
-                ActiveJob {
-                    job,
-                    state: pb::JobState::Queued,
-                    attempt: r.attempt,
-                    judging_base: r.attempt,
-                    session: None,
-                    worker: None,
-                    orphaned_until: None,
-                    cancel: None,
-                    suspect: None,
-                    last_seq: r.last_seq,
-                    tests_done: 0,
-                    groups_done: 0,
-                    files: r.files,
-                    worst_case_ms: r.worst_case_ms,
-                    queued_since: now,
-                    deadline: None,
-                    skipped_since: None,
-                },
-            );
+            let mut active = ActiveJob::queued(job, r.files, r.worst_case_ms, now);
+            // Its attempts and its event log go on from where its last judging left them.
+            active.attempt = r.attempt;
+            active.judging_base = r.attempt;
+            active.last_seq = r.last_seq;
+            self.jobs.insert(r.job_id, active);
             let ev = Ev::Rejudged(pb::RejudgedEvent {
                 problem_version: version,
                 priority: priority.as_str().to_string(),
@@ -429,6 +414,94 @@ impl Core {
             ids.push(r.job_id);
         }
         Ok(ids)
+    }
+
+    /// Admits a probe for the quarantined `worker`: stored and announced like any job, but
+    /// kept outside the queue, for that worker alone (`dispatch_probes`).
+    fn on_submit_probe(
+        &mut self,
+        req: RequestId,
+        worker: String,
+        (job, worst_case_ms): (NewJob, Millis),
+        now: Millis,
+        out: &mut Vec<Effect>,
+    ) {
+        let job_id = self.next_job_id;
+        self.next_job_id += 1;
+        out.push(Effect::Persist(Persist::InsertJob {
+            job_id,
+            req,
+            job: job.clone(),
+            at: now,
+        }));
+        let active = ActiveJob::queued(job, JobFiles::default(), worst_case_ms, now);
+        self.jobs.insert(job_id, active);
+        self.jobs.dequeue(job_id);
+        self.probes.insert(job_id, worker);
+        self.event(job_id, now, Ev::Submitted(pb::Submitted {}), out);
+        out.push(Effect::Reply {
+            req,
+            reply: Reply::Submitted(Ok(job_id)),
+        });
+    }
+
+    /// A probe ended: the known answer lets its worker back; anything else (another
+    /// answer, a judge error, a lost worker, a cancel) means another cool-down.
+    fn probe_ended(
+        &mut self,
+        worker: &str,
+        run: Option<&pb::RunResult>,
+        now: Millis,
+        out: &mut Vec<Effect>,
+    ) {
+        if self.breakers.quarantined(worker).is_none() {
+            return; // released by hand meanwhile
+        }
+        let news = if judge_common::probe::passed(run) {
+            self.breakers.release(worker);
+            if let Some(session) = self.workers.session_of(worker) {
+                self.workers.set_quarantined(session, None);
+            }
+            BreakerNews::ProbePassed
+        } else {
+            self.breakers.probe_failed(worker, now);
+            let got = run.map_or("no result".to_string(), |r| {
+                format!("exit {:?}, {} bytes of output", r.exit_code, r.stdout.len())
+            });
+            BreakerNews::ProbeFailed(format!("the probe did not give the known answer ({got})"))
+        };
+        out.push(Effect::Breaker {
+            worker: worker.to_string(),
+            news,
+        });
+    }
+
+    /// Whether the job runs once at most: a live job (its client saw the first run) or a
+    /// probe (it is for one worker).
+    fn runs_once(&self, job_id: JobId) -> bool {
+        self.probes.contains_key(&job_id) || self.jobs.get(job_id).is_some_and(|j| j.job.is_live())
+    }
+
+    /// The quarantined workers whose cool-down is over get their probe, in a language they
+    /// offer that has one, if they take run jobs.
+    fn probe_due(&mut self, now: Millis, out: &mut Vec<Effect>) {
+        let mut able: Vec<(String, String)> = Vec::new();
+        for (_, w) in self.workers.iter() {
+            if w.quarantined().is_none() || !w.hello.job_types.iter().any(|t| t == "run") {
+                continue;
+            }
+            if let Some((language, _)) = judge_common::probe::probe_for(&w.hello.languages) {
+                able.push((w.hello.name.clone(), language.to_string()));
+            }
+        }
+        let due = self
+            .breakers
+            .due_probes(able.iter().map(|(n, _)| n.as_str()), now);
+        for (worker, language) in able {
+            if due.contains(&worker) {
+                out.push(Effect::Probe { worker, language });
+            }
+        }
     }
 
     fn on_cancel(&mut self, req: RequestId, job_id: JobId, now: Millis, out: &mut Vec<Effect>) {
@@ -520,14 +593,15 @@ impl Core {
             return;
         };
         for &job_id in worker.running() {
+            let once = self.runs_once(job_id);
             let Some(job) = self.jobs.get_mut(job_id) else {
                 continue;
             };
             job.session = None;
             if job.cancel.is_some() {
                 self.cancelled(job_id, now, out);
-            } else if job.job.is_live() {
-                // Its terminal was on that worker: nothing to come back to.
+            } else if once {
+                // Its terminal (or its probe's point) was that worker: nothing to come back to.
                 self.lose_attempt(job_id, "the worker was lost", now, out);
             } else {
                 job.orphaned_until = Some(now + grace);
@@ -554,6 +628,7 @@ impl Core {
         for job_id in self.jobs.overdue(now) {
             self.take_back(job_id, now, out);
         }
+        self.probe_due(now, out);
     }
 
     /// The attempt ran past its worst case: its worker is told to stop it, and it counts as
@@ -583,8 +658,9 @@ impl Core {
         let attempt = job.attempt;
         if job.cancel.is_some() {
             self.cancelled(job_id, now, out);
-        } else if job.job.is_live() {
-            // A live job is never run twice: its client saw the first run.
+        } else if self.runs_once(job_id) {
+            // A live job is never run twice: its client saw the first run (a probe is for
+            // one worker).
             self.finish(
                 job_id,
                 pb::JobState::Failed,
@@ -653,6 +729,9 @@ impl Core {
         let attempt = job.attempt;
         if let Some(session) = job.session {
             self.workers.stop(session, job_id);
+        }
+        if let Some(worker) = self.probes.remove(&job_id) {
+            self.probe_ended(&worker, end.run.as_deref(), now, out);
         }
         let JobEnd {
             state,

@@ -5,8 +5,8 @@ use judge_common::pb;
 use pb::job_event::Event as Ev;
 
 use super::{
-    routing, Attempt, Command, Core, Effect, JobEnd, JobId, JobProgress, JobSpec, Millis, Persist,
-    SessionId, Strike,
+    routing, Attempt, BreakerNews, Command, Core, Effect, JobEnd, JobId, JobProgress, JobSpec,
+    Millis, Persist, SessionId, Strike,
 };
 
 impl Core {
@@ -191,20 +191,19 @@ impl Core {
     /// A strike against worker `name` for its judge error `why`: it may be quarantined now.
     fn strike(&mut self, name: &str, why: &str, now: Millis, out: &mut Vec<Effect>) {
         let connected = self.workers.iter().count();
-        let (reason, refused) = match self.breakers.strike(name, now, why, connected) {
+        let news = match self.breakers.strike(name, now, why, connected) {
             Strike::Counted => return,
-            Strike::Quarantined(reason) => (reason, false),
-            Strike::Refused(reason) => (reason, true),
-        };
-        if !refused {
-            if let Some(session) = self.workers.session_of(name) {
-                self.workers.set_quarantined(session, Some(reason.clone()));
+            Strike::Quarantined(reason) => {
+                if let Some(session) = self.workers.session_of(name) {
+                    self.workers.set_quarantined(session, Some(reason.clone()));
+                }
+                BreakerNews::Quarantined(reason)
             }
-        }
-        out.push(Effect::Quarantine {
+            Strike::Refused(reason) => BreakerNews::Refused(reason),
+        };
+        out.push(Effect::Breaker {
             worker: name.to_string(),
-            reason,
-            refused,
+            news,
         });
     }
 }

@@ -253,6 +253,14 @@ pub enum Event {
     QueueByClass {
         req: RequestId,
     },
+    /// The known-answer probe for the quarantined `worker` (after `Effect::Probe`): it runs
+    /// there and nowhere else, outside the queue, and its result decides the quarantine.
+    SubmitProbe {
+        req: RequestId,
+        worker: String,
+        job: NewJob,
+        worst_case_ms: Millis,
+    },
     /// An admin lifts a worker's quarantine (answered with `Reply::Released`).
     ReleaseWorker {
         req: RequestId,
@@ -432,13 +440,30 @@ pub enum Effect {
         req: RequestId,
         reply: Reply,
     },
-    /// A worker was quarantined (`refused`: it would have been, but as many workers as
-    /// allowed already are). For the adapters to log loudly and count.
-    Quarantine {
+    /// What became of a worker's quarantine, for the adapters to log loudly and count.
+    Breaker {
         worker: String,
-        reason: String,
-        refused: bool,
+        news: BreakerNews,
     },
+    /// A quarantined worker's cool-down is over: the adapter submits the known-answer probe
+    /// in `language` for it (`Event::SubmitProbe`).
+    Probe {
+        worker: String,
+        language: String,
+    },
+}
+
+/// What became of a worker's quarantine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BreakerNews {
+    /// It is quarantined now, for this reason.
+    Quarantined(String),
+    /// It would have been, but as many workers as allowed already are.
+    Refused(String),
+    /// Its probe gave the known answer: it takes jobs again.
+    ProbePassed,
+    /// Its probe did not: another cool-down.
+    ProbeFailed(String),
 }
 
 /// A command on a worker's feed.

@@ -60,6 +60,16 @@ impl Worker {
         self.takes_jobs() && (self.running.len() as u64) < u64::from(self.hello.slots)
     }
 
+    /// Why it is quarantined, if it is.
+    pub fn quarantined(&self) -> Option<&str> {
+        self.quarantined.as_deref()
+    }
+
+    /// Whether it has a slot free, quarantined or not (a probe may go there).
+    pub fn has_room(&self) -> bool {
+        !self.draining && (self.running.len() as u64) < u64::from(self.hello.slots)
+    }
+
     /// Neither draining nor quarantined.
     pub fn takes_jobs(&self) -> bool {
         !self.draining && self.quarantined.is_none()

@@ -51,6 +51,9 @@ mod sessions;
 pub mod storage;
 
 pub use handle::{DriverError, DriverHandle};
+
+/// The owner of probe jobs (admins see them like any job).
+pub const PROBE_OWNER: &str = "_probe";
 pub use sessions::{LiveSession, Sessions, SESSION_KEY_BITS};
 
 /// What the driver sends down a worker's feed; the worker service turns it into the wire's
@@ -444,18 +447,25 @@ impl<S: Storage> Driver<S> {
                     self.sessions.close(session);
                 }
                 Effect::Reply { req, reply } => self.answer(req, reply),
-                Effect::Quarantine {
-                    worker,
-                    reason,
-                    refused,
-                } => {
-                    if refused {
-                        tracing::error!(%worker, %reason, "a worker should be quarantined, but the share of the fleet that may be is reached: look at it");
-                    } else {
-                        tracing::warn!(%worker, %reason, "worker quarantined: it gets no jobs until `judgectl worker release`");
+                Effect::Breaker { worker, news } => {
+                    use crate::core::BreakerNews as N;
+                    match &news {
+                        N::Quarantined(reason) => {
+                            tracing::warn!(%worker, %reason, "worker quarantined: it gets no jobs until its probe passes or `judgectl worker release`")
+                        }
+                        N::Refused(reason) => {
+                            tracing::error!(%worker, %reason, "a worker should be quarantined, but the share of the fleet that may be is reached: look at it")
+                        }
+                        N::ProbePassed => {
+                            tracing::info!(%worker, "worker back from quarantine: its probe gave the known answer")
+                        }
+                        N::ProbeFailed(why) => {
+                            tracing::warn!(%worker, %why, "worker stays quarantined: its probe failed; another after the cool-down")
+                        }
                     }
-                    self.metrics.quarantine(refused);
+                    self.metrics.breaker(&news);
                 }
+                Effect::Probe { worker, language } => self.probe(worker, language),
             }
         }
         Ok(())
@@ -557,6 +567,47 @@ impl<S: Storage> Driver<S> {
             source: p.payload.source,
             work,
         }))
+    }
+
+    /// Submits the known-answer probe for the quarantined `worker`, with the next batch.
+    fn probe(&mut self, worker: String, language: String) {
+        let Some((_, source)) = judge_common::probe::probe_for(std::slice::from_ref(&language))
+        else {
+            return;
+        };
+        let job = NewJob {
+            spec: JobSpec::Run {
+                limits: pb::RunLimits {
+                    time_limit_ms: Some(10_000),
+                    memory_limit_bytes: Some(512 << 20),
+                    output_limit_bytes: Some(1 << 16),
+                },
+            },
+            language,
+            owner: PROBE_OWNER.to_string(),
+            request_id: None,
+            supersede_key: None,
+            priority: crate::core::Priority::Contest,
+        };
+        let req = self.next_req;
+        self.next_req += 1;
+        // Kept until the batch that admits it is written (sources are cleared before the
+        // effects of a batch are carried out, and this is one).
+        self.sources.insert(
+            req,
+            Payload {
+                source: source.as_bytes().to_vec(),
+                stdin: Vec::new(),
+            },
+        );
+        let worst_case_ms = attempt_worst_case_ms(&job.spec, 0);
+        tracing::info!(%worker, "probing a quarantined worker");
+        self.internal.push(Event::SubmitProbe {
+            req,
+            worker,
+            job,
+            worst_case_ms,
+        });
     }
 
     /// Times the job's life for `/metrics`.

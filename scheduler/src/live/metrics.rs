@@ -33,7 +33,7 @@ pub struct Metrics {
     pub batch_seconds: Histogram,
     /// Jobs by type, state and verdict.
     pub jobs: crate::live::tally::JobTally,
-    /// Workers quarantined, and quarantines the fleet's share bound refused.
+    /// Quarantines by outcome: quarantined, refused (the share bound), probe passed or failed.
     pub quarantines: Family<Vec<(String, String)>, Counter>,
     /// Each unfinished judging this scheduler queued: when it was submitted, its class, and
     /// whether it has been assigned yet (bounded by the unfinished jobs; jobs recovered
@@ -69,9 +69,15 @@ struct Queued {
 }
 
 impl Metrics {
-    /// A worker was quarantined (or, `refused`, would have been past the share bound).
-    pub fn quarantine(&self, refused: bool) {
-        let outcome = if refused { "refused" } else { "quarantined" };
+    /// What became of a worker's quarantine.
+    pub fn breaker(&self, news: &crate::core::BreakerNews) {
+        use crate::core::BreakerNews as N;
+        let outcome = match news {
+            N::Quarantined(_) => "quarantined",
+            N::Refused(_) => "refused",
+            N::ProbePassed => "probe_passed",
+            N::ProbeFailed(_) => "probe_failed",
+        };
         self.quarantines
             .get_or_create(&vec![("outcome".to_string(), outcome.to_string())])
             .inc();

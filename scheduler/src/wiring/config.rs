@@ -34,6 +34,8 @@ pub mod defaults {
     pub const QUARANTINE_WINDOW_SECONDS: f64 =
         CoreConfig::DEFAULT.breaker.window_ms as f64 / 1000.0;
     pub const QUARANTINE_MAX_SHARE: f64 = CoreConfig::DEFAULT.breaker.max_share;
+    pub const QUARANTINE_COOLDOWN_SECONDS: f64 =
+        CoreConfig::DEFAULT.breaker.cooldown_ms as f64 / 1000.0;
     pub const SUBMIT_BURST: u32 = 30;
     pub const MAX_SOURCE_BYTES: usize = 256 * 1024;
     pub const GRACE_SECONDS: f64 = CoreConfig::DEFAULT.grace_ms as f64 / 1000.0;
@@ -145,6 +147,10 @@ pub struct ServeConfig {
     /// past it the scheduler logs an error instead
     #[arg(long, env = "JUDGE_QUARANTINE_MAX_SHARE", default_value_t = defaults::QUARANTINE_MAX_SHARE)]
     pub quarantine_max_share: f64,
+    /// Seconds a quarantined worker waits before its known-answer probe (a one-line
+    /// program in a language it offers): the right answer lets it back
+    #[arg(long, env = "JUDGE_QUARANTINE_COOLDOWN_SECONDS", default_value_t = defaults::QUARANTINE_COOLDOWN_SECONDS)]
+    pub quarantine_cooldown_seconds: f64,
     /// Largest accepted source file in bytes (at most 64 MiB)
     #[arg(long, env = "JUDGE_MAX_SOURCE_BYTES", default_value_t = defaults::MAX_SOURCE_BYTES)]
     pub max_source_bytes: usize,
@@ -257,6 +263,7 @@ impl Default for ServeConfig {
             quarantine_strikes: defaults::QUARANTINE_STRIKES,
             quarantine_window_seconds: defaults::QUARANTINE_WINDOW_SECONDS,
             quarantine_max_share: defaults::QUARANTINE_MAX_SHARE,
+            quarantine_cooldown_seconds: defaults::QUARANTINE_COOLDOWN_SECONDS,
             max_source_bytes: defaults::MAX_SOURCE_BYTES,
             grace_seconds: defaults::GRACE_SECONDS,
             max_attempts: defaults::MAX_ATTEMPTS,
@@ -406,6 +413,10 @@ impl ServeConfig {
         }
         let quarantine_window =
             seconds("quarantine_window_seconds", self.quarantine_window_seconds)?;
+        let quarantine_cooldown = seconds(
+            "quarantine_cooldown_seconds",
+            self.quarantine_cooldown_seconds,
+        )?;
         if !(0.0..=1.0).contains(&self.quarantine_max_share) {
             return Err(ConfigError::value(
                 "quarantine_max_share",
@@ -496,6 +507,7 @@ impl ServeConfig {
                     strikes: self.quarantine_strikes,
                     window_ms: millis(quarantine_window),
                     max_share: self.quarantine_max_share,
+                    cooldown_ms: millis(quarantine_cooldown),
                 },
                 grace_ms: millis(grace),
                 max_attempts: self.max_attempts,

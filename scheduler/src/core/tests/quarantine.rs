@@ -14,12 +14,22 @@ fn je(message: &str) -> JobProgress {
     }
 }
 
+/// Quarantines (worker, refused) among the effects.
 fn quarantines(fx: &[Effect]) -> Vec<(String, bool)> {
+    news(fx)
+        .into_iter()
+        .filter_map(|(worker, n)| match n {
+            BreakerNews::Quarantined(_) => Some((worker, false)),
+            BreakerNews::Refused(_) => Some((worker, true)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn news(fx: &[Effect]) -> Vec<(String, BreakerNews)> {
     fx.iter()
         .filter_map(|e| match e {
-            Effect::Quarantine {
-                worker, refused, ..
-            } => Some((worker.clone(), *refused)),
+            Effect::Breaker { worker, news } => Some((worker.clone(), news.clone())),
             _ => None,
         })
         .collect()
@@ -224,4 +234,159 @@ fn only_a_share_of_the_fleet_is_quarantined() {
     let name = if s == 2 { "b" } else { "c" };
     assert_eq!(quarantines(&fx), vec![(name.to_string(), true)]);
     assert!(snapshot(&mut core, name).quarantined.is_none());
+}
+
+/// A worker that takes judge and run jobs in C and Python.
+fn runner(name: &str) -> WorkerHello {
+    let mut h = hello(name, 1);
+    h.job_types.push("run".into());
+    h
+}
+
+fn probe_job() -> NewJob {
+    NewJob {
+        spec: JobSpec::Run {
+            limits: pb::RunLimits {
+                time_limit_ms: Some(10_000),
+                memory_limit_bytes: Some(1 << 29),
+                output_limit_bytes: Some(1 << 16),
+            },
+        },
+        language: "c".into(),
+        owner: "_probe".into(),
+        request_id: None,
+        supersede_key: None,
+        priority: Priority::Contest,
+    }
+}
+
+fn ran(stdout: &str) -> JobProgress {
+    JobProgress::Finished {
+        verdict: pb::Verdict::Unspecified,
+        message: String::new(),
+        cancelled: false,
+        score: None,
+        run: Some(Box::new(pb::RunResult {
+            outcome: pb::RunOutcome::Exited as i32,
+            exit_code: Some(0),
+            stdout: stdout.as_bytes().to_vec(),
+            ..Default::default()
+        })),
+    }
+}
+
+/// "bad" (session 1) and "good" (2), runners both, one strike to quarantine, a cool-down of
+/// a minute; "bad" quarantined at 10 ms.
+fn probing_core() -> Core {
+    let mut core = Core::new(CoreConfig {
+        policy: Policy::LeastLoaded,
+        breaker: BreakerConfig {
+            strikes: 1,
+            cooldown_ms: 60_000,
+            ..BreakerConfig::DEFAULT
+        },
+        ..CoreConfig::default()
+    });
+    connect(&mut core, 1, runner("bad"), 0);
+    connect(&mut core, 2, runner("good"), 0);
+    quarantine_bad(&mut core, 1, 10);
+    core
+}
+
+/// Both workers report at `now` (neither looks silent to a tick).
+fn both_report(core: &mut Core, now: Millis) {
+    for session in [1, 2] {
+        let usage = Usage::default();
+        core.apply(Event::Resources { session, usage }, now);
+    }
+}
+
+/// Quarantines "bad" (session 1) with one strike: a judge error there, AC on "good" (2).
+fn quarantine_bad(core: &mut Core, req: RequestId, now: Millis) {
+    let fx = core.apply(sub(req, job("c")), now);
+    let id = submitted_id(&fx);
+    let (s, a) = match assigns(&fx).as_slice() {
+        [(s, _, a)] => (*s, *a),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(s, 1, "bad is free and first");
+    let fx = core.apply(progress(1, id, a, je("no cgroup")), now + 1);
+    assert_eq!(assigns(&fx), vec![(2, id, a + 1)]);
+    let fx = core.apply(progress(2, id, a + 1, done(pb::Verdict::Ac)), now + 2);
+    assert_eq!(quarantines(&fx), vec![("bad".to_string(), false)]);
+}
+
+/// The probe after the cool-down: asked for at the tick, submitted, sent to its quarantined
+/// worker and no other; its id.
+fn probe_sent(core: &mut Core, req: RequestId, now: Millis) -> JobId {
+    let fx = core.apply(Event::Tick, now);
+    let asked: Vec<(String, String)> = fx
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Probe { worker, language } => Some((worker.clone(), language.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(asked, vec![("bad".to_string(), "c".to_string())]);
+    let fx = core.apply(
+        Event::SubmitProbe {
+            req,
+            worker: "bad".into(),
+            job: probe_job(),
+            worst_case_ms: 30_000,
+        },
+        now + 1,
+    );
+    let id = submitted_id(&fx);
+    assert_eq!(assigns(&fx), vec![(1, id, 1)], "to bad, though quarantined");
+    id
+}
+
+#[test]
+fn after_the_cool_down_a_probe_decides_whether_a_worker_comes_back() {
+    let mut core = probing_core();
+    // Reports keep both alive; no probe before the cool-down.
+    both_report(&mut core, 59_000);
+    let fx = core.apply(Event::Tick, 59_000);
+    assert!(!fx.iter().any(|e| matches!(e, Effect::Probe { .. })));
+    both_report(&mut core, 60_020);
+    // A wrong answer: it stays quarantined, and the next probe waits a whole cool-down.
+    let probe = probe_sent(&mut core, 10, 60_020);
+    let fx = core.apply(progress(1, probe, 1, ran("garbage\n")), 60_030);
+    assert!(matches!(news(&fx).as_slice(), [(w, BreakerNews::ProbeFailed(_))] if w == "bad"));
+    assert!(snapshot(&mut core, "bad").quarantined.is_some());
+    let fx = core.apply(sub(20, job("c")), 60_040);
+    let id = submitted_id(&fx);
+    assert_eq!(assigns(&fx), vec![(2, id, 1)], "still not to bad");
+    core.apply(progress(2, id, 1, done(pb::Verdict::Ac)), 60_050);
+    both_report(&mut core, 100_000);
+    let fx = core.apply(Event::Tick, 100_000);
+    assert!(!fx.iter().any(|e| matches!(e, Effect::Probe { .. })));
+    both_report(&mut core, 120_100);
+    // The known answer: it is back.
+    let probe = probe_sent(&mut core, 11, 120_100);
+    let fx = core.apply(
+        progress(1, probe, 1, ran(judge_common::probe::PROBE_OUTPUT)),
+        120_110,
+    );
+    assert!(matches!(news(&fx).as_slice(), [(w, BreakerNews::ProbePassed)] if w == "bad"));
+    assert!(snapshot(&mut core, "bad").quarantined.is_none());
+    // The probe job itself ended as a run that exited 0.
+    assert_eq!(finished(&fx), vec![(probe, pb::JobState::Done, None)]);
+}
+
+#[test]
+fn a_probe_whose_worker_is_lost_fails_and_is_never_run_elsewhere() {
+    let mut core = probing_core();
+    both_report(&mut core, 60_020);
+    let probe = probe_sent(&mut core, 10, 60_020);
+    let fx = core.apply(Event::WorkerDisconnected { session: 1 }, 60_030);
+    let ended = finished(&fx);
+    assert_eq!(ended.len(), 1, "{fx:?}");
+    assert_eq!(ended[0].0, probe, "the probe ends with its worker");
+    assert!(assigns(&fx).is_empty(), "never to good");
+    assert!(matches!(
+        news(&fx).as_slice(),
+        [(_, BreakerNews::ProbeFailed(_))]
+    ));
 }
