@@ -625,6 +625,27 @@ async fn a_rejudge_keeps_the_judging_before_and_queues_the_job() {
             since: Some(11),
             ..filter.clone()
         };
+        let other_verdict = RejudgeFilter {
+            verdicts: vec![pb::Verdict::Tle],
+            ..filter.clone()
+        };
+        let right_verdict = RejudgeFilter {
+            verdicts: vec![pb::Verdict::Tle, pb::Verdict::Wa],
+            ..filter.clone()
+        };
+        assert!(store
+            .rejudge_candidates(&other_verdict, 10)
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            store
+                .rejudge_candidates(&right_verdict, 10)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
         assert!(store
             .rejudge_candidates(&later, 10)
             .await

@@ -90,6 +90,7 @@ impl App {
             problem: cmd.problem.clone(),
             since: cmd.since,
             jobs: named.clone(),
+            verdicts: cmd.verdicts.clone(),
         };
         let found = self
             .store
@@ -100,19 +101,17 @@ impl App {
                 "more than {MAX_REJUDGE} jobs match; narrow the rejudge by verdict, time or ids"
             )));
         }
-        if let Some(&missing) = named
-            .iter()
-            .find(|id| !found.iter().any(|(r, _)| r.job_id == **id))
-        {
-            return Err(self.why_not_rejudged(missing, &cmd.problem).await);
+        let picked: std::collections::HashSet<JobId> =
+            found.iter().map(|(r, _)| r.job_id).collect();
+        if let Some(&missing) = named.iter().find(|id| !picked.contains(id)) {
+            return Err(self
+                .why_not_rejudged(missing, &cmd.problem, &cmd.verdicts)
+                .await);
         }
         let mut jobs = Vec::new();
         let mut view = Vec::new();
         for (record, last_seq) in found {
             let verdict = record.verdict.unwrap_or(pb::Verdict::Unspecified);
-            if !cmd.verdicts.is_empty() && !cmd.verdicts.contains(&verdict) {
-                continue;
-            }
             let JobSpec::Judge { run_all_tests, .. } = record.job.spec else {
                 continue;
             };
@@ -152,7 +151,12 @@ impl App {
     }
 
     /// Why a job named in a rejudge was not among the finished jobs of its problem.
-    async fn why_not_rejudged(&self, id: JobId, problem: &str) -> AppError {
+    async fn why_not_rejudged(
+        &self,
+        id: JobId,
+        problem: &str,
+        verdicts: &[pb::Verdict],
+    ) -> AppError {
         let record = match self.store.job(id).await {
             Ok(Some(r)) => r,
             Ok(None) => return AppError::NotFound(format!("job {id} not found")),
@@ -167,9 +171,19 @@ impl App {
             pb::JobState::Cancelled => AppError::Precondition(format!(
                 "job {id} was cancelled before it was judged; submit it again instead"
             )),
-            pb::JobState::Done | pb::JobState::Failed => AppError::Invalid(format!(
-                "job {id} was submitted before the rejudge's `since` time"
-            )),
+            pb::JobState::Done | pb::JobState::Failed => {
+                let verdict = record.verdict.unwrap_or(pb::Verdict::Unspecified);
+                if !verdicts.is_empty() && !verdicts.contains(&verdict) {
+                    AppError::Invalid(format!(
+                        "job {id}'s verdict, {}, is not among the rejudge's verdicts",
+                        verdict.as_str_name()
+                    ))
+                } else {
+                    AppError::Invalid(format!(
+                        "job {id} was submitted before the rejudge's `since` time"
+                    ))
+                }
+            }
             state => AppError::Precondition(format!(
                 "job {id} is still {}; only finished jobs are judged again",
                 judge_common::json::state_name(state as i32)

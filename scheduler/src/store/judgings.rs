@@ -19,6 +19,8 @@ pub struct RejudgeFilter {
     pub since: Option<i64>,
     /// Only these jobs (empty: any).
     pub jobs: Vec<JobId>,
+    /// Only jobs whose verdict is one of these (empty: any).
+    pub verdicts: Vec<pb::Verdict>,
 }
 
 /// A judging the job's row no longer holds, as kept when the job was judged again.
@@ -36,8 +38,8 @@ pub struct PastJudging {
 }
 
 impl Store {
-    /// Finished or failed judge jobs of the filter's problem (and, when it names jobs, only
-    /// those), oldest first, at most `limit`.
+    /// Finished or failed judge jobs of the filter's problem that pass its filters, oldest
+    /// first, at most `limit`.
     pub async fn rejudge_candidates(
         &self,
         filter: &RejudgeFilter,
@@ -49,12 +51,20 @@ impl Store {
              FROM jobs WHERE job_type = 'judge' AND problem_id = $1 \
              AND state IN ('done', 'failed') AND submitted_at >= $2"
         );
-        if !filter.jobs.is_empty() {
-            let list = (0..filter.jobs.len())
-                .map(|i| format!("${}", i + 4))
+        // Parameters after the first three: the jobs, then the verdicts.
+        let list = |from: usize, n: usize| {
+            (from..from + n)
+                .map(|i| format!("${i}"))
                 .collect::<Vec<_>>()
-                .join(", ");
-            sql.push_str(&format!(" AND id IN ({list})"));
+                .join(", ")
+        };
+        if !filter.jobs.is_empty() {
+            let ids = list(4, filter.jobs.len());
+            sql.push_str(&format!(" AND id IN ({ids})"));
+        }
+        if !filter.verdicts.is_empty() {
+            let verdicts = list(4 + filter.jobs.len(), filter.verdicts.len());
+            sql.push_str(&format!(" AND verdict IN ({verdicts})"));
         }
         sql.push_str(" ORDER BY id LIMIT $3");
         let mut q = sqlx::query(&sql)
@@ -63,6 +73,9 @@ impl Store {
             .bind(i64::from(limit));
         for id in &filter.jobs {
             q = q.bind(i64::try_from(*id).unwrap_or(i64::MAX));
+        }
+        for v in &filter.verdicts {
+            q = q.bind(v.as_str_name());
         }
         let rows = q.fetch_all(self.pool()).await?;
         rows.iter()
