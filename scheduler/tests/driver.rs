@@ -4,7 +4,8 @@
 //! again; an attempt past its worst case, by the injected clock, is taken back. Through the
 //! driver's storage seam, a real store that refuses a batch on command: a full disk refuses
 //! the batch's requests and sends nothing, any other failure stops the driver sending
-//! nothing, and a restart goes on.
+//! nothing, and a restart goes on; a batch held long by a busy store makes no worker look
+//! silent.
 
 mod common;
 
@@ -179,11 +180,16 @@ async fn an_attempt_past_its_worst_case_by_the_clock_is_taken_back() {
 }
 
 /// A real store that refuses the next batch with the error it is given, as a full disk or
-/// a database locked past the store's patience would.
+/// a database locked past the store's patience would; or holds the next batch until told,
+/// as a busy database would.
 #[derive(Clone)]
 struct Faulty {
     inner: Store,
     next: Arc<std::sync::Mutex<Option<StoreError>>>,
+    /// While set, the next batch waits for it to be notified.
+    hold: Arc<std::sync::Mutex<Option<Arc<tokio::sync::Notify>>>>,
+    /// Notified when a held batch has begun to wait.
+    holding: Arc<tokio::sync::Notify>,
 }
 
 impl Faulty {
@@ -191,11 +197,20 @@ impl Faulty {
         Faulty {
             inner,
             next: Default::default(),
+            hold: Default::default(),
+            holding: Default::default(),
         }
     }
 
     fn fail_next(&self, e: StoreError) {
         *self.next.lock().unwrap() = Some(e);
+    }
+
+    /// The next batch waits until the returned handle is notified.
+    fn hold_next(&self) -> Arc<tokio::sync::Notify> {
+        let release = Arc::new(tokio::sync::Notify::new());
+        *self.hold.lock().unwrap() = Some(release.clone());
+        release
     }
 }
 
@@ -205,6 +220,11 @@ impl Storage for Faulty {
         changes: &[&Persist],
         sources: &HashMap<RequestId, Payload>,
     ) -> Result<(), StoreError> {
+        let held = self.hold.lock().unwrap().take();
+        if let Some(release) = held {
+            self.holding.notify_one();
+            release.notified().await;
+        }
         let refusal = self.next.lock().unwrap().take();
         match refusal {
             Some(e) => Err(e),
@@ -304,4 +324,52 @@ async fn a_batch_that_fails_otherwise_stops_the_driver_sending_nothing_and_a_res
     let mut feed = connect(&d.handle).await;
     let id = submit(&d.handle, &store).await;
     assert_eq!(next_assignment(&mut feed).await, (id, 1));
+}
+
+/// A batch held 60 s by a busy store (by the driver's clock) makes nobody lost: the worker's
+/// reports were queued behind it. Silence after it still counts.
+#[tokio::test]
+async fn a_stalled_batch_does_not_make_the_fleet_look_silent() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_problem(dir.path()).await;
+    let faulty = Faulty::new(store.clone());
+    let clock = Arc::new(ManualClock::new(5_000_000));
+    let config = CoreConfig::DEFAULT;
+    let d = start_on(faulty.clone(), &store, config.clone(), clock.clone()).await;
+    let mut feed = connect(&d.handle).await;
+    let release = faulty.hold_next();
+    let waiter = {
+        let (handle, store) = (d.handle.clone(), store.clone());
+        tokio::spawn(async move { submit(&handle, &store).await })
+    };
+    tokio::time::timeout(WAIT, faulty.holding.notified())
+        .await
+        .expect("the batch is held");
+    clock.advance(60_000);
+    release.notify_one();
+    let id = tokio::time::timeout(WAIT, waiter).await.unwrap().unwrap();
+    // The driver ticks every 20 ms: ample ticks to have closed the session by now.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    match next_command(&mut feed).await {
+        Some(ToWorker::Assign(a)) => assert_eq!(a.job_id, id),
+        other => panic!("the worker should get the job, not {other:?}"),
+    }
+    assert!(
+        next_command(&mut feed).await.is_none(),
+        "nothing else: the session stays open"
+    );
+    // Real silence past the timeout still closes it.
+    clock.advance(config.report_timeout_ms + 1);
+    let closed = tokio::time::timeout(WAIT, async {
+        loop {
+            match feed.recv().await {
+                Some(ToWorker::Closed { reason }) => break reason,
+                Some(_) => continue,
+                None => panic!("feed ended without a reason"),
+            }
+        }
+    })
+    .await
+    .expect("closed for silence");
+    assert!(closed.contains("no report"), "{closed}");
 }

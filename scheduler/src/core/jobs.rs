@@ -248,6 +248,19 @@ impl JobTable {
         ids
     }
 
+    /// Every grace period and attempt deadline moves `by` later: time the scheduler did not
+    /// listen.
+    pub fn postpone(&mut self, by: Millis) {
+        for j in self.jobs.values_mut() {
+            if let Some(t) = &mut j.orphaned_until {
+                *t = t.saturating_add(by);
+            }
+            if let Some(t) = &mut j.deadline {
+                *t = t.saturating_add(by);
+            }
+        }
+    }
+
     /// Jobs on a worker whose attempt is past its deadline at `now`.
     pub fn overdue(&self, now: Millis) -> Vec<JobId> {
         let mut ids: Vec<JobId> = self

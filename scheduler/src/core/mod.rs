@@ -281,6 +281,11 @@ impl Core {
                 let reply = Reply::Rejudged(self.rejudge(jobs, now, &mut out));
                 out.push(Effect::Reply { req, reply });
             }
+            Event::Resumed { stalled_ms } => {
+                let by = stalled_ms.max(0);
+                self.workers.forgive(by);
+                self.jobs.postpone(by);
+            }
             Event::Tick => self.on_tick(now, &mut out),
         }
         self.dispatch_probes(now, &mut out);

@@ -271,6 +271,13 @@ pub enum Event {
         req: RequestId,
         jobs: Vec<RejudgeJob>,
     },
+    /// The scheduler did not listen for `stalled_ms` (a batch waited that long on a busy
+    /// store): that time does not count against anyone. Reports, reconnects and results
+    /// sent meanwhile are still queued behind it, so report timeouts, grace periods and
+    /// attempt deadlines move on by that much, and a stall never takes the fleet for lost.
+    Resumed {
+        stalled_ms: Millis,
+    },
     /// Time passes: grace periods and report deadlines expire.
     Tick,
 }

@@ -306,6 +306,13 @@ impl WorkerTable {
         Some(r)
     }
 
+    /// Every worker's last report moves `by` later: time the scheduler did not listen.
+    pub fn forgive(&mut self, by: Millis) {
+        for w in self.live.values_mut() {
+            w.last_report = w.last_report.saturating_add(by);
+        }
+    }
+
     /// The worker said something: it is alive. `false` if it is not connected.
     pub fn touch(&mut self, session: SessionId, now: Millis) -> bool {
         match self.live.get_mut(&session) {

@@ -52,6 +52,10 @@ pub mod storage;
 
 pub use handle::{DriverError, DriverHandle};
 
+/// A batch that takes longer than this (a busy store) is a stall: its time is forgiven
+/// ([`Event::Resumed`]).
+pub const STALL_MS: crate::core::Millis = 1_000;
+
 /// The owner of probe jobs (admins see them like any job).
 pub const PROBE_OWNER: &str = "_probe";
 pub use sessions::{LiveSession, Sessions, SESSION_KEY_BITS};
@@ -272,7 +276,17 @@ impl<S: Storage> Driver<S> {
             }
             number += 1;
             let span = tracing::debug_span!("batch", number, inputs = batch.len());
+            let started = self.clock.now_ms();
             self.step(&mut batch).instrument(span).await?;
+            let took = self.clock.now_ms() - started;
+            if took > STALL_MS {
+                // Nothing was read meanwhile: the time must not count against the workers.
+                tracing::warn!(
+                    took_ms = took,
+                    "a batch took long; the workers are not blamed for the wait"
+                );
+                self.internal.push(Event::Resumed { stalled_ms: took });
+            }
         }
     }
 

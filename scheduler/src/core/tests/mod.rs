@@ -575,6 +575,35 @@ fn a_second_connection_with_the_same_name_replaces_the_first() {
 }
 
 #[test]
+fn time_the_scheduler_did_not_listen_counts_against_no_worker() {
+    let mut core = Core::new(CoreConfig::default());
+    connect(&mut core, 1, hello("a", 1), 0);
+    connect(&mut core, 2, hello("b", 1), 0);
+    let id = submitted_id(&core.apply(sub(1, job("c")), 0));
+    // The worker holding the job: its feed went away just before the scheduler stalled: its job is orphaned with
+    // a grace of 10 s. The scheduler then stalls 30 s (a busy store).
+    let holder = core.jobs.get(id).and_then(|j| j.session).expect("assigned");
+    core.apply(Event::WorkerDisconnected { session: holder }, 2);
+    let fx = core.apply(Event::Resumed { stalled_ms: 30_000 }, 30_002);
+    assert!(fx.is_empty(), "{fx:?}");
+    let fx = core.apply(Event::Tick, 30_002);
+    assert!(
+        !fx.iter().any(|e| matches!(e, Effect::CloseSession { .. })),
+        "the other worker's reports were queued behind the stall: {fx:?}"
+    );
+    assert!(
+        finished(&fx).is_empty() && assigns(&fx).is_empty(),
+        "the grace goes on: {fx:?}"
+    );
+    // Past the timeout with no report after the stall: silence for real.
+    let fx = core.apply(Event::Tick, 40_003);
+    assert!(
+        fx.iter().any(|e| matches!(e, Effect::CloseSession { .. })),
+        "{fx:?}"
+    );
+}
+
+#[test]
 fn a_silent_worker_is_treated_as_lost_and_its_jobs_move_at_once() {
     let mut core = Core::new(CoreConfig::default());
     connect(&mut core, 1, hello("a", 1), 0);
