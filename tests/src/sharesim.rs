@@ -393,7 +393,10 @@ impl Sim {
                     }
                 }
             }
-            Effect::Persist(_) | Effect::Breaker { .. } | Effect::Probe { .. } => {}
+            Effect::Persist(_)
+            | Effect::Breaker { .. }
+            | Effect::Probe { .. }
+            | Effect::Scale(_) => {}
         }
     }
 

@@ -128,6 +128,7 @@ impl Core {
         job.tests_done = 0;
         job.groups_done = 0;
         job.deadline = Some(now + job.worst_case_ms + self.config.attempt_slack_ms);
+        job.assigned_at = Some(now);
         let attempt = job.attempt;
         out.push(Effect::Persist(Persist::Assigned {
             job_id,

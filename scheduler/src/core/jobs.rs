@@ -38,6 +38,8 @@ pub struct ActiveJob {
     pub worst_case_ms: Millis,
     /// When the current attempt is overdue (set while it is on a worker).
     pub deadline: Option<Millis>,
+    /// When the current attempt was assigned (for the mean attempt time).
+    pub assigned_at: Option<Millis>,
     /// When it was queued (at submission, or at the scheduler's start for a recovered job):
     /// how long it has waited, for aging.
     pub queued_since: Millis,
@@ -67,6 +69,7 @@ impl ActiveJob {
             worst_case_ms,
             queued_since: now,
             deadline: None,
+            assigned_at: None,
             skipped_since: None,
         }
     }

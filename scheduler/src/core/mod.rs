@@ -20,6 +20,8 @@ mod jobs;
 mod progress;
 /// Picking a worker: offers, locality, load.
 pub mod routing;
+/// When the fleet grows and shrinks.
+pub mod scaling;
 /// Events in, effects out, and the data they carry.
 pub mod types;
 /// Why a queued job waits.
@@ -59,6 +61,8 @@ pub struct Core {
     breakers: Breakers,
     /// Probe jobs out, and the quarantined worker each is for.
     probes: HashMap<JobId, String>,
+    /// Autoscaling, when configured.
+    scaler: Option<scaling::Scaler>,
 }
 
 impl Core {
@@ -83,6 +87,10 @@ impl Core {
             keyed: HashMap::new(),
             breakers: Breakers::new(config.breaker),
             probes: HashMap::new(),
+            scaler: config
+                .scale
+                .clone()
+                .map(|s| scaling::Scaler::new(s, config.grace_ms)),
             config,
         };
         let mut first = Vec::new();
@@ -134,6 +142,7 @@ impl Core {
                     // A recovered attempt gets a whole new allowance from now.
                     deadline: (!queued)
                         .then_some(now + r.worst_case_ms + core.config.attempt_slack_ms),
+                    assigned_at: None,
                     skipped_since: None,
                 },
             );
@@ -576,6 +585,9 @@ impl Core {
         // Orphans of this worker it did not offer back are gone: no point waiting for them.
         let name = worker.hello.name.clone();
         self.workers.insert(session, worker);
+        if let Some(scaler) = self.scaler.as_mut() {
+            scaler.joined(&name);
+        }
         // Quarantine is by name: reconnecting does not lift it.
         if let Some(why) = self.breakers.quarantined(&name) {
             self.workers.set_quarantined(session, Some(why.to_string()));
@@ -634,6 +646,41 @@ impl Core {
             self.take_back(job_id, now, out);
         }
         self.probe_due(now, out);
+        self.autoscale(now, out);
+    }
+
+    /// The scaler's decision at this tick, if any: a worker asked for, or an idle one
+    /// drained (its down command runs at once: it has nothing to finish).
+    fn autoscale(&mut self, now: Millis, out: &mut Vec<Effect>) {
+        let Some(scaler) = self.scaler.as_mut() else {
+            return;
+        };
+        let seen: Vec<scaling::Seen<'_>> = self
+            .workers
+            .iter()
+            .filter(|(_, w)| !w.draining())
+            .map(|(_, w)| scaling::Seen {
+                name: &w.hello.name,
+                slots: w.hello.slots,
+                running: w.running().len(),
+                takes_jobs: w.takes_jobs(),
+            })
+            .collect();
+        let decision = scaler.tick(&seen, self.jobs.queued_len(), now);
+        drop(seen);
+        let Some(decision) = decision else {
+            return;
+        };
+        if let Scale::Down { worker, .. } = &decision {
+            if let Some(session) = self.workers.session_of(worker) {
+                self.workers.set_draining(session);
+                out.push(Effect::Send {
+                    session,
+                    command: Command::Drain,
+                });
+            }
+        }
+        out.push(Effect::Scale(decision));
     }
 
     /// The attempt ran past its worst case: its worker is told to stop it, and it counts as
@@ -731,12 +778,15 @@ impl Core {
         let Some(job) = self.jobs.get(job_id) else {
             return;
         };
-        let attempt = job.attempt;
-        if let Some(session) = job.session {
+        let (attempt, session, assigned_at) = (job.attempt, job.session, job.assigned_at);
+        if let Some(session) = session {
             self.workers.stop(session, job_id);
         }
         if let Some(worker) = self.probes.remove(&job_id) {
             self.probe_ended(&worker, end.run.as_deref(), now, out);
+        }
+        if let (Some(scaler), Some(t)) = (self.scaler.as_mut(), assigned_at) {
+            scaler.attempt_took(now - t);
         }
         let JobEnd {
             state,

@@ -4,6 +4,7 @@
 //! to [`super::Core::apply`], and carry out the effects in order: persist first, then send.
 
 pub use super::breaker::BreakerConfig;
+pub use super::scaling::{Scale, ScaleConfig};
 use judge_common::job_kind::JobKind;
 use judge_common::pb;
 pub use judge_common::priority::Priority;
@@ -452,6 +453,9 @@ pub enum Effect {
         worker: String,
         news: BreakerNews,
     },
+    /// The fleet should grow (the adapter runs the up command for the named worker) or
+    /// shrink (the named worker is draining; the adapter runs the down command).
+    Scale(Scale),
     /// A quarantined worker's cool-down is over: the adapter submits the known-answer probe
     /// in `language` for it (`Event::SubmitProbe`).
     Probe {
@@ -524,6 +528,8 @@ pub struct CoreConfig {
     pub seed: u64,
     /// When a worker whose judge errors other workers do not give is quarantined.
     pub breaker: BreakerConfig,
+    /// Autoscaling; `None` when the fleet is fixed.
+    pub scale: Option<ScaleConfig>,
 }
 
 impl CoreConfig {
@@ -543,6 +549,7 @@ impl CoreConfig {
         attempt_slack_ms: 60_000,
         seed: 1,
         breaker: BreakerConfig::DEFAULT,
+        scale: None,
     };
 }
 

@@ -41,6 +41,8 @@ use tracing::Instrument;
 
 /// The scheduler's clock: the wall clock, or one a test moves by hand.
 pub mod clock;
+/// The operator's commands that grow and shrink the fleet.
+pub mod commands;
 /// How callers reach the driver: typed requests over its bounded channel.
 mod handle;
 /// Rebuilding the core from the store, at start and after a full disk.
@@ -169,6 +171,8 @@ pub struct DriverConfig {
     pub report_interval: Duration,
     /// Most inputs folded into one transaction.
     pub max_batch: usize,
+    /// Autoscaling's commands, when the core scales.
+    pub scale: Option<commands::ScaleCommands>,
 }
 
 /// The driver, over the store `S` (the scheduler's [`Store`]; a test's wrapper of it).
@@ -480,6 +484,10 @@ impl<S: Storage> Driver<S> {
                     self.metrics.breaker(&news);
                 }
                 Effect::Probe { worker, language } => self.probe(worker, language),
+                Effect::Scale(decision) => match &self.config.scale {
+                    Some(commands) => commands.run(&decision, &self.metrics),
+                    None => tracing::warn!(?decision, "a scaling decision without commands"),
+                },
             }
         }
         Ok(())

@@ -222,6 +222,11 @@ async fn render(s: &HttpState) -> Result<String, String> {
         m.submit_to_done.clone(),
     );
     reg.register(
+        "scale_decisions",
+        "Autoscaling decisions by direction, and the commands that failed",
+        m.scale.clone(),
+    );
+    reg.register(
         "quarantines",
         "Workers quarantined, and quarantines refused for the fleet's share bound",
         m.quarantines.clone(),

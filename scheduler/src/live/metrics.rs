@@ -33,6 +33,8 @@ pub struct Metrics {
     pub batch_seconds: Histogram,
     /// Jobs by type, state and verdict.
     pub jobs: crate::live::tally::JobTally,
+    /// Scaling decisions by direction (up, down) and outcome (decided, failed).
+    pub scale: Family<Vec<(String, String)>, Counter>,
     /// Quarantines by outcome: quarantined, refused (the share bound), probe passed or failed.
     pub quarantines: Family<Vec<(String, String)>, Counter>,
     /// Each unfinished judging this scheduler queued: when it was submitted, its class, and
@@ -51,6 +53,7 @@ impl Default for Metrics {
             batch_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 18)),
             jobs: Default::default(),
             quarantines: Default::default(),
+            scale: Default::default(),
             submitted: Default::default(),
         }
     }
@@ -69,6 +72,15 @@ struct Queued {
 }
 
 impl Metrics {
+    /// A scaling decision (`direction` up or down) was made, or its command failed.
+    pub fn scaled(&self, direction: &str, outcome: &str) {
+        let labels = vec![
+            ("direction".to_string(), direction.to_string()),
+            ("outcome".to_string(), outcome.to_string()),
+        ];
+        self.scale.get_or_create(&labels).inc();
+    }
+
     /// What became of a worker's quarantine.
     pub fn breaker(&self, news: &crate::core::BreakerNews) {
         use crate::core::BreakerNews as N;

@@ -60,6 +60,14 @@ pub mod defaults {
     pub const CONSOLE_OPEN_TIMEOUT_SECONDS: f64 = 10.0;
     pub const KEEP_RUN_IO_DAYS: f64 = 7.0;
     pub const MAX_RUN_MIB_PER_TOKEN: u64 = 256;
+    pub const MIN_WORKERS: u32 = 0;
+    pub const MAX_WORKERS: u32 = 10;
+    pub const SCALE_BACKLOG_SECONDS: f64 = 60.0;
+    pub const SCALE_SUSTAIN_SECONDS: f64 = 30.0;
+    pub const SCALE_IDLE_SECONDS: f64 = 300.0;
+    pub const SCALE_COOLDOWN_SECONDS: f64 = 120.0;
+    /// Names of the workers autoscaling starts begin with this.
+    pub const SCALE_PREFIX: &str = "auto-";
 }
 
 /// Largest source file the scheduler can be told to accept.
@@ -236,6 +244,40 @@ pub struct ServeConfig {
     /// credentials_file) [default: none, /metrics is open]
     #[arg(long, env = "JUDGE_METRICS_TOKEN_FILE")]
     pub metrics_token_file: Option<PathBuf>,
+    /// Autoscaling: a shell command that starts a worker, run with JUDGE_WORKER_NAME,
+    /// JUDGE_TOKEN (from --scale-token-file) and JUDGE_SCALE_REASON in its environment
+    /// [default: none, the fleet is fixed]
+    #[arg(long, env = "JUDGE_SCALE_UP_COMMAND")]
+    pub scale_up_command: Option<String>,
+    /// A shell command that stops a worker's machine once the worker is drained, run with
+    /// JUDGE_WORKER_NAME and JUDGE_SCALE_REASON [default: none, draining is all]
+    #[arg(long, env = "JUDGE_SCALE_DOWN_COMMAND")]
+    pub scale_down_command: Option<String>,
+    /// File holding the worker token handed to started workers (needed with
+    /// --scale-up-command)
+    #[arg(long, env = "JUDGE_SCALE_TOKEN_FILE")]
+    pub scale_token_file: Option<PathBuf>,
+    /// Autoscaling: the fewest workers; below, one is started at once (0 to 10000)
+    #[arg(long, env = "JUDGE_MIN_WORKERS", default_value_t = defaults::MIN_WORKERS)]
+    pub min_workers: u32,
+    /// Autoscaling: the most workers, counting those started and not yet joined
+    /// (1 to 10000)
+    #[arg(long, env = "JUDGE_MAX_WORKERS", default_value_t = defaults::MAX_WORKERS)]
+    pub max_workers: u32,
+    /// Autoscaling: the longest the connected slots should need to clear the queued work
+    /// (queued jobs times the mean attempt time), seconds
+    #[arg(long, env = "JUDGE_SCALE_BACKLOG_SECONDS", default_value_t = defaults::SCALE_BACKLOG_SECONDS)]
+    pub scale_backlog_seconds: f64,
+    /// Autoscaling: how long the queue stays over that before a worker is started, seconds
+    #[arg(long, env = "JUDGE_SCALE_SUSTAIN_SECONDS", default_value_t = defaults::SCALE_SUSTAIN_SECONDS)]
+    pub scale_sustain_seconds: f64,
+    /// Autoscaling: how long a started worker may be idle before it is drained and its
+    /// down command runs, seconds
+    #[arg(long, env = "JUDGE_SCALE_IDLE_SECONDS", default_value_t = defaults::SCALE_IDLE_SECONDS)]
+    pub scale_idle_seconds: f64,
+    /// Autoscaling: the least time between two decisions the same way, seconds
+    #[arg(long, env = "JUDGE_SCALE_COOLDOWN_SECONDS", default_value_t = defaults::SCALE_COOLDOWN_SECONDS)]
+    pub scale_cooldown_seconds: f64,
 }
 
 impl Default for ServeConfig {
@@ -286,6 +328,15 @@ impl Default for ServeConfig {
             http_header_timeout_seconds: defaults::HTTP_HEADER_TIMEOUT_SECONDS,
             console_open_timeout_seconds: defaults::CONSOLE_OPEN_TIMEOUT_SECONDS,
             metrics_token_file: None,
+            scale_up_command: None,
+            scale_down_command: None,
+            scale_token_file: None,
+            min_workers: defaults::MIN_WORKERS,
+            max_workers: defaults::MAX_WORKERS,
+            scale_backlog_seconds: defaults::SCALE_BACKLOG_SECONDS,
+            scale_sustain_seconds: defaults::SCALE_SUSTAIN_SECONDS,
+            scale_idle_seconds: defaults::SCALE_IDLE_SECONDS,
+            scale_cooldown_seconds: defaults::SCALE_COOLDOWN_SECONDS,
             keep_run_io_days: defaults::KEEP_RUN_IO_DAYS,
             max_run_mib_per_token: defaults::MAX_RUN_MIB_PER_TOKEN,
         }
@@ -413,6 +464,7 @@ impl ServeConfig {
         }
         let quarantine_window =
             seconds("quarantine_window_seconds", self.quarantine_window_seconds)?;
+        let (scale, scale_setup) = self.scaling()?;
         let quarantine_cooldown = seconds(
             "quarantine_cooldown_seconds",
             self.quarantine_cooldown_seconds,
@@ -509,6 +561,7 @@ impl ServeConfig {
                     max_share: self.quarantine_max_share,
                     cooldown_ms: millis(quarantine_cooldown),
                 },
+                scale,
                 grace_ms: millis(grace),
                 max_attempts: self.max_attempts,
                 report_timeout_ms: millis(report_timeout),
@@ -545,6 +598,7 @@ impl ServeConfig {
                 )?,
             },
             metrics_token_file: self.metrics_token_file.clone(),
+            scale: scale_setup,
             keep_run_io: keep_run_io(self.keep_run_io_days)?,
             // At most 2^20 MiB: fits.
             max_run_bytes_per_token: self.max_run_mib_per_token << 20,
@@ -600,6 +654,81 @@ impl Default for ServeOptions {
     }
 }
 
+impl ServeConfig {
+    /// Autoscaling's settings, checked: the core's part and the commands' (none unless
+    /// --scale-up-command is set).
+    fn scaling(
+        &self,
+    ) -> Result<(Option<crate::core::ScaleConfig>, Option<ScaleSetup>), ConfigError> {
+        for (key, value) in [
+            ("min_workers", self.min_workers),
+            ("max_workers", self.max_workers),
+        ] {
+            if value > 10_000 {
+                return Err(ConfigError::value(
+                    key,
+                    format!("must be at most 10000, got {value}"),
+                ));
+            }
+        }
+        if self.max_workers == 0 || self.min_workers > self.max_workers {
+            return Err(ConfigError::value(
+                "max_workers",
+                format!(
+                    "must be at least 1 and at least min_workers ({}), got {}",
+                    self.min_workers, self.max_workers
+                ),
+            ));
+        }
+        let backlog = seconds("scale_backlog_seconds", self.scale_backlog_seconds)?;
+        let sustain = seconds_or_zero("scale_sustain_seconds", self.scale_sustain_seconds)?;
+        let idle = seconds("scale_idle_seconds", self.scale_idle_seconds)?;
+        let cooldown = seconds_or_zero("scale_cooldown_seconds", self.scale_cooldown_seconds)?;
+        let Some(up) = &self.scale_up_command else {
+            if self.scale_down_command.is_some() {
+                return Err(ConfigError::value(
+                    "scale_down_command",
+                    "autoscaling needs scale_up_command too",
+                ));
+            }
+            return Ok((None, None));
+        };
+        if up.trim().is_empty() {
+            return Err(ConfigError::value("scale_up_command", "is empty"));
+        }
+        let Some(token_file) = &self.scale_token_file else {
+            return Err(ConfigError::value(
+                "scale_token_file",
+                "autoscaling needs a worker token for the workers it starts: make one with \
+                 `judge-scheduler token create --role worker` and name its file",
+            ));
+        };
+        let core = crate::core::ScaleConfig {
+            min_workers: self.min_workers,
+            max_workers: self.max_workers,
+            backlog_ms: millis(backlog),
+            sustain_ms: millis(sustain),
+            idle_ms: millis(idle),
+            cooldown_ms: millis(cooldown),
+            prefix: defaults::SCALE_PREFIX.to_string(),
+        };
+        let setup = ScaleSetup {
+            up: up.clone(),
+            down: self.scale_down_command.clone(),
+            token_file: token_file.clone(),
+        };
+        Ok((Some(core), Some(setup)))
+    }
+}
+
+/// Autoscaling's commands as configured; the token is read from its file at start.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScaleSetup {
+    pub up: String,
+    pub down: Option<String>,
+    pub token_file: PathBuf,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -641,6 +770,18 @@ mod tests {
         assert!(bad(|c| c.http_allow_origin = Some("*".into())).starts_with("http_allow_origin:"));
         assert!(bad(|c| c.queue_order = "random".into()).starts_with("queue_order:"));
         assert!(bad(|c| c.quarantine_strikes = 0).starts_with("quarantine_strikes:"));
+        assert!(bad(|c| c.max_workers = 0).starts_with("max_workers:"));
+        assert!(bad(|c| {
+            c.min_workers = 5;
+            c.max_workers = 2;
+        })
+        .starts_with("max_workers:"));
+        assert!(
+            bad(|c| c.scale_up_command = Some("start-vm".into())).starts_with("scale_token_file:")
+        );
+        assert!(bad(|c| c.scale_down_command = Some("stop-vm".into()))
+            .starts_with("scale_down_command:"));
+        assert!(bad(|c| c.scale_idle_seconds = -1.0).starts_with("scale_idle_seconds:"));
         assert!(bad(|c| c.quarantine_max_share = 1.5).starts_with("quarantine_max_share:"));
         assert!(
             bad(|c| c.quarantine_window_seconds = 0.0).starts_with("quarantine_window_seconds:")

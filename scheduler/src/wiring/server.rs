@@ -63,6 +63,8 @@ pub struct ServeOptions {
     pub http: crate::http::HttpLimits,
     /// File holding the token `/metrics` asks for.
     pub metrics_token_file: Option<PathBuf>,
+    /// Autoscaling's commands, when configured (the core's part is in `core`).
+    pub scale: Option<crate::wiring::config::ScaleSetup>,
     /// How long a run job's input and output are kept after it ends.
     pub keep_run_io: Duration,
     /// Most bytes one token's run jobs may hold while kept.
@@ -144,11 +146,20 @@ pub async fn start(
         .seed(store.job_tally().await?, store.unfinished_states().await?);
     let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
     let http_stopping = stopping.clone();
+    let scale = match &opts.scale {
+        Some(s) => Some(crate::driver::commands::ScaleCommands {
+            up: s.up.clone(),
+            down: s.down.clone(),
+            token: read_secret(&s.token_file)?.into(),
+        }),
+        None => None,
+    };
     let driver_config = DriverConfig {
         epoch,
         tick: Duration::from_millis(200),
         report_interval: opts.report_interval,
         max_batch: 1024,
+        scale,
     };
     let (driver, driver_task) = Driver::new(
         rebuilt,
@@ -447,7 +458,7 @@ fn read_secret(path: &std::path::Path) -> Result<String, ServeError> {
     if secret.is_empty() {
         return Err(ServeError::Io {
             path: path.display().to_string(),
-            source: std::io::Error::other("the file is empty; it should hold the metrics token"),
+            source: std::io::Error::other("the file is empty; it should hold a token"),
         });
     }
     Ok(secret.to_string())

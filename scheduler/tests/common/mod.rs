@@ -74,6 +74,7 @@ pub async fn start_on(
         tick: Duration::from_millis(20),
         report_interval: Duration::from_secs(3),
         max_batch: 64,
+        scale: None,
     };
     let (handle, task) = Driver::new(
         rebuilt,
