@@ -78,8 +78,9 @@ async fn a_burst_starts_a_worker_that_judges_and_an_idle_one_is_drained_and_stop
     c.wait_workers(1).await?;
     let mut judge = judge_client(&c.sched.url(), &c.submitter).await?;
     let mut ids = Vec::new();
-    for _ in 0..8 {
-        ids.push(submit(&mut judge, "aplusb", "python3", &slow_aplusb(1.5)).await?);
+    // Twenty seconds of work for w0 alone: ample time for the started worker to join.
+    for _ in 0..10 {
+        ids.push(submit(&mut judge, "aplusb", "python3", &slow_aplusb(2.0)).await?);
     }
     let log = dir.join("scale.log");
     let started = eventually("the up command ran", WAIT, || {
