@@ -8,21 +8,6 @@
 use judge_common::pb;
 use judge_tests::*;
 
-/// Skips (or, with `JUDGE_REQUIRE_TOOLS=1`, fails) when the browser or its driver is absent.
-fn browser_ready() -> anyhow::Result<bool> {
-    let driver = workspace().join("tests/browser/node_modules/playwright-core");
-    let ready = driver.exists() && std::path::Path::new("/usr/bin/chromium").exists();
-    if !ready {
-        if std::env::var("JUDGE_REQUIRE_TOOLS").as_deref() == Ok("1") {
-            anyhow::bail!(
-                "chromium or tests/browser/node_modules missing (npm ci in tests/browser)"
-            );
-        }
-        eprintln!("SKIPPED: chromium or playwright-core not installed");
-    }
-    Ok(ready)
-}
-
 /// A run job of `source`, finished; its id.
 async fn finished_run(c: &Cluster, language: &str, source: &str) -> anyhow::Result<u64> {
     let mut j = judge_client(&c.sched.url(), &c.admin).await?;

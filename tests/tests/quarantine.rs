@@ -11,12 +11,7 @@ use judge_tests::*;
 /// The dashboard's fleet page says the worker is quarantined and why (headless Chromium,
 /// when installed; `.ci/run` installs it). The screenshot is `target/screenshots/fleet-quarantined.png`.
 async fn fleet_page_shows_it(c: &Cluster) -> anyhow::Result<()> {
-    let driver = workspace().join("tests/browser/node_modules/playwright-core");
-    if !driver.exists() || !std::path::Path::new("/usr/bin/chromium").exists() {
-        if std::env::var("JUDGE_REQUIRE_TOOLS").as_deref() == Ok("1") {
-            anyhow::bail!("chromium or tests/browser/node_modules missing");
-        }
-        eprintln!("SKIPPED the fleet page: chromium or playwright-core not installed");
+    if !browser_ready()? {
         return Ok(());
     }
     let shots = workspace().join("target/screenshots");
