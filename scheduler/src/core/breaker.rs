@@ -20,28 +20,10 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use super::types::Millis;
+use super::types::{BreakerConfig, Millis};
 
-/// When a worker is quarantined.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct BreakerConfig {
-    /// Strikes within the window that quarantine a worker.
-    pub strikes: u32,
-    pub window_ms: Millis,
-    /// Most of the connected fleet quarantined at once, 0 to 1 (at least one worker).
-    pub max_share: f64,
-    /// How long a quarantined worker waits before its probe.
-    pub cooldown_ms: Millis,
-}
-
-impl BreakerConfig {
-    pub const DEFAULT: BreakerConfig = BreakerConfig {
-        strikes: 3,
-        window_ms: 600_000,
-        max_share: 0.2,
-        cooldown_ms: 300_000,
-    };
-}
+/// The owner of probe jobs (admins see them like any job).
+pub const PROBE_OWNER: &str = "_probe";
 
 /// What a strike did.
 #[derive(Debug, Clone, PartialEq, Eq)]

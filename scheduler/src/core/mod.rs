@@ -499,6 +499,9 @@ impl Core {
     /// The quarantined workers whose cool-down is over get their probe, in a language they
     /// offer that has one, if they take run jobs.
     fn probe_due(&mut self, now: Millis, out: &mut Vec<Effect>) {
+        if self.breakers.count() == 0 {
+            return; // nobody quarantined: no need to look at the fleet
+        }
         let mut able: Vec<(String, String)> = Vec::new();
         for (_, w) in self.workers.iter() {
             if w.quarantined().is_none() || !w.hello.job_types.iter().any(|t| t == "run") {
@@ -513,7 +516,22 @@ impl Core {
             .due_probes(able.iter().map(|(n, _)| n.as_str()), now);
         for (worker, language) in able {
             if due.contains(&worker) {
-                out.push(Effect::Probe { worker, language });
+                // One run of a one-line program: small limits, ahead of everything.
+                let job = NewJob {
+                    spec: JobSpec::Run {
+                        limits: pb::RunLimits {
+                            time_limit_ms: Some(10_000),
+                            memory_limit_bytes: Some(512 << 20),
+                            output_limit_bytes: Some(1 << 16),
+                        },
+                    },
+                    language,
+                    owner: breaker::PROBE_OWNER.to_string(),
+                    request_id: None,
+                    supersede_key: None,
+                    priority: Priority::Contest,
+                };
+                out.push(Effect::Probe { worker, job });
             }
         }
     }

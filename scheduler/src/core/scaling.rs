@@ -13,36 +13,12 @@
 
 use std::collections::HashMap;
 
-use super::types::Millis;
-
-/// When the fleet grows and shrinks.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ScaleConfig {
-    pub min_workers: u32,
-    pub max_workers: u32,
-    /// Longest the connected slots should need to clear the queue.
-    pub backlog_ms: Millis,
-    /// How long the queue must stay over that bound before a worker is asked for.
-    pub sustain_ms: Millis,
-    /// How long a started worker may sit idle before it is drained and stopped.
-    pub idle_ms: Millis,
-    /// Least time between two decisions in the same direction.
-    pub cooldown_ms: Millis,
-    /// Names of the workers the scaler starts begin with this.
-    pub prefix: String,
-}
+use super::types::{Millis, Scale, ScaleConfig};
 
 /// A worker asked for is given this long to join; then it no longer counts.
 const JOIN_MS: Millis = 600_000;
 /// The mean attempt time assumed before any attempt has ended.
 const FIRST_GUESS_MS: f64 = 10_000.0;
-
-/// A decision, with its reason (for the log).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Scale {
-    Up { worker: String, reason: String },
-    Down { worker: String, reason: String },
-}
 
 /// What the scaler sees of one connected worker at a tick.
 #[derive(Debug, Clone)]

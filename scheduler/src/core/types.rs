@@ -3,8 +3,6 @@
 //! Everything here is plain data. The adapters translate gRPC messages into events, feed them
 //! to [`super::Core::apply`], and carry out the effects in order: persist first, then send.
 
-pub use super::breaker::BreakerConfig;
-pub use super::scaling::{Scale, ScaleConfig};
 use judge_common::job_kind::JobKind;
 use judge_common::pb;
 pub use judge_common::priority::Priority;
@@ -456,11 +454,12 @@ pub enum Effect {
     /// The fleet should grow (the adapter runs the up command for the named worker) or
     /// shrink (the named worker is draining; the adapter runs the down command).
     Scale(Scale),
-    /// A quarantined worker's cool-down is over: the adapter submits the known-answer probe
-    /// in `language` for it (`Event::SubmitProbe`).
+    /// A quarantined worker's cool-down is over: the adapter submits `job`, the
+    /// known-answer probe, with its program's source for the job's language
+    /// (`Event::SubmitProbe`).
     Probe {
         worker: String,
-        language: String,
+        job: NewJob,
     },
 }
 
@@ -574,4 +573,49 @@ pub struct RecoveredJob {
     pub groups_done: u32,
     pub files: JobFiles,
     pub worst_case_ms: Millis,
+}
+
+/// When a worker is quarantined.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BreakerConfig {
+    /// Strikes within the window that quarantine a worker.
+    pub strikes: u32,
+    pub window_ms: Millis,
+    /// Most of the connected fleet quarantined at once, 0 to 1 (at least one worker).
+    pub max_share: f64,
+    /// How long a quarantined worker waits before its probe.
+    pub cooldown_ms: Millis,
+}
+
+impl BreakerConfig {
+    pub const DEFAULT: BreakerConfig = BreakerConfig {
+        strikes: 3,
+        window_ms: 600_000,
+        max_share: 0.2,
+        cooldown_ms: 300_000,
+    };
+}
+
+/// When the fleet grows and shrinks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScaleConfig {
+    pub min_workers: u32,
+    pub max_workers: u32,
+    /// Longest the connected slots should need to clear the queue.
+    pub backlog_ms: Millis,
+    /// How long the queue must stay over that bound before a worker is asked for.
+    pub sustain_ms: Millis,
+    /// How long a started worker may sit idle before it is drained and stopped.
+    pub idle_ms: Millis,
+    /// Least time between two decisions in the same direction.
+    pub cooldown_ms: Millis,
+    /// Names of the workers the scaler starts begin with this.
+    pub prefix: String,
+}
+
+/// A decision, with its reason (for the log).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scale {
+    Up { worker: String, reason: String },
+    Down { worker: String, reason: String },
 }

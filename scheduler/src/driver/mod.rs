@@ -58,8 +58,6 @@ pub use handle::{DriverError, DriverHandle};
 /// ([`Event::Resumed`]).
 pub const STALL_MS: crate::core::Millis = 1_000;
 
-/// The owner of probe jobs (admins see them like any job).
-pub const PROBE_OWNER: &str = "_probe";
 pub use sessions::{LiveSession, Sessions, SESSION_KEY_BITS};
 
 /// What the driver sends down a worker's feed; the worker service turns it into the wire's
@@ -483,7 +481,7 @@ impl<S: Storage> Driver<S> {
                     }
                     self.metrics.breaker(&news);
                 }
-                Effect::Probe { worker, language } => self.probe(worker, language),
+                Effect::Probe { worker, job } => self.probe(worker, job),
                 Effect::Scale(decision) => match &self.config.scale {
                     Some(commands) => commands.run(&decision, &self.metrics),
                     None => tracing::warn!(?decision, "a scaling decision without commands"),
@@ -592,24 +590,10 @@ impl<S: Storage> Driver<S> {
     }
 
     /// Submits the known-answer probe for the quarantined `worker`, with the next batch.
-    fn probe(&mut self, worker: String, language: String) {
-        let Some((_, source)) = judge_common::probe::probe_for(std::slice::from_ref(&language))
-        else {
+    fn probe(&mut self, worker: String, job: NewJob) {
+        let languages = std::slice::from_ref(&job.language);
+        let Some((_, source)) = judge_common::probe::probe_for(languages) else {
             return;
-        };
-        let job = NewJob {
-            spec: JobSpec::Run {
-                limits: pb::RunLimits {
-                    time_limit_ms: Some(10_000),
-                    memory_limit_bytes: Some(512 << 20),
-                    output_limit_bytes: Some(1 << 16),
-                },
-            },
-            language,
-            owner: PROBE_OWNER.to_string(),
-            request_id: None,
-            supersede_key: None,
-            priority: crate::core::Priority::Contest,
         };
         let req = self.next_req;
         self.next_req += 1;

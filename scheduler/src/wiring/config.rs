@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::ConsoleLimits;
 use crate::core::CoreConfig;
-use crate::wiring::server::ServeOptions;
+use crate::wiring::server::{ScaleSetup, ServeOptions};
 
 /// The defaults, each used once by the flags and once by [`ServeConfig::default`].
 pub mod defaults {
@@ -719,14 +719,6 @@ impl ServeConfig {
         };
         Ok((Some(core), Some(setup)))
     }
-}
-
-/// Autoscaling's commands as configured; the token is read from its file at start.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ScaleSetup {
-    pub up: String,
-    pub down: Option<String>,
-    pub token_file: PathBuf,
 }
 
 #[cfg(test)]

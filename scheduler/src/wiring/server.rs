@@ -64,11 +64,19 @@ pub struct ServeOptions {
     /// File holding the token `/metrics` asks for.
     pub metrics_token_file: Option<PathBuf>,
     /// Autoscaling's commands, when configured (the core's part is in `core`).
-    pub scale: Option<crate::wiring::config::ScaleSetup>,
+    pub scale: Option<ScaleSetup>,
     /// How long a run job's input and output are kept after it ends.
     pub keep_run_io: Duration,
     /// Most bytes one token's run jobs may hold while kept.
     pub max_run_bytes_per_token: u64,
+}
+
+/// Autoscaling's commands as configured; the token is read from its file at start.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScaleSetup {
+    pub up: String,
+    pub down: Option<String>,
+    pub token_file: PathBuf,
 }
 
 /// Why the scheduler could not start or stopped.

@@ -323,7 +323,7 @@ fn probe_sent(core: &mut Core, req: RequestId, now: Millis) -> JobId {
     let asked: Vec<(String, String)> = fx
         .iter()
         .filter_map(|e| match e {
-            Effect::Probe { worker, language } => Some((worker.clone(), language.clone())),
+            Effect::Probe { worker, job } => Some((worker.clone(), job.language.clone())),
             _ => None,
         })
         .collect();
