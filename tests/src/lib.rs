@@ -1,6 +1,7 @@
 //! Harness for end-to-end tests: starts the real binaries on loopback, talks to them over
 //! gRPC, and waits on events (never on fixed sleeps).
 
+pub mod cases;
 pub mod chaos;
 pub mod curl;
 pub mod packages;
@@ -11,6 +12,7 @@ pub mod sharesim;
 pub mod sim;
 pub mod tmpfs;
 pub mod tracesim;
+pub mod vm;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -648,6 +650,24 @@ impl Cluster {
         })
     }
 
+    /// A cluster whose scheduler scales the fleet: a worker token for the workers it starts
+    /// is written to `token_file` (and passed as `--scale-token-file`); `flags` are the
+    /// commands, bounds and timings.
+    pub async fn start_scaling(token_file: &Path, flags: &[&str]) -> Result<Cluster> {
+        let path = token_file.to_path_buf();
+        let file = token_file.to_string_lossy().into_owned();
+        let mut all = vec!["--scale-token-file", file.as_str()];
+        all.extend_from_slice(flags);
+        Self::start_with(
+            move |data| {
+                std::fs::write(&path, token(data, "worker", "autoscale")?)?;
+                Ok(())
+            },
+            &all,
+        )
+        .await
+    }
+
     pub fn add_worker(&mut self, name: &str, slots: u32) -> Result<()> {
         self.add_worker_at(&self.sched.url(), name, slots)
     }
@@ -757,6 +777,14 @@ impl Cluster {
                 let logs: Vec<String> = self.workers.iter().map(|w| w.log()).collect();
                 anyhow!("{e}; worker logs: {}", logs.join("\n---\n"))
             })
+    }
+
+    /// Runs `judgectl` as the admin against this cluster's scheduler.
+    pub fn judgectl(&self, args: &[&str]) -> Result<std::process::Output> {
+        Ok(std::process::Command::new(bin("judgectl"))
+            .args(["--scheduler", &self.sched.url(), "--token", &self.admin])
+            .args(args)
+            .output()?)
     }
 
     /// Every log, for a failing test's message.

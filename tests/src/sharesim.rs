@@ -396,7 +396,8 @@ impl Sim {
             Effect::Persist(_)
             | Effect::Breaker { .. }
             | Effect::Probe { .. }
-            | Effect::Scale(_) => {}
+            | Effect::Scale(_)
+            | Effect::ScaleAbandoned { .. } => {}
         }
     }
 

@@ -40,21 +40,13 @@ async fn a_burst_starts_a_worker_that_judges_and_an_idle_one_is_drained_and_stop
     )?;
     let up_cmd = format!("sh {}", up.display());
     let down_cmd = format!("sh {}", down.display());
-    let token_path = token_file.clone();
-    let mut c = Cluster::start_with(
-        move |data| {
-            // The worker token the started workers connect with.
-            let t = token(data, "worker", "autoscale")?;
-            std::fs::write(&token_path, t)?;
-            Ok(())
-        },
+    let mut c = Cluster::start_scaling(
+        &token_file,
         &[
             "--scale-up-command",
             &up_cmd,
             "--scale-down-command",
             &down_cmd,
-            "--scale-token-file",
-            token_file.to_str().unwrap_or_default(),
             "--min-workers",
             "1",
             "--max-workers",
@@ -140,5 +132,90 @@ async fn a_burst_starts_a_worker_that_judges_and_an_idle_one_is_drained_and_stop
     assert!(c.sched.log().contains("scaling the fleet"));
     // The static worker stays.
     assert!(c.worker_info("w0").await.is_ok());
+    Ok(())
+}
+
+/// The up command hangs the first time (killed at its timeout, with what it started) and
+/// fails every time after: each failure is logged and counted, the next try waits a backoff
+/// that doubles, and judging goes on meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_or_failing_scale_command_is_killed_and_retried_with_backoff_and_judging_goes_on(
+) -> anyhow::Result<()> {
+    let scale = tempfile::tempdir()?;
+    let d = scale.path().display().to_string();
+    let up = scale.path().join("up.sh");
+    std::fs::write(
+        &up,
+        format!(
+            "#!/bin/sh\n\
+             n=$(cat {d}/tries 2>/dev/null | wc -l)\n\
+             date +%s.%N >> {d}/tries\n\
+             if [ \"$n\" -eq 0 ]; then sleep 600 & echo $! > {d}/sleep.pid; wait; fi\n\
+             exit 3\n"
+        ),
+    )?;
+    let up_cmd = format!("sh {}", up.display());
+    let token_file = scale.path().join("token");
+    let c = Cluster::start_scaling(
+        &token_file,
+        &[
+            "--scale-up-command",
+            &up_cmd,
+            // Below the minimum throughout (one worker, started by hand): it keeps asking.
+            "--min-workers",
+            "2",
+            "--max-workers",
+            "3",
+            "--scale-cooldown-seconds",
+            "1",
+            "--scale-command-timeout-seconds",
+            "1",
+            "--grace-seconds",
+            "1",
+        ],
+    )
+    .await?;
+    // Judging goes on while the command hangs and fails: the scaler starts nothing, and a
+    // worker started by hand judges.
+    let mut c = c;
+    c.add_worker("w0", 1)?;
+    let mut judge = judge_client(&c.sched.url(), &c.submitter).await?;
+    let tries = scale.path().join("tries");
+    let times = eventually("four tries of the up command", WAIT, || {
+        let tries = tries.clone();
+        async move {
+            let text = std::fs::read_to_string(&tries).ok()?;
+            let t: Vec<f64> = text.lines().filter_map(|l| l.trim().parse().ok()).collect();
+            (t.len() >= 4).then_some(t)
+        }
+    })
+    .await?;
+    let id = submit(&mut judge, "aplusb", "python3", AC_PY).await?;
+    assert_eq!(
+        wait_finished(&mut judge, id).await?.verdict,
+        pb::Verdict::Ac as i32
+    );
+    // The hung one was killed with what it started.
+    let sleeper: u32 = std::fs::read_to_string(scale.path().join("sleep.pid"))?
+        .trim()
+        .parse()?;
+    wait_gone(sleeper).await?;
+    // Backoff after the second failure (2 s) and after the third (4 s): doubling.
+    let (second, third) = (times[2] - times[1], times[3] - times[2]);
+    assert!(
+        second >= 1.5 && third >= 1.5 * second,
+        "waits between tries {:?}",
+        times.windows(2).map(|w| w[1] - w[0]).collect::<Vec<_>>()
+    );
+    let m = curl(&c, "GET", "/metrics", None, &[]);
+    for needle in [
+        "judge_scale_decisions_total{direction=\"up\",outcome=\"timed_out\"} 1",
+        "judge_scale_decisions_total{direction=\"up\",outcome=\"failed\"}",
+    ] {
+        assert!(m.body.contains(needle), "{needle}:\n{}", m.body);
+    }
+    let log = c.sched.log();
+    assert!(log.contains("ran past its timeout and was killed"), "{log}");
+    assert!(log.contains("the scale command failed"), "{log}");
     Ok(())
 }

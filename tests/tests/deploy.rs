@@ -74,7 +74,7 @@ fn systemd_units_verify() {
     }
     let worker = std::fs::read_to_string(deploy("systemd/judge-worker@.service")).unwrap();
     for line in [
-        "Restart=always",
+        "Restart=on-failure",
         "Delegate=yes",
         "EnvironmentFile=/etc/judge/worker.env",
         "Environment=JUDGE_WORKER_NAME=%i",

@@ -32,13 +32,6 @@ async fn fleet_page_shows_it(c: &Cluster) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn judgectl(c: &Cluster, args: &[&str]) -> anyhow::Result<std::process::Output> {
-    Ok(std::process::Command::new(bin("judgectl"))
-        .args(["--scheduler", &c.sched.url(), "--token", &c.admin])
-        .args(args)
-        .output()?)
-}
-
 /// A scheduler started with `extra`, a broken simulated worker (4 slots; `runs_well`: it
 /// answers run jobs, such as the probe, right) connected first, then a healthy real one of
 /// one slot, and six jobs submitted at once (so the broken worker is offered some).
@@ -97,7 +90,7 @@ async fn a_broken_worker_is_quarantined_and_every_job_ends_well_elsewhere() -> a
         "{}",
         info.quarantined
     );
-    let out = judgectl(&c, &["workers"])?;
+    let out = c.judgectl(&["workers"])?;
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("quarantined"), "{text}");
     let m = curl(&c, "GET", "/metrics", None, &[]);
@@ -112,7 +105,7 @@ async fn a_broken_worker_is_quarantined_and_every_job_ends_well_elsewhere() -> a
     fleet_page_shows_it(&c).await?;
 
     // Bad input: a worker that is not quarantined, a name that is not one.
-    let out = judgectl(&c, &["worker", "release", "healthy"])?;
+    let out = c.judgectl(&["worker", "release", "healthy"])?;
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not quarantined"));
     let mut admin = admin_client(&c.sched.url(), &c.admin).await?;
@@ -128,7 +121,7 @@ async fn a_broken_worker_is_quarantined_and_every_job_ends_well_elsewhere() -> a
         .await;
     assert_eq!(denied.unwrap_err().code(), tonic::Code::PermissionDenied);
 
-    let out = judgectl(&c, &["worker", "release", "broken"])?;
+    let out = c.judgectl(&["worker", "release", "broken"])?;
     assert!(
         out.status.success(),
         "{}",

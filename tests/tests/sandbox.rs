@@ -91,42 +91,7 @@ async fn attacks_leave_the_worker_and_its_other_slot_working() -> anyhow::Result
     let mut judge = c.judge().await?;
     let port = c.sched.addr.port();
     let solve = "a, b = map(int, input().split())\nprint(a + b)\n";
-    let attacks: Vec<(&str, String, Option<Verdict>)> = vec![
-        (
-            "fork bomb",
-            "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n".into(),
-            None,
-        ),
-        (
-            "kill(-1)",
-            // ESRCH: there is nobody it may signal.
-            format!("import os, signal\ntry:\n    os.kill(-1, signal.SIGKILL)\nexcept ProcessLookupError:\n    pass\n{solve}"),
-            Some(Verdict::Ac),
-        ),
-        (
-            "a detached child",
-            format!("import os, time\nif os.fork() == 0:\n    os.setsid()\n    time.sleep(600)\nelse:\n    {}", solve.replace('\n', "\n    ")),
-            Some(Verdict::Ac),
-        ),
-        (
-            "a network connect",
-            format!("import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=2)\n{solve}"),
-            Some(Verdict::Rte),
-        ),
-        (
-            "unshare, mount, ptrace",
-            format!("import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\nrefused = [libc.unshare(0x20000) != 0, libc.mount(b'none', b'/box', b'tmpfs', 0, None) != 0, libc.ptrace(0, 0, None, None) != 0]\nif not all(refused):\n    raise SystemExit('escaped')\n{solve}"),
-            Some(Verdict::Ac),
-        ),
-        (
-            "filling /tmp",
-            format!("try:\n    with open('/tmp/fill', 'wb') as f:\n        while True:\n            f.write(b'x' * (1 << 20))\nexcept OSError:\n    pass\n{solve}"),
-            Some(Verdict::Ac),
-        ),
-        ("sleeping forever", "import time\ntime.sleep(10 ** 6)\n".into(), Some(Verdict::Tle)),
-        ("a memory bomb", "x = b'x' * (1 << 31)\n".into(), Some(Verdict::Mle)),
-        ("endless output", "while True:\n    print('spam' * 64)\n".into(), Some(Verdict::Ole)),
-    ];
+    let attacks = cases::attacks(port);
     // Each attack beside a polite submission, which the other slot judges meanwhile.
     let mut jobs = Vec::new();
     for (name, src, want) in &attacks {
@@ -164,5 +129,18 @@ async fn attacks_leave_the_worker_and_its_other_slot_working() -> anyhow::Result
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+    Ok(())
+}
+
+/// What the cgroups enforce and report (the same cases run in a VM on pure cgroup v2).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cgroups_enforce_memory_processes_and_cpu_time_and_report_the_peak() -> anyhow::Result<()> {
+    let mut c = Cluster::start(&[]).await?;
+    c.push_example("aplusb", "aplusb1s", Some(1.0)).await?;
+    c.add_worker("w", 2)?;
+    c.wait_workers(1).await?;
+    let mut judge = c.judge().await?;
+    let wrong = cases::judge_all(&mut judge, "aplusb1s", cases::cgroup_cases(1.0)).await?;
+    assert!(wrong.is_empty(), "{}\n{wrong:#?}", c.logs());
     Ok(())
 }

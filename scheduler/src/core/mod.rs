@@ -295,6 +295,12 @@ impl Core {
                 self.workers.forgive(by);
                 self.jobs.postpone(by);
             }
+            Event::ScaleFailed(decision) => {
+                let last = self.scaler.as_mut().and_then(|s| s.failed(&decision, now));
+                if let (Some(tries), Scale::Down { worker, .. }) = (last, decision) {
+                    out.push(Effect::ScaleAbandoned { worker, tries });
+                }
+            }
             Event::Tick => self.on_tick(now, &mut out),
         }
         self.dispatch_probes(now, &mut out);

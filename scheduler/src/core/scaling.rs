@@ -17,6 +17,10 @@ use super::types::{Millis, Scale, ScaleConfig};
 
 /// A worker asked for is given this long to join; then it no longer counts.
 const JOIN_MS: Millis = 600_000;
+/// The longest wait after failed scale commands (the backoff doubles up to it).
+const MAX_BACKOFF_MS: Millis = 3_600_000;
+/// Tries of a down command before the scaler gives up on it (and says so).
+pub const DOWN_TRIES: u32 = 5;
 /// The mean attempt time assumed before any attempt has ended.
 const FIRST_GUESS_MS: f64 = 10_000.0;
 
@@ -49,6 +53,32 @@ pub struct Scaler {
     /// The first tick, and how long after it nothing is decided.
     first_tick: Option<Millis>,
     settle_ms: Millis,
+    /// Up commands failed in a row (reset when a started worker joins), and no up decision
+    /// before the time their backoff ends.
+    up_failures: u32,
+    up_after: Millis,
+    /// Down commands that failed, to be tried again.
+    down_again: Vec<DownAgain>,
+}
+
+/// A down command that failed.
+#[derive(Debug)]
+struct DownAgain {
+    worker: String,
+    /// Tries so far.
+    tries: u32,
+    /// When to try again; once tried, when to forget it if no failure is heard of.
+    at: Millis,
+    tried: bool,
+}
+
+/// After `failures` in a row: the cool-down, doubled for each failure past the first, at
+/// most an hour (and at least a second, whatever the cool-down).
+fn backoff(cooldown_ms: Millis, failures: u32) -> Millis {
+    let doubled = cooldown_ms
+        .max(1_000)
+        .saturating_mul(1 << failures.saturating_sub(1).min(12));
+    doubled.min(MAX_BACKOFF_MS)
 }
 
 impl Scaler {
@@ -65,6 +95,40 @@ impl Scaler {
             started: 0,
             first_tick: None,
             settle_ms,
+            up_failures: 0,
+            up_after: Millis::MIN,
+            down_again: Vec::new(),
+        }
+    }
+
+    /// A scale command failed at `now`. Up: its worker will not come, and the next up
+    /// decision waits a backoff that doubles with each failure in a row. Down: the command
+    /// is tried again after a backoff, up to [`DOWN_TRIES`] tries; `Some(tries)` when that
+    /// was the last.
+    pub fn failed(&mut self, decision: &Scale, now: Millis) -> Option<u32> {
+        match decision {
+            Scale::Up { worker, .. } => {
+                self.pending.retain(|(n, _)| n != worker);
+                self.up_failures = self.up_failures.saturating_add(1);
+                self.up_after = now + backoff(self.config.cooldown_ms, self.up_failures);
+                None
+            }
+            Scale::Down { worker, .. } => {
+                let tries = match self.down_again.iter().position(|d| &d.worker == worker) {
+                    Some(i) => self.down_again.swap_remove(i).tries,
+                    None => 1,
+                };
+                if tries >= DOWN_TRIES {
+                    return Some(tries);
+                }
+                self.down_again.push(DownAgain {
+                    worker: worker.clone(),
+                    tries,
+                    at: now + backoff(self.config.cooldown_ms, tries),
+                    tried: false,
+                });
+                None
+            }
         }
     }
 
@@ -73,8 +137,12 @@ impl Scaler {
         self.mean_ms += (ms.max(0) as f64 - self.mean_ms) * 0.1;
     }
 
-    /// A worker joined: it is no longer awaited.
+    /// A worker joined: it is no longer awaited (and if the scaler started it, up commands
+    /// work again).
     pub fn joined(&mut self, name: &str) {
+        if self.pending.iter().any(|(n, _)| n == name) {
+            self.up_failures = 0;
+        }
         self.pending.retain(|(n, _)| n != name);
     }
 
@@ -99,6 +167,9 @@ impl Scaler {
                 self.idle_since.remove(w.name);
             }
         }
+        if let Some(retry) = self.down_retry(now) {
+            return Some(retry);
+        }
         let fleet = (workers.len() + self.pending.len()) as u64;
         let slots: u64 = workers
             .iter()
@@ -116,7 +187,7 @@ impl Scaler {
         if !over {
             self.over_since = None;
         }
-        let up_ok = Self::cooled(self.last_up, now, c.cooldown_ms);
+        let up_ok = Self::cooled(self.last_up, now, c.cooldown_ms) && now >= self.up_after;
         if fleet < u64::from(c.min_workers) && up_ok {
             let reason = format!("{fleet} workers, below the minimum of {}", c.min_workers);
             return Some(self.up(reason, now));
@@ -161,6 +232,24 @@ impl Scaler {
             }
         }
         None
+    }
+
+    /// A failed down command due to be tried again: it comes before any other decision, as
+    /// its machine may be running for nothing. A retry not heard of again within the join
+    /// time worked, and is forgotten.
+    fn down_retry(&mut self, now: Millis) -> Option<Scale> {
+        self.down_again.retain(|d| !(d.tried && now >= d.at));
+        let d = self
+            .down_again
+            .iter_mut()
+            .find(|d| !d.tried && now >= d.at)?;
+        d.tries += 1;
+        d.tried = true;
+        d.at = now + JOIN_MS;
+        Some(Scale::Down {
+            worker: d.worker.clone(),
+            reason: format!("the down command failed; try {} of {DOWN_TRIES}", d.tries),
+        })
     }
 
     fn up(&mut self, reason: String, now: Millis) -> Scale {
@@ -271,5 +360,67 @@ mod tests {
         // The static one stays, whatever its idleness: it is also the minimum.
         let w = [seen("static", 0)];
         assert_eq!(s.tick(&w, 0, 2_000_000), None);
+    }
+
+    #[test]
+    fn failed_up_commands_back_off_doubling_until_a_started_worker_joins() {
+        let mut s = Scaler::new(config(), 0);
+        let Some(first) = s.tick(&[], 0, 0) else {
+            panic!("below the minimum: one asked for")
+        };
+        s.failed(&first, 1_000);
+        // Not awaited any more, but the next waits the backoff (the cool-down, 120 s).
+        assert_eq!(s.tick(&[], 0, 120_999), None);
+        let Some(second) = s.tick(&[], 0, 121_000) else {
+            panic!("asked again after the backoff")
+        };
+        s.failed(&second, 122_000);
+        // Twice in a row: twice the wait.
+        assert_eq!(s.tick(&[], 0, 361_999), None);
+        let Some(Scale::Up { worker, .. }) = s.tick(&[], 0, 362_000) else {
+            panic!("asked again after the doubled backoff")
+        };
+        // It joins: the count starts over; a later failure waits the cool-down only.
+        s.joined(&worker);
+        let Some(fourth) = s.tick(&[], 0, 500_000) else {
+            panic!("below the minimum again")
+        };
+        s.failed(&fourth, 500_000);
+        assert!(matches!(s.tick(&[], 0, 620_000), Some(Scale::Up { .. })));
+        // However many failures, at most an hour between tries.
+        assert_eq!(backoff(120_000, 40), MAX_BACKOFF_MS);
+        assert_eq!(backoff(0, 1), 1_000, "at least a second");
+    }
+
+    #[test]
+    fn a_failed_down_command_is_tried_again_with_backoff_and_given_up_after_five_tries() {
+        let mut s = Scaler::new(config(), 0);
+        let static_one = [seen("static", 0)];
+        let down = Scale::Down {
+            worker: "auto-1".into(),
+            reason: "idle".into(),
+        };
+        s.failed(&down, 0);
+        assert_eq!(s.tick(&static_one, 0, 119_999), None);
+        let mut at = 120_000;
+        for tries in 2..=DOWN_TRIES {
+            let again = s.tick(&static_one, 0, at);
+            let Some(Scale::Down { worker, reason }) = &again else {
+                panic!("try {tries}: {again:?}")
+            };
+            assert_eq!(worker, "auto-1");
+            assert!(reason.contains(&format!("try {tries} of 5")), "{reason}");
+            let last = s.failed(again.as_ref().unwrap_or(&down), at);
+            assert_eq!(last, (tries == DOWN_TRIES).then_some(DOWN_TRIES));
+            at += backoff(120_000, tries);
+        }
+        // The fifth try failed too: no sixth.
+        assert_eq!(s.tick(&static_one, 0, at + 10 * MAX_BACKOFF_MS), None);
+        // A retry that is not heard of again worked: it is forgotten.
+        let mut s = Scaler::new(config(), 0);
+        s.failed(&down, 0);
+        assert!(s.tick(&static_one, 0, 120_000).is_some());
+        assert_eq!(s.tick(&static_one, 0, 120_000 + JOIN_MS), None);
+        assert!(s.down_again.is_empty());
     }
 }

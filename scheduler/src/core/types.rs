@@ -277,6 +277,10 @@ pub enum Event {
     Resumed {
         stalled_ms: Millis,
     },
+    /// A scale command failed (exited non-zero, could not start, or ran past its timeout):
+    /// an up command's worker is no longer awaited and the next one waits a growing
+    /// backoff; a down command is tried again after one.
+    ScaleFailed(Scale),
     /// Time passes: grace periods and report deadlines expire.
     Tick,
 }
@@ -454,6 +458,12 @@ pub enum Effect {
     /// The fleet should grow (the adapter runs the up command for the named worker) or
     /// shrink (the named worker is draining; the adapter runs the down command).
     Scale(Scale),
+    /// The down command for `worker` failed every try: its machine may still be running,
+    /// and someone must look (the adapter says so loudly).
+    ScaleAbandoned {
+        worker: String,
+        tries: u32,
+    },
     /// A quarantined worker's cool-down is over: the adapter submits `job`, the
     /// known-answer probe, with its program's source for the job's language
     /// (`Event::SubmitProbe`).

@@ -295,6 +295,10 @@ impl<S: Storage> Driver<S> {
     /// Applies one batch of inputs and carries out what the core decided.
     async fn step(&mut self, batch: &mut Vec<Input>) -> Result<(), StoreError> {
         let now = self.clock.now_ms();
+        if let Some(commands) = &self.config.scale {
+            self.internal
+                .extend(commands.take_failed().into_iter().map(Event::ScaleFailed));
+        }
         let mut effects = Vec::new();
         for event in std::mem::take(&mut self.internal) {
             effects.extend(self.core.apply(event, now));
@@ -486,6 +490,15 @@ impl<S: Storage> Driver<S> {
                     Some(commands) => commands.run(&decision, &self.metrics),
                     None => tracing::warn!(?decision, "a scaling decision without commands"),
                 },
+                Effect::ScaleAbandoned { worker, tries } => {
+                    tracing::error!(
+                        %worker,
+                        tries,
+                        "the down command failed every try: the worker's machine may still \
+                         be running; stop it by hand"
+                    );
+                    self.metrics.scaled("down", "abandoned");
+                }
             }
         }
         Ok(())

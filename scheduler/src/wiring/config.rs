@@ -66,6 +66,7 @@ pub mod defaults {
     pub const SCALE_SUSTAIN_SECONDS: f64 = 30.0;
     pub const SCALE_IDLE_SECONDS: f64 = 300.0;
     pub const SCALE_COOLDOWN_SECONDS: f64 = 120.0;
+    pub const SCALE_COMMAND_TIMEOUT_SECONDS: f64 = 300.0;
     /// Names of the workers autoscaling starts begin with this.
     pub const SCALE_PREFIX: &str = "auto-";
 }
@@ -278,6 +279,10 @@ pub struct ServeConfig {
     /// Autoscaling: the least time between two decisions the same way, seconds
     #[arg(long, env = "JUDGE_SCALE_COOLDOWN_SECONDS", default_value_t = defaults::SCALE_COOLDOWN_SECONDS)]
     pub scale_cooldown_seconds: f64,
+    /// Autoscaling: a scale command still running after this many seconds is killed and
+    /// counts as failed (a failed up command backs off, a failed down command is tried again)
+    #[arg(long, env = "JUDGE_SCALE_COMMAND_TIMEOUT_SECONDS", default_value_t = defaults::SCALE_COMMAND_TIMEOUT_SECONDS)]
+    pub scale_command_timeout_seconds: f64,
 }
 
 impl Default for ServeConfig {
@@ -337,6 +342,7 @@ impl Default for ServeConfig {
             scale_sustain_seconds: defaults::SCALE_SUSTAIN_SECONDS,
             scale_idle_seconds: defaults::SCALE_IDLE_SECONDS,
             scale_cooldown_seconds: defaults::SCALE_COOLDOWN_SECONDS,
+            scale_command_timeout_seconds: defaults::SCALE_COMMAND_TIMEOUT_SECONDS,
             keep_run_io_days: defaults::KEEP_RUN_IO_DAYS,
             max_run_mib_per_token: defaults::MAX_RUN_MIB_PER_TOKEN,
         }
@@ -684,6 +690,10 @@ impl ServeConfig {
         let sustain = seconds_or_zero("scale_sustain_seconds", self.scale_sustain_seconds)?;
         let idle = seconds("scale_idle_seconds", self.scale_idle_seconds)?;
         let cooldown = seconds_or_zero("scale_cooldown_seconds", self.scale_cooldown_seconds)?;
+        let timeout = seconds(
+            "scale_command_timeout_seconds",
+            self.scale_command_timeout_seconds,
+        )?;
         let Some(up) = &self.scale_up_command else {
             if self.scale_down_command.is_some() {
                 return Err(ConfigError::value(
@@ -716,6 +726,7 @@ impl ServeConfig {
             up: up.clone(),
             down: self.scale_down_command.clone(),
             token_file: token_file.clone(),
+            timeout,
         };
         Ok((Some(core), Some(setup)))
     }

@@ -77,6 +77,8 @@ pub struct ScaleSetup {
     pub up: String,
     pub down: Option<String>,
     pub token_file: PathBuf,
+    /// A command running longer is killed and counts as failed.
+    pub timeout: Duration,
 }
 
 /// Why the scheduler could not start or stopped.
@@ -155,11 +157,12 @@ pub async fn start(
     let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
     let http_stopping = stopping.clone();
     let scale = match &opts.scale {
-        Some(s) => Some(crate::driver::commands::ScaleCommands {
-            up: s.up.clone(),
-            down: s.down.clone(),
-            token: read_secret(&s.token_file)?.into(),
-        }),
+        Some(s) => Some(crate::driver::commands::ScaleCommands::new(
+            s.up.clone(),
+            s.down.clone(),
+            read_secret(&s.token_file)?.into(),
+            s.timeout,
+        )),
         None => None,
     };
     let driver_config = DriverConfig {

@@ -31,6 +31,9 @@ pub struct Cgroups {
     swap: bool,
     /// Empty groups of finished runs, reused: making and removing groups costs milliseconds.
     pool: std::sync::Mutex<Vec<RunGroup>>,
+    /// v2 before Linux 6.12 cannot reset `memory.peak`: a reused group would report an
+    /// earlier run's peak, so there groups are not reused. Learnt at the first reset.
+    peak_resets: std::sync::atomic::AtomicBool,
 }
 
 /// Run groups are numbered process-wide: two `Cgroups` in one process share the base directory.
@@ -154,6 +157,7 @@ impl Cgroups {
             pids,
             cpu,
             pool: Default::default(),
+            peak_resets: true.into(),
         })
     }
 
@@ -182,6 +186,7 @@ impl Cgroups {
             pids: dir.clone(),
             cpu: dir,
             pool: Default::default(),
+            peak_resets: true.into(),
         })
     }
 
@@ -241,12 +246,17 @@ impl Cgroups {
                     let _ = write(&group.memory.join("memory.memsw.max_usage_in_bytes"), "0");
                 }
             }
-            // On kernels that allow it (6.12+); older ones count from the group's birth,
-            // which for a reused group is an upper bound.
+            // On kernels that allow it (6.12+); on older ones the peak counts from the
+            // group's birth, so the group is not reused (see `release`).
             Version::V2 => {
-                if let Some(mut peak) = group.peak.as_ref() {
-                    use std::io::Write;
-                    let _ = peak.write_all(b"reset");
+                use std::io::Write;
+                // Before 6.12 the file is read-only: it did not open for writing.
+                let reset = match group.peak.as_ref() {
+                    Some(mut peak) => peak.write_all(b"reset").is_ok(),
+                    None => false,
+                };
+                if !reset {
+                    self.peak_resets.store(false, Ordering::Relaxed);
                 }
             }
         }
@@ -255,9 +265,10 @@ impl Cgroups {
         Ok(group)
     }
 
-    /// Takes back a finished run's group: emptied, and kept for the next run.
+    /// Takes back a finished run's group: emptied, and kept for the next run (where its
+    /// peak memory can be reset; else removed).
     pub async fn release(&self, group: RunGroup) {
-        if group.kill_all().await {
+        if self.peak_resets.load(Ordering::Relaxed) && group.kill_all().await {
             self.pool
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())

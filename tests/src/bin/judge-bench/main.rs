@@ -32,6 +32,7 @@ mod passes;
 mod share;
 mod stuck;
 mod uploads;
+mod vm;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -86,9 +87,17 @@ enum Cmd {
     Sandbox {
         #[arg(long, default_value_t = 500)]
         runs: usize,
-        /// Submissions for the judging throughput run
+        /// Submissions for the judging throughput run (0: the per-run figures only)
         #[arg(long, default_value_t = 40)]
         submissions: usize,
+    },
+    /// A worker VM (Debian 12, cgroup v2, cloud-init): boot to connected and to its first
+    /// verdict, then `sandbox`'s per-run figures inside the guest (KVM where it runs a guest,
+    /// else emulation, whose figures mean nothing).
+    Vm {
+        /// Runs of each variant inside the guest
+        #[arg(long, default_value_t = 300)]
+        runs: usize,
     },
     /// Interactive round trips, sandboxed against bare pipes; interactive judging against
     /// batch judging of the same tests.
@@ -885,6 +894,9 @@ async fn sandbox(runs: usize, submissions: usize) -> Result<()> {
         );
     }
 
+    if submissions == 0 {
+        return Ok(());
+    }
     // Judging throughput: a 10-test problem in C on one worker with 2 slots.
     let setup = setup().await?;
     let dir = setup._dir.path().join("ten");
@@ -969,6 +981,7 @@ async fn main() -> Result<()> {
         }
         Cmd::Transfer { size_mb } => transfer(size_mb).await,
         Cmd::Sandbox { runs, submissions } => sandbox(runs, submissions).await,
+        Cmd::Vm { runs } => vm::run(runs).await,
         Cmd::FirstJudging { tests, rounds } => first_judging::run(tests, rounds).await,
         Cmd::Stuck => stuck::run().await,
         Cmd::Http {
