@@ -191,3 +191,45 @@ async fn the_worker_opens_no_listening_socket() -> anyhow::Result<()> {
     assert!(sched.iter().any(|s| listening.contains(s)));
     Ok(())
 }
+
+/// Two schedulers on one SQLite file would each hand out the same jobs: the second refuses,
+/// naming the first, and starts once the first is gone (killed: the lock goes with it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_scheduler_on_one_sqlite_file_refuses_naming_the_first() -> anyhow::Result<()> {
+    let mut c = Cluster::start(&[]).await?;
+    let data = c.sched.data_dir.clone();
+    let second = tokio::process::Command::new(bin("judge-scheduler"))
+        .arg("serve")
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["--listen", "127.0.0.1:0", "--http-listen", "none"])
+        .output();
+    let out = tokio::time::timeout(WAIT, second).await??;
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the second started: {said}");
+    let first = c.sched.pid().expect("the first runs");
+    for needle in [
+        "in use by another judge-scheduler".to_string(),
+        format!("pid {first}"),
+        format!("listening on {}", c.sched.addr),
+    ] {
+        assert!(said.contains(&needle), "{needle:?} in {said}");
+    }
+    // The first is untouched: it still judges.
+    c.add_worker("w", 1)?;
+    let mut judge = c.judge().await?;
+    let id = submit(&mut judge, "aplusb", "python3", AC_PY).await?;
+    assert_eq!(
+        wait_finished(&mut judge, id).await?.verdict,
+        pb::Verdict::Ac as i32
+    );
+    // Killed, it holds nothing: the next starts.
+    c.sched.kill().await;
+    c.sched = SchedulerProc::start(&data, &[]).await?;
+    let mut judge = c.judge().await?;
+    assert_eq!(
+        wait_finished(&mut judge, id).await?.verdict,
+        pb::Verdict::Ac as i32
+    );
+    Ok(())
+}

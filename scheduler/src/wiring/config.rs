@@ -785,6 +785,8 @@ mod tests {
         assert!(bad(|c| c.scale_down_command = Some("stop-vm".into()))
             .starts_with("scale_down_command:"));
         assert!(bad(|c| c.scale_idle_seconds = -1.0).starts_with("scale_idle_seconds:"));
+        assert!(bad(|c| c.scale_command_timeout_seconds = 0.0)
+            .starts_with("scale_command_timeout_seconds:"));
         assert!(bad(|c| c.quarantine_max_share = 1.5).starts_with("quarantine_max_share:"));
         assert!(
             bad(|c| c.quarantine_window_seconds = 0.0).starts_with("quarantine_window_seconds:")

@@ -3,6 +3,8 @@
 
 /// The scheduler's flags and TOML file, every default written once.
 pub mod config;
+/// One scheduler per SQLite database: a lock beside it, naming its holder.
+pub mod instance;
 /// The data directory kept private to the scheduler's user.
 pub mod private;
 /// The running scheduler: recovery, driver, services and listeners assembled.

@@ -100,6 +100,8 @@ pub enum ServeError {
     Transport(#[from] tonic::transport::Error),
     #[error(transparent)]
     Tls(#[from] crate::wiring::tls::TlsError),
+    #[error(transparent)]
+    Instance(#[from] crate::wiring::instance::InstanceError),
 }
 
 /// A running scheduler.
@@ -116,6 +118,8 @@ pub async fn start(
     opts: ServeOptions,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<Running, ServeError> {
+    // Before anything touches the database: a second scheduler on it stops here.
+    let mut instance = crate::wiring::instance::InstanceLock::acquire(&opts.database_url)?;
     let store = Store::open(&opts.database_url).await?;
     let blob_dir = opts.data_dir.join("blobs");
     let blobs = BlobStore::open(&blob_dir)
@@ -210,6 +214,9 @@ pub async fn start(
         addr: opts.listen,
         source,
     })?;
+    if let Some(lock) = instance.as_mut() {
+        lock.describe(&format!("listening on {addr}"));
+    }
 
     use crate::app::auth::{ADMINS, PEOPLE, WORKERS};
     let languages = Offered::new("language", store.offered_languages().await?);
@@ -382,6 +389,8 @@ pub async fn start(
         watcher.abort();
         drop(driver);
         store.close().await;
+        // Only now may another scheduler open the database.
+        drop(instance);
         result_rx.await.unwrap_or(Ok(()))
     });
     Ok(Running {
