@@ -136,6 +136,28 @@ pub fn attacks(port: u16) -> Vec<(&'static str, String, Option<Verdict>)> {
     ]
 }
 
+/// A Python submission for `aplusb` looking for what a run must not see: any of `paths`
+/// (the worker's cache of inputs and answers, its files, the scheduler's data), and the
+/// worker's `token` in any process's command line or environment. It prints the right sum
+/// only if it finds nothing (AC), else what it found (WA).
+pub fn hidden_data_probe(paths: &[String], token: &str) -> String {
+    format!(
+        r#"import os
+a, b = map(int, input().split())
+found = [p for p in {paths:?} if os.path.exists(p)]
+for pid in filter(str.isdigit, os.listdir('/proc')):
+    try:
+        text = open(f'/proc/{{pid}}/cmdline').read() + open(f'/proc/{{pid}}/environ').read()
+    except OSError:
+        continue
+    if {token:?} in text:
+        found.append('the token, in /proc/' + pid)
+found += [k for k, v in os.environ.items() if {token:?} in v]
+print(a + b if not found else 'FOUND ' + ' '.join(found))
+"#
+    )
+}
+
 /// What a cgroup case checks beyond its verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Check {

@@ -40,25 +40,10 @@ async fn a_submission_finds_neither_the_answers_nor_the_workers_files_nor_its_to
         worker_files.iter().any(|f| f.contains("/cache/")),
         "the answers are in the cache: {worker_files:?}"
     );
-    // It prints the right sum only if it finds nothing; else what it found.
-    let cheat = format!(
-        r#"import os
-a, b = map(int, input().split())
-found = [p for p in {worker_files:?} + [{work:?}, {data:?}] if os.path.exists(p)]
-for pid in filter(str.isdigit, os.listdir('/proc')):
-    try:
-        text = open(f'/proc/{{pid}}/cmdline').read() + open(f'/proc/{{pid}}/environ').read()
-    except OSError:
-        continue
-    if {token:?} in text:
-        found.append('the token, in /proc/' + pid)
-found += [k for k, v in os.environ.items() if {token:?} in v]
-print(a + b if not found else 'FOUND ' + ' '.join(found))
-"#,
-        work = c.dir.path().join("work-w").display().to_string(),
-        data = c.dir.path().join("data").display().to_string(),
-        token = c.worker_token,
-    );
+    let mut hidden = worker_files;
+    hidden.push(c.dir.path().join("work-w").display().to_string());
+    hidden.push(c.dir.path().join("data").display().to_string());
+    let cheat = cases::hidden_data_probe(&hidden, &c.worker_token);
     let job = submit(&mut judge, "aplusb", "python3", &cheat).await?;
     let job = wait_finished(&mut judge, job).await?;
     assert_eq!(job.verdict, Verdict::Ac as i32, "{}\n{job:?}", c.logs());

@@ -38,13 +38,19 @@ async fn vm_or_skip(test: &str) -> Result<Option<(Image, Accel)>> {
         let _ = writeln!(std::io::stderr(), "\n*** SKIPPED {test}: {why} ***\n");
         Ok(None)
     };
-    for tool in ["qemu-system-x86_64", "mmdebstrap", "mkfs.vfat", "mcopy"] {
+    for tool in [
+        "qemu-system-x86_64",
+        "qemu-img",
+        "mmdebstrap",
+        "mkfs.vfat",
+        "mcopy",
+    ] {
         let found = std::env::var_os("PATH")
             .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).exists()))
             .unwrap_or(false);
         if !found {
             return skip(format!(
-                "{tool} is not installed (qemu-system-x86, mmdebstrap, dosfstools, mtools)"
+                "{tool} is not installed (qemu-system-x86, qemu-utils, mmdebstrap, dosfstools, mtools)"
             ));
         }
     }
@@ -169,6 +175,28 @@ async fn a_vm_worker_joins_through_cloud_init_behind_nat_and_judges_as_this_host
         "done",
         "the guest reached more than its one forward"
     );
+
+    // Hidden data: the worker's cache (inputs and answers, filled by the first job), its
+    // files, its token and install settings are all out of a run's sight.
+    let mut hidden: Vec<String> = agent
+        .check("find /var/lib/judge-worker /etc/judge -type f", t)
+        .await?
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert!(
+        hidden.iter().any(|f| f.contains("/cache/"))
+            && hidden.iter().any(|f| f.ends_with("worker.token")),
+        "the cache and the token are there to look for: {hidden:?}"
+    );
+    hidden.extend([
+        "/var/lib/judge-worker".to_string(),
+        "/etc/judge".to_string(),
+    ]);
+    let cheat = cases::hidden_data_probe(&hidden, &c.worker_token);
+    let id = submit(&mut judge, "aplusb-vm", "python3", &cheat).await?;
+    let job = wait_finished(&mut judge, id).await?;
+    assert_eq!(job.verdict, Verdict::Ac as i32, "{job:?}");
 
     // The same verdicts as on this host: every language's verdict set, the cgroup cases,
     // the attacks.
