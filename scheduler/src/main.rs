@@ -12,7 +12,7 @@ use judge_scheduler::driver::clock::{Clock, SystemClock};
 use judge_scheduler::live::tokens;
 use judge_scheduler::store::{Role, Store};
 use judge_scheduler::wiring::config::{database_url, defaults, ServeConfig};
-use judge_scheduler::wiring::server;
+use judge_scheduler::wiring::{leader, server};
 
 #[derive(Parser)]
 #[command(
@@ -181,6 +181,30 @@ fn read_names(path: &Path) -> Result<Vec<String>> {
     Ok(names)
 }
 
+/// Prints where the ports are: scripts and tests read these lines to find them (with
+/// `--listen 127.0.0.1:0`).
+fn announce(addr: std::net::SocketAddr, http: Option<std::net::SocketAddr>) {
+    println!("listening on {addr}");
+    if let Some(http) = http {
+        println!("http listening on {http}");
+    }
+    tracing::info!(%addr, ?http, "scheduler listening");
+}
+
+/// Starts this program again from the top, in this process (same pid, arguments and
+/// environment): a deposed leader keeps nothing of its leadership. Every socket and file
+/// is closed on exec; only standard input, output and error go on.
+fn restart() -> ! {
+    use std::os::unix::process::CommandExt;
+    let mut args = std::env::args_os();
+    let _ = args.next();
+    let err = std::process::Command::new("/proc/self/exe")
+        .args(args)
+        .exec();
+    tracing::error!(error = %err, "cannot start again; exiting for the supervisor to restart");
+    std::process::exit(75)
+}
+
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
@@ -220,14 +244,20 @@ async fn main() -> Result<()> {
                 return Ok(());
             }
             ready_data_dir(&config.data_dir, config.database.as_deref())?;
-            let running = server::start(opts, shutdown_signal()).await?;
-            // Scripts and tests read this line to find the port (with --listen 127.0.0.1:0).
-            println!("listening on {}", running.addr);
-            if let Some(http) = running.http_addr {
-                println!("http listening on {http}");
+            if opts.database_url.starts_with("sqlite:") {
+                let running = server::start(opts, shutdown_signal()).await?;
+                announce(running.addr, running.http_addr);
+                running.task.await.context("server task")??;
+                return Ok(());
             }
-            tracing::info!(addr = %running.addr, http = ?running.http_addr, "scheduler listening");
-            running.task.await.context("server task")??;
+            // PostgreSQL: one of possibly several schedulers; it leads or stands by.
+            match leader::run(opts, shutdown_signal(), Box::new(announce)).await? {
+                leader::Ended::Stopped => {}
+                leader::Ended::Deposed(why) => {
+                    tracing::warn!(%why, "deposed: starting again as a standby");
+                    restart();
+                }
+            }
         }
         Cmd::Token(TokenCmd::Create {
             role,
@@ -284,8 +314,9 @@ async fn main() -> Result<()> {
                 bail!("--min-age-seconds must be zero or more");
             }
             let store = open_store(store).await?;
-            let blobs =
-                judge_scheduler::store::blobs::BlobStore::open(data_dir.join("blobs")).await?;
+            let blobs = judge_scheduler::store::blobs::BlobStore::open(data_dir.join("blobs"))
+                .await?
+                .backed_by(&store);
             let keep = judge_scheduler::store::gc::Keep {
                 min_age: Duration::from_secs_f64(min_age_seconds),
                 run_io: judge_scheduler::wiring::config::keep_run_io(keep_run_io_days)?,

@@ -167,7 +167,7 @@ impl App {
         let (header, manifest, files) = checked?;
         let notes = self.build_programs(&manifest, &upload.staged).await?;
         for (_, blob) in std::mem::take(&mut upload.staged) {
-            blob.commit().await.map_err(io_status)?;
+            blob.commit(self.driver.now_ms()).await.map_err(io_status)?;
         }
         let version = self
             .store

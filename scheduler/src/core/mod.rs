@@ -16,6 +16,8 @@ pub mod deadline;
 mod dispatch;
 /// The jobs the core holds, queued and running.
 mod jobs;
+/// A leader's lease on a shared database: when to renew, when to stop serving.
+pub mod lease;
 /// Reports of attempts, fenced.
 mod progress;
 /// Picking a worker: offers, locality, load.

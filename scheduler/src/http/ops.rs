@@ -231,6 +231,7 @@ async fn render(s: &HttpState) -> Result<String, String> {
         "Workers quarantined, and quarantines refused for the fleet's share bound",
         m.quarantines.clone(),
     );
+    m.leadership.register(&mut reg);
     reg.register(
         "store_batch_changes",
         "Changes per store transaction",

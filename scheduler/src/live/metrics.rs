@@ -37,6 +37,8 @@ pub struct Metrics {
     pub scale: Family<Vec<(String, String)>, Counter>,
     /// Quarantines by outcome: quarantined, refused (the share bound), probe passed or failed.
     pub quarantines: Family<Vec<(String, String)>, Counter>,
+    /// The lease's term, and whether this scheduler leads.
+    pub leadership: crate::live::leadership::Leadership,
     /// Each unfinished judging this scheduler queued: when it was submitted, its class, and
     /// whether it has been assigned yet (bounded by the unfinished jobs; jobs recovered
     /// after a restart are not timed).
@@ -54,6 +56,7 @@ impl Default for Metrics {
             jobs: Default::default(),
             quarantines: Default::default(),
             scale: Default::default(),
+            leadership: Default::default(),
             submitted: Default::default(),
         }
     }

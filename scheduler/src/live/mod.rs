@@ -6,6 +6,8 @@
 pub mod catalog;
 /// Live consoles' channels between a client's relay and its worker's `Attach`.
 pub mod consoles;
+/// Who leads: the lease's term and changes, for `/metrics`.
+pub mod leadership;
 /// Histograms and gauges `/metrics` reads.
 pub mod metrics;
 /// Job counts by kind, state and verdict, moved as the driver commits.

@@ -272,10 +272,20 @@ impl WorkerService for WorkerApi {
                 req.sha256
             )));
         }
-        let path = self.blobs.path(&req.sha256);
+        let not_found = || Status::not_found(format!("no file with SHA-256 {}", req.sha256));
+        let path = match self.blobs.local(&req.sha256).await {
+            Ok(Some(path)) => path,
+            Ok(None) => return Err(not_found()),
+            Err(e) => {
+                return Err(Status::internal(format!(
+                    "reading blob {}: {e}",
+                    req.sha256
+                )))
+            }
+        };
         let mut file = tokio::fs::File::open(&path)
             .await
-            .map_err(|_| Status::not_found(format!("no file with SHA-256 {}", req.sha256)))?;
+            .map_err(|_| not_found())?;
         let total = file
             .metadata()
             .await

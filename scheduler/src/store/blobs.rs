@@ -3,8 +3,14 @@
 //! Writes stream through a temporary file while hashing, then rename into place, so a blob
 //! that exists under its name is always complete and correct. Identical files across problems
 //! and versions are stored once.
+//!
+//! On PostgreSQL the database holds every file too (`blob_rows.rs`), stored before the file
+//! takes its name here, so that a scheduler that takes over serves files another pushed: the
+//! directory is then a cache, filled from the rows on first use ([`BlobStore::local`]).
 
 use std::path::{Path, PathBuf};
+
+use super::Store;
 
 use sha2::{Digest, Sha256};
 use tokio::fs;
@@ -14,6 +20,8 @@ use tokio::io::AsyncWriteExt;
 #[derive(Debug, Clone)]
 pub struct BlobStore {
     root: PathBuf,
+    /// The shared database that holds every file, when there is one.
+    db: Option<Store>,
 }
 
 /// A blob being written. Dropped unfinished, it deletes its partial file.
@@ -22,6 +30,7 @@ pub struct BlobWriter {
     /// `None` once handed on to a [`StagedBlob`].
     tmp: Option<PathBuf>,
     root: PathBuf,
+    db: Option<Store>,
     hasher: Sha256,
     size: u64,
 }
@@ -34,10 +43,61 @@ pub fn is_sha256(s: &str) -> bool {
 }
 
 impl BlobStore {
+    /// The directory `root`, created if needed.
     pub async fn open(root: impl Into<PathBuf>) -> std::io::Result<BlobStore> {
         let root = root.into();
         fs::create_dir_all(root.join("tmp")).await?;
-        Ok(BlobStore { root })
+        Ok(BlobStore { root, db: None })
+    }
+
+    /// This directory as a cache of `store`'s files, when the store is shared (PostgreSQL).
+    pub fn backed_by(mut self, store: &Store) -> BlobStore {
+        self.db = store.is_shared().then(|| store.clone());
+        self
+    }
+
+    /// The blob's file here, copied from the shared database first if this scheduler has
+    /// not held it yet; `None` if no such blob is stored.
+    pub async fn local(&self, sha256: &str) -> std::io::Result<Option<PathBuf>> {
+        let path = self.path(sha256);
+        if fs::try_exists(&path).await? {
+            return Ok(Some(path));
+        }
+        let Some(db) = &self.db else {
+            return Ok(None);
+        };
+        let writer = self.writer().await?;
+        let tmp = writer
+            .tmp
+            .clone()
+            .ok_or_else(|| std::io::Error::other("no staging file"))?;
+        if !db
+            .copy_blob_rows(sha256, &tmp)
+            .await
+            .map_err(std::io::Error::other)?
+        {
+            return Ok(None);
+        }
+        // Hash what came out of the database before it takes the name.
+        let mut check = Sha256::new();
+        let mut file = fs::File::open(&tmp).await?;
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            use tokio::io::AsyncReadExt;
+            let n = file.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            check.update(&buf[..n]);
+        }
+        if hex::encode(check.finalize()) != sha256 {
+            return Err(std::io::Error::other(format!(
+                "the database's copy of blob {sha256} does not match its hash"
+            )));
+        }
+        fs::create_dir_all(path.parent().unwrap_or(&self.root)).await?;
+        fs::rename(&tmp, &path).await?;
+        Ok(Some(path))
     }
 
     /// Where the blob with this hash lives. The caller checks [`is_sha256`] first.
@@ -54,6 +114,7 @@ impl BlobStore {
             file: fs::File::create(&tmp).await?,
             tmp: Some(tmp),
             root: self.root.clone(),
+            db: self.db.clone(),
             hasher: Sha256::new(),
             size: 0,
         })
@@ -66,6 +127,11 @@ impl BlobStore {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// The shared database holding the files, if any.
+    pub fn shared(&self) -> Option<&Store> {
+        self.db.as_ref()
     }
 }
 
@@ -86,6 +152,7 @@ impl BlobWriter {
             size: self.size,
             tmp: self.tmp.take(),
             root: self.root.clone(),
+            db: self.db.clone(),
         })
     }
 }
@@ -106,17 +173,30 @@ pub struct StagedBlob {
     /// `None` once committed.
     tmp: Option<PathBuf>,
     root: PathBuf,
+    db: Option<Store>,
 }
 
 impl StagedBlob {
-    /// Moves the file to its content address (replacing an identical copy is harmless).
-    pub async fn commit(mut self) -> std::io::Result<()> {
+    /// Moves the file to its content address (replacing an identical copy is harmless),
+    /// after storing it in the shared database, if any.
+    pub async fn commit(mut self, now_ms: i64) -> std::io::Result<()> {
         let dir = self.root.join(&self.sha256[..2]);
         fs::create_dir_all(&dir).await?;
         let tmp = self
             .tmp
             .take()
             .ok_or_else(|| std::io::Error::other("blob already committed"))?;
+        if let Some(db) = &self.db {
+            if let Err(e) = db.put_blob_rows(&self.sha256, &tmp, now_ms).await {
+                let _ = fs::remove_file(&tmp).await;
+                return Err(match e {
+                    super::StoreError::DiskFull(why) => {
+                        std::io::Error::new(std::io::ErrorKind::StorageFull, why)
+                    }
+                    e => std::io::Error::other(e),
+                });
+            }
+        }
         fs::rename(&tmp, dir.join(&self.sha256)).await
     }
 

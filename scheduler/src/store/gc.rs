@@ -28,6 +28,8 @@ pub struct GcReport {
     pub removed: usize,
     pub freed_bytes: u64,
     pub kept: usize,
+    /// Files whose rows left the shared database (PostgreSQL only).
+    pub removed_rows: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -89,9 +91,19 @@ pub async fn sweep(
             path: "gc task".into(),
             source: std::io::Error::other(e),
         })??;
+    // The shared database's copies go by the same rule (their age is when they were stored).
+    let removed_rows = match blobs.shared() {
+        Some(db) => {
+            let before =
+                now_ms.saturating_sub(i64::try_from(min_age.as_millis()).unwrap_or(i64::MAX));
+            db.sweep_blob_rows(before).await?
+        }
+        None => 0,
+    };
     Ok(GcReport {
         pruned_versions,
         expired_run_io,
+        removed_rows,
         ..report
     })
 }

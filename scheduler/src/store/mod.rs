@@ -6,6 +6,8 @@
 
 /// One batch of the core's changes in one transaction.
 mod batch;
+/// Problem files in PostgreSQL, chunked, for every scheduler sharing it.
+mod blob_rows;
 /// Problem files on disk, stored once by SHA-256 (staged while a push is checked).
 pub mod blobs;
 /// Sweeps what no version or job needs any more (test data, old run input and output).
@@ -16,6 +18,8 @@ mod jobs;
 mod judgings;
 /// What workers have ever offered.
 mod languages;
+/// The leader's lease (PostgreSQL): taking it, renewing it, handing it over.
+mod lease;
 /// Problem versions, their files and tests.
 mod problems;
 /// A run job's input and output, and their expiry.
@@ -33,6 +37,7 @@ use sqlx::{AnyPool, Row};
 
 pub use jobs::{state_str, AssignPayload, JobFilter, JobRecord, Payload, StoredTest};
 pub use judgings::{PastJudging, RejudgeFilter};
+pub use lease::LeaseView;
 pub use problems::{ProblemRecord, StoredFile};
 pub use tokens::{NameClaim, Role, TokenRecord};
 
@@ -59,6 +64,13 @@ pub enum StoreError {
     Conflict(String),
     #[error("{0} not found")]
     NotFound(String),
+    /// A file the store reads or writes beside the database (a blob's local copy).
+    #[error("blob file: {0}")]
+    File(std::io::Error),
+    /// This scheduler led in `term`, and another has taken over since: it may write nothing
+    /// more (see `store/lease.rs`).
+    #[error("deposed: this scheduler led in term {term}, and the database's term is now {now}")]
+    Deposed { term: i64, now: i64 },
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -112,6 +124,9 @@ enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// The term this store writes in, when it is a leader's on a shared database: every
+    /// write transaction checks it first (`write.rs`).
+    fence: Option<i64>,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -160,6 +175,19 @@ impl Store {
             Backend::Postgres => {
                 AnyPoolOptions::new()
                     .max_connections(16)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            // A transaction left open by a stopped process (SIGSTOP, a
+                            // partition) would hold its lock on the lease row and block a
+                            // takeover; the server ends it instead.
+                            sqlx::Executor::execute(
+                                &mut *conn,
+                                "SET idle_in_transaction_session_timeout = 5000",
+                            )
+                            .await?;
+                            Ok(())
+                        })
+                    })
                     .connect(url)
                     .await?
             }
@@ -168,7 +196,23 @@ impl Store {
             Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
         }
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            backend,
+            fence: None,
+        })
+    }
+
+    /// Whether the database is PostgreSQL, which several schedulers may share (one leading).
+    pub fn is_shared(&self) -> bool {
+        self.backend == Backend::Postgres
+    }
+
+    /// This store, writing only while the database's lease is still in `term`: a write
+    /// transaction after another scheduler took over fails with [`StoreError::Deposed`].
+    pub fn fenced(mut self, term: i64) -> Store {
+        self.fence = Some(term);
+        self
     }
 
     pub(crate) fn pool(&self) -> &AnyPool {

@@ -45,7 +45,13 @@ impl Store {
         loop {
             let mut conn = self.pool().acquire().await?;
             match sqlx::query(begin).execute(&mut *conn).await {
-                Ok(_) => return Ok(WriteTx { conn, open: true }),
+                Ok(_) => {
+                    let mut tx = WriteTx { conn, open: true };
+                    if let Some(term) = self.fence {
+                        check_term(&mut tx, term).await?;
+                    }
+                    return Ok(tx);
+                }
                 Err(e) => {
                     // Whatever the connection's state is now, it is not to be trusted.
                     conn.close_on_drop();
@@ -60,6 +66,21 @@ impl Store {
             pause = (pause * 2).min(Duration::from_secs(1));
         }
     }
+}
+
+/// The fence of a leader's write: the lease row locked `FOR SHARE` until the transaction
+/// ends, and its term compared with ours. A takeover updates that row, so it waits for this
+/// transaction, and any transaction after it sees the new term: a deposed leader's write
+/// either commits before the new leader exists or fails here.
+async fn check_term(tx: &mut WriteTx, term: i64) -> Result<()> {
+    let row = sqlx::query("SELECT term FROM leader_lease WHERE id = 1 FOR SHARE")
+        .fetch_one(&mut **tx)
+        .await?;
+    let now: i64 = super::col(&row, "leader_lease", "term")?;
+    if now != term {
+        return Err(StoreError::Deposed { term, now });
+    }
+    Ok(())
 }
 
 impl WriteTx {

@@ -67,6 +67,8 @@ pub mod defaults {
     pub const SCALE_IDLE_SECONDS: f64 = 300.0;
     pub const SCALE_COOLDOWN_SECONDS: f64 = 120.0;
     pub const SCALE_COMMAND_TIMEOUT_SECONDS: f64 = 300.0;
+    pub const LEASE_SECONDS: f64 = 10.0;
+    pub const RENEW_SECONDS: f64 = 2.0;
     /// Names of the workers autoscaling starts begin with this.
     pub const SCALE_PREFIX: &str = "auto-";
 }
@@ -283,6 +285,23 @@ pub struct ServeConfig {
     /// counts as failed (a failed up command backs off, a failed down command is tried again)
     #[arg(long, env = "JUDGE_SCALE_COMMAND_TIMEOUT_SECONDS", default_value_t = defaults::SCALE_COMMAND_TIMEOUT_SECONDS)]
     pub scale_command_timeout_seconds: f64,
+    /// Several schedulers on one PostgreSQL: how long the leader's lease lasts, seconds; a
+    /// standby takes over this long after the leader was last heard of (SQLite: one
+    /// scheduler, no lease)
+    #[arg(long, env = "JUDGE_LEASE_SECONDS", default_value_t = defaults::LEASE_SECONDS)]
+    pub lease_seconds: f64,
+    /// How often the leader renews its lease, seconds (less than lease_seconds)
+    #[arg(long, env = "JUDGE_RENEW_SECONDS", default_value_t = defaults::RENEW_SECONDS)]
+    pub renew_seconds: f64,
+    /// The gRPC URL standbys send clients to while this scheduler leads, as clients dial it
+    /// (e.g. https://judge-a.example.org:7070) [default: http(s)://<host name>:<port of
+    /// --listen>, or its address when it names one]
+    #[arg(long, env = "JUDGE_ADVERTISE_URL")]
+    pub advertise_url: Option<String>,
+    /// The HTTP URL standbys name while this scheduler leads [default: as advertise_url,
+    /// with the port of --http-listen]
+    #[arg(long, env = "JUDGE_ADVERTISE_HTTP_URL")]
+    pub advertise_http_url: Option<String>,
 }
 
 impl Default for ServeConfig {
@@ -343,6 +362,10 @@ impl Default for ServeConfig {
             scale_idle_seconds: defaults::SCALE_IDLE_SECONDS,
             scale_cooldown_seconds: defaults::SCALE_COOLDOWN_SECONDS,
             scale_command_timeout_seconds: defaults::SCALE_COMMAND_TIMEOUT_SECONDS,
+            lease_seconds: defaults::LEASE_SECONDS,
+            renew_seconds: defaults::RENEW_SECONDS,
+            advertise_url: None,
+            advertise_http_url: None,
             keep_run_io_days: defaults::KEEP_RUN_IO_DAYS,
             max_run_mib_per_token: defaults::MAX_RUN_MIB_PER_TOKEN,
         }
@@ -608,6 +631,51 @@ impl ServeConfig {
             keep_run_io: keep_run_io(self.keep_run_io_days)?,
             // At most 2^20 MiB: fits.
             max_run_bytes_per_token: self.max_run_mib_per_token << 20,
+            lease: self.lease()?,
+            advertise: self.advertise_url.clone(),
+            advertise_http: self.advertise_http_url.clone(),
+        })
+    }
+
+    /// The leader's lease, checked: a renewal must come well within the lease.
+    fn lease(&self) -> Result<crate::core::lease::LeaseTerms, ConfigError> {
+        for (key, value) in [
+            ("lease_seconds", self.lease_seconds),
+            ("renew_seconds", self.renew_seconds),
+        ] {
+            if !(value.is_finite() && (0.1..=3600.0).contains(&value)) {
+                return Err(ConfigError::value(
+                    key,
+                    format!("must be 0.1 to 3600 seconds, got {value}"),
+                ));
+            }
+        }
+        if self.renew_seconds * 2.0 > self.lease_seconds {
+            return Err(ConfigError::value(
+                "renew_seconds",
+                format!(
+                    "must be at most half of lease_seconds ({}), got {}: a lease must \
+                     survive a failed renewal",
+                    self.lease_seconds, self.renew_seconds
+                ),
+            ));
+        }
+        for (key, url) in [
+            ("advertise_url", &self.advertise_url),
+            ("advertise_http_url", &self.advertise_http_url),
+        ] {
+            if let Some(url) = url {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(ConfigError::value(
+                        key,
+                        format!("{url:?}: use http://HOST:PORT or https://HOST:PORT"),
+                    ));
+                }
+            }
+        }
+        Ok(crate::core::lease::LeaseTerms {
+            lease_ms: (self.lease_seconds * 1000.0).round() as u64,
+            renew_ms: (self.renew_seconds * 1000.0).round() as u64,
         })
     }
 
@@ -785,6 +853,12 @@ mod tests {
         assert!(bad(|c| c.scale_down_command = Some("stop-vm".into()))
             .starts_with("scale_down_command:"));
         assert!(bad(|c| c.scale_idle_seconds = -1.0).starts_with("scale_idle_seconds:"));
+        assert!(bad(|c| c.renew_seconds = 10.0).starts_with("renew_seconds:"));
+        assert!(bad(|c| c.renew_seconds = 6.0).starts_with("renew_seconds:"));
+        assert!(bad(|c| c.lease_seconds = -1.0).starts_with("lease_seconds:"));
+        assert!(
+            bad(|c| c.advertise_url = Some("judge-a:7070".into())).starts_with("advertise_url:")
+        );
         assert!(bad(|c| c.scale_command_timeout_seconds = 0.0)
             .starts_with("scale_command_timeout_seconds:"));
         assert!(bad(|c| c.quarantine_max_share = 1.5).starts_with("quarantine_max_share:"));

@@ -69,6 +69,12 @@ pub struct ServeOptions {
     pub keep_run_io: Duration,
     /// Most bytes one token's run jobs may hold while kept.
     pub max_run_bytes_per_token: u64,
+    /// The leader's lease on a shared (PostgreSQL) database.
+    pub lease: crate::core::lease::LeaseTerms,
+    /// The gRPC URL standbys name while this scheduler leads (derived when `None`).
+    pub advertise: Option<String>,
+    /// The HTTP URL standbys name while this scheduler leads (derived when `None`).
+    pub advertise_http: Option<String>,
 }
 
 /// Autoscaling's commands as configured; the token is read from its file at start.
@@ -113,21 +119,50 @@ pub struct Running {
 }
 
 /// Opens the store, recovers unfinished jobs, binds and serves until `shutdown` resolves or
-/// the store fails.
+/// the store fails. The one scheduler of its database (SQLite; see `leader.rs` for several
+/// on PostgreSQL).
 pub async fn start(
     opts: ServeOptions,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<Running, ServeError> {
+    let leadership = crate::live::leadership::Leadership::default();
+    leadership.lead(0);
+    serve(opts, None, leadership, shutdown).await
+}
+
+/// As [`start`], for the leader of `term` on a shared database: every write is fenced on
+/// the term (a deposed leader's fails with `StoreError::Deposed`).
+pub(crate) async fn lead(
+    opts: ServeOptions,
+    term: i64,
+    leadership: crate::live::leadership::Leadership,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<Running, ServeError> {
+    leadership.lead(term);
+    serve(opts, Some(term), leadership, shutdown).await
+}
+
+async fn serve(
+    opts: ServeOptions,
+    term: Option<i64>,
+    leadership: crate::live::leadership::Leadership,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<Running, ServeError> {
     // Before anything touches the database: a second scheduler on it stops here.
     let mut instance = crate::wiring::instance::InstanceLock::acquire(&opts.database_url)?;
     let store = Store::open(&opts.database_url).await?;
+    let store = match term {
+        Some(term) => store.fenced(term),
+        None => store,
+    };
     let blob_dir = opts.data_dir.join("blobs");
     let blobs = BlobStore::open(&blob_dir)
         .await
         .map_err(|source| ServeError::Io {
             path: blob_dir.display().to_string(),
             source,
-        })?;
+        })?
+        .backed_by(&store);
     let epoch = match store.next_epoch().await {
         Ok(epoch) => epoch,
         // Epochs only tell this run's sessions from an earlier run's: one not stored
@@ -153,7 +188,8 @@ pub async fn start(
     let hub = WatchHub::default();
     let sessions = Sessions::default();
     let consoles = crate::live::consoles::Consoles::default();
-    let metrics = crate::live::metrics::Metrics::default();
+    let mut metrics = crate::live::metrics::Metrics::default();
+    metrics.leadership = leadership;
     // The one count of the jobs table; committed changes move it from here on.
     metrics
         .jobs
@@ -402,7 +438,7 @@ pub async fn start(
 
 /// A listener whose backlog holds `fleet_size` connection attempts, so that a fleet
 /// redialling at once after a restart is not dropped by the kernel.
-fn listen(addr: SocketAddr, fleet_size: u32) -> std::io::Result<TcpListener> {
+pub(crate) fn listen(addr: SocketAddr, fleet_size: u32) -> std::io::Result<TcpListener> {
     let socket = if addr.is_ipv4() {
         TcpSocket::new_v4()?
     } else {
