@@ -18,11 +18,26 @@ pub mod verify;
 pub mod visible;
 
 use judge_common::auth::Bearer;
+use judge_common::channel::ClientTls;
+use judge_common::failover::{split_urls, Failover};
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
 
-/// A channel that sends the bearer token with every call.
-pub type Authed = InterceptedService<Channel, Bearer>;
+/// A channel that sends the bearer token with every call, to the scheduler that leads.
+pub type Authed = InterceptedService<Failover, Bearer>;
+
+/// How long judgectl waits for a leader while only standbys answer (a takeover).
+pub const LEADER_PATIENCE: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// A channel to the scheduler, or to the one leading among several (`--scheduler
+/// URL1,URL2`): each is asked, and an error names what each answered.
+pub async fn dial(urls: &str, tls: &ClientTls) -> anyhow::Result<Failover> {
+    let failover = Failover::new(&split_urls(urls)?, tls)?;
+    failover
+        .find_leader(LEADER_PATIENCE)
+        .await
+        .map_err(|why| anyhow::anyhow!("cannot reach the scheduler: {why}"))?;
+    Ok(failover)
+}
 
 /// A gRPC error as one line: what kind, then the server's message (and, for a connection
 /// that failed, why: an untrusted certificate, a plaintext server...).

@@ -19,7 +19,8 @@ use judge_common::pb::judge_service_client::JudgeServiceClient;
     about = "Submit, watch and administer judge jobs"
 )]
 struct Cli {
-    /// Scheduler URL [default: http://127.0.0.1:7070]
+    /// Scheduler URL, or several separated by commas (schedulers sharing one PostgreSQL:
+    /// judgectl talks to the one that leads) [default: http://127.0.0.1:7070]
     #[arg(long, global = true, env = "JUDGE_SCHEDULER")]
     scheduler: Option<String>,
     /// API token (submitter or admin)
@@ -235,15 +236,7 @@ async fn clients(
         ca_cert,
         identity: None,
     };
-    let channel = judge_common::channel::endpoint(&url, &tls)?
-        .connect()
-        .await
-        .map_err(|e| {
-            anyhow!(
-                "cannot reach the scheduler at {url}: {}",
-                judgectl::error_chain(&e)
-            )
-        })?;
+    let channel = judgectl::dial(&url, &tls).await?;
     let bearer = Bearer::new(&token)?;
     Ok(Clients {
         // Run results carry a program's output and error (up to the scheduler's limits).

@@ -18,6 +18,8 @@ pub mod channel;
 pub mod config;
 /// The bounds of a live console (terminal size, input and output messages).
 pub mod console_bounds;
+/// Several schedulers, one leading: a channel that follows the leader.
+pub mod failover;
 /// The default grader's flags, parsed at push and by the worker.
 pub mod grading;
 /// Identifiers (problem ids, worker names) checked the same way everywhere.

@@ -699,3 +699,95 @@ async fn a_rejudge_keeps_the_judging_before_and_queues_the_job() {
         assert!(store.tests(1, 2).await.unwrap().is_empty(), "{backend}");
     }
 }
+
+/// The leader's lease on PostgreSQL: a store fenced on a term writes nothing once another
+/// scheduler has taken the lease, and a renewal of the old term is refused.
+#[tokio::test]
+async fn a_deposed_leader_writes_nothing_once_another_took_the_lease() {
+    for (_backend, store, _keep) in stores().await {
+        if !store.is_shared() {
+            continue;
+        }
+        // A lease of 50 ms, so that the second scheduler may take it soon.
+        let first = store
+            .take_lease("a", "http://a:1", "http://a:2", 50)
+            .await
+            .unwrap()
+            .expect("the lease starts free");
+        let fenced = store.clone().fenced(first);
+        let before = fenced.next_epoch().await.expect("the leader writes");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let second = loop {
+            if let Some(term) = store
+                .take_lease("b", "http://b:1", "http://b:2", 60_000)
+                .await
+                .unwrap()
+            {
+                break term;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the lease never ran out"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        };
+        assert_eq!(second, first + 1);
+        match fenced.next_epoch().await {
+            Err(judge_scheduler::store::StoreError::Deposed { term, now }) => {
+                assert_eq!((term, now), (first, second));
+            }
+            other => panic!("a deposed leader's write went through: {other:?}"),
+        }
+        assert_eq!(store.epoch().await.unwrap(), before, "nothing was written");
+        assert!(!store.renew_lease(first, "a", 60_000).await.unwrap());
+        // The new leader's own writes go on; its lease names it.
+        store.clone().fenced(second).next_epoch().await.unwrap();
+        let lease = store.lease().await.unwrap();
+        assert_eq!((lease.term, lease.address.as_str()), (second, "http://b:1"));
+        assert!(lease.remaining_ms > 0);
+        // A clean shutdown hands over at once.
+        store.release_lease(second, "b").await.unwrap();
+        assert!(store.lease().await.unwrap().remaining_ms <= 0);
+    }
+}
+
+/// On PostgreSQL a problem file is kept in the database too, so that a scheduler with an
+/// empty blob directory (one that took over) serves it, checked against its hash.
+#[tokio::test]
+async fn a_blob_stored_through_one_scheduler_is_served_by_another() {
+    use judge_scheduler::store::blobs::BlobStore;
+    for (_backend, store, _keep) in stores().await {
+        if !store.is_shared() {
+            continue;
+        }
+        let dirs = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let one = BlobStore::open(dirs.0.path())
+            .await
+            .unwrap()
+            .backed_by(&store);
+        let other = BlobStore::open(dirs.1.path())
+            .await
+            .unwrap()
+            .backed_by(&store);
+        // Over two chunks, so that the order of the rows matters.
+        let data: Vec<u8> = (0..(2 << 20) + 12345).map(|i| (i % 251) as u8).collect();
+        let mut w = one.writer().await.unwrap();
+        w.write(&data).await.unwrap();
+        let staged = w.finish().await.unwrap();
+        let sha = staged.sha256.clone();
+        staged.commit(1).await.unwrap();
+        assert!(!other.path(&sha).exists());
+        let path = other
+            .local(&sha)
+            .await
+            .unwrap()
+            .expect("served from the database");
+        assert_eq!(std::fs::read(path).unwrap(), data);
+        let missing = "0".repeat(64);
+        assert_eq!(other.local(&missing).await.unwrap(), None);
+        // Rows no version references are swept once old enough, not before.
+        assert_eq!(store.sweep_blob_rows(0).await.unwrap(), 0);
+        assert_eq!(store.sweep_blob_rows(2).await.unwrap(), 1);
+        assert!(!store.has_blob_rows(&sha).await.unwrap());
+    }
+}

@@ -446,7 +446,7 @@ pub fn trust_ca(ca: &Path) {
     *TRUSTED_CA.write().unwrap_or_else(|p| p.into_inner()) = Some(ca.to_path_buf());
 }
 
-async fn channel(url: &str) -> Result<tonic::transport::Channel> {
+async fn channel(url: &str) -> Result<judge_common::failover::Failover> {
     let tls = judge_common::channel::ClientTls {
         ca_cert: url
             .starts_with("https://")
@@ -454,9 +454,7 @@ async fn channel(url: &str) -> Result<tonic::transport::Channel> {
             .flatten(),
         identity: None,
     };
-    Ok(judge_common::channel::endpoint(url, &tls)?
-        .connect()
-        .await?)
+    judgectl::dial(url, &tls).await
 }
 
 pub async fn judge_client(url: &str, token: &str) -> Result<JudgeServiceClient<Authed>> {

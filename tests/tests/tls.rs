@@ -89,7 +89,7 @@ impl TlsCluster {
             ca_cert: Some(self.ca.clone()),
             identity: None,
         };
-        let channel = endpoint(&self.url, &tls)?.connect().await?;
+        let channel = judgectl::dial(&self.url, &tls).await?;
         Ok(
             pb::judge_service_client::JudgeServiceClient::with_interceptor(
                 channel,
@@ -364,7 +364,7 @@ async fn a_self_signed_certificate_given_as_the_ca_is_trusted_for_its_own_names(
         identity: None,
     };
     let judge = pb::judge_service_client::JudgeServiceClient::with_interceptor(
-        endpoint(&url, &tls)?.connect().await?,
+        judgectl::dial(&url, &tls).await?,
         Bearer::new(&admin)?,
     );
     connected_workers(&judge, 1, WAIT).await?;

@@ -3,9 +3,9 @@
 //! use it.
 
 use judge_common::auth::Bearer;
+use judge_common::failover::Failover;
 use judge_common::pb::worker_service_client::WorkerServiceClient;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
 
-/// The worker's client of the scheduler.
-pub type Client = WorkerServiceClient<InterceptedService<Channel, Bearer>>;
+/// The worker's client of the scheduler (of the one leading, when there are several).
+pub type Client = WorkerServiceClient<InterceptedService<Failover, Bearer>>;

@@ -20,7 +20,8 @@ pub const MAX_SLOTS: u32 = 256;
 #[derive(Args, Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorkerConfig {
-    /// Scheduler URL
+    /// Scheduler URL, or several separated by commas (schedulers sharing one PostgreSQL: the
+    /// worker follows the one that leads)
     #[arg(long, env = "JUDGE_SCHEDULER", default_value = "http://127.0.0.1:7070")]
     pub scheduler: String,
     /// PEM file of the CA that signed the scheduler's certificate, for an https:// scheduler
@@ -102,11 +103,15 @@ impl WorkerConfig {
 
     /// Checks every value and builds what the worker starts with.
     pub fn options(&self, token: String) -> Result<WorkerOptions, ConfigError> {
-        if !(self.scheduler.starts_with("http://") || self.scheduler.starts_with("https://")) {
-            return Err(ConfigError::value(
-                "scheduler",
-                format!("{:?} is not an http:// or https:// URL", self.scheduler),
-            ));
+        let schedulers = judge_common::failover::split_urls(&self.scheduler)
+            .map_err(|e| ConfigError::value("scheduler", e.to_string()))?;
+        for url in &schedulers {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(ConfigError::value(
+                    "scheduler",
+                    format!("{url:?} is not an http:// or https:// URL"),
+                ));
+            }
         }
         let identity = match (&self.client_cert, &self.client_key) {
             (Some(c), Some(k)) => Some((c.clone(), k.clone())),
@@ -122,7 +127,7 @@ impl WorkerConfig {
             ca_cert: self.ca_cert.clone(),
             identity,
         };
-        if self.scheduler.starts_with("http://") && tls != ClientTls::default() {
+        if schedulers.iter().any(|u| u.starts_with("http://")) && tls != ClientTls::default() {
             return Err(ConfigError::value(
                 "scheduler",
                 "ca_cert or a client certificate is set, but the URL is http://: use https://",
@@ -187,7 +192,7 @@ impl WorkerConfig {
             langs.insert(l.id.clone(), l.clone());
         }
         Ok(WorkerOptions {
-            scheduler: self.scheduler.clone(),
+            schedulers,
             tls,
             token,
             name,

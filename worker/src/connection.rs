@@ -35,6 +35,9 @@ enum End {
     Drained,
     /// Connection trouble: dial again.
     Lost(String),
+    /// A standby answered (schedulers sharing a database): dial again soon, the leader
+    /// it named or the next URL.
+    Standby(String),
 }
 
 pub struct Connection {
@@ -58,6 +61,10 @@ impl Connection {
                 End::Drained => {
                     tracing::info!("drained; stopping");
                     return;
+                }
+                End::Standby(why) => {
+                    tracing::info!(%why, "reached a standby; dialling the leader");
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
                 }
                 End::Lost(why) => {
                     let delay = backoff.next_delay(rand::random::<f64>());
@@ -85,6 +92,11 @@ impl Connection {
         };
         let mut feed = match self.client.connect(req).await {
             Ok(r) => r.into_inner(),
+            Err(s) if judge_common::failover::is_standby(&s) => {
+                // A scheduler answers and a takeover is a matter of seconds: no backing off.
+                backoff.reset();
+                return End::Standby(s.message().to_string());
+            }
             Err(s) => return End::Lost(format!("connect: {s}")),
         };
         let welcome = match feed.message().await {

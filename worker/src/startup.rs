@@ -25,7 +25,8 @@ use crate::sandbox::{cgroup, isolation, SandboxRunner};
 /// What a worker needs to start.
 #[derive(Debug, Clone)]
 pub struct WorkerOptions {
-    pub scheduler: String,
+    /// The scheduler's URL, or those of several sharing one database (one leads).
+    pub schedulers: Vec<String>,
     /// TLS towards an `https://` scheduler.
     pub tls: judge_common::channel::ClientTls,
     pub token: String,
@@ -182,8 +183,7 @@ pub async fn start_prepared(
         work_dir,
         runner,
     } = prepared;
-    let endpoint = judge_common::channel::endpoint(&opts.scheduler, &opts.tls)?;
-    let channel = endpoint.connect_lazy();
+    let channel = judge_common::failover::Failover::new(&opts.schedulers, &opts.tls)?;
     let client = WorkerServiceClient::with_interceptor(channel, Bearer::new(&opts.token)?)
         .max_decoding_message_size(64 << 20);
     let cache_dir = opts

@@ -197,9 +197,9 @@ async fn start_breakable() -> (
             .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
     );
     let dir = tempfile::tempdir().unwrap();
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect_lazy();
+    let channel =
+        judge_common::failover::Failover::new(&[format!("http://{addr}")], &Default::default())
+            .unwrap();
     let client = WorkerServiceClient::with_interceptor(channel, Bearer::new("t").unwrap());
     let cache = FileCache::open(dir.path().join("cache"), 1 << 20, client.clone())
         .await

@@ -178,7 +178,11 @@ async fn setup(runner: FakeRunner, run: &str, with_validator: bool) -> Setup {
         judging: None,
     };
     // Nothing listens there: a fetch would fail, and none must happen.
-    let channel = tonic::transport::Endpoint::from_static("http://127.0.0.1:9").connect_lazy();
+    let channel = judge_common::failover::Failover::new(
+        &["http://127.0.0.1:9".to_string()],
+        &Default::default(),
+    )
+    .unwrap();
     let client = WorkerServiceClient::with_interceptor(channel, Bearer::new("unused").unwrap());
     let cache = FileCache::open(cache_dir, 1 << 30, client).await.unwrap();
     let runner = Arc::new(runner);

@@ -24,8 +24,7 @@ use crate::service::{AdminApi, JudgeApi, WorkerApi};
 use crate::store::LeaseView;
 use crate::wiring::server::{ServeError, ServeOptions};
 
-/// The gRPC metadata key (and HTTP header) naming the leader's URL.
-pub const LEADER_KEY: &str = "judge-leader";
+use judge_common::failover::{LEADER_KEY, STANDBY_KEY};
 
 /// Where the leader is, as far as a standby knows.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -176,6 +175,10 @@ async fn grpc_routes(hint: watch::Receiver<Hint>) -> tonic::service::Routes {
 /// The gRPC answer of a standby: `UNAVAILABLE`, the leader in the metadata.
 fn unavailable(hint: &Hint) -> Response {
     let mut status = tonic::Status::unavailable(hint.message());
+    status.metadata_mut().insert(
+        STANDBY_KEY,
+        tonic::metadata::MetadataValue::from_static("1"),
+    );
     if let Some(url) = hint.grpc.as_deref().and_then(|u| u.parse().ok()) {
         status.metadata_mut().insert(LEADER_KEY, url);
     }

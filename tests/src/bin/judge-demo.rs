@@ -105,7 +105,7 @@ async fn main() -> Result<()> {
         eprintln!("dashboard on http://{http}/ (sign in with the admin token below)");
     }
     let worker = judge_worker::start(WorkerOptions {
-        scheduler: url.clone(),
+        schedulers: vec![url.clone()],
         tls: Default::default(),
         token: worker_token,
         name: "demo-worker".into(),

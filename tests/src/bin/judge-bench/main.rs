@@ -691,9 +691,7 @@ async fn transfer(size_mb: usize) -> Result<()> {
     std::io::copy(&mut std::fs::File::open(&blob)?, &mut h)?;
     let disk = t.elapsed();
 
-    let channel = judge_common::channel::endpoint(&s.url.clone(), &Default::default())?
-        .connect()
-        .await?;
+    let channel = judgectl::dial(&s.url, &Default::default()).await?;
     let client = pb::worker_service_client::WorkerServiceClient::with_interceptor(
         channel,
         judge_common::auth::Bearer::new(&s.worker)?,
