@@ -122,14 +122,14 @@ fn plan(cfg: &ChaosConfig) -> Vec<Act> {
 
 /// What the client knows of one submission.
 #[derive(Debug, Clone)]
-struct Sent {
-    request_id: String,
-    source: String,
-    want: pb::Verdict,
+pub struct Sent {
+    pub request_id: String,
+    pub source: String,
+    pub want: pb::Verdict,
 }
 
 /// The submission of index `i`: every third is wrong.
-fn submission(i: usize) -> Sent {
+pub fn submission(i: usize) -> Sent {
     let (body, want) = if i % 3 == 2 {
         (WA_PY, pb::Verdict::Wa)
     } else {
@@ -144,7 +144,7 @@ fn submission(i: usize) -> Sent {
 
 /// Whether a refused or failed submit is worth sending again (the scheduler restarting,
 /// its disk full, a connection cut).
-fn retryable(code: Code) -> bool {
+pub fn retryable(code: Code) -> bool {
     matches!(
         code,
         Code::Unavailable
@@ -309,7 +309,7 @@ async fn push_until_stored(c: &Cluster, n: usize) -> Result<()> {
 }
 
 /// The history checker: every acknowledged job against the database.
-async fn check(store: &Store, acked: &[(Sent, u64)], report: &mut ChaosReport) -> Result<()> {
+pub async fn check(store: &Store, acked: &[(Sent, u64)], report: &mut ChaosReport) -> Result<()> {
     let mut by_id: HashMap<u64, &Sent> = HashMap::new();
     let mut by_request: HashMap<&str, u64> = HashMap::new();
     for (sent, id) in acked {

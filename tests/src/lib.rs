@@ -4,6 +4,7 @@
 pub mod cases;
 pub mod chaos;
 pub mod curl;
+pub mod ha;
 pub mod packages;
 pub mod proxy;
 pub mod pty;

@@ -110,6 +110,9 @@ pub enum ServeError {
     Instance(#[from] crate::wiring::instance::InstanceError),
 }
 
+/// How long a stopping scheduler lets open calls finish before it cuts their connections.
+const DRAIN: Duration = Duration::from_secs(1);
+
 /// A running scheduler.
 pub struct Running {
     pub addr: SocketAddr,
@@ -196,6 +199,7 @@ async fn serve(
         .seed(store.job_tally().await?, store.unfinished_states().await?);
     let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
     let http_stopping = stopping.clone();
+    let drain_watch = stopping.clone();
     let scale = match &opts.scale {
         Some(s) => Some(crate::driver::commands::ScaleCommands::new(
             s.up.clone(),
@@ -413,15 +417,26 @@ async fn serve(
                     Err(join) => Err(ServeError::Io { path: "driver".into(), source: std::io::Error::other(join) }),
                 },
             };
+            // Either way the scheduler is stopping: consoles end, the drain starts.
+            let _ = stopping_tx.send(true);
             let _ = stop_tx.send(result);
         });
         let (result_tx, result_rx) = tokio::sync::oneshot::channel();
-        router
-            .serve_with_incoming_shutdown(incoming, async move {
-                let r = stop_rx.await.unwrap_or(Ok(()));
-                let _ = result_tx.send(r);
-            })
-            .await?;
+        let mut draining = drain_watch;
+        let serving = router.serve_with_incoming_shutdown(incoming, async move {
+            let r = stop_rx.await.unwrap_or(Ok(()));
+            let _ = result_tx.send(r);
+        });
+        // A graceful shutdown waits for open streams, and a worker's feed never ends by
+        // itself: past DRAIN the connections are cut, and workers dial again (another
+        // scheduler, if one takes over).
+        tokio::select! {
+            served = serving => served?,
+            _ = async {
+                let _ = draining.wait_for(|s| *s).await;
+                tokio::time::sleep(DRAIN).await;
+            } => tracing::info!("connections still open after the drain: cut"),
+        }
         watcher.abort();
         drop(driver);
         store.close().await;
