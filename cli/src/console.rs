@@ -118,10 +118,19 @@ pub async fn console(
             }
             Err(s) => {
                 drop(raw);
-                say(
-                    false,
-                    &format!("the console ended: {}", crate::status_line(&s)),
-                );
+                let why = match s.code() {
+                    // The stream broke rather than the scheduler refusing: it stopped, or
+                    // another took over; a console lives only on the one it started on.
+                    tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled => {
+                        format!(
+                            "the connection to the scheduler was lost (it stopped, or another \
+                             took over), and the program with it ({})",
+                            crate::status_line(&s)
+                        )
+                    }
+                    _ => crate::status_line(&s),
+                };
+                say(false, &format!("the console ended: {why}"));
                 return Ok(crate::run::EXIT_NO_RESULT);
             }
         };

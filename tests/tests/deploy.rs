@@ -204,7 +204,7 @@ fn compose_file_names_its_services_and_what_they_build() {
         serde_yaml_ng::from_str(&std::fs::read_to_string(&compose).unwrap()).unwrap();
     let services = doc["services"].as_mapping().expect("services");
     let names: Vec<&str> = services.keys().filter_map(|k| k.as_str()).collect();
-    for s in ["postgres", "scheduler", "worker1", "worker2"] {
+    for s in ["postgres", "scheduler", "scheduler2", "worker1", "worker2"] {
         assert!(names.contains(&s), "compose has {s}: {names:?}");
     }
     for (name, service) in services {
@@ -219,11 +219,18 @@ fn compose_file_names_its_services_and_what_they_build() {
             dockerfile.display()
         );
     }
-    let scheduler = &doc["services"]["scheduler"];
-    assert!(scheduler["environment"]["JUDGE_DATABASE_URL"]
-        .as_str()
-        .unwrap()
-        .starts_with("postgres://"));
+    for name in ["scheduler", "scheduler2"] {
+        let env = &doc["services"][name]["environment"];
+        assert!(env["JUDGE_DATABASE_URL"]
+            .as_str()
+            .unwrap()
+            .starts_with("postgres://"));
+        // Each advertises itself under its own name, as the workers dial it.
+        assert_eq!(
+            env["JUDGE_ADVERTISE_URL"].as_str(),
+            Some(format!("http://{name}:7070").as_str())
+        );
+    }
     for w in ["worker1", "worker2"] {
         assert_eq!(
             doc["services"][w]["privileged"].as_bool(),
@@ -232,7 +239,7 @@ fn compose_file_names_its_services_and_what_they_build() {
         );
         assert_eq!(
             doc["services"][w]["environment"]["JUDGE_SCHEDULER"].as_str(),
-            Some("http://scheduler:7070")
+            Some("http://scheduler:7070,http://scheduler2:7070")
         );
     }
 }

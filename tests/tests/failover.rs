@@ -166,6 +166,15 @@ async fn the_leader_killed_mid_run_loses_doubles_and_misjudges_nothing() -> Resu
         bail!("the console ended before its program ran")
     };
     tokio::time::timeout(WAIT, alive).await??;
+    // And one in judgectl, on a terminal, as a person would have it.
+    let program = p.dir.path().join("forever.py");
+    std::fs::write(&program, FOREVER_PY)?;
+    let mut cmd = std::process::Command::new(judge_tests::bin("judgectl"));
+    cmd.args(["--scheduler", &urls, "--token", &p.admin])
+        .args(["console", "--language", "python3"])
+        .arg(&program);
+    let mut person = judge_tests::pty::PtyProc::spawn(cmd)?;
+    person.expect("alive", WAIT)?;
 
     // 500 jobs; the leader is killed when half are acknowledged, with watches open on the
     // newest of them.
@@ -214,6 +223,12 @@ async fn the_leader_killed_mid_run_loses_doubles_and_misjudges_nothing() -> Resu
     })
     .await?;
     eprintln!("the console's stream: {ended}");
+    person.expect("the connection to the scheduler was lost", WAIT)?;
+    ensure!(
+        person.wait(WAIT)?.code() == Some(123),
+        "{}",
+        person.screen()
+    );
     let mut judge = judge_client(&urls, &p.admin).await?;
     let job = wait_finished(&mut judge, console_id).await?;
     ensure!(

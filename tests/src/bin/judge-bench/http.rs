@@ -29,17 +29,9 @@ fn client() -> Http {
 const BODY: &str = r#"{"problem":"aplusb","language":"python3","source":"print(sum(map(int, input().split())))\n"}"#;
 
 pub async fn run(jobs: usize, submitters: usize, watchers: usize) -> Result<()> {
-    let args = [
-        "--max-queued",
-        "1000000",
-        "--max-queued-per-token",
-        "1000000",
-        "--report-timeout-seconds",
-        "60",
-        "--max-watches-per-token",
-        "100000",
-    ];
-    let s = setup_on(false, args.map(String::from).to_vec()).await?;
+    let mut args = super::bench_args();
+    args.extend(["--max-watches-per-token".into(), "100000".into()]);
+    let s = setup_on(false, args).await?;
     for i in 0..8 {
         let (url, tok) = (s.url.clone(), s.worker.clone());
         tokio::spawn(sim::run(

@@ -19,11 +19,14 @@
 //!   simulated workers with the scheduler's memory per console.
 //! - `http`: HTTP submit throughput and SSE fan-out, as ratios to the gRPC path.
 //! - `share`: the sharing simulation, a million events, fair share against oldest-first.
+//! - `failover`: two schedulers on one PostgreSQL, the leader killed again and again: time
+//!   to a new leader and to the first new assignment; throughput on PostgreSQL against SQLite.
 //! - `flood`: one student's flood and another's single jobs on the real cluster: the light
 //!   student's waits with fair share against oldest-first.
 
 mod console;
 mod contention;
+mod failover;
 mod first_judging;
 mod flood;
 mod http;
@@ -44,7 +47,7 @@ use clap::{Parser, Subcommand};
 use judge_common::pb;
 use judge_scheduler::store::Store;
 use judge_tests::{
-    admin_client, connected_workers, eventually, example_problem, judge_client, push, sim, token,
+    admin_client, connected_workers, eventually, example_problem, judge_client, push, sim,
     wait_finished, SchedulerProc,
 };
 
@@ -90,6 +93,25 @@ enum Cmd {
         /// Submissions for the judging throughput run (0: the per-run figures only)
         #[arg(long, default_value_t = 40)]
         submissions: usize,
+    },
+    /// Two schedulers on one PostgreSQL: the leader killed again and again, the time to the
+    /// standby leading and to the first new assignment; then throughput on PostgreSQL
+    /// against SQLite.
+    Failover {
+        /// Kills of the leader
+        #[arg(long, default_value_t = 10)]
+        kills: usize,
+        /// The schedulers' lease, seconds
+        #[arg(long, default_value_t = 10.0)]
+        lease_seconds: f64,
+        /// How often the leader renews, seconds
+        #[arg(long, default_value_t = 2.0)]
+        renew_seconds: f64,
+        /// Simulated workers of the throughput runs
+        #[arg(long, default_value_t = 8)]
+        workers: usize,
+        #[command(flatten)]
+        load: Load,
     },
     /// A worker VM (Debian 12, cgroup v2, cloud-init): boot to connected and to its first
     /// verdict, then `sandbox`'s per-run figures inside the guest (KVM where it runs a guest,
@@ -227,6 +249,8 @@ type Times = Arc<Mutex<HashMap<u64, Instant>>>;
 struct Setup {
     _dir: tempfile::TempDir,
     sched: SchedulerProc,
+    /// The PostgreSQL server the scheduler stores in, if not SQLite (dropped after it).
+    _pg: Option<judge_tests::ha::PgServer>,
     /// The scheduler's URL: https:// when it serves TLS.
     url: String,
     store: Store,
@@ -242,24 +266,46 @@ async fn setup() -> Result<Setup> {
 /// `tls` (the benchmark's clients then trust its CA); room in the queue for any load, and a
 /// report timeout that survives this machine's two cores saturated by the benchmark.
 async fn setup_with(tls: bool) -> Result<Setup> {
-    let args = [
+    setup_on(tls, bench_args()).await
+}
+
+/// Room in the queue for any load, and a report timeout that survives this machine's two
+/// cores saturated by the benchmark.
+fn bench_args() -> Vec<String> {
+    [
         "--max-queued",
         "1000000",
         "--max-queued-per-token",
         "1000000",
         "--report-timeout-seconds",
         "60",
-    ];
-    setup_on(tls, args.map(String::from).to_vec()).await
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 /// A scheduler with the `aplusb` example and `args` besides.
-async fn setup_on(tls: bool, mut args: Vec<String>) -> Result<Setup> {
+async fn setup_on(tls: bool, args: Vec<String>) -> Result<Setup> {
+    setup_stored(tls, args, None).await
+}
+
+/// As [`setup_on`], storing in `pg` when given (a PostgreSQL server of the run's own).
+async fn setup_stored(
+    tls: bool,
+    mut args: Vec<String>,
+    pg: Option<judge_tests::ha::PgServer>,
+) -> Result<Setup> {
     let dir = tempfile::tempdir()?;
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data)?;
-    let admin = token(&data, "admin", "admin")?;
-    let worker = token(&data, "worker", "sim")?;
+    let db_flags: Vec<String> = match &pg {
+        Some(pg) => vec!["--database".into(), pg.url()],
+        None => Vec::new(),
+    };
+    let db_args: Vec<&str> = db_flags.iter().map(String::as_str).collect();
+    let admin = judge_tests::token_with(&data, "admin", "admin", &db_args)?;
+    let worker = judge_tests::token_with(&data, "worker", "sim", &db_args)?;
+    args.extend(db_flags.iter().cloned());
     if tls {
         let certs = dir.path().join("tls");
         let out = std::process::Command::new(judge_tests::bin("judge-scheduler"))
@@ -282,9 +328,13 @@ async fn setup_on(tls: bool, mut args: Vec<String>) -> Result<Setup> {
     let url = format!("{scheme}://{}", sched.addr);
     let mut a = admin_client(&url, &admin).await?;
     push(&mut a, &example_problem("aplusb"), "aplusb", None).await?;
-    let store = Store::open(&format!("sqlite://{}/judge.db", data.display())).await?;
+    let store = match &pg {
+        Some(pg) => Store::open(&pg.url()).await?,
+        None => Store::open(&format!("sqlite://{}/judge.db", data.display())).await?,
+    };
     Ok(Setup {
         _dir: dir,
+        _pg: pg,
         sched,
         url,
         store,
@@ -384,13 +434,20 @@ struct Figures {
 async fn throughput(workers: usize, load: Load) -> Result<()> {
     let plain = throughput_once(false, workers, load).await?;
     let tls = throughput_once(true, workers, load).await?;
-    println!(
-        "tls/plaintext: throughput x{:.2}, p50 submit->assign x{:.2}, p99 x{:.2}",
-        tls.rate / plain.rate,
-        tls.p50.as_secs_f64() / plain.p50.as_secs_f64(),
-        tls.p99.as_secs_f64() / plain.p99.as_secs_f64()
-    );
+    println!("tls/plaintext: {}", tls.against(&plain));
     Ok(())
+}
+
+impl Figures {
+    /// These figures as ratios to `base`'s.
+    fn against(&self, base: &Figures) -> String {
+        format!(
+            "throughput x{:.2}, p50 submit->assign x{:.2}, p99 x{:.2}",
+            self.rate / base.rate,
+            self.p50.as_secs_f64() / base.p50.as_secs_f64(),
+            self.p99.as_secs_f64() / base.p99.as_secs_f64()
+        )
+    }
 }
 
 /// The same throughput run with fleets of each size, one after another, then side by side.
@@ -417,14 +474,19 @@ async fn fleet(counts: &[usize], load: Load) -> Result<()> {
 }
 
 async fn throughput_once(tls: bool, workers: usize, load: Load) -> Result<Figures> {
+    let s = setup_with(tls).await?;
+    let label = if tls { "tls" } else { "plaintext" };
+    throughput_on(s, label, workers, load).await
+}
+
+/// The throughput and latency runs on a scheduler already set up.
+async fn throughput_on(s: Setup, label: &str, workers: usize, load: Load) -> Result<Figures> {
     let Load {
         jobs,
         slots,
         submitters,
         latency_seconds,
     } = load;
-    let s = setup_with(tls).await?;
-    let label = if tls { "tls" } else { "plaintext" };
     let assigned: Times = Default::default();
     let on_assign: sim::OnAssign = {
         let assigned = assigned.clone();
@@ -980,6 +1042,13 @@ async fn main() -> Result<()> {
         Cmd::Transfer { size_mb } => transfer(size_mb).await,
         Cmd::Sandbox { runs, submissions } => sandbox(runs, submissions).await,
         Cmd::Vm { runs } => vm::run(runs).await,
+        Cmd::Failover {
+            kills,
+            lease_seconds,
+            renew_seconds,
+            workers,
+            load,
+        } => failover::run(kills, lease_seconds, renew_seconds, workers, load).await,
         Cmd::FirstJudging { tests, rounds } => first_judging::run(tests, rounds).await,
         Cmd::Stuck => stuck::run().await,
         Cmd::Http {
