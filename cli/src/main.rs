@@ -536,6 +536,10 @@ async fn finished(
     Ok(job.into_inner())
 }
 
+/// How many times in a row a watch is resumed, half a second apart: long enough for a
+/// standby to take over from a leader that died (its lease, 8 s by default, then recovery).
+const WATCH_RETRIES: u32 = 60;
+
 /// Follows a job's events until it finishes; resumes from the last event after a dropped
 /// stream. `progress` draws a live line on stderr; `json` prints each event on stdout.
 async fn follow(
@@ -554,7 +558,7 @@ async fn follow(
         };
         let mut stream = match client.watch_job(req).await {
             Ok(s) => s.into_inner(),
-            Err(s) if s.code() == tonic::Code::Unavailable && retries < 30 => {
+            Err(s) if s.code() == tonic::Code::Unavailable && retries < WATCH_RETRIES => {
                 retries += 1;
                 tokio::time::sleep(std::time::Duration::from_millis(500)).await;
                 continue;
@@ -581,7 +585,7 @@ async fn follow(
                     }
                     return Ok(());
                 }
-                Err(s) if retries < 30 => {
+                Err(s) if retries < WATCH_RETRIES => {
                     retries += 1;
                     tracing_free_warn(&s);
                     tokio::time::sleep(std::time::Duration::from_millis(500)).await;

@@ -40,6 +40,11 @@ enum End {
     Standby(String),
 }
 
+/// How long after a standby answered that reconnects stay quick.
+const TAKEOVER: std::time::Duration = std::time::Duration::from_secs(30);
+/// The longest pause between reconnects meanwhile.
+const TAKEOVER_RETRY: std::time::Duration = std::time::Duration::from_millis(500);
+
 pub struct Connection {
     pub client: Client,
     /// Told each new session's key, for consoles' streams.
@@ -56,6 +61,10 @@ impl Connection {
     /// Keeps a session up until draining completes.
     pub async fn run(mut self) {
         let mut backoff = Backoff::default();
+        // Until when a standby's answer says a takeover is under way (schedulers sharing a
+        // database): the leader it names may still refuse, or the new one be binding its
+        // ports, for a few seconds; retries stay quick meanwhile.
+        let mut takeover_until: Option<tokio::time::Instant> = None;
         loop {
             match self.session(&mut backoff).await {
                 End::Drained => {
@@ -64,10 +73,14 @@ impl Connection {
                 }
                 End::Standby(why) => {
                     tracing::info!(%why, "reached a standby; dialling the leader");
+                    takeover_until = Some(tokio::time::Instant::now() + TAKEOVER);
                     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
                 }
                 End::Lost(why) => {
-                    let delay = backoff.next_delay(rand::random::<f64>());
+                    let mut delay = backoff.next_delay(rand::random::<f64>());
+                    if takeover_until.is_some_and(|t| tokio::time::Instant::now() < t) {
+                        delay = delay.min(TAKEOVER_RETRY);
+                    }
                     tracing::warn!(%why, ?delay, "session ended; reconnecting");
                     let mut drain = self.drain.subscribe();
                     tokio::select! {

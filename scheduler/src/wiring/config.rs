@@ -67,7 +67,7 @@ pub mod defaults {
     pub const SCALE_IDLE_SECONDS: f64 = 300.0;
     pub const SCALE_COOLDOWN_SECONDS: f64 = 120.0;
     pub const SCALE_COMMAND_TIMEOUT_SECONDS: f64 = 300.0;
-    pub const LEASE_SECONDS: f64 = 10.0;
+    pub const LEASE_SECONDS: f64 = 8.0;
     pub const RENEW_SECONDS: f64 = 2.0;
     /// Names of the workers autoscaling starts begin with this.
     pub const SCALE_PREFIX: &str = "auto-";

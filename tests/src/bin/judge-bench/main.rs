@@ -102,7 +102,7 @@ enum Cmd {
         #[arg(long, default_value_t = 10)]
         kills: usize,
         /// The schedulers' lease, seconds
-        #[arg(long, default_value_t = 10.0)]
+        #[arg(long, default_value_t = 8.0)]
         lease_seconds: f64,
         /// How often the leader renews, seconds
         #[arg(long, default_value_t = 2.0)]
