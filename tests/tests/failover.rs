@@ -258,7 +258,13 @@ async fn the_leader_killed_mid_run_loses_doubles_and_misjudges_nothing() -> Resu
     // Running jobs were re-adopted by the new leader, not judged again (a job whose
     // assignment never reached its worker is assigned again after the grace period).
     let mut again = 0;
-    for (_, id) in acked.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+    let ids: Vec<u64> = acked
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .map(|(_, id)| *id)
+        .collect();
+    for id in &ids {
         let assigned = store
             .events_after(*id, 0)
             .await?
