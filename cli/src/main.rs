@@ -225,6 +225,23 @@ struct Clients {
     admin: AdminServiceClient<Authed>,
 }
 
+/// A failure's line, with a hint when a plaintext client's connection broke during the
+/// handshake (the client's own words for it): the scheduler probably serves TLS.
+fn with_tls_hint(plain: bool, line: &str) -> String {
+    let broken = [
+        "h2 protocol error",
+        "transport error",
+        "operation was canceled",
+    ]
+    .iter()
+    .any(|m| line.contains(m));
+    if plain && broken {
+        format!("{line} (if the scheduler serves TLS, use an https:// URL)")
+    } else {
+        line.to_string()
+    }
+}
+
 async fn clients(
     scheduler: Option<String>,
     token: Option<String>,
@@ -283,23 +300,10 @@ async fn run(cli: Cli) -> Result<Exit> {
         .scheduler
         .as_deref()
         .is_none_or(|u| u.starts_with("http://"));
-    let mut c = clients(cli.scheduler, cli.token, cli.ca_cert).await?;
-    let rpc = |s: tonic::Status| {
-        let line = status_line(&s);
-        // The client's own words for a connection that broke during the handshake.
-        let broken = [
-            "h2 protocol error",
-            "transport error",
-            "operation was canceled",
-        ]
-        .iter()
-        .any(|m| s.message().contains(m));
-        if plain && broken {
-            anyhow!("{line} (if the scheduler serves TLS, use an https:// URL)")
-        } else {
-            anyhow!(line)
-        }
-    };
+    let mut c = clients(cli.scheduler, cli.token, cli.ca_cert)
+        .await
+        .map_err(|e| anyhow!(with_tls_hint(plain, &format!("{e:#}"))))?;
+    let rpc = |s: tonic::Status| anyhow!(with_tls_hint(plain, &status_line(&s)));
     match cli.command {
         Cmd::Problem(ProblemCmd::Push {
             dir,

@@ -290,7 +290,7 @@ pub struct ServeConfig {
     /// scheduler, no lease)
     #[arg(long, env = "JUDGE_LEASE_SECONDS", default_value_t = defaults::LEASE_SECONDS)]
     pub lease_seconds: f64,
-    /// How often the leader renews its lease, seconds (less than lease_seconds)
+    /// How often the leader renews its lease, seconds (at most half of lease_seconds)
     #[arg(long, env = "JUDGE_RENEW_SECONDS", default_value_t = defaults::RENEW_SECONDS)]
     pub renew_seconds: f64,
     /// The gRPC URL standbys send clients to while this scheduler leads, as clients dial it
