@@ -208,6 +208,25 @@ async fn a_file_larger_than_the_limit_cannot_be_written() {
     assert!(!String::from_utf8_lossy(&out.stdout).contains("wrote"));
 }
 
+/// A program that ends as soon as the reader stops at the limit (its next write fails) is
+/// still over the output limit, whichever the runner notices first: its exit or the
+/// reader's answer. Twenty runs, so that both orders happen.
+#[tokio::test]
+async fn a_program_that_quits_when_its_output_is_cut_is_still_ole() {
+    let code = "import sys
+try:
+    while True:
+        sys.stdout.write('x' * 65536)
+        sys.stdout.flush()
+except BrokenPipeError:
+    sys.exit(0)
+";
+    for i in 0..20 {
+        let out = run(python(code, "quitter")).await;
+        assert_eq!(out.limit, Some(LimitHit::Output), "run {i}: {out:?}");
+    }
+}
+
 #[tokio::test]
 async fn endless_output_is_ole_and_stops_the_run() {
     let started = Instant::now();

@@ -276,7 +276,16 @@ impl Runner for SandboxRunner {
             outcome.stdout = match out_result {
                 Some(d) => d,
                 None => match tokio::time::timeout(grace, out_task).await {
-                    Ok(r) => r.map_err(std::io::Error::other)??.0,
+                    Ok(r) => {
+                        let (data, over) = r.map_err(std::io::Error::other)??;
+                        // The reader stopped at the limit and closed the pipe, and the
+                        // program died of that (EPIPE, SIGPIPE) before the loop above saw the
+                        // reader's answer: the output limit is still what ended it.
+                        if over && outcome.limit.is_none() && !outcome.cancelled {
+                            outcome.limit = Some(LimitHit::Output);
+                        }
+                        data
+                    }
                     Err(_) => Vec::new(),
                 },
             };
