@@ -17,6 +17,8 @@ pub mod verify;
 /// Text from others shown with its control characters made visible.
 pub mod visible;
 
+pub use judge_common::channel::error_chain;
+
 use judge_common::auth::Bearer;
 use judge_common::channel::ClientTls;
 use judge_common::failover::{split_urls, Failover};
@@ -49,18 +51,4 @@ pub fn status_line(s: &tonic::Status) -> String {
         }
         _ => format!("{:?}: {}", s.code(), s.message()),
     }
-}
-
-/// An error and its causes on one line, most specific last, repeats dropped.
-pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = next {
-        let text = err.to_string().replace('\n', " ");
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        next = err.source();
-    }
-    parts.join(": ")
 }

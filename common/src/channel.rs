@@ -256,3 +256,17 @@ pub fn endpoint(url: &str, tls: &ClientTls) -> Result<Dial, ChannelError> {
         tls: None,
     })
 }
+
+/// An error and its causes on one line, most specific last, repeats dropped.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = next {
+        let text = err.to_string().replace('\n', " ");
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = err.source();
+    }
+    parts.join(": ")
+}

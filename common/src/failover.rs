@@ -159,16 +159,10 @@ impl Failover {
 /// A failed call's message and its causes, on one line.
 fn status_chain(s: &tonic::Status) -> String {
     use std::error::Error;
-    let mut text = s.message().to_string();
-    let mut next = s.source();
-    while let Some(e) = next {
-        let part = e.to_string();
-        if !text.contains(&part) {
-            text = format!("{text}: {part}");
-        }
-        next = e.source();
+    match s.source() {
+        Some(cause) => format!("{}: {}", s.message(), crate::channel::error_chain(cause)),
+        None => s.message().to_string(),
     }
-    text
 }
 
 type Answer = Result<http::Response<Body>, tonic::transport::Error>;

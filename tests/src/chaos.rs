@@ -20,7 +20,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Result};
 use judge_common::pb;
+use judge_common::pb::judge_service_client::JudgeServiceClient;
 use judge_scheduler::store::Store;
+use judgectl::Authed;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use tonic::Code;
@@ -156,6 +158,35 @@ pub fn retryable(code: Code) -> bool {
     )
 }
 
+/// Submits submission `i` with its own request id, sending it again while it is refused or
+/// fails for a passing reason, for up to `patience`; its job id and the number of retries.
+pub async fn submit_acked(
+    judge: &mut JudgeServiceClient<Authed>,
+    i: usize,
+    patience: Duration,
+) -> Result<(Sent, u64, usize)> {
+    let sent = submission(i);
+    let deadline = Instant::now() + patience;
+    let mut retries = 0;
+    loop {
+        let req = pb::SubmitRequest {
+            problem_id: "aplusb".into(),
+            language: "python3".into(),
+            source: sent.source.clone().into_bytes(),
+            request_id: sent.request_id.clone(),
+            ..Default::default()
+        };
+        match judge.submit(req).await {
+            Ok(r) => return Ok((sent, r.into_inner().job_id, retries)),
+            Err(s) if retryable(s.code()) && Instant::now() < deadline => {
+                retries += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(s) => return Err(anyhow!("submit {i}: {s}")),
+        }
+    }
+}
+
 /// Submits every job with its own request id, sending a refused one again until it is
 /// acknowledged; the acknowledged job id of each, and the number of retries.
 async fn submit_all(
@@ -168,25 +199,8 @@ async fn submit_all(
     let mut acked = Vec::with_capacity(cfg.jobs);
     let mut retries = 0;
     for i in 0..cfg.jobs {
-        let sent = submission(i);
-        let deadline = Instant::now() + 4 * WAIT;
-        let id = loop {
-            let req = pb::SubmitRequest {
-                problem_id: "aplusb".into(),
-                language: "python3".into(),
-                source: sent.source.clone().into_bytes(),
-                request_id: sent.request_id.clone(),
-                ..Default::default()
-            };
-            match judge.submit(req).await {
-                Ok(r) => break r.into_inner().job_id,
-                Err(s) if retryable(s.code()) && Instant::now() < deadline => {
-                    retries += 1;
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                Err(s) => return Err(anyhow!("submit {i}: {s}")),
-            }
-        };
+        let (sent, id, again) = submit_acked(&mut judge, i, 4 * WAIT).await?;
+        retries += again;
         acked.push((sent, id));
         tokio::time::sleep(pace).await;
     }

@@ -158,11 +158,9 @@ impl HaScheduler {
             .args(["--database", db])
             .args(["--listen", &grpc.to_string()])
             .args(["--http-listen", &http.to_string()])
-            .args(["--submit-rate", "1000000", "--submit-burst", "1000000"])
-            .args(["--max-running-per-token", "1000000"])
-            .args(["--max-consoles-per-token", "1000000"])
             .args(["--max-queued", "100000", "--max-queued-per-token", "100000"])
             .args(extra)
+            .args(crate::relaxed_limits(extra))
             .env(
                 "RUST_LOG",
                 std::env::var("JUDGE_TEST_LOG").unwrap_or_else(|_| "info".into()),

@@ -157,6 +157,23 @@ pub fn token_with(data_dir: &Path, role: &str, name: &str, extra: &[&str]) -> Re
     Ok(String::from_utf8(out.stdout)?.trim().to_string())
 }
 
+/// Tests and benchmarks submit in bursts from one token: the per-token rate, running and
+/// console limits stay out of their way unless `extra` (a test's own flags) sets them.
+pub fn relaxed_limits(extra: &[&str]) -> Vec<&'static str> {
+    let mut limits = Vec::new();
+    for (flag, value) in [
+        ("--submit-rate", "1000000"),
+        ("--submit-burst", "1000000"),
+        ("--max-running-per-token", "1000000"),
+        ("--max-consoles-per-token", "1000000"),
+    ] {
+        if !extra.iter().any(|a| a.starts_with(flag)) {
+            limits.extend([flag, value]);
+        }
+    }
+    limits
+}
+
 /// A `judge-scheduler serve` process.
 pub struct SchedulerProc {
     child: Child,
@@ -181,19 +198,7 @@ impl SchedulerProc {
             std::time::UNIX_EPOCH.elapsed()?.as_nanos()
         ));
         let own_http = extra.iter().any(|a| a.starts_with("--http-listen"));
-        // Tests and benchmarks submit in bursts from one token: the per-token rate, running
-        // and console limits stay out of their way unless a test sets them itself.
-        let mut limits: Vec<&str> = Vec::new();
-        for (flag, value) in [
-            ("--submit-rate", "1000000"),
-            ("--submit-burst", "1000000"),
-            ("--max-running-per-token", "1000000"),
-            ("--max-consoles-per-token", "1000000"),
-        ] {
-            if !extra.iter().any(|a| a.starts_with(flag)) {
-                limits.extend([flag, value]);
-            }
-        }
+        let limits = relaxed_limits(extra);
         let mut child = Command::new(bin("judge-scheduler"))
             .arg("serve")
             .arg("--data-dir")

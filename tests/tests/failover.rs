@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, ensure, Result};
 use judge_common::pb;
 use judge_scheduler::store::Store;
-use judge_tests::chaos::{check, retryable, submission, ChaosReport, Sent};
+use judge_tests::chaos::{check, retryable, submit_acked, ChaosReport, Sent};
 use judge_tests::ha::{http_call, http_get, postgres_available, Pair};
 use judge_tests::{judge_client, wait_finished, WAIT};
 use nix::sys::signal::Signal;
@@ -27,6 +27,27 @@ fn flags(more: &[&'static str]) -> Vec<&'static str> {
     v
 }
 
+/// A pair started with `flags`, its `workers` (name, slots) connected, this test alone on
+/// the machine while the guard lives; `None` (said loudly) where PostgreSQL cannot run.
+async fn pair(
+    test: &str,
+    flags: &[&str],
+    workers: &[(&str, u32)],
+) -> Result<Option<(tokio::sync::MutexGuard<'static, ()>, Pair)>> {
+    if !postgres_available(test)? {
+        return Ok(None);
+    }
+    let one = ONE_AT_A_TIME.lock().await;
+    let mut p = Pair::start(flags).await?;
+    for (name, slots) in workers {
+        p.add_worker(name, *slots)?;
+    }
+    if !workers.is_empty() {
+        p.wait_workers(workers.len()).await?;
+    }
+    Ok(Some((one, p)))
+}
+
 /// The acknowledged submissions so far, shared with the test while the submitter runs.
 type Acked = Arc<Mutex<Vec<(Sent, u64)>>>;
 
@@ -41,24 +62,7 @@ async fn submit_range(
 ) -> Result<()> {
     let mut judge = judge_client(&urls, &token).await?;
     for i in range {
-        let sent = submission(i);
-        let deadline = Instant::now() + 2 * WAIT;
-        let id = loop {
-            let req = pb::SubmitRequest {
-                problem_id: "aplusb".into(),
-                language: "python3".into(),
-                source: sent.source.clone().into_bytes(),
-                request_id: sent.request_id.clone(),
-                ..Default::default()
-            };
-            match judge.submit(req).await {
-                Ok(r) => break r.into_inner().job_id,
-                Err(s) if retryable(s.code()) && Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                Err(s) => bail!("submit {i}: {s}"),
-            }
-        };
+        let (sent, id, _) = submit_acked(&mut judge, i, 2 * WAIT).await?;
         acked
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -123,14 +127,11 @@ const FOREVER_PY: &str =
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_leader_killed_mid_run_loses_doubles_and_misjudges_nothing() -> Result<()> {
-    if !postgres_available("failover::killed")? {
+    let Some((_one, mut p)) =
+        pair("failover::killed", &flags(&[]), &[("w0", 3), ("w1", 3)]).await?
+    else {
         return Ok(());
-    }
-    let _one = ONE_AT_A_TIME.lock().await;
-    let mut p = Pair::start(&flags(&[])).await?;
-    p.add_worker("w0", 3)?;
-    p.add_worker("w1", 3)?;
-    p.wait_workers(2).await?;
+    };
     let urls = p.urls();
 
     // A console open on the leader (an admin's: the checker reads the student's jobs).
@@ -280,13 +281,9 @@ async fn the_leader_killed_mid_run_loses_doubles_and_misjudges_nothing() -> Resu
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_leader_stopped_past_its_lease_steps_down_and_follows() -> Result<()> {
-    if !postgres_available("failover::stopped")? {
+    let Some((_one, mut p)) = pair("failover::stopped", &flags(&[]), &[("w0", 2)]).await? else {
         return Ok(());
-    }
-    let _one = ONE_AT_A_TIME.lock().await;
-    let mut p = Pair::start(&flags(&[])).await?;
-    p.add_worker("w0", 2)?;
-    p.wait_workers(1).await?;
+    };
     let acked: Acked = Default::default();
     let urls = p.urls();
     submit_range(
@@ -373,13 +370,10 @@ fn walk_files(dir: &std::path::Path) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgresql_restarted_under_both_they_wait_elect_and_go_on() -> Result<()> {
-    if !postgres_available("failover::postgres_restart")? {
+    let Some((_one, p)) = pair("failover::postgres_restart", &flags(&[]), &[("w0", 2)]).await?
+    else {
         return Ok(());
-    }
-    let _one = ONE_AT_A_TIME.lock().await;
-    let mut p = Pair::start(&flags(&[])).await?;
-    p.add_worker("w0", 2)?;
-    p.wait_workers(1).await?;
+    };
     let acked: Acked = Default::default();
     let submitter = tokio::spawn(submit_range(
         p.urls(),
@@ -420,14 +414,16 @@ async fn postgresql_restarted_under_both_they_wait_elect_and_go_on() -> Result<(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_clean_shutdown_hands_over_before_the_lease_could_run_out() -> Result<()> {
-    if !postgres_available("failover::handover")? {
-        return Ok(());
-    }
-    let _one = ONE_AT_A_TIME.lock().await;
     // A long lease: a takeover within it can only be a handover.
-    let mut p = Pair::start(&["--lease-seconds", "60", "--renew-seconds", "2"]).await?;
-    p.add_worker("w0", 1)?;
-    p.wait_workers(1).await?;
+    let Some((_one, mut p)) = pair(
+        "failover::handover",
+        &["--lease-seconds", "60", "--renew-seconds", "2"],
+        &[("w0", 1)],
+    )
+    .await?
+    else {
+        return Ok(());
+    };
     let old = p.leader(WAIT).await?;
     let asked = Instant::now();
     p.scheds[old].signal(Signal::SIGTERM)?;
@@ -457,11 +453,9 @@ async fn a_clean_shutdown_hands_over_before_the_lease_could_run_out() -> Result<
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_standby_refuses_every_call_naming_the_leader() -> Result<()> {
-    if !postgres_available("failover::standby")? {
+    let Some((_one, p)) = pair("failover::standby", &[], &[]).await? else {
         return Ok(());
-    }
-    let _one = ONE_AT_A_TIME.lock().await;
-    let p = Pair::start(&[]).await?;
+    };
     let (leader, standby) = (&p.scheds[0], &p.scheds[1]);
     ensure!(leader.leads().await && !standby.leads().await);
 

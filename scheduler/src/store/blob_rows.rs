@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 
 use super::{col, Result, Store, StoreError};
 
@@ -63,25 +63,14 @@ impl Store {
         tx.commit().await
     }
 
-    /// Writes the stored file's bytes to `dest`, chunk by chunk; `false` if there is none.
-    pub async fn copy_blob_rows(&self, sha256: &str, dest: &Path) -> Result<bool> {
-        let mut out = tokio::fs::File::create(dest).await.map_err(io)?;
-        let mut idx: i32 = 0;
-        loop {
-            let row = sqlx::query("SELECT data FROM blob_chunks WHERE sha256 = $1 AND idx = $2")
-                .bind(sha256)
-                .bind(idx)
-                .fetch_optional(self.pool())
-                .await?;
-            let Some(row) = row else {
-                break;
-            };
-            let data: Vec<u8> = col(&row, "blob_chunks", "data")?;
-            out.write_all(&data).await.map_err(io)?;
-            idx += 1;
-        }
-        out.sync_all().await.map_err(io)?;
-        Ok(idx > 0)
+    /// Chunk `idx` of the stored file, in order from 0; `None` past its last.
+    pub async fn blob_chunk(&self, sha256: &str, idx: i32) -> Result<Option<Vec<u8>>> {
+        let row = sqlx::query("SELECT data FROM blob_chunks WHERE sha256 = $1 AND idx = $2")
+            .bind(sha256)
+            .bind(idx)
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|r| col(&r, "blob_chunks", "data")).transpose()
     }
 
     /// Deletes the rows of files no problem version references, stored before `before_ms`;

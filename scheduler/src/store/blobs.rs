@@ -66,37 +66,28 @@ impl BlobStore {
         let Some(db) = &self.db else {
             return Ok(None);
         };
-        let writer = self.writer().await?;
-        let tmp = writer
-            .tmp
-            .clone()
-            .ok_or_else(|| std::io::Error::other("no staging file"))?;
-        if !db
-            .copy_blob_rows(sha256, &tmp)
+        // Through a writer, which hashes what came out of the database before it takes
+        // the name (and deletes its file if anything goes wrong on the way).
+        let mut writer = self.writer().await?;
+        let mut idx = 0;
+        while let Some(chunk) = db
+            .blob_chunk(sha256, idx)
             .await
             .map_err(std::io::Error::other)?
         {
+            writer.write(&chunk).await?;
+            idx += 1;
+        }
+        if idx == 0 {
             return Ok(None);
         }
-        // Hash what came out of the database before it takes the name.
-        let mut check = Sha256::new();
-        let mut file = fs::File::open(&tmp).await?;
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            use tokio::io::AsyncReadExt;
-            let n = file.read(&mut buf).await?;
-            if n == 0 {
-                break;
-            }
-            check.update(&buf[..n]);
-        }
-        if hex::encode(check.finalize()) != sha256 {
+        let staged = writer.finish().await?;
+        if staged.sha256 != sha256 {
             return Err(std::io::Error::other(format!(
                 "the database's copy of blob {sha256} does not match its hash"
             )));
         }
-        fs::create_dir_all(path.parent().unwrap_or(&self.root)).await?;
-        fs::rename(&tmp, &path).await?;
+        staged.place().await?;
         Ok(Some(path))
     }
 
@@ -179,16 +170,14 @@ pub struct StagedBlob {
 impl StagedBlob {
     /// Moves the file to its content address (replacing an identical copy is harmless),
     /// after storing it in the shared database, if any.
-    pub async fn commit(mut self, now_ms: i64) -> std::io::Result<()> {
-        let dir = self.root.join(&self.sha256[..2]);
-        fs::create_dir_all(&dir).await?;
-        let tmp = self
-            .tmp
-            .take()
-            .ok_or_else(|| std::io::Error::other("blob already committed"))?;
+    pub async fn commit(self, now_ms: i64) -> std::io::Result<()> {
         if let Some(db) = &self.db {
-            if let Err(e) = db.put_blob_rows(&self.sha256, &tmp, now_ms).await {
-                let _ = fs::remove_file(&tmp).await;
+            let tmp = self
+                .tmp
+                .as_ref()
+                .ok_or_else(|| std::io::Error::other("blob already committed"))?;
+            if let Err(e) = db.put_blob_rows(&self.sha256, tmp, now_ms).await {
+                // Dropped, the staged file deletes itself.
                 return Err(match e {
                     super::StoreError::DiskFull(why) => {
                         std::io::Error::new(std::io::ErrorKind::StorageFull, why)
@@ -197,6 +186,17 @@ impl StagedBlob {
                 });
             }
         }
+        self.place().await
+    }
+
+    /// Moves the file to its content address here, and nowhere else.
+    async fn place(mut self) -> std::io::Result<()> {
+        let dir = self.root.join(&self.sha256[..2]);
+        fs::create_dir_all(&dir).await?;
+        let tmp = self
+            .tmp
+            .take()
+            .ok_or_else(|| std::io::Error::other("blob already committed"))?;
         fs::rename(&tmp, dir.join(&self.sha256)).await
     }
 
