@@ -193,14 +193,18 @@ fn announce(addr: std::net::SocketAddr, http: Option<std::net::SocketAddr>) {
 
 /// Starts this program again from the top, in this process (same pid, arguments and
 /// environment): a deposed leader keeps nothing of its leadership. Every socket and file
-/// is closed on exec; only standard input, output and error go on.
-fn restart() -> ! {
+/// is closed on exec but the listening sockets, handed on so that the ports never refuse;
+/// and standard input, output and error.
+fn restart(listeners: &judge_scheduler::wiring::listeners::Listeners) -> ! {
     use std::os::unix::process::CommandExt;
     let mut args = std::env::args_os();
     let _ = args.next();
-    let err = std::process::Command::new("/proc/self/exe")
-        .args(args)
-        .exec();
+    let mut command = std::process::Command::new("/proc/self/exe");
+    command.args(args);
+    if let Err(e) = listeners.hand_on(&mut command) {
+        tracing::warn!(error = %e, "cannot hand the listening sockets on; the new start binds them anew");
+    }
+    let err = command.exec();
     tracing::error!(error = %err, "cannot start again; exiting for the supervisor to restart");
     std::process::exit(75)
 }
@@ -253,9 +257,9 @@ async fn main() -> Result<()> {
             // PostgreSQL: one of possibly several schedulers; it leads or stands by.
             match leader::run(opts, shutdown_signal(), Box::new(announce)).await? {
                 leader::Ended::Stopped => {}
-                leader::Ended::Deposed(why) => {
+                leader::Ended::Deposed { why, listeners } => {
                     tracing::warn!(%why, "deposed: starting again as a standby");
-                    restart();
+                    restart(&listeners);
                 }
             }
         }

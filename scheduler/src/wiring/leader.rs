@@ -2,15 +2,16 @@
 //!
 //! A scheduler starts as a standby (`standby.rs`: its ports answer `UNAVAILABLE` naming the
 //! leader) and looks at the lease a few times a second. When the lease has run out (the
-//! leader died or handed it over) it takes it with a new term, frees its ports, and starts
-//! the whole scheduler on them (`server::lead`): recovery from the store, as after any
+//! leader died or handed it over) it takes it with a new term, stops answering, and starts
+//! the whole scheduler on the same ports (`server::lead`): recovery from the store, as after any
 //! restart, with every write fenced on the term.
 //!
 //! The leader renews every `renew_ms`; it stops serving before the lease can have run out
 //! (`core/lease.rs`), when a renewal finds the term taken, or when a write fails on the term.
 //! Stopping is crash-only: [`run`] answers [`Ended::Deposed`] and `main` starts the process
 //! again from the top, as a standby (nothing of the old leadership survives in memory). A
-//! clean shutdown releases the lease, so a standby takes over at its next look.
+//! clean shutdown releases the lease, so a standby takes over at its next look. The ports are
+//! bound once (`listeners.rs`) and stay bound through every change of role.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -22,6 +23,7 @@ use tokio::time::Instant;
 use crate::core::lease::LeaseTimer;
 use crate::live::leadership::Leadership;
 use crate::store::{Store, StoreError};
+use crate::wiring::listeners::Listeners;
 use crate::wiring::server::{ServeError, ServeOptions};
 use crate::wiring::standby::{Hint, Standby};
 
@@ -34,8 +36,8 @@ pub enum Ended {
     /// Shut down when asked (as a leader, the lease handed over).
     Stopped,
     /// It must serve no more: another leads, or its lease or its store failed. The caller
-    /// starts the process again as a standby.
-    Deposed(String),
+    /// starts the process again as a standby, handing it the listening sockets.
+    Deposed { why: String, listeners: Listeners },
 }
 
 /// Where the ports are once bound (printed by `main` for scripts and tests).
@@ -43,7 +45,7 @@ pub type Announce = Box<dyn FnOnce(SocketAddr, Option<SocketAddr>) + Send>;
 
 /// Stands by until the lease is free, then leads until shut down or deposed.
 pub async fn run(
-    mut opts: ServeOptions,
+    opts: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
     announce: Announce,
 ) -> Result<Ended, ServeError> {
@@ -52,6 +54,8 @@ pub async fn run(
         shutdown.await;
         let _ = stop_tx.send(true);
     });
+    // The ports first: a standby answers (naming no leader) even while the database is down.
+    let listeners = Listeners::open(opts.addresses())?;
     let store = open_waiting(&opts.database_url, stop.clone()).await?;
     let Some(store) = store else {
         return Ok(Ended::Stopped);
@@ -64,11 +68,8 @@ pub async fn run(
     );
     let leadership = Leadership::default();
     let (hint_tx, hint) = watch::channel(Hint::default());
-    let standby = Standby::start(&opts, hint, leadership.clone()).await?;
+    let standby = Standby::start(&opts, &listeners, hint, leadership.clone()).await?;
     announce(standby.addr, standby.http_addr);
-    // The leader serves on the very ports the standby held.
-    opts.listen = standby.addr;
-    opts.http_listen = standby.http_addr;
     let secure = opts.tls.is_some();
     let address = opts
         .advertise
@@ -122,10 +123,11 @@ pub async fn run(
     tracing::info!(term, "took the lease: leading");
     standby.stop().await;
     let mut server_stop = stop.clone();
-    let running = crate::wiring::server::lead(opts.clone(), term, leadership, async move {
-        let _ = server_stop.wait_for(|s| *s).await;
-    })
-    .await;
+    let running =
+        crate::wiring::server::lead(opts.clone(), &listeners, term, leadership, async move {
+            let _ = server_stop.wait_for(|s| *s).await;
+        })
+        .await;
     let mut running = match running {
         Ok(r) => r,
         Err(e) => {
@@ -135,6 +137,7 @@ pub async fn run(
     };
     tracing::info!(term, addr = %running.addr, "leading");
     let at = |t: u64| clock + Duration::from_millis(t);
+    let deposed = |why: String| Ended::Deposed { why, listeners };
     let mut retry_at: Option<u64> = None;
     loop {
         let renew_at = retry_at.unwrap_or_else(|| timer.next_renewal());
@@ -150,20 +153,20 @@ pub async fn run(
                         }
                         Ok(Ended::Stopped)
                     }
-                    Ok(Err(ServeError::Store(StoreError::Deposed { term, now }))) => Ok(Ended::Deposed(
+                    Ok(Err(ServeError::Store(StoreError::Deposed { term, now }))) => Ok(deposed(
                         format!("a write found the term {now} (this scheduler led in {term})"),
                     )),
                     Ok(Err(e)) => {
                         // Crash-only: a failing store stops the leader; it starts again as a
                         // standby, and whoever takes the lease recovers from the store.
                         let _ = store.release_lease(term, &holder).await;
-                        Ok(Ended::Deposed(format!("the server stopped: {e}")))
+                        Ok(deposed(format!("the server stopped: {e}")))
                     }
-                    Err(join) => Ok(Ended::Deposed(format!("the server task failed: {join}"))),
+                    Err(join) => Ok(deposed(format!("the server task failed: {join}"))),
                 };
             }
             _ = tokio::time::sleep_until(at(timer.stop_at())) => {
-                return Ok(Ended::Deposed("the lease ran out before a renewal landed".into()));
+                return Ok(deposed("the lease ran out before a renewal landed".into()));
             }
             _ = tokio::time::sleep_until(at(renew_at)) => {
                 let began = ms();
@@ -179,7 +182,7 @@ pub async fn run(
                         retry_at = None;
                     }
                     Ok(Ok(false)) => {
-                        return Ok(Ended::Deposed("another scheduler took the lease".into()));
+                        return Ok(deposed("another scheduler took the lease".into()));
                     }
                     Ok(Err(e)) => {
                         tracing::warn!(error = %e, "could not renew the lease; trying again");

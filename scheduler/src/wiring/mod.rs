@@ -7,6 +7,8 @@ pub mod config;
 pub mod instance;
 /// Several schedulers on one PostgreSQL: the lease, standing by, leading, stepping down.
 pub mod leader;
+/// The listening sockets, bound once and kept through changes of role and restarts.
+pub mod listeners;
 /// The data directory kept private to the scheduler's user.
 pub mod private;
 /// The running scheduler: recovery, driver, services and listeners assembled.

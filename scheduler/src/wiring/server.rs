@@ -4,10 +4,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::wiring::listeners::{Addresses, ListenError, Listeners};
 use judge_common::pb::admin_service_server::AdminServiceServer;
 use judge_common::pb::judge_service_server::JudgeServiceServer;
 use judge_common::pb::worker_service_server::WorkerServiceServer;
-use tokio::net::{TcpListener, TcpSocket};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::server::TcpIncoming;
 
@@ -110,6 +110,26 @@ pub enum ServeError {
     Instance(#[from] crate::wiring::instance::InstanceError),
 }
 
+impl From<ListenError> for ServeError {
+    fn from(e: ListenError) -> Self {
+        ServeError::Listen {
+            addr: e.addr,
+            source: e.source,
+        }
+    }
+}
+
+impl ServeOptions {
+    /// Where this scheduler listens.
+    pub fn addresses(&self) -> Addresses {
+        Addresses {
+            grpc: self.listen,
+            http: self.http_listen,
+            fleet_size: self.fleet_size,
+        }
+    }
+}
+
 /// How long a stopping scheduler lets open calls finish before it cuts their connections.
 const DRAIN: Duration = Duration::from_secs(1);
 
@@ -130,23 +150,26 @@ pub async fn start(
 ) -> Result<Running, ServeError> {
     let leadership = crate::live::leadership::Leadership::default();
     leadership.lead(0);
-    serve(opts, None, leadership, shutdown).await
+    serve(opts, None, None, leadership, shutdown).await
 }
 
 /// As [`start`], for the leader of `term` on a shared database: every write is fenced on
 /// the term (a deposed leader's fails with `StoreError::Deposed`).
 pub(crate) async fn lead(
     opts: ServeOptions,
+    listeners: &Listeners,
     term: i64,
     leadership: crate::live::leadership::Leadership,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<Running, ServeError> {
     leadership.lead(term);
-    serve(opts, Some(term), leadership, shutdown).await
+    serve(opts, Some(listeners), Some(term), leadership, shutdown).await
 }
 
+/// Serves on `listeners` (duplicates of them), or on sockets bound here if `None`.
 async fn serve(
     opts: ServeOptions,
+    listeners: Option<&Listeners>,
     term: Option<i64>,
     leadership: crate::live::leadership::Leadership,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -245,15 +268,22 @@ async fn serve(
         },
     ));
 
-    let listener = listen(opts.listen, opts.fleet_size).map_err(|source| ServeError::Listen {
+    let bound;
+    let listeners = match listeners {
+        Some(given) => given,
+        None => {
+            bound = Listeners::bind(opts.addresses())?;
+            &bound
+        }
+    };
+    let at = |source| ServeError::Listen {
         addr: opts.listen,
         source,
-    })?;
+    };
+    let listener = listeners.grpc().map_err(at)?;
+    let http_listener = listeners.http().map_err(at)?;
     let keepalive = opts.keepalive_interval;
-    let addr = listener.local_addr().map_err(|source| ServeError::Listen {
-        addr: opts.listen,
-        source,
-    })?;
+    let addr = listener.local_addr().map_err(at)?;
     if let Some(lock) = instance.as_mut() {
         lock.describe(&format!("listening on {addr}"));
     }
@@ -372,9 +402,10 @@ async fn serve(
                 metrics_token,
                 spool_dir: opts.data_dir.clone(),
             };
-            let listener = crate::http::bind(addr)
-                .await
-                .map_err(|source| ServeError::Listen { addr, source })?;
+            let listener = http_listener.ok_or(ServeError::Listen {
+                addr,
+                source: std::io::Error::other("no HTTP socket was bound"),
+            })?;
             let bound = listener
                 .local_addr()
                 .map_err(|source| ServeError::Listen { addr, source })?;
@@ -449,29 +480,6 @@ async fn serve(
         http_addr,
         task,
     })
-}
-
-/// A listener whose backlog holds `fleet_size` connection attempts, so that a fleet
-/// redialling at once after a restart is not dropped by the kernel.
-pub(crate) fn listen(addr: SocketAddr, fleet_size: u32) -> std::io::Result<TcpListener> {
-    let socket = if addr.is_ipv4() {
-        TcpSocket::new_v4()?
-    } else {
-        TcpSocket::new_v6()?
-    };
-    socket.set_reuseaddr(true)?;
-    socket.bind(addr)?;
-    let cap = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
-        .ok()
-        .and_then(|s| s.trim().parse::<u32>().ok());
-    if let Some(cap) = cap.filter(|&cap| cap < fleet_size) {
-        tracing::warn!(
-            fleet_size,
-            somaxconn = cap,
-            "the kernel caps the listen backlog below the fleet size: raise net.core.somaxconn"
-        );
-    }
-    socket.listen(fleet_size)
 }
 
 /// Picks up tokens created or revoked by `judge-scheduler token ...` in another process;

@@ -22,6 +22,7 @@ use tonic::transport::server::TcpIncoming;
 use crate::live::leadership::Leadership;
 use crate::service::{AdminApi, JudgeApi, WorkerApi};
 use crate::store::LeaseView;
+use crate::wiring::listeners::Listeners;
 use crate::wiring::server::{ServeError, ServeOptions};
 
 use judge_common::failover::{LEADER_KEY, STANDBY_KEY};
@@ -64,24 +65,20 @@ pub struct Standby {
 }
 
 impl Standby {
-    /// Binds the ports of `opts` and answers on them until [`Standby::stop`].
+    /// Answers on (duplicates of) `listeners` until [`Standby::stop`].
     pub async fn start(
         opts: &ServeOptions,
+        listeners: &Listeners,
         hint: watch::Receiver<Hint>,
         leadership: Leadership,
     ) -> Result<Standby, ServeError> {
         let (stop, stopped) = watch::channel(false);
-        let listener =
-            crate::wiring::server::listen(opts.listen, opts.fleet_size).map_err(|source| {
-                ServeError::Listen {
-                    addr: opts.listen,
-                    source,
-                }
-            })?;
-        let addr = listener.local_addr().map_err(|source| ServeError::Listen {
+        let at = |source| ServeError::Listen {
             addr: opts.listen,
             source,
-        })?;
+        };
+        let listener = listeners.grpc().map_err(at)?;
+        let addr = listener.local_addr().map_err(at)?;
         let grpc = grpc_routes(hint.clone()).await;
         let mut builder = tonic::transport::Server::builder();
         if let Some(tls) = &opts.tls {
@@ -98,14 +95,9 @@ impl Standby {
                 tracing::error!(error = %e, "the standby's gRPC server stopped");
             }
         })];
-        let http_addr = match opts.http_listen {
-            Some(at) => {
-                let listener = crate::http::bind(at)
-                    .await
-                    .map_err(|source| ServeError::Listen { addr: at, source })?;
-                let bound = listener
-                    .local_addr()
-                    .map_err(|source| ServeError::Listen { addr: at, source })?;
+        let http_addr = match listeners.http().map_err(at)? {
+            Some(listener) => {
+                let bound = listener.local_addr().map_err(at)?;
                 let tls = match &opts.tls {
                     Some(t) => Some(t.rustls_config()?),
                     None => None,
@@ -133,7 +125,8 @@ impl Standby {
         })
     }
 
-    /// Stops answering and frees the ports (at most a second for open calls to end).
+    /// Stops answering (at most a second for open calls to end); connections arriving from
+    /// then on wait in the sockets' backlog for the next role.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         for task in self.tasks {
