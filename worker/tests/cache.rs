@@ -5,9 +5,10 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use judge_common::pb;
-use judge_worker::cache::{Chunks, Fetch, Fetching, FileCache, FileError};
+use judge_worker::cache::{Chunks, Fetch, Fetching, FileCache, FileError, Resume};
 use sha2::{Digest, Sha256};
 
 /// Bytes per chunk the fake source sends.
@@ -20,6 +21,8 @@ enum Mischief {
     Break,
     /// Send the file with one byte changed.
     Corrupt,
+    /// Answer the request with this status, sending nothing.
+    Refuse(tonic::Code),
 }
 
 /// Files served from memory, with mischief on command; every request is recorded.
@@ -68,6 +71,9 @@ impl Fetch for Memory {
                 let mut m = self.mischief.lock().unwrap();
                 (!m.is_empty()).then(|| m.remove(0))
             };
+            if let Some(Mischief::Refuse(code)) = mischief {
+                return Err(tonic::Status::new(code, "refused on purpose"));
+            }
             if mischief == Some(Mischief::Corrupt) {
                 data[0] ^= 0xff;
             }
@@ -218,4 +224,73 @@ async fn a_pinned_file_is_never_evicted_and_an_unpinned_one_makes_room() {
     assert!(held.path.exists(), "the pinned file stays");
     assert!(!dir.path().join("cache").join(&two.sha256).exists());
     assert_eq!(cache.stats().evictions, 1);
+}
+
+/// A file whose first `refusals` requests are answered `code`, acquired under the default
+/// rule with millisecond pauses and `unreachable_for`: what the cache read, the file's
+/// bytes, and how many requests it made.
+async fn acquire_refused(
+    code: tonic::Code,
+    refusals: usize,
+    unreachable_for: Duration,
+) -> (Result<Vec<u8>, FileError>, Vec<u8>, usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let source = Memory::default();
+    let bytes = data(2500, 7);
+    let file = source.add(&bytes);
+    for _ in 0..refusals {
+        source.then(Mischief::Refuse(code));
+    }
+    let quick = Resume {
+        unreachable_for,
+        pause: Duration::from_millis(1),
+        max_pause: Duration::from_millis(5),
+        ..Resume::default()
+    };
+    let cache = cache(&dir, 1 << 20, &source).await.with_resume(quick);
+    let read = match cache.acquire(&file).await {
+        Ok(pinned) => Ok(std::fs::read(&pinned.path).unwrap()),
+        Err(e) => Err(e),
+    };
+    (read, bytes, source.asked().len())
+}
+
+fn failed_with(read: Result<Vec<u8>, FileError>) -> tonic::Code {
+    match read {
+        Err(FileError::Fetch { status, .. }) => status.code(),
+        other => panic!("expected a failed fetch, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_scheduler_is_waited_for_through_a_fail_over() {
+    // Twelve refusals (a standby answering while the lease runs out): more tries than
+    // other failures get.
+    let (read, bytes, asked) =
+        acquire_refused(tonic::Code::Unavailable, 12, Duration::from_secs(60)).await;
+    assert_eq!(read.unwrap(), bytes);
+    assert_eq!(asked, 13);
+}
+
+#[tokio::test]
+async fn other_failures_are_tried_a_few_times_then_given_up() {
+    let (read, _, asked) =
+        acquire_refused(tonic::Code::Internal, 20, Duration::from_secs(60)).await;
+    assert_eq!(failed_with(read), tonic::Code::Internal);
+    assert_eq!(asked, 1 + Resume::default().max_resumes as usize);
+}
+
+#[tokio::test]
+async fn an_unreachable_scheduler_is_given_up_when_its_time_is_out() {
+    let (read, _, asked) = acquire_refused(
+        tonic::Code::Unavailable,
+        100_000,
+        Duration::from_millis(300),
+    )
+    .await;
+    assert_eq!(failed_with(read), tonic::Code::Unavailable);
+    assert!(
+        asked > 1 + Resume::default().max_resumes as usize && asked < 100_000,
+        "{asked} tries"
+    );
 }

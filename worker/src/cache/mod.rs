@@ -9,6 +9,8 @@
 /// Where the files come from: a trait, the scheduler's client in production.
 mod fetch;
 mod index;
+/// When a broken download is tried again.
+mod resume;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -22,9 +24,8 @@ use tokio::sync::Notify;
 
 pub use fetch::{Chunks, Fetch, Fetching};
 pub use index::{CacheIndex, NoRoom};
+pub use resume::Resume;
 
-/// A broken transfer is resumed this many times before the file counts as unavailable.
-const MAX_RESUMES: u32 = 5;
 /// How long a download waits for running jobs to release room in a full cache.
 const ROOM_WAIT: Duration = Duration::from_secs(120);
 
@@ -64,6 +65,7 @@ pub struct FileCache {
     pub changed: Arc<Notify>,
     inflight: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
     counters: Arc<Counters>,
+    resume: Resume,
 }
 
 /// A cached file a job is using; it cannot be evicted until this is dropped.
@@ -187,7 +189,14 @@ impl FileCache {
             changed: Default::default(),
             inflight: Default::default(),
             counters: Default::default(),
+            resume: Resume::default(),
         })
+    }
+
+    /// The same cache, resuming broken downloads by `resume` (tests shorten its pauses).
+    pub fn with_resume(mut self, resume: Resume) -> FileCache {
+        self.resume = resume;
+        self
     }
 
     fn index(&self) -> std::sync::MutexGuard<'_, CacheIndex> {
@@ -327,7 +336,8 @@ impl FileCache {
             }
         };
         let mut offset = 0u64;
-        let mut resumes = 0;
+        let mut failures = 0;
+        let mut first_failure = None;
         loop {
             let attempt: Result<(), tonic::Status> = async {
                 use tokio_stream::StreamExt;
@@ -346,18 +356,19 @@ impl FileCache {
                 Err(tonic::Status::unavailable("transfer ended early"))
             }
             .await;
-            match attempt {
+            let status = match attempt {
                 Ok(()) => break,
-                Err(status)
-                    if resumes < MAX_RESUMES
-                        && status.code() != tonic::Code::NotFound
-                        && !tx.is_closed() =>
-                {
-                    resumes += 1;
+                Err(status) => status,
+            };
+            failures += 1;
+            let since = first_failure.get_or_insert_with(tokio::time::Instant::now);
+            let pause = self.resume.next(status.code(), failures, since.elapsed());
+            match pause {
+                Some(pause) if !tx.is_closed() => {
                     tracing::warn!(sha, offset, %status, "transfer broke; resuming");
-                    tokio::time::sleep(Duration::from_millis(200 * u64::from(resumes))).await;
+                    tokio::time::sleep(pause).await;
                 }
-                Err(status) => {
+                _ => {
                     drop(tx);
                     drop(hash_tx);
                     let _ = writer.await;
