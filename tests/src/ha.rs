@@ -260,6 +260,25 @@ pub async fn http_call(
     tokio::time::timeout(Duration::from_secs(10), call).await?
 }
 
+/// Runs `judge-scheduler token ARGS` on database `db` (as an operator would, beside the
+/// schedulers): its standard output, trimmed.
+pub fn token_command(db: &str, dir: &Path, args: &[&str]) -> Result<String> {
+    let out = std::process::Command::new(bin("judge-scheduler"))
+        .arg("token")
+        .args(args)
+        .args(["--database", db, "--data-dir"])
+        .arg(dir.join("tokens"))
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "token {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8(out.stdout)?.trim().to_string())
+}
+
 /// Two schedulers on a PostgreSQL of their own, the first leading, tokens made, and the
 /// `aplusb` example pushed.
 pub struct Pair {
@@ -285,15 +304,11 @@ impl Pair {
             ("submitter", "student"),
             ("worker", "fleet"),
         ] {
-            let out = std::process::Command::new(bin("judge-scheduler"))
-                .args(["token", "create", "--role", role, "--name", name])
-                .args(["--database", &db, "--data-dir"])
-                .arg(dir.path().join("tokens"))
-                .output()?;
-            if !out.status.success() {
-                bail!("token create: {}", String::from_utf8_lossy(&out.stderr));
-            }
-            tokens.push(String::from_utf8(out.stdout)?.trim().to_string());
+            tokens.push(token_command(
+                &db,
+                dir.path(),
+                &["create", "--role", role, "--name", name],
+            )?);
         }
         let a = HaScheduler::start(&db, &dir.path().join("a"), extra).await?;
         let deadline = Instant::now() + WAIT;

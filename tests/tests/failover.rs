@@ -10,8 +10,8 @@ use anyhow::{anyhow, bail, ensure, Context, Result};
 use judge_common::pb;
 use judge_scheduler::store::Store;
 use judge_tests::chaos::{check, retryable, submit_acked, ChaosReport, Sent};
-use judge_tests::ha::{http_call, http_get, postgres_available, Pair};
-use judge_tests::{judge_client, wait_finished, WAIT};
+use judge_tests::ha::{http_call, http_get, postgres_available, token_command, Pair};
+use judge_tests::{admin_client, example_problem, judge_client, push, submit, wait_finished, WAIT};
 use nix::sys::signal::Signal;
 
 /// One test at a time: each runs a database, two schedulers and workers of its own.
@@ -425,7 +425,8 @@ async fn postgresql_restarted_under_both_they_wait_elect_and_go_on() -> Result<(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_clean_shutdown_hands_over_before_the_lease_could_run_out() -> Result<()> {
+async fn a_clean_shutdown_hands_over_to_a_leader_that_knows_what_the_first_was_told() -> Result<()>
+{
     // A long lease: a takeover within it can only be a handover.
     let Some((_one, mut p)) = pair(
         "failover::handover",
@@ -437,6 +438,23 @@ async fn a_clean_shutdown_hands_over_before_the_lease_could_run_out() -> Result<
         return Ok(());
     };
     let old = p.leader(WAIT).await?;
+    // Told while the first leads: a new submitter token, the old one revoked (through the
+    // command beside the schedulers), a second problem pushed through the leader.
+    let late = token_command(
+        &p.db(),
+        p.dir.path(),
+        &["create", "--role", "submitter", "--name", "late"],
+    )?;
+    token_command(&p.db(), p.dir.path(), &["revoke", "student"])?;
+    let mut admin = admin_client(&p.urls(), &p.admin).await?;
+    push(
+        &mut admin,
+        &example_problem("maxlist"),
+        "maxlist",
+        Some(20.0),
+    )
+    .await?;
+
     let asked = Instant::now();
     p.scheds[old].signal(Signal::SIGTERM)?;
     let new = p.leader_besides(Some(old), WAIT).await?;
@@ -449,17 +467,30 @@ async fn a_clean_shutdown_hands_over_before_the_lease_could_run_out() -> Result<
     );
     let status = p.scheds[old].wait(WAIT).await?;
     ensure!(status.success(), "the old leader exited {status}");
-    // The fleet follows: a job submitted now is judged on the new leader.
+    // The new leader refuses the revoked token and takes the new one; the fleet follows,
+    // and the problem pushed to the first is judged on the second.
+    let mut revoked = judge_client(&p.urls(), &p.submitter).await?;
+    let refused = submit(&mut revoked, "aplusb", "python3", "print(0)").await;
+    let refused = refused.err().context("the revoked token was taken")?;
+    ensure!(
+        refused
+            .downcast_ref::<tonic::Status>()
+            .is_some_and(|s| s.code() == tonic::Code::Unauthenticated),
+        "the revoked token: {refused:#}"
+    );
     let acked: Acked = Default::default();
-    submit_range(
-        p.urls(),
-        p.submitter.clone(),
-        0..3,
-        Duration::ZERO,
-        acked.clone(),
-    )
-    .await?;
+    submit_range(p.urls(), late.clone(), 0..3, Duration::ZERO, acked.clone()).await?;
     all_end_clean(&p, &acked).await?;
+    let mut judge = judge_client(&p.urls(), &late).await?;
+    let source = std::fs::read_to_string(
+        judge_tests::workspace().join("examples/submissions/maxlist/ac.py"),
+    )?;
+    let id = submit(&mut judge, "maxlist", "python3", &source).await?;
+    let job = wait_finished(&mut judge, id).await?;
+    ensure!(
+        job.verdict == pb::Verdict::Ac as i32,
+        "maxlist on the new leader: {job:?}"
+    );
     Ok(())
 }
 
