@@ -260,25 +260,6 @@ pub async fn http_call(
     tokio::time::timeout(Duration::from_secs(10), call).await?
 }
 
-/// Runs `judge-scheduler token ARGS` on database `db` (as an operator would, beside the
-/// schedulers): its standard output, trimmed.
-pub fn token_command(db: &str, dir: &Path, args: &[&str]) -> Result<String> {
-    let out = std::process::Command::new(bin("judge-scheduler"))
-        .arg("token")
-        .args(args)
-        .args(["--database", db, "--data-dir"])
-        .arg(dir.join("tokens"))
-        .output()?;
-    if !out.status.success() {
-        bail!(
-            "token {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(String::from_utf8(out.stdout)?.trim().to_string())
-}
-
 /// Two schedulers on a PostgreSQL of their own, the first leading, tokens made, and the
 /// `aplusb` example pushed.
 pub struct Pair {
@@ -304,10 +285,12 @@ impl Pair {
             ("submitter", "student"),
             ("worker", "fleet"),
         ] {
-            tokens.push(token_command(
-                &db,
-                dir.path(),
-                &["create", "--role", role, "--name", name],
+            let at = ["--database", db.as_str()];
+            tokens.push(crate::token_with(
+                &dir.path().join("tokens"),
+                role,
+                name,
+                &at,
             )?);
         }
         let a = HaScheduler::start(&db, &dir.path().join("a"), extra).await?;
@@ -351,6 +334,14 @@ impl Pair {
 
     pub fn db(&self) -> String {
         self.pg.url()
+    }
+
+    /// `judge-scheduler token ARGS` on the pair's database: its output.
+    pub fn token(&self, args: &[&str]) -> Result<String> {
+        let db = self.db();
+        let mut args = args.to_vec();
+        args.extend(["--database", db.as_str()]);
+        crate::token_command(&self.dir.path().join("tokens"), &args)
     }
 
     pub fn add_worker(&mut self, name: &str, slots: u32) -> Result<()> {

@@ -135,22 +135,24 @@ pub fn token(data_dir: &Path, role: &str, name: &str) -> Result<String> {
 
 /// As [`token`], with more flags for `token create` (`--max-priority contest`, say).
 pub fn token_with(data_dir: &Path, role: &str, name: &str, extra: &[&str]) -> Result<String> {
+    let mut args = vec!["create", "--role", role, "--name", name];
+    args.extend(extra);
+    token_command(data_dir, &args)
+}
+
+/// Runs `judge-scheduler token ARGS` (as an operator would, beside the scheduler): its
+/// standard output, trimmed.
+pub fn token_command(data_dir: &Path, args: &[&str]) -> Result<String> {
     let out = std::process::Command::new(bin("judge-scheduler"))
-        .args([
-            "token",
-            "create",
-            "--role",
-            role,
-            "--name",
-            name,
-            "--data-dir",
-        ])
+        .arg("token")
+        .args(args)
+        .arg("--data-dir")
         .arg(data_dir)
-        .args(extra)
         .output()?;
     if !out.status.success() {
         bail!(
-            "token create failed: {}",
+            "token {} failed: {}",
+            args.join(" "),
             String::from_utf8_lossy(&out.stderr)
         );
     }

@@ -10,7 +10,7 @@ use anyhow::{anyhow, bail, ensure, Context, Result};
 use judge_common::pb;
 use judge_scheduler::store::Store;
 use judge_tests::chaos::{check, retryable, submit_acked, ChaosReport, Sent};
-use judge_tests::ha::{http_call, http_get, postgres_available, token_command, Pair};
+use judge_tests::ha::{http_call, http_get, postgres_available, Pair};
 use judge_tests::{admin_client, example_problem, judge_client, push, submit, wait_finished, WAIT};
 use nix::sys::signal::Signal;
 
@@ -440,12 +440,8 @@ async fn a_clean_shutdown_hands_over_to_a_leader_that_knows_what_the_first_was_t
     let old = p.leader(WAIT).await?;
     // Told while the first leads: a new submitter token, the old one revoked (through the
     // command beside the schedulers), a second problem pushed through the leader.
-    let late = token_command(
-        &p.db(),
-        p.dir.path(),
-        &["create", "--role", "submitter", "--name", "late"],
-    )?;
-    token_command(&p.db(), p.dir.path(), &["revoke", "student"])?;
+    let late = p.token(&["create", "--role", "submitter", "--name", "late"])?;
+    p.token(&["revoke", "student"])?;
     let mut admin = admin_client(&p.urls(), &p.admin).await?;
     push(
         &mut admin,

@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use judge_common::pb;
-use judge_worker::cache::{Chunks, Fetch, Fetching, FileCache, FileError, Resume};
+use judge_worker::cache::{Chunks, Fetch, Fetching, FileCache, FileError};
+use judge_worker::core::resume::Resume;
 use sha2::{Digest, Sha256};
 
 /// Bytes per chunk the fake source sends.

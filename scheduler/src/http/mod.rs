@@ -22,7 +22,6 @@ mod serve;
 
 pub use serve::{serve, HttpLimits};
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -228,9 +227,4 @@ fn add_cors(h: &mut HeaderMap, origin: Option<&HeaderValue>) {
         HeaderValue::from_static("GET, POST, OPTIONS"),
     );
     h.insert(header::VARY, HeaderValue::from_static("origin"));
-}
-
-/// Binds the HTTP listener.
-pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
-    tokio::net::TcpListener::bind(addr).await
 }

@@ -41,11 +41,13 @@ pub struct Addresses {
 /// descriptors to the program it becomes: `GRPC_FD` or `GRPC_FD,HTTP_FD`.
 pub const INHERIT_VAR: &str = "JUDGE_SCHEDULER_LISTEN_FDS";
 
-/// The bound gRPC and (optional) HTTP sockets.
+/// The bound gRPC and (optional) HTTP sockets, with the addresses they are bound to.
 #[derive(Debug)]
 pub struct Listeners {
     grpc: TcpListener,
     http: Option<TcpListener>,
+    grpc_at: SocketAddr,
+    http_at: Option<SocketAddr>,
 }
 
 impl Listeners {
@@ -68,28 +70,46 @@ impl Listeners {
             Some(addr) => Some(listen(addr, at.fleet_size)?),
             None => None,
         };
-        Ok(Listeners { grpc, http })
+        Listeners::new(grpc, http).map_err(|source| ListenError {
+            addr: at.grpc,
+            source,
+        })
+    }
+
+    /// The pair, with where each is bound.
+    fn new(grpc: TcpListener, http: Option<TcpListener>) -> std::io::Result<Listeners> {
+        let grpc_at = grpc.local_addr()?;
+        let http_at = http.as_ref().map(TcpListener::local_addr).transpose()?;
+        Ok(Listeners {
+            grpc,
+            http,
+            grpc_at,
+            http_at,
+        })
     }
 
     /// Where the gRPC socket is bound.
-    pub fn addr(&self) -> std::io::Result<SocketAddr> {
-        self.grpc.local_addr()
+    pub fn addr(&self) -> SocketAddr {
+        self.grpc_at
     }
 
     /// Where the HTTP socket is bound, if there is one.
-    pub fn http_addr(&self) -> std::io::Result<Option<SocketAddr>> {
-        self.http.as_ref().map(TcpListener::local_addr).transpose()
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_at
     }
 
     /// A duplicate of the gRPC socket for one role's server (closing it leaves the socket
     /// listening).
-    pub fn grpc(&self) -> std::io::Result<tokio::net::TcpListener> {
-        to_tokio(&self.grpc)
+    pub fn grpc(&self) -> Result<tokio::net::TcpListener, ListenError> {
+        to_tokio(&self.grpc, self.grpc_at)
     }
 
     /// A duplicate of the HTTP socket, if there is one.
-    pub fn http(&self) -> std::io::Result<Option<tokio::net::TcpListener>> {
-        self.http.as_ref().map(to_tokio).transpose()
+    pub fn http(&self) -> Result<Option<tokio::net::TcpListener>, ListenError> {
+        match (&self.http, self.http_at) {
+            (Some(http), Some(at)) => to_tokio(http, at).map(Some),
+            _ => Ok(None),
+        }
     }
 
     /// Lets the sockets survive the exec of `command` and names them to it. Only for a
@@ -141,10 +161,16 @@ fn listen(addr: SocketAddr, fleet_size: u32) -> Result<TcpListener, ListenError>
     })
 }
 
-fn to_tokio(listener: &TcpListener) -> std::io::Result<tokio::net::TcpListener> {
-    let copy = listener.try_clone()?;
-    copy.set_nonblocking(true)?;
-    tokio::net::TcpListener::from_std(copy)
+fn to_tokio(
+    listener: &TcpListener,
+    addr: SocketAddr,
+) -> Result<tokio::net::TcpListener, ListenError> {
+    let copy = || {
+        let copy = listener.try_clone()?;
+        copy.set_nonblocking(true)?;
+        tokio::net::TcpListener::from_std(copy)
+    };
+    copy().map_err(|source| ListenError { addr, source })
 }
 
 fn keep_on_exec(listener: &TcpListener) -> nix::Result<()> {
@@ -170,10 +196,7 @@ fn inherited(named: &str, at: Addresses) -> Result<Listeners, String> {
     }
     let mut taken = taken.into_iter();
     let grpc = taken.next().ok_or("no gRPC socket")?;
-    Ok(Listeners {
-        grpc,
-        http: taken.next(),
-    })
+    Listeners::new(grpc, taken.next()).map_err(|e| format!("an inherited socket: {e}"))
 }
 
 /// Takes descriptor `fd` as a listener if it is one on `want`; marks it close-on-exec
@@ -236,8 +259,8 @@ mod tests {
     fn a_socket_handed_on_is_taken_and_others_are_refused() {
         let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
         let bound = Listeners::bind(opts(any, Some(any))).unwrap();
-        let grpc = bound.addr().unwrap();
-        let http = bound.http_addr().unwrap().unwrap();
+        let grpc = bound.addr();
+        let http = bound.http_addr().unwrap();
         // Duplicates, as a program started again would find them.
         let g = bound.grpc.try_clone().unwrap().into_raw_fd();
         let h = bound
@@ -266,8 +289,8 @@ mod tests {
             .contains("not a socket"));
 
         let taken = inherited(&format!("{g},{h}"), opts(any, Some(any))).unwrap();
-        assert_eq!(taken.addr().unwrap(), grpc);
-        assert_eq!(taken.http_addr().unwrap(), Some(http));
+        assert_eq!(taken.addr(), grpc);
+        assert_eq!(taken.http_addr(), Some(http));
         let flags = fcntl(&taken.grpc, FcntlArg::F_GETFD).unwrap();
         assert!(FdFlag::from_bits_truncate(flags).contains(FdFlag::FD_CLOEXEC));
     }

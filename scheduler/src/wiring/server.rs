@@ -4,7 +4,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::wiring::listeners::{Addresses, ListenError, Listeners};
 use judge_common::pb::admin_service_server::AdminServiceServer;
 use judge_common::pb::judge_service_server::JudgeServiceServer;
 use judge_common::pb::worker_service_server::WorkerServiceServer;
@@ -21,6 +20,7 @@ use crate::live::watch::WatchHub;
 use crate::service::{auth, AdminApi, JudgeApi, WorkerApi};
 use crate::store::blobs::BlobStore;
 use crate::store::{Store, StoreError};
+use crate::wiring::listeners::{Addresses, ListenError, Listeners};
 
 use judge_common::channel::WINDOW;
 
@@ -276,14 +276,10 @@ async fn serve(
             &bound
         }
     };
-    let at = |source| ServeError::Listen {
-        addr: opts.listen,
-        source,
-    };
-    let listener = listeners.grpc().map_err(at)?;
-    let http_listener = listeners.http().map_err(at)?;
+    let listener = listeners.grpc()?;
+    let http_listener = listeners.http()?;
     let keepalive = opts.keepalive_interval;
-    let addr = listener.local_addr().map_err(at)?;
+    let addr = listeners.addr();
     if let Some(lock) = instance.as_mut() {
         lock.describe(&format!("listening on {addr}"));
     }
@@ -376,8 +372,9 @@ async fn serve(
             auth(tokens, ADMINS, false),
         ));
 
-    let http_addr = match opts.http_listen {
-        Some(addr) => {
+    let http_addr = match http_listener {
+        Some(listener) => {
+            let addr = listeners.http_addr().unwrap_or(addr);
             let metrics_token = match &opts.metrics_token_file {
                 Some(path) => Some(read_secret(path)?),
                 None => None,
@@ -402,13 +399,6 @@ async fn serve(
                 metrics_token,
                 spool_dir: opts.data_dir.clone(),
             };
-            let listener = http_listener.ok_or(ServeError::Listen {
-                addr,
-                source: std::io::Error::other("no HTTP socket was bound"),
-            })?;
-            let bound = listener
-                .local_addr()
-                .map_err(|source| ServeError::Listen { addr, source })?;
             let router = crate::http::router(state);
             let limits = opts.http;
             let stop = crate::app::stopped(http_stopping);
@@ -421,7 +411,7 @@ async fn serve(
                     tracing::error!(error = %e, "the HTTP server stopped");
                 }
             });
-            Some(bound)
+            Some(addr)
         }
         None => None,
     };

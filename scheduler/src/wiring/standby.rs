@@ -73,12 +73,8 @@ impl Standby {
         leadership: Leadership,
     ) -> Result<Standby, ServeError> {
         let (stop, stopped) = watch::channel(false);
-        let at = |source| ServeError::Listen {
-            addr: opts.listen,
-            source,
-        };
-        let listener = listeners.grpc().map_err(at)?;
-        let addr = listener.local_addr().map_err(at)?;
+        let listener = listeners.grpc()?;
+        let addr = listeners.addr();
         let grpc = grpc_routes(hint.clone()).await;
         let mut builder = tonic::transport::Server::builder();
         if let Some(tls) = &opts.tls {
@@ -95,9 +91,8 @@ impl Standby {
                 tracing::error!(error = %e, "the standby's gRPC server stopped");
             }
         })];
-        let http_addr = match listeners.http().map_err(at)? {
+        let http_addr = match listeners.http()? {
             Some(listener) => {
-                let bound = listener.local_addr().map_err(at)?;
                 let tls = match &opts.tls {
                     Some(t) => Some(t.rustls_config()?),
                     None => None,
@@ -113,7 +108,7 @@ impl Standby {
                         tracing::error!(error = %e, "the standby's HTTP server stopped");
                     }
                 }));
-                Some(bound)
+                listeners.http_addr()
             }
             None => None,
         };

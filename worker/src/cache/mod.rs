@@ -9,8 +9,6 @@
 /// Where the files come from: a trait, the scheduler's client in production.
 mod fetch;
 mod index;
-/// When a broken download is tried again.
-mod resume;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -22,9 +20,10 @@ use judge_common::pb;
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 
+use crate::core::resume::{Failure, Resume};
+
 pub use fetch::{Chunks, Fetch, Fetching};
 pub use index::{CacheIndex, NoRoom};
-pub use resume::Resume;
 
 /// How long a download waits for running jobs to release room in a full cache.
 const ROOM_WAIT: Duration = Duration::from_secs(120);
@@ -362,7 +361,12 @@ impl FileCache {
             };
             failures += 1;
             let since = first_failure.get_or_insert_with(tokio::time::Instant::now);
-            let pause = self.resume.next(status.code(), failures, since.elapsed());
+            let failure = match status.code() {
+                tonic::Code::NotFound => Failure::Missing,
+                tonic::Code::Unavailable => Failure::Unreachable,
+                _ => Failure::Other,
+            };
+            let pause = self.resume.next(failure, failures, since.elapsed());
             match pause {
                 Some(pause) if !tx.is_closed() => {
                     tracing::warn!(sha, offset, %status, "transfer broke; resuming");

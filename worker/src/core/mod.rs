@@ -8,6 +8,7 @@
 //!   interactor ended;
 //! - [`usage`]: what a run used against its limits, in the words of a test's message;
 //! - [`passes`]: whether a multi-pass test runs the submission again;
+//! - [`resume`]: whether a broken download is tried again, and after what pause;
 //! - [`ledger`]: which attempts the worker holds, and every update each has reported, so that
 //!   a reconnect can re-send exactly what the scheduler may have missed.
 //!
@@ -19,5 +20,6 @@ pub mod grader;
 pub mod interaction;
 pub mod ledger;
 pub mod passes;
+pub mod resume;
 pub mod usage;
 pub mod verdict;
